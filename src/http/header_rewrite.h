@@ -1,0 +1,32 @@
+// http/header_rewrite.h — builds the heads tlsfront sends: the request towards a backend and
+// the response towards the client. Hop-by-hop fields (RFC 9110 §7.6.1, plus every field the
+// Connection header names) and framing fields are dropped and re-created by tlsfront; the
+// client's X-Forwarded-*/Forwarded fields are never trusted and are replaced.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "http/message_parser.h"
+
+namespace tlsfront::http {
+
+struct forwarded_info {
+  std::string_view client_address;  // the TCP peer, without port
+  std::string_view proto = "https";
+};
+
+// Appends the request head for the backend to `out`. `framing` says how tlsfront frames the
+// body it streams after this head (content_length copies head.content_length).
+void build_backend_request(const message_head& head, const forwarded_info& fwd,
+                           body_framing framing, std::string& out);
+
+// Appends the response head for the client to `out`. `close` adds "Connection: close".
+void build_client_response(const message_head& head, body_framing framing, bool close,
+                           std::string& out);
+
+// True if the field is hop-by-hop for this message (fixed list or named in Connection).
+bool is_hop_by_hop(const message_head& head, std::string_view name);
+
+}  // namespace tlsfront::http

@@ -1,0 +1,451 @@
+#include "http/message_parser.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace tlsfront::http {
+namespace {
+
+message_parser* self(llhttp_t* p) { return static_cast<message_parser*>(p->data); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// A field value may hold visible ASCII, obs-text, SP and HTAB. CR/LF inside a value means
+// obsolete line folding got through llhttp; NUL and other controls are never valid.
+bool valid_field_value(std::string_view v) {
+  for (unsigned char c : v) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void append_hex(std::string& out, std::uint64_t n) {
+  char buf[20];
+  auto r = std::to_chars(buf, buf + sizeof buf, n, 16);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') {
+      x = static_cast<char>(x - 'A' + 'a');
+    }
+    if (y >= 'A' && y <= 'Z') {
+      y = static_cast<char>(y - 'A' + 'a');
+    }
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
+         m == "TRACE";
+}
+
+std::optional<std::string_view> message_head::find(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (iequals(h.name, name)) {
+      return h.value;
+    }
+  }
+  return std::nullopt;
+}
+
+const llhttp_settings_t& message_parser::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t st;
+    llhttp_settings_init(&st);
+    st.on_message_begin = &message_parser::on_message_begin;
+    st.on_url = &message_parser::on_url;
+    st.on_status = &message_parser::on_status;
+    st.on_method = &message_parser::on_method;
+    st.on_header_field = &message_parser::on_header_field;
+    st.on_header_value = &message_parser::on_header_value;
+    st.on_header_value_complete = &message_parser::on_header_value_complete;
+    st.on_headers_complete = &message_parser::on_headers_complete;
+    st.on_body = &message_parser::on_body;
+    st.on_message_complete = &message_parser::on_message_complete;
+    st.on_chunk_header = &message_parser::on_chunk_header;
+    return st;
+  }();
+  return s;
+}
+
+message_parser::message_parser(kind k, limits l) : kind_(k), limits_(l) {
+  llhttp_init(&parser_, k == kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
+  parser_.data = this;
+  arena_.reserve(1024);
+  raw_.reserve(32);
+}
+
+void message_parser::set_body_output(std::string* sink, body_framing framing) {
+  sink_ = sink;
+  framing_ = framing;
+}
+
+bool message_parser::has_body() const {
+  return head_.chunked || (head_.content_length && *head_.content_length > 0) || until_close_;
+}
+
+void message_parser::reset_for_next() {
+  llhttp_reset(&parser_);
+  parser_.data = this;
+  arena_.clear();
+  raw_.clear();
+  url_ = status_text_ = method_ = span{};
+  in_value_ = in_trailers_ = started_ = head_complete_ = head_reported_ = complete_ = false;
+  until_close_ = no_body_expected_ = false;
+  head_bytes_ = 0;
+  body_bytes_ = 0;
+  sink_ = nullptr;
+  framing_ = body_framing::none;
+  head_ = message_head{};
+  error_ = parse_error::none;
+  reason_.clear();
+}
+
+int message_parser::fail(parse_error e, std::string reason) {
+  if (error_ == parse_error::none) {
+    error_ = e;
+    reason_ = std::move(reason);
+  }
+  return -1;
+}
+
+bool message_parser::append_head_bytes(const char* at, size_t n) {
+  head_bytes_ += n;
+  if (head_bytes_ > limits_.max_header_bytes) {
+    fail(parse_error::header_too_large, "header section larger than the limit");
+    return false;
+  }
+  if (!in_trailers_) {
+    arena_.append(at, n);
+  }
+  return true;
+}
+
+int message_parser::on_message_begin(llhttp_t* p) {
+  self(p)->started_ = true;
+  return 0;
+}
+
+int message_parser::on_url(llhttp_t* p, const char* at, size_t n) {
+  message_parser* m = self(p);
+  if (m->url_.len == 0) {
+    m->url_.off = m->arena_.size();
+  }
+  m->url_.len += n;
+  return m->append_head_bytes(at, n) ? 0 : -1;
+}
+
+int message_parser::on_status(llhttp_t* p, const char* at, size_t n) {
+  message_parser* m = self(p);
+  if (m->status_text_.len == 0) {
+    m->status_text_.off = m->arena_.size();
+  }
+  m->status_text_.len += n;
+  return m->append_head_bytes(at, n) ? 0 : -1;
+}
+
+int message_parser::on_method(llhttp_t* p, const char* at, size_t n) {
+  message_parser* m = self(p);
+  if (m->method_.len == 0) {
+    m->method_.off = m->arena_.size();
+  }
+  m->method_.len += n;
+  return m->append_head_bytes(at, n) ? 0 : -1;
+}
+
+int message_parser::on_header_field(llhttp_t* p, const char* at, size_t n) {
+  message_parser* m = self(p);
+  if (m->in_value_ || m->raw_.empty() || m->in_trailers_) {
+    // A new field starts.
+    m->in_value_ = false;
+    if (!m->in_trailers_) {
+      if (m->raw_.size() >= m->limits_.max_header_count) {
+        return m->fail(parse_error::header_too_large, "more header fields than the limit");
+      }
+      m->raw_.push_back(raw_header{{m->arena_.size(), 0}, {0, 0}});
+    }
+  }
+  if (m->in_trailers_) {
+    // Trailers are dropped, but framing fields there are a smuggling attempt (RFC 9110 §6.5.1).
+    std::string_view name(at, n);
+    if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+        iequals(name, "host")) {
+      return m->fail(parse_error::bad_message, "framing header in trailer section");
+    }
+    return m->append_head_bytes(at, n) ? 0 : -1;
+  }
+  m->raw_.back().name.len += n;
+  return m->append_head_bytes(at, n) ? 0 : -1;
+}
+
+int message_parser::on_header_value(llhttp_t* p, const char* at, size_t n) {
+  message_parser* m = self(p);
+  if (!valid_field_value(std::string_view(at, n))) {
+    return m->fail(parse_error::bad_message,
+                   "invalid character or obsolete line folding in a header value");
+  }
+  if (m->in_trailers_) {
+    return m->append_head_bytes(at, n) ? 0 : -1;
+  }
+  raw_header& h = m->raw_.back();
+  if (!m->in_value_) {
+    m->in_value_ = true;
+    h.value.off = m->arena_.size();
+  }
+  h.value.len += n;
+  return m->append_head_bytes(at, n) ? 0 : -1;
+}
+
+int message_parser::on_header_value_complete(llhttp_t* p) {
+  message_parser* m = self(p);
+  // A field with an empty value gets no on_header_value call: mark the value as seen.
+  m->in_value_ = true;
+  return 0;
+}
+
+int message_parser::validate_head() {
+  message_head& h = head_;
+  auto view = [this](span s) { return std::string_view(arena_.data() + s.off, s.len); };
+  h.version_major = llhttp_get_http_major(&parser_);
+  h.version_minor = llhttp_get_http_minor(&parser_);
+  if (h.version_major != 1 || h.version_minor > 1) {
+    return fail(parse_error::bad_message, "unsupported HTTP version");
+  }
+  h.headers.clear();
+  h.headers.reserve(raw_.size());
+  int host_count = 0, cl_count = 0, te_count = 0;
+  for (const raw_header& r : raw_) {
+    header_field f{view(r.name), trim(view(r.value))};
+    h.headers.push_back(f);
+    if (iequals(f.name, "host")) {
+      ++host_count;
+      h.host = f.value;
+    } else if (iequals(f.name, "content-length")) {
+      ++cl_count;
+      std::uint64_t v = 0;
+      auto res = std::from_chars(f.value.data(), f.value.data() + f.value.size(), v);
+      if (f.value.empty() || res.ec != std::errc() || res.ptr != f.value.data() + f.value.size()) {
+        return fail(parse_error::bad_message, "invalid Content-Length");
+      }
+      h.content_length = v;
+    } else if (iequals(f.name, "transfer-encoding")) {
+      ++te_count;
+      if (!iequals(f.value, "chunked")) {
+        return fail(parse_error::not_implemented, "unsupported Transfer-Encoding");
+      }
+      h.chunked = true;
+    } else if (iequals(f.name, "expect")) {
+      if (iequals(f.value, "100-continue")) {
+        h.expect_continue = true;
+      }
+    } else if (iequals(f.name, "upgrade")) {
+      h.upgrade = true;
+    }
+  }
+  if (cl_count > 1) {
+    return fail(parse_error::bad_message, "repeated Content-Length");
+  }
+  if (te_count > 1) {
+    return fail(parse_error::bad_message, "repeated Transfer-Encoding");
+  }
+  if (te_count > 0 && cl_count > 0) {
+    return fail(parse_error::bad_message, "both Content-Length and Transfer-Encoding");
+  }
+  if (te_count > 0 && h.version_minor == 0) {
+    return fail(parse_error::bad_message, "Transfer-Encoding in an HTTP/1.0 message");
+  }
+  h.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+
+  if (kind_ == kind::response) {
+    h.status = llhttp_get_status_code(&parser_);
+    h.reason = view(status_text_);
+    if (h.status == 101) {
+      return fail(parse_error::bad_message, "unexpected 101 Switching Protocols");
+    }
+    return 0;
+  }
+
+  h.method = view(method_);
+  h.target = view(url_);
+  if (host_count > 1) {
+    return fail(parse_error::bad_message, "repeated Host header");
+  }
+  if (host_count == 0 && h.version_minor == 1) {
+    return fail(parse_error::bad_message, "missing Host header");
+  }
+  if (host_count == 1 && h.host.empty()) {
+    return fail(parse_error::bad_message, "empty Host header");
+  }
+  if (h.method == "CONNECT") {
+    return fail(parse_error::not_implemented, "CONNECT is not supported");
+  }
+  if (h.target.empty()) {
+    return fail(parse_error::bad_message, "empty request target");
+  }
+  if (h.target.front() == '/') {
+    // origin-form
+  } else if (h.target == "*") {
+    if (h.method != "OPTIONS") {
+      return fail(parse_error::bad_message, "asterisk-form target outside OPTIONS");
+    }
+  } else {
+    // absolute-form: the authority replaces Host (RFC 9112 §3.2.2).
+    std::string_view t = h.target;
+    size_t scheme_end = t.find("://");
+    if (scheme_end == std::string_view::npos ||
+        !(iequals(t.substr(0, scheme_end), "http") || iequals(t.substr(0, scheme_end), "https"))) {
+      return fail(parse_error::bad_message, "invalid request target");
+    }
+    t.remove_prefix(scheme_end + 3);
+    size_t path = t.find_first_of("/?");
+    std::string_view authority = t.substr(0, path);
+    if (authority.empty() || authority.find('@') != std::string_view::npos) {
+      return fail(parse_error::bad_message, "invalid authority in request target");
+    }
+    h.host = authority;
+    h.target = path == std::string_view::npos ? std::string_view("/") : t.substr(path);
+    if (h.target.front() == '?') {
+      return fail(parse_error::bad_message, "invalid request target");
+    }
+  }
+  for (unsigned char c : h.host) {
+    if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '@' || c == ',') {
+      return fail(parse_error::bad_message, "invalid Host");
+    }
+  }
+  return 0;
+}
+
+int message_parser::on_headers_complete(llhttp_t* p) {
+  message_parser* m = self(p);
+  if (m->validate_head() != 0) {
+    return -1;
+  }
+  m->head_complete_ = true;
+  m->in_trailers_ = true;  // any further header callbacks are trailers
+  m->head_bytes_ = 0;      // the limit applies to trailers separately
+  if (m->kind_ == kind::response && m->no_body_expected_) {
+    return 1;  // no body (response to HEAD); the message completes right away
+  }
+  if (m->kind_ == kind::response && !m->head_.chunked && !m->head_.content_length) {
+    int s = m->head_.status;
+    m->until_close_ = !(s / 100 == 1 || s == 204 || s == 304);
+  }
+  return HPE_PAUSED;
+}
+
+int message_parser::on_chunk_header(llhttp_t*) { return 0; }
+
+int message_parser::on_body(llhttp_t* p, const char* at, size_t n) {
+  message_parser* m = self(p);
+  m->body_bytes_ += n;
+  if (m->sink_ != nullptr && n > 0) {
+    if (m->framing_ == body_framing::chunked) {
+      append_hex(*m->sink_, n);
+      m->sink_->append("\r\n");
+      m->sink_->append(at, n);
+      m->sink_->append("\r\n");
+    } else {
+      m->sink_->append(at, n);
+    }
+  }
+  return 0;
+}
+
+int message_parser::on_message_complete(llhttp_t* p) {
+  message_parser* m = self(p);
+  m->complete_ = true;
+  if (m->sink_ != nullptr && m->framing_ == body_framing::chunked) {
+    m->sink_->append("0\r\n\r\n");
+  }
+  return HPE_PAUSED;
+}
+
+message_parser::status message_parser::feed(std::string_view in, std::size_t& consumed) {
+  consumed = 0;
+  if (error_ != parse_error::none) {
+    return status::error;
+  }
+  if (head_complete_ && !head_reported_) {
+    head_reported_ = true;
+    return status::head_done;
+  }
+  if (complete_) {
+    return status::message_done;
+  }
+  llhttp_errno_t err = llhttp_execute(&parser_, in.data(), in.size());
+  if (err == HPE_OK) {
+    consumed = in.size();
+    if (head_complete_ && !head_reported_) {
+      head_reported_ = true;
+      return status::head_done;
+    }
+    return status::need_more;
+  }
+  const char* pos = llhttp_get_error_pos(&parser_);
+  consumed = pos != nullptr && pos >= in.data() && pos <= in.data() + in.size()
+                 ? static_cast<std::size_t>(pos - in.data())
+                 : in.size();
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    if (err == HPE_PAUSED) {
+      llhttp_resume(&parser_);
+    }
+    if (head_complete_ && !head_reported_) {
+      head_reported_ = true;
+      return status::head_done;
+    }
+    if (complete_) {
+      return status::message_done;
+    }
+    return status::need_more;
+  }
+  if (error_ == parse_error::none) {
+    error_ = parse_error::bad_message;
+    reason_ = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "bad message";
+  }
+  return status::error;
+}
+
+message_parser::status message_parser::finish() {
+  if (error_ != parse_error::none) {
+    return status::error;
+  }
+  if (complete_) {
+    return status::message_done;
+  }
+  if (!started_) {
+    return status::need_more;
+  }
+  if (head_complete_ && until_close_) {
+    llhttp_errno_t err = llhttp_finish(&parser_);
+    if ((err == HPE_OK || err == HPE_PAUSED) && complete_) {
+      return status::message_done;
+    }
+  }
+  fail(parse_error::bad_message, "connection closed before the message was complete");
+  return status::error;
+}
+
+}  // namespace tlsfront::http

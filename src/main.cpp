@@ -1,0 +1,171 @@
+// tlsfront — a TLS-terminating HTTP/1.1 reverse proxy. This file only reads the command line and
+// the config, builds the server and the admin endpoint, and handles signals.
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "admin/admin_server.h"
+#include "config/config.h"
+#include "core/metrics.h"
+#include "log/logging.h"
+#include "proxy/server.h"
+
+namespace {
+
+constexpr const char* usage =
+    "usage: tlsfront -c FILE [-t] [--ports-file FILE]\n"
+    "  -c, --config FILE    configuration file (TOML)\n"
+    "  -t, --test           check the configuration and exit (0 good, 1 bad)\n"
+    "  --ports-file FILE    after binding, write \"<listener> <address>:<port>\" lines\n"
+    "                       (and \"admin <address>:<port>\") to FILE\n"
+    "  -v, --version        print the version and exit\n";
+
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep) {
+  std::string a = ep.address().to_string();
+  return (ep.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
+}
+
+bool write_ports_file(const std::string& path, const tlsfront::proxy::server& srv,
+                      const tlsfront::admin::admin_server* admin) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& l : srv.listeners()) {
+      out << l.opts.name << " " << endpoint_text(l.bound) << "\n";
+    }
+    if (admin != nullptr) {
+      out << "admin " << endpoint_text(admin->endpoint()) << "\n";
+    }
+    if (!out) {
+      return false;
+    }
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tlsfront;
+  std::string config_path;
+  std::string ports_file;
+  bool test_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "-t" || a == "--test") {
+      test_only = true;
+    } else if (a == "--ports-file" && i + 1 < argc) {
+      ports_file = argv[++i];
+    } else if (a == "-v" || a == "--version") {
+      std::printf("tlsfront 0.1.0\n");
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "tlsfront: unknown argument %s\n%s", a.c_str(), usage);
+      return 1;
+    }
+  }
+  if (config_path.empty()) {
+    std::fprintf(stderr, "tlsfront: no config file given (-c FILE)\n%s", usage);
+    return 1;
+  }
+
+  config::load_result loaded = config::load_file(config_path);
+  if (!loaded.value) {
+    std::fprintf(stderr, "%s\n", loaded.error.to_string().c_str());
+    return 1;
+  }
+  const config::config& cfg = *loaded.value;
+  if (test_only) {
+    std::printf("tlsfront: configuration %s is valid\n", config_path.c_str());
+    return 0;
+  }
+
+  std::string error;
+  if (!log::setup(cfg.log, error)) {
+    std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
+    return 1;
+  }
+  // A peer closing mid-write must not kill the process.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  core::metrics_registry metrics;
+  auto srv = proxy::server::create(cfg.server, metrics, error);
+  if (!srv) {
+    spdlog::critical("{}", error);
+    log::shutdown();
+    std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
+    return 1;
+  }
+  std::unique_ptr<admin::admin_server> admin;
+  if (cfg.admin.enabled) {
+    admin = admin::admin_server::create(cfg.admin, metrics, error);
+    if (!admin) {
+      log::shutdown();
+      std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
+      return 1;
+    }
+  }
+
+  boost::asio::io_context main_ctx(1);
+  boost::asio::signal_set stop_signals(main_ctx, SIGTERM, SIGINT);
+  boost::asio::signal_set hup(main_ctx, SIGHUP);
+
+  srv->start();
+  if (admin) {
+    admin->start();
+  }
+  for (const auto& l : srv->listeners()) {
+    spdlog::info("listener {} on {} ({} worker threads)", l.opts.name, endpoint_text(l.bound),
+                 srv->threads());
+  }
+  if (admin) {
+    spdlog::info("admin on {}", endpoint_text(admin->endpoint()));
+  }
+  if (!ports_file.empty() && !write_ports_file(ports_file, *srv, admin.get())) {
+    spdlog::error("cannot write ports file {}", ports_file);
+  }
+
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) {
+        return;
+      }
+      spdlog::warn("SIGHUP: configuration reload is not supported by this build; restart to "
+                   "apply changes");
+      wait_hup();
+    });
+  };
+  wait_hup();
+  int exit_code = 0;
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) {
+      return;
+    }
+    spdlog::info("signal {}: draining (up to {} ms)", sig,
+                 cfg.server.limits.drain_timeout.count());
+    hup.cancel();
+    // Drain off the signal thread's handler so a second signal could still be seen.
+    srv->drain(cfg.server.limits.drain_timeout);
+    main_ctx.stop();
+  });
+  main_ctx.run();
+
+  srv->wait();
+  if (admin) {
+    admin->stop();
+  }
+  spdlog::info("stopped");
+  log::shutdown();
+  return exit_code;
+}

@@ -1,0 +1,144 @@
+#include "proxy/backend_pool.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace tlsfront::proxy {
+namespace {
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::unique_ptr<backend_pool> backend_pool::create(const pool_options& opts,
+                                                   core::metrics_registry& metrics,
+                                                   std::string& error) {
+  std::unique_ptr<backend_pool> p(new backend_pool());
+  p->opts_ = opts;
+  if (opts.servers.empty() || opts.servers.size() > 64) {
+    error = "pool " + opts.name + " needs 1 to 64 servers";
+    return nullptr;
+  }
+  asio::io_context resolver_ctx;
+  asio::ip::tcp::resolver resolver(resolver_ctx);
+  for (const backend_server_options& s : opts.servers) {
+    auto srv = std::make_unique<backend_server>();
+    srv->name = s.host + ":" + std::to_string(s.port);
+    boost::system::error_code ec;
+    auto results = resolver.resolve(s.host, std::to_string(s.port),
+                                    asio::ip::resolver_base::numeric_service, ec);
+    if (ec || results.empty()) {
+      error = "pool " + opts.name + ": cannot resolve " + srv->name + ": " + ec.message();
+      return nullptr;
+    }
+    srv->endpoint = results.begin()->endpoint();
+    p->servers_.push_back(std::move(srv));
+  }
+  std::string pool_label = "pool=\"" + opts.name + "\"";
+  p->stats_.connects = &metrics.add_counter("tlsfront_backend_connects_total",
+                                            "New connections opened to backends", pool_label);
+  p->stats_.connect_errors =
+      &metrics.add_counter("tlsfront_backend_connect_errors_total",
+                           "Backend connections refused, unreachable or timed out", pool_label);
+  p->stats_.reused = &metrics.add_counter(
+      "tlsfront_backend_reused_total", "Requests sent on a pooled keep-alive connection",
+      pool_label);
+  p->stats_.retries = &metrics.add_counter(
+      "tlsfront_backend_retries_total", "Requests retried on another connection or server",
+      pool_label);
+  for (int c = 1; c <= 5; ++c) {
+    p->requests_[c] = &metrics.add_counter(
+        "tlsfront_requests_total", "Requests answered, by backend pool and status class",
+        pool_label + ",class=\"" + std::to_string(c) + "xx\"");
+  }
+  return p;
+}
+
+int backend_pool::pick(std::uint64_t tried) {
+  const std::int64_t now = steady_ms();
+  const std::size_t n = servers_.size();
+  auto usable = [&](std::size_t i) {
+    // Relaxed: a stale cool-down read only means one extra or one skipped attempt.
+    return (tried & (std::uint64_t{1} << i)) == 0 &&
+           servers_[i]->down_until.load(std::memory_order_relaxed) <= now;
+  };
+  if (opts_.balance == balance_policy::least_connections) {
+    int best = -1;
+    int best_active = 0;
+    // Start at a rotating offset so ties spread instead of piling onto server 0.
+    unsigned start = cursor_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t i = (start + k) % n;
+      if (!usable(i)) {
+        continue;
+      }
+      int a = servers_[i]->active.load(std::memory_order_relaxed);
+      if (best < 0 || a < best_active) {
+        best = static_cast<int>(i);
+        best_active = a;
+      }
+    }
+    return best;
+  }
+  unsigned start = cursor_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t k = 0; k < n; ++k) {
+    std::size_t i = (start + k) % n;
+    if (usable(i)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void backend_pool::mark_down(std::size_t i) {
+  servers_[i]->down_until.store(steady_ms() + opts_.cooldown.count(), std::memory_order_relaxed);
+}
+
+bool idle_cache::take(std::size_t i, asio::ip::tcp::socket& out) {
+  auto& q = idle_[i];
+  const auto now = std::chrono::steady_clock::now();
+  while (!q.empty()) {
+    entry e = std::move(q.back());  // most recently used first: warmest, least likely closed
+    q.pop_back();
+    if (now - e.since > idle_timeout_) {
+      continue;  // the socket closes as `e` goes out of scope
+    }
+    char probe;
+    ssize_t r = ::recv(e.socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || r > 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      continue;  // closed by the backend, unexpected bytes, or broken
+    }
+    out = std::move(e.socket);
+    return true;
+  }
+  return false;
+}
+
+void idle_cache::put(std::size_t i, asio::ip::tcp::socket s) {
+  auto& q = idle_[i];
+  if (q.size() >= max_idle_) {
+    return;  // full: `s` closes here
+  }
+  q.push_back(entry{std::move(s), std::chrono::steady_clock::now()});
+}
+
+void idle_cache::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& q : idle_) {
+    while (!q.empty() && now - q.front().since > idle_timeout_) {
+      q.pop_front();
+    }
+  }
+}
+
+void idle_cache::clear() {
+  for (auto& q : idle_) {
+    q.clear();
+  }
+}
+
+}  // namespace tlsfront::proxy

@@ -1,0 +1,585 @@
+#include "proxy/client_connection.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+
+#include "http/error_response.h"
+#include "http/header_rewrite.h"
+#include "log/access_log.h"
+#include "log/logging.h"
+
+namespace tlsfront::proxy {
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t buffer_size = 16 * 1024;
+
+std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               t)
+      .count();
+}
+
+}  // namespace
+
+struct client_connection::exchange {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::string method, path;
+  int pool = -1;
+  int server = -1;
+  int status = 0;
+  bool reused = false;
+  bool continue_sent = false;
+  bool request_body_started = false;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  // What the client is told if every attempt fails before a response head arrived.
+  int failure_status = 502;
+};
+
+client_connection::client_connection(server& srv, worker& w, std::size_t listener_index,
+                                     asio::ip::tcp::socket socket)
+    : srv_(srv),
+      worker_(w),
+      snap_(srv.snap()),
+      listener_(snap_.listeners[listener_index]),
+      tls_(std::move(socket), listener_.tls->new_ssl()),
+      client_wd_(w.ioc.get_executor(),
+                 [this] {
+                   boost::system::error_code ec;
+                   tls_.socket().cancel(ec);
+                 }),
+      in_(buffer_size),
+      request_(http::message_parser::kind::request,
+               {snap_.opts.limits.max_header_bytes, snap_.opts.limits.max_header_count}),
+      backend_(w.ioc),
+      backend_wd_(w.ioc.get_executor(),
+                  [this] {
+                    boost::system::error_code ec;
+                    backend_.cancel(ec);
+                  }),
+      bin_(buffer_size),
+      response_(http::message_parser::kind::response,
+                {snap_.opts.limits.max_header_bytes * 4, snap_.opts.limits.max_header_count * 2}) {
+  boost::system::error_code ec;
+  auto ep = tls_.socket().remote_endpoint(ec);
+  if (!ec) {
+    peer_ip_ = ep.address().to_string();
+    peer_ = ep.address().is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
+                                 : peer_ip_ + ":" + std::to_string(ep.port());
+  } else {
+    peer_ip_ = peer_ = "-";
+  }
+  tls_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  worker_.live.insert(this);
+  srv_.metrics().active->inc();
+  listener_.connections->inc();
+}
+
+client_connection::~client_connection() {
+  worker_.live.erase(this);
+  srv_.metrics().active->dec();
+  srv_.connection_closed();
+}
+
+void client_connection::on_drain() {
+  if (idle_) {
+    boost::system::error_code ec;
+    tls_.socket().cancel(ec);
+  }
+}
+
+asio::awaitable<void> client_connection::run() {
+  if (!tls_.native()) {
+    co_return;
+  }
+  client_wd_.arm(listener_.opts.tls.handshake_timeout);
+  boost::system::error_code ec = co_await tls_.handshake();
+  client_wd_.disarm();
+  if (ec) {
+    if (client_wd_.fired()) {
+      listener_.handshake_timeouts->inc();
+    } else {
+      listener_.handshake_failures->inc();
+    }
+    spdlog::debug("{}: handshake failed: {}", peer_, client_wd_.fired() ? "timeout" : ec.message());
+    co_return;
+  }
+  const tls::handshake_info& info = tls_.info();
+  int v = SSL_version(tls_.native()) >= TLS1_3_VERSION ? 1 : 0;
+  listener_.handshakes[v][static_cast<int>(info.resumed)]->inc();
+  listener_.handshake_us->observe(static_cast<double>(info.handshake_us));
+
+  while (!closing_) {
+    if (co_await serve_request() == outcome::close) {
+      break;
+    }
+  }
+  tls_.shutdown();
+  boost::system::error_code ignored;
+  tls_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<bool> client_connection::read_client(bool idle) {
+  if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;
+  } else if (in_end_ == in_.size()) {
+    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
+  }
+  if (in_end_ == in_.size()) {
+    co_return false;  // cannot happen: the parser consumes everything it is given
+  }
+  const auto& limits = snap_.opts.limits;
+  client_wd_.arm(idle ? limits.client_idle_timeout : limits.client_read_timeout);
+  auto [ec, n] = co_await tls_.read_some(in_.data() + in_end_, in_.size() - in_end_);
+  client_wd_.disarm();
+  if (ec) {
+    co_return false;
+  }
+  in_end_ += n;
+  co_return true;
+}
+
+asio::awaitable<bool> client_connection::write_client(const std::string& data) {
+  client_wd_.arm(snap_.opts.limits.client_read_timeout);
+  boost::system::error_code ec = co_await tls_.write_all(data.data(), data.size());
+  client_wd_.disarm();
+  co_return !ec;
+}
+
+int client_connection::status_for(http::parse_error e) const {
+  switch (e) {
+    case http::parse_error::header_too_large:
+      return 431;
+    case http::parse_error::not_implemented:
+      return 501;
+    default:
+      return 400;
+  }
+}
+
+asio::awaitable<client_connection::outcome> client_connection::respond_local(int status,
+                                                                             bool keep_alive,
+                                                                             exchange& ex) {
+  ex.status = status;
+  std::string_view r = http::error_response(status, keep_alive);
+  bool will_keep = keep_alive && r.find("Connection: close") == std::string_view::npos;
+  to_client_.assign(r);
+  bool ok = co_await write_client(to_client_);
+  srv_.metrics().local_responses[status / 100]->inc();
+  log_access(ex, status);
+  if (!ok || !will_keep) {
+    closing_ = true;
+    co_return outcome::close;
+  }
+  co_return outcome::keep_alive;
+}
+
+asio::awaitable<client_connection::outcome> client_connection::serve_request() {
+  exchange ex;
+  request_.reset_for_next();
+  idle_ = in_begin_ == in_end_;
+  if (idle_ && srv_.draining()) {
+    co_return outcome::close;
+  }
+  // --- the request head ---
+  for (;;) {
+    if (in_begin_ == in_end_) {
+      bool was_idle = idle_;
+      if (!co_await read_client(was_idle)) {
+        if (was_idle || !client_wd_.fired()) {
+          co_return outcome::close;  // closed between requests, or went away mid-head
+        }
+        co_return co_await respond_local(408, false, ex);
+      }
+      if (idle_) {
+        idle_ = false;
+        ex.start = std::chrono::steady_clock::now();
+      }
+    }
+    std::size_t consumed = 0;
+    auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
+                            consumed);
+    in_begin_ += consumed;
+    if (st == http::message_parser::status::head_done) {
+      break;
+    }
+    if (st == http::message_parser::status::error) {
+      srv_.metrics().bad_requests->inc();
+      spdlog::debug("{}: bad request: {}", peer_, request_.error_reason());
+      co_return co_await respond_local(status_for(request_.error()), false, ex);
+    }
+  }
+  idle_ = false;
+  const http::message_head& h = request_.head();
+  ex.method.assign(h.method);
+  ex.path.assign(h.target);
+  bool request_has_body = h.chunked || h.content_length.value_or(0) > 0;
+  bool keep_alive = h.keep_alive && h.version_minor == 1 && !srv_.draining();
+
+  ex.pool = snap_.routes->match(h.host, h.target);
+  if (ex.pool < 0) {
+    co_return co_await respond_local(404, keep_alive && !request_has_body, ex);
+  }
+  std::uint64_t max_body = snap_.opts.limits.max_body_bytes;
+  if (max_body > 0 && h.content_length.value_or(0) > max_body) {
+    co_return co_await respond_local(413, false, ex);
+  }
+
+  int status = co_await forward(ex);
+  if (status < 0) {
+    // The error response (if one could be sent) is out; the connection cannot continue.
+    closing_ = true;
+    co_return outcome::close;
+  }
+  co_return closing_ || !keep_alive ? outcome::close : outcome::keep_alive;
+}
+
+asio::awaitable<boost::system::error_code> client_connection::connect_backend(exchange& ex,
+                                                                              int server_index) {
+  backend_pool& pool = *snap_.pools[ex.pool];
+  backend_ = asio::ip::tcp::socket(worker_.ioc);
+  backend_wd_.arm(pool.options().connect_timeout);
+  auto [ec] = co_await backend_.async_connect(pool.server(server_index).endpoint, use_tuple);
+  backend_wd_.disarm();
+  if (backend_wd_.fired()) {
+    ec = asio::error::timed_out;
+  }
+  if (!ec) {
+    boost::system::error_code ignored;
+    backend_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    pool.stats().connects->inc();
+  }
+  co_return ec;
+}
+
+asio::awaitable<boost::system::error_code> client_connection::read_backend(std::size_t& n) {
+  if (bin_begin_ == bin_end_) {
+    bin_begin_ = bin_end_ = 0;
+  } else if (bin_end_ == bin_.size()) {
+    std::memmove(bin_.data(), bin_.data() + bin_begin_, bin_end_ - bin_begin_);
+    bin_end_ -= bin_begin_;
+    bin_begin_ = 0;
+  }
+  auto [ec, got] = co_await backend_.async_read_some(
+      asio::buffer(bin_.data() + bin_end_, bin_.size() - bin_end_), use_tuple);
+  if (backend_wd_.fired()) {
+    ec = asio::error::timed_out;
+  }
+  bin_end_ += got;
+  n = got;
+  co_return ec;
+}
+
+asio::awaitable<int> client_connection::forward(exchange& ex) {
+  backend_pool& pool = *snap_.pools[ex.pool];
+  idle_cache& cache = worker_.idle[static_cast<std::size_t>(ex.pool)];
+  const pool_options& po = pool.options();
+  const http::message_head& h = request_.head();
+  const bool has_body = h.chunked || h.content_length.value_or(0) > 0;
+  const bool idempotent = http::is_idempotent(h.method);
+  const http::body_framing req_framing =
+      h.chunked ? http::body_framing::chunked
+                : (h.content_length ? http::body_framing::content_length
+                                    : http::body_framing::none);
+  const bool head_request = h.method == "HEAD";
+  const std::uint64_t max_body = snap_.opts.limits.max_body_bytes;
+
+  std::string backend_head;
+  backend_head.reserve(512);
+  http::build_backend_request(h, http::forwarded_info{peer_ip_, "https"}, req_framing,
+                              backend_head);
+
+  std::uint64_t tried = 0;
+  int attempts_left = 1 + std::max(0, po.retries);
+  while (attempts_left-- > 0) {
+    int si = pool.pick(tried);
+    if (si < 0) {
+      break;
+    }
+    tried |= std::uint64_t{1} << si;
+    ex.server = si;
+    backend_server& bs = pool.server(static_cast<std::size_t>(si));
+
+    // --- a connection ---
+    ex.reused = cache.take(static_cast<std::size_t>(si), backend_);
+    if (ex.reused) {
+      pool.stats().reused->inc();
+    } else {
+      boost::system::error_code ec = co_await connect_backend(ex, si);
+      if (ec) {
+        pool.stats().connect_errors->inc();
+        pool.mark_down(static_cast<std::size_t>(si));
+        ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
+        spdlog::warn("pool {}: connect to {} failed: {}", po.name, bs.name, ec.message());
+        if (attempts_left > 0) {
+          pool.stats().retries->inc();
+        }
+        continue;  // nothing was sent: any request may go to the next server
+      }
+    }
+    bs.active.fetch_add(1, std::memory_order_relaxed);
+    struct active_guard {
+      backend_server& s;
+      ~active_guard() { s.active.fetch_sub(1, std::memory_order_relaxed); }
+    } guard{bs};
+
+    // --- the request head, then the body streamed from the client ---
+    if (h.expect_continue && has_body && !ex.continue_sent) {
+      ex.continue_sent = true;
+      to_client_.assign(http::continue_response());
+      if (!co_await write_client(to_client_)) {
+        co_return -1;
+      }
+    }
+    out_ = backend_head;
+    request_.set_body_output(&out_, req_framing);
+    bool request_sent = false;
+    bool stale = false;
+    for (;;) {
+      std::size_t consumed = 0;
+      auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
+                              consumed);
+      in_begin_ += consumed;
+      ex.request_body_started = ex.request_body_started || request_.body_bytes() > 0;
+      if (st == http::message_parser::status::error) {
+        srv_.metrics().bad_requests->inc();
+        backend_ = asio::ip::tcp::socket(worker_.ioc);  // half a request went out: discard
+        co_await respond_local(status_for(request_.error()), false, ex);
+        co_return -1;
+      }
+      if (max_body > 0 && request_.body_bytes() > max_body) {
+        backend_ = asio::ip::tcp::socket(worker_.ioc);
+        co_await respond_local(413, false, ex);
+        co_return -1;
+      }
+      if (!out_.empty()) {
+        backend_wd_.arm(po.read_timeout);
+        auto [ec, n] = co_await asio::async_write(backend_, asio::buffer(out_), use_tuple);
+        backend_wd_.disarm();
+        out_.clear();
+        if (ec) {
+          stale = ex.reused && !ex.request_body_started;
+          break;
+        }
+      }
+      if (st == http::message_parser::status::message_done) {
+        request_sent = true;
+        break;
+      }
+      if (in_begin_ == in_end_ && !co_await read_client(false)) {
+        backend_ = asio::ip::tcp::socket(worker_.ioc);
+        if (client_wd_.fired()) {
+          co_await respond_local(408, false, ex);
+        }
+        co_return -1;  // the client went away mid-body
+      }
+    }
+    ex.bytes_received = request_.body_bytes();
+    request_.set_body_output(nullptr, http::body_framing::none);
+    if (!request_sent) {
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+      if (stale && idempotent) {
+        pool.stats().retries->inc();
+        ++attempts_left;  // a stale pooled connection does not use up an attempt
+        tried &= ~(std::uint64_t{1} << si);
+        continue;
+      }
+      srv_.metrics().backend_errors->inc();
+      ex.failure_status = 502;
+      break;
+    }
+
+    // --- the response head ---
+    response_.reset_for_next();
+    response_.set_no_body_expected(head_request);
+    bin_begin_ = bin_end_ = 0;
+    bool got_any = false;
+    bool head_ok = false;
+    bool retry = false;
+    backend_wd_.arm(po.read_timeout);
+    for (;;) {
+      if (bin_begin_ == bin_end_) {
+        std::size_t n = 0;
+        boost::system::error_code ec = co_await read_backend(n);
+        if (ec) {
+          if (ec == asio::error::timed_out) {
+            srv_.metrics().backend_timeouts->inc();
+            ex.failure_status = 504;
+          } else if (!got_any && ex.reused && idempotent && !has_body) {
+            retry = true;  // a pooled connection closed under us: the request was not seen
+          } else {
+            srv_.metrics().backend_errors->inc();
+            ex.failure_status = 502;
+          }
+          break;
+        }
+        got_any = true;
+        backend_wd_.arm(po.read_timeout);
+      }
+      std::size_t consumed = 0;
+      auto st = response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_),
+                               consumed);
+      bin_begin_ += consumed;
+      if (st == http::message_parser::status::error) {
+        srv_.metrics().backend_errors->inc();
+        spdlog::warn("pool {}: bad response from {}: {}", po.name, bs.name,
+                     response_.error_reason());
+        ex.failure_status = 502;
+        break;
+      }
+      if (st == http::message_parser::status::head_done) {
+        int s = response_.head().status;
+        if (s >= 100 && s < 200) {
+          // Interim response (100, 102, 103): tlsfront answered Expect itself; drop it.
+          std::size_t c2 = 0;
+          response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_), c2);
+          bin_begin_ += c2;
+          response_.reset_for_next();
+          response_.set_no_body_expected(head_request);
+          continue;
+        }
+        head_ok = true;
+        break;
+      }
+    }
+    if (!head_ok) {
+      backend_wd_.disarm();
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+      if (retry) {
+        pool.stats().retries->inc();
+        ++attempts_left;
+        tried &= ~(std::uint64_t{1} << si);
+        continue;
+      }
+      break;
+    }
+
+    // --- the response, streamed to the client ---
+    const http::message_head& rh = response_.head();
+    ex.status = rh.status;
+    const bool no_body = head_request || rh.status == 204 || rh.status == 304;
+    http::body_framing head_framing = http::body_framing::none;
+    http::body_framing body_framing = http::body_framing::none;
+    if (rh.chunked || response_.body_until_close()) {
+      head_framing = body_framing = http::body_framing::chunked;
+    } else if (rh.content_length) {
+      head_framing = body_framing = http::body_framing::content_length;
+    }
+    if (no_body) {
+      body_framing = http::body_framing::none;
+      if (rh.status == 204 || rh.status == 304) {
+        head_framing = http::body_framing::none;
+      }
+    }
+    bool close_client = !h.keep_alive || h.version_minor == 0 || srv_.draining();
+    to_client_.clear();
+    http::build_client_response(rh, head_framing, close_client, to_client_);
+    response_.set_body_output(no_body ? nullptr : &to_client_, body_framing);
+    bool complete = false;
+    bool client_ok = true;
+    for (;;) {
+      std::size_t consumed = 0;
+      auto st = response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_),
+                               consumed);
+      bin_begin_ += consumed;
+      if (st == http::message_parser::status::error) {
+        srv_.metrics().backend_errors->inc();
+        break;
+      }
+      if (!to_client_.empty() && (to_client_.size() >= 8192 ||
+                                  st == http::message_parser::status::message_done ||
+                                  bin_begin_ == bin_end_)) {
+        if (!co_await write_client(to_client_)) {
+          client_ok = false;
+          break;
+        }
+        to_client_.clear();
+      }
+      if (st == http::message_parser::status::message_done) {
+        complete = true;
+        break;
+      }
+      if (bin_begin_ == bin_end_) {
+        std::size_t n = 0;
+        backend_wd_.arm(po.read_timeout);
+        boost::system::error_code ec = co_await read_backend(n);
+        if (ec == asio::error::eof && response_.body_until_close()) {
+          if (response_.finish() == http::message_parser::status::message_done) {
+            if (!to_client_.empty() && !co_await write_client(to_client_)) {
+              client_ok = false;
+            }
+            complete = client_ok;
+          }
+          break;
+        }
+        if (ec) {
+          if (ec == asio::error::timed_out) {
+            srv_.metrics().backend_timeouts->inc();
+          } else {
+            srv_.metrics().backend_errors->inc();
+          }
+          break;
+        }
+      }
+    }
+    backend_wd_.disarm();
+    ex.bytes_sent = response_.body_bytes();
+    bool reusable = complete && rh.keep_alive && !response_.body_until_close() &&
+                    bin_begin_ == bin_end_ && rh.version_minor == 1;
+    if (reusable) {
+      cache.put(static_cast<std::size_t>(si), std::move(backend_));
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+    } else {
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+    }
+    pool.requests(rh.status / 100 >= 1 && rh.status / 100 <= 5 ? rh.status / 100 : 5).inc();
+    log_access(ex, rh.status);
+    if (!complete || !client_ok || close_client) {
+      closing_ = true;
+    }
+    co_return rh.status;
+  }
+
+  // Every attempt failed before a response head: tlsfront answers.
+  if (tried == 0 && ex.server < 0) {
+    ex.failure_status = 503;  // every server is cooling down
+  }
+  bool keep = !ex.request_body_started && request_.head_complete();
+  co_await respond_local(ex.failure_status, keep && !has_body, ex);
+  co_return closing_ ? -1 : ex.failure_status;
+}
+
+void client_connection::log_access(const exchange& ex, int status) {
+  if (log::access_logger() == nullptr) {
+    return;
+  }
+  const tls::handshake_info& info = tls_.info();
+  std::string upstream = "-";
+  if (ex.pool >= 0 && ex.server >= 0) {
+    upstream = snap_.pools[ex.pool]->server(static_cast<std::size_t>(ex.server)).name;
+  }
+  log::access_record r;
+  r.client = peer_;
+  r.sni = info.server_name;
+  r.tls_version = info.version;
+  r.cipher = info.cipher;
+  r.resumed = tls::resumption_name(info.resumed);
+  r.handshake_us = info.handshake_us;
+  r.method = ex.method.empty() ? std::string_view("-") : std::string_view(ex.method);
+  r.path = ex.path.empty() ? std::string_view("-") : std::string_view(ex.path);
+  r.status = status;
+  r.bytes_sent = ex.bytes_sent;
+  r.bytes_received = ex.bytes_received;
+  r.upstream = upstream;
+  r.duration_us = micros_since(ex.start);
+  log::write_access(r);
+}
+
+}  // namespace tlsfront::proxy

@@ -1,0 +1,77 @@
+// proxy/client_connection.h — one client connection, start to end, on one worker thread:
+// TLS handshake, then HTTP/1.1 requests (keep-alive, pipelining) each routed to a backend pool
+// and streamed both ways through a pooled keep-alive backend connection.
+//
+// Thread-safety: none needed; the object lives in its coroutine frame on its worker's
+// io_context. Ownership: owns the TLS stream and the backend socket in use; registers itself in
+// worker::live for drain and removes itself when done.
+// Failure: never throws; a broken client or backend ends the request with a proxy-generated
+// response where one can still be sent (400/408/413/431/501/502/503/504), bumps a counter and
+// closes.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <string>
+#include <vector>
+
+#include "http/message_parser.h"
+#include "proxy/server.h"
+#include "proxy/watchdog.h"
+#include "tls/stream.h"
+
+namespace tlsfront::proxy {
+
+class client_connection {
+ public:
+  client_connection(server& srv, worker& w, std::size_t listener_index,
+                    asio::ip::tcp::socket socket);
+  ~client_connection();
+  client_connection(const client_connection&) = delete;
+  client_connection& operator=(const client_connection&) = delete;
+
+  // Serves the connection until it closes.
+  asio::awaitable<void> run();
+  // Server is draining: an idle keep-alive connection closes now; a busy one after its response.
+  void on_drain();
+
+ private:
+  enum class outcome { keep_alive, close };
+  struct exchange;  // one request/response, see .cc
+
+  asio::awaitable<outcome> serve_request();
+  asio::awaitable<bool> read_client(bool idle);
+  asio::awaitable<bool> write_client(const std::string& data);
+  asio::awaitable<outcome> respond_local(int status, bool keep_alive, exchange& ex);
+  asio::awaitable<int> forward(exchange& ex);
+  asio::awaitable<boost::system::error_code> connect_backend(exchange& ex, int server_index);
+  asio::awaitable<boost::system::error_code> read_backend(std::size_t& n);
+  void log_access(const exchange& ex, int status);
+  int status_for(http::parse_error e) const;
+
+  server& srv_;
+  worker& worker_;
+  const snapshot& snap_;
+  const listener_runtime& listener_;
+  tls::stream tls_;
+  std::string peer_ip_;
+  std::string peer_;  // ip:port
+  watchdog client_wd_;
+
+  std::vector<char> in_;  // client bytes read, [in_begin_, in_end_) not yet parsed
+  std::size_t in_begin_ = 0, in_end_ = 0;
+  http::message_parser request_;
+  std::string out_;  // bytes framed for the backend
+
+  asio::ip::tcp::socket backend_;
+  watchdog backend_wd_;
+  std::vector<char> bin_;  // backend bytes read
+  std::size_t bin_begin_ = 0, bin_end_ = 0;
+  http::message_parser response_;
+  std::string to_client_;  // bytes framed for the client
+
+  bool idle_ = true;     // waiting for the first byte of a request
+  bool closing_ = false;
+};
+
+}  // namespace tlsfront::proxy

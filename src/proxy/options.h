@@ -1,0 +1,74 @@
+// proxy/options.h — listeners, routes, backend pools and limits as plain data (filled by config).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tls/options.h"
+
+namespace tlsfront::proxy {
+
+using std::chrono::milliseconds;
+
+struct backend_server_options {
+  std::string host;  // IPv4/IPv6 literal or a name resolved once at start
+  std::uint16_t port = 0;
+};
+
+enum class balance_policy { round_robin, least_connections };
+
+struct pool_options {
+  std::string name;
+  std::vector<backend_server_options> servers;  // at least one
+  balance_policy balance = balance_policy::round_robin;
+  milliseconds connect_timeout{std::chrono::seconds(5)};
+  // Longest wait for the backend's response head, and between two reads of its body.
+  milliseconds read_timeout{std::chrono::seconds(60)};
+  // An idle pooled connection older than this is closed.
+  milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::size_t max_idle = 64;  // idle keep-alive connections kept per worker thread and server
+  // A server that refused a connection is skipped for this long.
+  milliseconds cooldown{std::chrono::seconds(5)};
+  // Extra attempts on another server for a request that was not sent yet (idempotent only).
+  int retries = 1;
+};
+
+// A request is matched against routes in order; the first whose host and path prefix match wins.
+struct route_options {
+  std::string host;  // empty: any host; exact ("a.example.com") or wildcard ("*.example.com")
+  std::string path_prefix = "/";
+  std::string pool;  // a pool_options::name
+};
+
+struct limits_options {
+  std::size_t max_connections = 16384;  // client connections open at once, whole process
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers
+  std::size_t max_header_count = 100;
+  std::uint64_t max_body_bytes = 0;  // 0: unlimited; larger requests get 413
+  // Keep-alive: a client connection idle between requests longer than this is closed.
+  milliseconds client_idle_timeout{std::chrono::seconds(60)};
+  // Longest wait for the rest of a request head once it started, and between two body reads.
+  milliseconds client_read_timeout{std::chrono::seconds(30)};
+  // On SIGTERM/SIGINT, in-flight requests get this long to finish.
+  milliseconds drain_timeout{std::chrono::seconds(30)};
+};
+
+struct listener_options {
+  std::string name;
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 8443;  // 0: any free port (tests)
+  tls::listener_tls_options tls;
+};
+
+struct server_options {
+  unsigned threads = 0;  // 0: one per core
+  std::vector<listener_options> listeners;
+  std::vector<pool_options> pools;
+  std::vector<route_options> routes;
+  limits_options limits;
+};
+
+}  // namespace tlsfront::proxy

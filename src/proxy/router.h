@@ -1,0 +1,35 @@
+// proxy/router.h — picks the backend pool for a request from its Host and path, in route order.
+// Thread-safety: immutable after construction; match() is const and lock-free.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/options.h"
+
+namespace tlsfront::proxy {
+
+class router {
+ public:
+  // `pool_names[i]` is the name of pool i; routes naming a pool not in it are skipped (config
+  // validation refuses them earlier).
+  router(const std::vector<route_options>& routes, const std::vector<std::string>& pool_names);
+
+  // The pool index for this request, or -1 if no route matches. `host` may carry a port
+  // ("a.example:8443"), which is ignored; matching is case-insensitive.
+  int match(std::string_view host, std::string_view path) const;
+
+ private:
+  struct compiled {
+    std::string host;  // lowercase; "" any; "*.x" wildcard
+    std::string path_prefix;
+    int pool = -1;
+  };
+  std::vector<compiled> routes_;
+};
+
+// "A.Example:8443" → "a.example"; "[::1]:8443" → "[::1]".
+std::string normalize_host(std::string_view host);
+
+}  // namespace tlsfront::proxy

@@ -1,0 +1,257 @@
+#include "proxy/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "proxy/client_connection.h"
+
+namespace tlsfront::proxy {
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+bool open_acceptor(asio::ip::tcp::acceptor& acc, const asio::ip::tcp::endpoint& ep,
+                   std::string& error) {
+  boost::system::error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) {
+    acc.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acc.set_option(reuse_port(true), ec);
+  }
+  if (!ec && ep.protocol() == asio::ip::tcp::v6()) {
+    acc.set_option(asio::ip::v6_only(false), ec);
+    ec.clear();
+  }
+  if (!ec) {
+    acc.bind(ep, ec);
+  }
+  if (!ec) {
+    acc.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    error = "cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+            ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<server> server::create(const server_options& opts,
+                                       core::metrics_registry& metrics, std::string& error) {
+  std::unique_ptr<server> srv(new server());
+  auto snap = std::make_shared<snapshot>();
+  snap->opts = opts;
+
+  std::vector<std::string> pool_names;
+  for (const pool_options& po : opts.pools) {
+    auto pool = backend_pool::create(po, metrics, error);
+    if (!pool) {
+      return nullptr;
+    }
+    snap->pools.push_back(std::move(pool));
+    pool_names.push_back(po.name);
+  }
+  snap->routes = std::make_unique<router>(opts.routes, pool_names);
+
+  static const char* versions[2] = {"TLSv1.2", "TLSv1.3"};
+  static const char* kinds[3] = {"none", "id", "ticket"};
+  for (const listener_options& lo : opts.listeners) {
+    listener_runtime lr;
+    lr.opts = lo;
+    lr.tls = tls::server_context::create(lo.tls, error);
+    if (!lr.tls) {
+      error = "listener " + lo.name + ": " + error;
+      return nullptr;
+    }
+    std::string l = "listener=\"" + lo.name + "\"";
+    lr.connections = &metrics.add_counter("tlsfront_connections_total",
+                                          "Client TCP connections accepted", l);
+    lr.handshake_failures = &metrics.add_counter(
+        "tlsfront_handshake_failures_total", "TLS handshakes that failed", l);
+    lr.handshake_timeouts = &metrics.add_counter(
+        "tlsfront_handshake_timeouts_total",
+        "Connections closed because the TLS handshake did not finish in time", l);
+    for (int v = 0; v < 2; ++v) {
+      for (int k = 0; k < 3; ++k) {
+        lr.handshakes[v][k] = &metrics.add_counter(
+            "tlsfront_handshakes_total",
+            "Completed TLS handshakes by protocol version and resumption kind",
+            l + ",version=\"" + versions[v] + "\",resumed=\"" + kinds[k] + "\"");
+      }
+    }
+    lr.handshake_us = &metrics.add_histogram(
+        "tlsfront_handshake_duration_us", "TLS handshake duration in microseconds",
+        {50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000}, l);
+    snap->listeners.push_back(std::move(lr));
+  }
+
+  srv->metrics_.active =
+      &metrics.add_gauge("tlsfront_connections_active", "Client connections open now");
+  srv->metrics_.rejected = &metrics.add_counter(
+      "tlsfront_connections_rejected_total",
+      "Client connections closed at accept because max_connections was reached");
+  for (int c = 1; c <= 5; ++c) {
+    srv->metrics_.local_responses[c] = &metrics.add_counter(
+        "tlsfront_requests_total", "Requests answered, by backend pool and status class",
+        "pool=\"-\",class=\"" + std::to_string(c) + "xx\"");
+  }
+  srv->metrics_.bad_requests = &metrics.add_counter(
+      "tlsfront_bad_requests_total", "Requests refused as malformed or over the limits");
+  srv->metrics_.backend_errors = &metrics.add_counter(
+      "tlsfront_backend_errors_total", "Backend connections that broke or sent a bad response");
+  srv->metrics_.backend_timeouts = &metrics.add_counter(
+      "tlsfront_backend_timeouts_total", "Backend reads or writes that timed out");
+
+  unsigned n = opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<worker>(i);
+    for (const pool_options& po : opts.pools) {
+      w->idle.emplace_back(po.servers.size(), po.max_idle, po.idle_timeout);
+    }
+    srv->workers_.push_back(std::move(w));
+  }
+
+  // Bind: the first worker's acceptor resolves port 0; the others bind to the same port.
+  for (std::size_t li = 0; li < snap->listeners.size(); ++li) {
+    listener_runtime& lr = snap->listeners[li];
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(lr.opts.address, ec);
+    if (ec) {
+      error = "listener " + lr.opts.name + ": invalid address " + lr.opts.address;
+      return nullptr;
+    }
+    asio::ip::tcp::endpoint ep(addr, lr.opts.port);
+    for (auto& w : srv->workers_) {
+      w->acceptors.emplace_back(w->ioc);
+      if (!open_acceptor(w->acceptors.back(), ep, error)) {
+        error = "listener " + lr.opts.name + ": " + error;
+        return nullptr;
+      }
+      if (ep.port() == 0) {
+        ep = w->acceptors.back().local_endpoint();
+      }
+    }
+    lr.bound = ep;
+  }
+  srv->snap_ = std::move(snap);
+  return srv;
+}
+
+server::~server() {
+  stop();
+  wait();
+}
+
+asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
+  asio::ip::tcp::acceptor& acc = w.acceptors[li];
+  const std::int64_t max_conn = static_cast<std::int64_t>(snap_->opts.limits.max_connections);
+  while (acc.is_open()) {
+    auto [ec, sock] = co_await acc.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) {
+        break;
+      }
+      // EMFILE/ENFILE/ENOBUFS: back off a little instead of spinning.
+      spdlog::warn("accept on {}: {}", snap_->listeners[li].opts.name, ec.message());
+      asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    if (open_.fetch_add(1, std::memory_order_relaxed) >= max_conn) {
+      open_.fetch_sub(1, std::memory_order_relaxed);
+      metrics_.rejected->inc();
+      continue;  // `sock` closes here
+    }
+    asio::co_spawn(
+        w.ioc,
+        [](server* self, worker* wk, std::size_t index,
+           asio::ip::tcp::socket s) -> asio::awaitable<void> {
+          client_connection conn(*self, *wk, index, std::move(s));
+          co_await conn.run();
+        }(this, &w, li, std::move(sock)),
+        asio::detached);
+  }
+}
+
+void server::schedule_sweep(worker& w) {
+  w.sweep.expires_after(std::chrono::seconds(1));
+  w.sweep.async_wait([this, &w](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    for (auto& c : w.idle) {
+      c.sweep();
+    }
+    schedule_sweep(w);
+  });
+}
+
+void server::start() {
+  for (auto& wp : workers_) {
+    worker& w = *wp;
+    for (std::size_t li = 0; li < w.acceptors.size(); ++li) {
+      asio::co_spawn(w.ioc, accept_loop(w, li), asio::detached);
+    }
+    schedule_sweep(w);
+    w.thread = std::thread([&w] {
+      core::set_metrics_slot(w.index);
+      w.ioc.run();
+    });
+  }
+}
+
+void server::drain(std::chrono::milliseconds timeout) {
+  draining_.store(true, std::memory_order_relaxed);
+  for (auto& wp : workers_) {
+    worker& w = *wp;
+    asio::post(w.ioc, [&w] {
+      for (auto& acc : w.acceptors) {
+        boost::system::error_code ec;
+        acc.close(ec);
+      }
+      w.sweep.cancel();
+      for (auto& c : w.idle) {
+        c.clear();
+      }
+      for (client_connection* c : w.live) {
+        c->on_drain();
+      }
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (open_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (open_.load(std::memory_order_relaxed) > 0) {
+    spdlog::warn("drain timeout: closing {} connection(s)", open_.load(std::memory_order_relaxed));
+  }
+  stop();
+}
+
+void server::stop() {
+  for (auto& w : workers_) {
+    w->ioc.stop();
+  }
+}
+
+void server::wait() {
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) {
+      w->thread.join();
+    }
+  }
+}
+
+}  // namespace tlsfront::proxy

@@ -1,0 +1,112 @@
+// proxy/server.h — the serving core: N worker threads, each with its own io_context
+// (concurrency hint 1) and its own SO_REUSEPORT acceptor per listener, so a connection is
+// accepted, served and closed on one thread with no locks on its path.
+//
+// Thread-safety: create()/start()/drain()/stop()/wait() are called from the main thread.
+// Workers share only immutable state (the snapshot: TLS contexts, router, pool definitions)
+// and lock-free counters. Ownership: server owns workers, snapshot and acceptors; connections
+// are owned by their coroutine frames on their worker.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "core/metrics.h"
+#include "proxy/backend_pool.h"
+#include "proxy/options.h"
+#include "proxy/router.h"
+#include "tls/server_context.h"
+
+namespace tlsfront::proxy {
+
+namespace asio = boost::asio;
+class client_connection;
+
+struct listener_runtime {
+  listener_options opts;
+  std::shared_ptr<tls::server_context> tls;
+  asio::ip::tcp::endpoint bound;  // after bind (port 0 resolved)
+  core::counter* connections = nullptr;
+  core::counter* handshake_failures = nullptr;
+  core::counter* handshake_timeouts = nullptr;
+  core::counter* handshakes[2][3] = {};  // [TLS 1.2, 1.3][none, id, ticket]
+  core::histogram* handshake_us = nullptr;
+};
+
+// Everything a connection reads from the configuration; immutable once built.
+struct snapshot {
+  server_options opts;
+  std::vector<listener_runtime> listeners;
+  std::vector<std::unique_ptr<backend_pool>> pools;
+  std::unique_ptr<router> routes;
+};
+
+struct proxy_metrics {
+  core::gauge* active = nullptr;
+  core::counter* rejected = nullptr;  // over max_connections
+  core::counter* local_responses[6] = {};  // proxy-generated, by status class
+  core::counter* bad_requests = nullptr;
+  core::counter* backend_errors = nullptr;
+  core::counter* backend_timeouts = nullptr;
+};
+
+struct worker {
+  explicit worker(unsigned i) : index(i), ioc(1), sweep(ioc) {}
+  unsigned index;
+  asio::io_context ioc;
+  std::vector<asio::ip::tcp::acceptor> acceptors;  // one per listener
+  std::vector<idle_cache> idle;                    // one per pool
+  std::unordered_set<client_connection*> live;     // for drain
+  asio::steady_timer sweep;
+  std::thread thread;
+};
+
+class server {
+ public:
+  // Builds TLS contexts and pools and binds every listener on every worker. On failure returns
+  // nullptr and sets `error` (one line: which listener/pool and why).
+  static std::unique_ptr<server> create(const server_options& opts,
+                                        core::metrics_registry& metrics, std::string& error);
+  ~server();
+
+  void start();
+  // Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),
+  // and returns once no connection is left or `timeout` passed; then stops the workers.
+  void drain(std::chrono::milliseconds timeout);
+  // Stops at once (in-flight connections are cut).
+  void stop();
+  void wait();
+
+  const std::vector<listener_runtime>& listeners() const { return snap_->listeners; }
+  unsigned threads() const { return static_cast<unsigned>(workers_.size()); }
+  std::int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
+
+  // Used by client_connection.
+  const snapshot& snap() const { return *snap_; }
+  proxy_metrics& metrics() { return metrics_; }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  void connection_closed() { open_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  server() = default;
+  asio::awaitable<void> accept_loop(worker& w, std::size_t listener_index);
+  void schedule_sweep(worker& w);
+
+  std::shared_ptr<const snapshot> snap_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  proxy_metrics metrics_;
+  // Relaxed: a connection-count limit and a drain flag are hints; no data is published
+  // through them (each connection reads its own state on its own thread).
+  std::atomic<std::int64_t> open_{0};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace tlsfront::proxy

@@ -1,0 +1,41 @@
+// tls/certificate.h — loading a certificate chain and its private key from PEM files.
+// Thread-safety: free functions, no shared state. Ownership: returned objects own their
+// BoringSSL references (bssl::UniquePtr).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <string>
+#include <vector>
+
+#include "tls/options.h"
+
+namespace tlsfront::tls {
+
+struct loaded_certificate {
+  bssl::UniquePtr<X509> leaf;
+  std::vector<bssl::UniquePtr<X509>> chain;  // intermediates, in file order
+  bssl::UniquePtr<EVP_PKEY> key;
+  std::vector<std::string> names;  // subjectAltName DNS names of the leaf (for logs)
+};
+
+// Loads opts.cert_file (leaf then intermediates) and opts.key_file and checks that the key
+// matches the leaf. On failure returns false and sets `error` to one line naming the file and
+// what is wrong ("cannot read /x/y.pem: No such file or directory", "key in k.pem does not
+// match the certificate in c.pem", ...). Never throws; clears the BoringSSL error queue.
+bool load_certificate(const certificate_options& opts, loaded_certificate& out,
+                      std::string& error);
+
+}  // namespace tlsfront::tls
+
+namespace tlsfront::tls {
+
+// Checks an OpenSSL-style TLS 1.2 cipher list against BoringSSL (strictly: an unknown name is
+// an error). Returns false and sets `error` if BoringSSL refuses it.
+bool check_cipher_list(const std::string& ciphers, std::string& error);
+
+// Checks a colon-separated key-exchange group list ("X25519:P-256"). Returns false and sets
+// `error` if BoringSSL refuses it.
+bool check_curves_list(const std::string& curves, std::string& error);
+
+}  // namespace tlsfront::tls

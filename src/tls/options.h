@@ -1,0 +1,42 @@
+// tls/options.h — what a listener's TLS side is configured with (filled by config, used by
+// tls::server_context). Plain data; no BoringSSL types so config and tests can build it freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tlsfront::tls {
+
+// A TLS protocol version as its wire number (0x0303 = TLS 1.2, 0x0304 = TLS 1.3).
+inline constexpr std::uint16_t tls1_2 = 0x0303;
+inline constexpr std::uint16_t tls1_3 = 0x0304;
+
+// One certificate (with its chain) and private key, served for the given SNI names.
+// A name may be exact ("a.example.com") or a wildcard for one label ("*.example.com").
+struct certificate_options {
+  std::vector<std::string> server_names;
+  std::string cert_file;  // PEM: leaf first, then intermediates
+  std::string key_file;   // PEM: RSA or ECDSA (P-256/P-384) private key
+  bool is_default = false;
+};
+
+struct listener_tls_options {
+  // At least one. The one marked is_default (else the first) answers clients without SNI or
+  // with a name no certificate covers.
+  std::vector<certificate_options> certificates;
+  std::uint16_t min_version = tls1_2;
+  std::uint16_t max_version = tls1_3;
+  // OpenSSL-style cipher list for TLS 1.2 (TLS 1.3 suites are fixed by BoringSSL). Empty: the
+  // library's default.
+  std::string ciphers;
+  // Key-exchange groups in preference order.
+  std::string curves = "X25519:P-256";
+  // ALPN protocols offered, in preference order. A client offering none of them still connects,
+  // without ALPN.
+  std::vector<std::string> alpn = {"http/1.1"};
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+};
+
+}  // namespace tlsfront::tls

@@ -1,0 +1,184 @@
+#include "tls/stream.h"
+
+#include <openssl/err.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cerrno>
+
+namespace tlsfront::tls {
+namespace {
+
+class tls_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "tls"; }
+  std::string message(int ev) const override {
+    switch (static_cast<tls_errc>(ev)) {
+      case tls_errc::handshake_failed:
+        return "TLS handshake failed";
+      case tls_errc::protocol_error:
+        return "TLS protocol error";
+      case tls_errc::internal:
+        return "TLS internal error";
+    }
+    return "unknown TLS error";
+  }
+};
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace
+
+const boost::system::error_category& tls_category() noexcept {
+  static const tls_category_impl c;
+  return c;
+}
+
+const char* resumption_name(resumption r) noexcept {
+  switch (r) {
+    case resumption::none:
+      return "none";
+    case resumption::id:
+      return "id";
+    case resumption::ticket:
+      return "ticket";
+  }
+  return "none";
+}
+
+stream::stream(asio::ip::tcp::socket socket, bssl::UniquePtr<SSL> ssl)
+    : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+  error_code ec;
+  socket_.non_blocking(true, ec);
+  SSL_set_fd(ssl_.get(), socket_.native_handle());
+  SSL_set_app_data(ssl_.get(), &info_);
+}
+
+handshake_info* info_of(const SSL* ssl) noexcept {
+  return static_cast<handshake_info*>(SSL_get_app_data(ssl));
+}
+
+stream::~stream() = default;
+
+asio::awaitable<error_code> stream::wait_for(int ssl_error) {
+  auto what = ssl_error == SSL_ERROR_WANT_WRITE ? asio::ip::tcp::socket::wait_write
+                                                : asio::ip::tcp::socket::wait_read;
+  auto [ec] = co_await socket_.async_wait(what, use_tuple);
+  co_return ec;
+}
+
+error_code stream::classify(int ssl_error, int ret) noexcept {
+  int saved_errno = errno;
+  error_code ec;
+  switch (ssl_error) {
+    case SSL_ERROR_ZERO_RETURN:
+      ec = asio::error::eof;
+      break;
+    case SSL_ERROR_SYSCALL:
+      // ret == 0: the peer closed the TCP connection without close_notify.
+      ec = ret == 0 || saved_errno == 0
+               ? error_code(asio::error::eof)
+               : error_code(saved_errno, boost::system::system_category());
+      break;
+    case SSL_ERROR_SSL:
+      ec = tls_errc::protocol_error;
+      break;
+    default:
+      ec = tls_errc::internal;
+      break;
+  }
+  ERR_clear_error();
+  return ec;
+}
+
+asio::awaitable<error_code> stream::handshake() {
+  auto start = std::chrono::steady_clock::now();
+  SSL* ssl = ssl_.get();
+  for (;;) {
+    int r = SSL_do_handshake(ssl);
+    if (r == 1) {
+      break;
+    }
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      if (error_code ec = co_await wait_for(e)) {
+        co_return ec;
+      }
+      continue;
+    }
+    error_code ec = classify(e, r);
+    co_return ec == tls_errc::protocol_error ? error_code(tls_errc::handshake_failed) : ec;
+  }
+  info_.handshake_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
+    info_.server_name = sni;
+  }
+  info_.version = SSL_get_version(ssl);
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl)) {
+    info_.cipher = SSL_CIPHER_standard_name(c);
+  }
+  if (SSL_session_reused(ssl)) {
+    // TLS 1.3 resumes only by PSK (a ticket). In TLS 1.2 BoringSSL resumes from a ticket when
+    // the client sent one it could open, else from the session ID.
+    info_.resumed = SSL_version(ssl) >= TLS1_3_VERSION || info_.offered_ticket
+                        ? resumption::ticket
+                        : resumption::id;
+  }
+  co_return error_code{};
+}
+
+asio::awaitable<std::pair<error_code, std::size_t>> stream::read_some(void* data,
+                                                                      std::size_t size) {
+  SSL* ssl = ssl_.get();
+  int want = static_cast<int>(std::min<std::size_t>(size, 1 << 30));
+  for (;;) {
+    int r = SSL_read(ssl, data, want);
+    if (r > 0) {
+      co_return std::pair{error_code{}, static_cast<std::size_t>(r)};
+    }
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      if (error_code ec = co_await wait_for(e)) {
+        co_return std::pair{ec, std::size_t{0}};
+      }
+      continue;
+    }
+    co_return std::pair{classify(e, r), std::size_t{0}};
+  }
+}
+
+asio::awaitable<error_code> stream::write_all(const void* data, std::size_t size) {
+  SSL* ssl = ssl_.get();
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    int chunk = static_cast<int>(std::min<std::size_t>(size, 1 << 30));
+    int r = SSL_write(ssl, p, chunk);
+    if (r > 0) {
+      p += r;
+      size -= static_cast<std::size_t>(r);
+      continue;
+    }
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      if (error_code ec = co_await wait_for(e)) {
+        co_return ec;
+      }
+      continue;
+    }
+    co_return classify(e, r);
+  }
+  co_return error_code{};
+}
+
+void stream::shutdown() noexcept {
+  if (SSL_is_init_finished(ssl_.get())) {
+    SSL_shutdown(ssl_.get());  // one non-blocking attempt; the result does not matter
+  }
+  ERR_clear_error();
+}
+
+}  // namespace tlsfront::tls

@@ -1,0 +1,79 @@
+// tls/stream.h — a TLS server stream: BoringSSL driving a non-blocking TCP socket directly
+// (SSL_set_fd), with Asio reactor waits when BoringSSL wants to read or write. Owning the loop
+// (rather than using asio::ssl) lets later layers suspend a handshake for an async session
+// lookup (SSL_ERROR_PENDING_SESSION) and costs no extra buffer copies.
+//
+// Thread-safety: none; a stream lives on one io_context thread (the one its socket uses).
+// Ownership: owns the socket and the SSL. Errors are values (never thrown): the awaitables
+// return boost::system::error_code; asio::error::eof means the peer closed (cleanly or not).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace tlsfront::tls {
+
+namespace asio = boost::asio;
+using error_code = boost::system::error_code;
+
+enum class resumption { none, id, ticket };
+const char* resumption_name(resumption r) noexcept;
+
+// Errors from the TLS layer itself (anything that is not a socket error).
+enum class tls_errc { handshake_failed = 1, protocol_error, internal };
+const boost::system::error_category& tls_category() noexcept;
+inline error_code make_error_code(tls_errc e) {
+  return error_code(static_cast<int>(e), tls_category());
+}
+
+struct handshake_info {
+  std::string server_name;        // SNI, lowercase as sent; empty if none
+  const char* version = "-";      // "TLSv1.3"
+  const char* cipher = "-";       // standard name
+  resumption resumed = resumption::none;
+  std::int64_t handshake_us = 0;  // from first ClientHello byte wait to Finished
+  bool offered_ticket = false;    // the ClientHello carried a non-empty session ticket
+};
+
+// The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.
+handshake_info* info_of(const SSL* ssl) noexcept;
+
+class stream {
+ public:
+  // Takes an open, connected socket and a server SSL; makes the socket non-blocking.
+  stream(asio::ip::tcp::socket socket, bssl::UniquePtr<SSL> ssl);
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+  ~stream();
+
+  asio::awaitable<error_code> handshake();
+  // Reads at least one byte of application data. eof when the peer closed.
+  asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data, std::size_t size);
+  // Writes all of it (several records if needed).
+  asio::awaitable<error_code> write_all(const void* data, std::size_t size);
+  // Sends close_notify if the socket can take it right now; never waits for the peer's.
+  void shutdown() noexcept;
+
+  asio::ip::tcp::socket& socket() noexcept { return socket_; }
+  SSL* native() noexcept { return ssl_.get(); }
+  const handshake_info& info() const noexcept { return info_; }
+
+ private:
+  // Waits for the socket to become readable/writable as BoringSSL asked.
+  asio::awaitable<error_code> wait_for(int ssl_error);
+  error_code classify(int ssl_error, int ret) noexcept;
+
+  asio::ip::tcp::socket socket_;
+  bssl::UniquePtr<SSL> ssl_;
+  handshake_info info_;
+};
+
+}  // namespace tlsfront::tls
+
+template <>
+struct boost::system::is_error_code_enum<tlsfront::tls::tls_errc> : std::true_type {};
