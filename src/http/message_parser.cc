@@ -116,6 +116,9 @@ void message_parser::reset_for_next() {
   until_close_ = no_body_expected_ = false;
   head_bytes_ = 0;
   body_bytes_ = 0;
+  feed_begin_ = feed_end_ = last_value_end_ = nullptr;
+  trailer_name_.clear();
+  value_split_ = false;
   sink_ = nullptr;
   framing_ = body_framing::none;
   head_ = message_head{};
@@ -177,24 +180,24 @@ int message_parser::on_method(llhttp_t* p, const char* at, size_t n) {
 
 int message_parser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   message_parser* m = self(p);
-  if (m->in_value_ || m->raw_.empty() || m->in_trailers_) {
-    // A new field starts.
-    m->in_value_ = false;
-    if (!m->in_trailers_) {
-      if (m->raw_.size() >= m->limits_.max_header_count) {
-        return m->fail(parse_error::header_too_large, "more header fields than the limit");
-      }
-      m->raw_.push_back(raw_header{{m->arena_.size(), 0}, {0, 0}});
-    }
-  }
   if (m->in_trailers_) {
-    // Trailers are dropped, but framing fields there are a smuggling attempt (RFC 9110 §6.5.1).
-    std::string_view name(at, n);
-    if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-        iequals(name, "host")) {
-      return m->fail(parse_error::bad_message, "framing header in trailer section");
+    // Trailers are dropped, but their names are checked (see on_header_value_complete).
+    if (m->in_value_) {
+      m->in_value_ = false;
+      m->trailer_name_.clear();
+    }
+    if (m->trailer_name_.size() < 64) {
+      m->trailer_name_.append(at, std::min<size_t>(n, 64));
     }
     return m->append_head_bytes(at, n) ? 0 : -1;
+  }
+  if (m->in_value_ || m->raw_.empty()) {
+    // A new field starts.
+    m->in_value_ = false;
+    if (m->raw_.size() >= m->limits_.max_header_count) {
+      return m->fail(parse_error::header_too_large, "more header fields than the limit");
+    }
+    m->raw_.push_back(raw_header{{m->arena_.size(), 0}, {0, 0}});
   }
   m->raw_.back().name.len += n;
   return m->append_head_bytes(at, n) ? 0 : -1;
@@ -213,15 +216,27 @@ int message_parser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   if (!m->in_value_) {
     m->in_value_ = true;
     h.value.off = m->arena_.size();
+  } else if (h.value.len > 0 && !(at == m->feed_begin_ && m->value_split_)) {
+    return m->fail(parse_error::bad_message, "obsolete line folding in a header value");
   }
+  m->last_value_end_ = at + n;
   h.value.len += n;
   return m->append_head_bytes(at, n) ? 0 : -1;
 }
 
 int message_parser::on_header_value_complete(llhttp_t* p) {
   message_parser* m = self(p);
+  if (m->in_trailers_) {
+    // Framing fields in trailers are a smuggling attempt (RFC 9110 §6.5.1).
+    const std::string& name = m->trailer_name_;
+    if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+        iequals(name, "host")) {
+      return m->fail(parse_error::bad_message, "framing header in trailer section");
+    }
+  }
   // A field with an empty value gets no on_header_value call: mark the value as seen.
   m->in_value_ = true;
+  m->last_value_end_ = nullptr;
   return 0;
 }
 
@@ -345,6 +360,7 @@ int message_parser::on_headers_complete(llhttp_t* p) {
   }
   m->head_complete_ = true;
   m->in_trailers_ = true;  // any further header callbacks are trailers
+  m->in_value_ = true;     // so the first trailer field starts a new name
   m->head_bytes_ = 0;      // the limit applies to trailers separately
   if (m->kind_ == kind::response && m->no_body_expected_) {
     return 1;  // no body (response to HEAD); the message completes right away
@@ -395,7 +411,10 @@ message_parser::status message_parser::feed(std::string_view in, std::size_t& co
   if (complete_) {
     return status::message_done;
   }
+  feed_begin_ = in.data();
+  feed_end_ = in.data() + in.size();
   llhttp_errno_t err = llhttp_execute(&parser_, in.data(), in.size());
+  value_split_ = in.size() > 0 && last_value_end_ == feed_end_;
   if (err == HPE_OK) {
     consumed = in.size();
     if (head_complete_ && !head_reported_) {

@@ -135,6 +135,13 @@ class message_parser {
   span url_, status_text_, method_;
   std::vector<raw_header> raw_;
   bool in_value_ = false;
+  // Obsolete line folding shows up as a second value span of one field. A second span is
+  // legitimate only when the first ended exactly at the end of the previous input buffer.
+  const char* feed_begin_ = nullptr;
+  const char* feed_end_ = nullptr;
+  const char* last_value_end_ = nullptr;
+  bool value_split_ = false;
+  std::string trailer_name_;
   bool in_trailers_ = false;
   bool started_ = false;
   bool head_complete_ = false;

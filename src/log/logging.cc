@@ -58,6 +58,8 @@ bool setup(const log_options& opts, std::string& error) {
         "access", acc_sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
     acc->set_pattern("%v");
     acc->set_level(spdlog::level::info);
+    spdlog::drop("access");
+    spdlog::register_logger(acc);  // so flush_every() below flushes it too
     access_holder = acc;
   } else {
     access_holder.reset();

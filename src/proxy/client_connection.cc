@@ -291,10 +291,30 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   const bool head_request = h.method == "HEAD";
   const std::uint64_t max_body = snap_.opts.limits.max_body_bytes;
 
-  std::string backend_head;
-  backend_head.reserve(512);
-  http::build_backend_request(h, http::forwarded_info{peer_ip_, "https"}, req_framing,
-                              backend_head);
+  // The head for the backend, then whatever body bytes already arrived with it, parsed before
+  // any backend is touched: a malformed body that came in the same read never reaches one.
+  std::string prefix;
+  prefix.reserve(512 + (in_end_ - in_begin_));
+  http::build_backend_request(h, http::forwarded_info{peer_ip_, "https"}, req_framing, prefix);
+  request_.set_body_output(&prefix, req_framing);
+  bool whole_request_buffered = false;
+  {
+    std::size_t consumed = 0;
+    auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
+                            consumed);
+    in_begin_ += consumed;
+    if (st == http::message_parser::status::error) {
+      srv_.metrics().bad_requests->inc();
+      co_await respond_local(status_for(request_.error()), false, ex);
+      co_return -1;
+    }
+    if (max_body > 0 && request_.body_bytes() > max_body) {
+      co_await respond_local(413, false, ex);
+      co_return -1;
+    }
+    whole_request_buffered = st == http::message_parser::status::message_done;
+  }
+  ex.request_body_started = request_.body_bytes() > 0;
 
   std::uint64_t tried = 0;
   int attempts_left = 1 + std::max(0, po.retries);
@@ -338,47 +358,59 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         co_return -1;
       }
     }
-    out_ = backend_head;
-    request_.set_body_output(&out_, req_framing);
+    // `prefix` (head + the body bytes that came with it) is kept whole until a backend took it,
+    // so a write failure on a pooled connection the backend had closed can be retried.
     bool request_sent = false;
     bool stale = false;
-    for (;;) {
-      std::size_t consumed = 0;
-      auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
-                              consumed);
-      in_begin_ += consumed;
-      ex.request_body_started = ex.request_body_started || request_.body_bytes() > 0;
-      if (st == http::message_parser::status::error) {
-        srv_.metrics().bad_requests->inc();
-        backend_ = asio::ip::tcp::socket(worker_.ioc);  // half a request went out: discard
-        co_await respond_local(status_for(request_.error()), false, ex);
-        co_return -1;
-      }
-      if (max_body > 0 && request_.body_bytes() > max_body) {
-        backend_ = asio::ip::tcp::socket(worker_.ioc);
-        co_await respond_local(413, false, ex);
-        co_return -1;
-      }
-      if (!out_.empty()) {
-        backend_wd_.arm(po.read_timeout);
-        auto [ec, n] = co_await asio::async_write(backend_, asio::buffer(out_), use_tuple);
-        backend_wd_.disarm();
-        out_.clear();
-        if (ec) {
-          stale = ex.reused && !ex.request_body_started;
+    backend_wd_.arm(po.read_timeout);
+    auto [prefix_ec, prefix_n] =
+        co_await asio::async_write(backend_, asio::buffer(prefix), use_tuple);
+    backend_wd_.disarm();
+    if (prefix_ec) {
+      stale = ex.reused;
+    } else if (whole_request_buffered) {
+      request_sent = true;
+    } else {
+      // Stream the rest of the body from the client.
+      out_.clear();
+      request_.set_body_output(&out_, req_framing);
+      for (;;) {
+        if (in_begin_ == in_end_ && !co_await read_client(false)) {
+          backend_ = asio::ip::tcp::socket(worker_.ioc);
+          if (client_wd_.fired()) {
+            co_await respond_local(408, false, ex);
+          }
+          co_return -1;  // the client went away mid-body
+        }
+        std::size_t consumed = 0;
+        auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
+                                consumed);
+        in_begin_ += consumed;
+        ex.request_body_started = true;
+        if (st == http::message_parser::status::error) {
+          srv_.metrics().bad_requests->inc();
+          backend_ = asio::ip::tcp::socket(worker_.ioc);  // half a request went out: discard
+          co_await respond_local(status_for(request_.error()), false, ex);
+          co_return -1;
+        }
+        if (max_body > 0 && request_.body_bytes() > max_body) {
+          backend_ = asio::ip::tcp::socket(worker_.ioc);
+          co_await respond_local(413, false, ex);
+          co_return -1;
+        }
+        if (!out_.empty()) {
+          backend_wd_.arm(po.read_timeout);
+          auto [ec, n] = co_await asio::async_write(backend_, asio::buffer(out_), use_tuple);
+          backend_wd_.disarm();
+          out_.clear();
+          if (ec) {
+            break;
+          }
+        }
+        if (st == http::message_parser::status::message_done) {
+          request_sent = true;
           break;
         }
-      }
-      if (st == http::message_parser::status::message_done) {
-        request_sent = true;
-        break;
-      }
-      if (in_begin_ == in_end_ && !co_await read_client(false)) {
-        backend_ = asio::ip::tcp::socket(worker_.ioc);
-        if (client_wd_.fired()) {
-          co_await respond_local(408, false, ex);
-        }
-        co_return -1;  // the client went away mid-body
       }
     }
     ex.bytes_received = request_.body_bytes();
@@ -412,7 +444,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
           if (ec == asio::error::timed_out) {
             srv_.metrics().backend_timeouts->inc();
             ex.failure_status = 504;
-          } else if (!got_any && ex.reused && idempotent && !has_body) {
+          } else if (!got_any && ex.reused && idempotent && whole_request_buffered) {
             retry = true;  // a pooled connection closed under us: the request was not seen
           } else {
             srv_.metrics().backend_errors->inc();
@@ -551,8 +583,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   if (tried == 0 && ex.server < 0) {
     ex.failure_status = 503;  // every server is cooling down
   }
-  bool keep = !ex.request_body_started && request_.head_complete();
-  co_await respond_local(ex.failure_status, keep && !has_body, ex);
+  // The client's connection stays usable only if its whole request was read.
+  bool keep = whole_request_buffered || !has_body;
+  co_await respond_local(ex.failure_status, keep, ex);
   co_return closing_ ? -1 : ex.failure_status;
 }
 

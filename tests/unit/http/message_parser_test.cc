@@ -1,0 +1,247 @@
+#include "http/message_parser.h"
+
+#include <gtest/gtest.h>
+
+#include "http/error_response.h"
+#include "http/header_rewrite.h"
+
+namespace tlsfront::http {
+namespace {
+
+using status = message_parser::status;
+
+struct parsed {
+  status last = status::need_more;
+  std::string body;  // as framed on output
+  message_head head;  // copy of the views is unsafe; tests read through the parser instead
+};
+
+// Feeds `raw` in pieces of `step` bytes until message_done or error; returns the last status.
+status feed_all(message_parser& p, const std::string& raw, std::size_t step, std::string* sink,
+                body_framing framing, std::size_t* leftover = nullptr) {
+  std::size_t pos = 0;
+  bool head_seen = false;
+  for (;;) {
+    std::size_t n = std::min(step, raw.size() - pos);
+    std::size_t consumed = 0;
+    status st = p.feed(std::string_view(raw).substr(pos, n), consumed);
+    pos += consumed;
+    if (st == status::head_done) {
+      head_seen = true;
+      p.set_body_output(sink, framing);
+      continue;
+    }
+    if (st == status::message_done || st == status::error) {
+      if (leftover) {
+        *leftover = raw.size() - pos;
+      }
+      EXPECT_TRUE(st == status::error || head_seen);
+      return st;
+    }
+    if (pos == raw.size()) {
+      return st;
+    }
+  }
+}
+
+message_parser::limits small_limits() { return {1024, 10}; }
+
+TEST(MessageParser, SimpleGetAnyChunking) {
+  const std::string raw = "GET /a?b=c HTTP/1.1\r\nHost: Example.com:8443\r\nX-A: 1\r\n\r\n";
+  for (std::size_t step : {1u, 2u, 3u, 7u, 1000u}) {
+    message_parser p(message_parser::kind::request, small_limits());
+    EXPECT_EQ(feed_all(p, raw, step, nullptr, body_framing::none), status::message_done)
+        << "step " << step << ": " << p.error_reason();
+    EXPECT_EQ(p.head().method, "GET");
+    EXPECT_EQ(p.head().target, "/a?b=c");
+    EXPECT_EQ(p.head().host, "Example.com:8443");
+    EXPECT_EQ(p.head().find("x-a").value_or(""), "1");
+    EXPECT_TRUE(p.head().keep_alive);
+  }
+}
+
+TEST(MessageParser, ValueWithSpacesSplitAcrossFeedsIsNotFolding) {
+  const std::string raw = "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: a b c d e f\r\n\r\n";
+  for (std::size_t step = 1; step < raw.size(); ++step) {
+    message_parser p(message_parser::kind::request, small_limits());
+    ASSERT_EQ(feed_all(p, raw, step, nullptr, body_framing::none), status::message_done)
+        << "step " << step << ": " << p.error_reason();
+    EXPECT_EQ(p.head().find("user-agent").value_or(""), "a b c d e f");
+  }
+}
+
+TEST(MessageParser, ObsoleteLineFoldingIsRefusedAtAnySplit) {
+  const std::string raw = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n";
+  for (std::size_t step = 1; step <= raw.size(); ++step) {
+    message_parser p(message_parser::kind::request, small_limits());
+    EXPECT_EQ(feed_all(p, raw, step, nullptr, body_framing::none), status::error) << step;
+    EXPECT_EQ(p.error(), parse_error::bad_message);
+  }
+}
+
+TEST(MessageParser, ContentLengthBodyStreamsToSink) {
+  const std::string raw = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world";
+  for (std::size_t step : {1u, 5u, 1000u}) {
+    message_parser p(message_parser::kind::request, small_limits());
+    std::string sink;
+    EXPECT_EQ(feed_all(p, raw, step, &sink, body_framing::content_length), status::message_done);
+    EXPECT_EQ(sink, "hello world");
+    EXPECT_EQ(p.body_bytes(), 11u);
+  }
+}
+
+TEST(MessageParser, ChunkedBodyIsReframedAndTrailersDropped) {
+  const std::string raw =
+      "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+  message_parser p(message_parser::kind::request, small_limits());
+  std::string sink;
+  ASSERT_EQ(feed_all(p, raw, 1000, &sink, body_framing::chunked), status::message_done);
+  EXPECT_EQ(sink, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  EXPECT_TRUE(p.head().chunked);
+}
+
+TEST(MessageParser, PipelinedRequestsStopAtTheMessageBoundary) {
+  const std::string one = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string two = "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+  message_parser p(message_parser::kind::request, small_limits());
+  std::size_t leftover = 0;
+  ASSERT_EQ(feed_all(p, one + two, 1000, nullptr, body_framing::none, &leftover),
+            status::message_done);
+  EXPECT_EQ(leftover, two.size());
+  p.reset_for_next();
+  ASSERT_EQ(feed_all(p, two, 1000, nullptr, body_framing::none), status::message_done);
+  EXPECT_EQ(p.head().target, "/2");
+}
+
+TEST(MessageParser, FramingAttacksAreRefused) {
+  struct {
+    const char* name;
+    std::string raw;
+    parse_error err;
+  } cases[] = {
+      {"CL+TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
+      {"CL twice", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", parse_error::bad_message},
+      {"TE twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
+      {"TE gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", parse_error::not_implemented},
+      {"TE in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
+      {"no Host", "GET / HTTP/1.1\r\n\r\n", parse_error::bad_message},
+      {"Host twice", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", parse_error::bad_message},
+      {"empty Host", "GET / HTTP/1.1\r\nHost: \r\n\r\n", parse_error::bad_message},
+      {"Host with slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", parse_error::bad_message},
+      {"CL in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 3\r\n\r\n", parse_error::bad_message},
+      {"TE in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
+      {"negative CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", parse_error::bad_message},
+      {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", parse_error::bad_message},
+      {"CONNECT", "CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n", parse_error::not_implemented},
+      {"asterisk GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", parse_error::bad_message},
+      {"too many headers", "GET / HTTP/1.1\r\nHost: a\r\n" + std::string(11 * 5, 'x') + "\r\n\r\n", parse_error::bad_message},
+      {"header bytes", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(2000, 'v') + "\r\n\r\n", parse_error::header_too_large},
+  };
+  for (const auto& tc : cases) {
+    for (std::size_t step : {1u, 1000000u}) {
+      message_parser p(message_parser::kind::request, small_limits());
+      EXPECT_EQ(feed_all(p, tc.raw, step, nullptr, body_framing::none), status::error)
+          << tc.name << " step " << step;
+      EXPECT_EQ(p.error(), tc.err) << tc.name << ": " << p.error_reason();
+    }
+  }
+}
+
+TEST(MessageParser, HeaderCountLimitGives431) {
+  std::string raw = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 12; ++i) {
+    raw += "X-" + std::to_string(i) + ": v\r\n";
+  }
+  raw += "\r\n";
+  message_parser p(message_parser::kind::request, small_limits());
+  EXPECT_EQ(feed_all(p, raw, 1000, nullptr, body_framing::none), status::error);
+  EXPECT_EQ(p.error(), parse_error::header_too_large);
+}
+
+TEST(MessageParser, AbsoluteFormTargetTakesTheAuthority) {
+  message_parser p(message_parser::kind::request, small_limits());
+  ASSERT_EQ(feed_all(p, "GET https://b.example:8443/p?q HTTP/1.1\r\nHost: ignored\r\n\r\n", 1000,
+                     nullptr, body_framing::none),
+            status::message_done);
+  EXPECT_EQ(p.head().host, "b.example:8443");
+  EXPECT_EQ(p.head().target, "/p?q");
+}
+
+TEST(MessageParser, ResponseToHeadHasNoBody) {
+  message_parser p(message_parser::kind::response, small_limits());
+  p.set_no_body_expected(true);
+  std::size_t leftover = 0;
+  ASSERT_EQ(feed_all(p, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 204 No\r\n\r\n",
+                     1000, nullptr, body_framing::none, &leftover),
+            status::message_done);
+  EXPECT_EQ(leftover, 19u);
+}
+
+TEST(MessageParser, ResponseUntilCloseCompletesOnFinish) {
+  message_parser p(message_parser::kind::response, small_limits());
+  std::string sink;
+  EXPECT_EQ(feed_all(p, "HTTP/1.1 200 OK\r\n\r\nabc", 1000, &sink, body_framing::chunked),
+            status::need_more);
+  EXPECT_TRUE(p.body_until_close());
+  EXPECT_EQ(p.finish(), status::message_done);
+  EXPECT_EQ(sink, "3\r\nabc\r\n0\r\n\r\n");
+}
+
+TEST(MessageParser, TruncatedResponseIsAnError) {
+  message_parser p(message_parser::kind::response, small_limits());
+  EXPECT_EQ(feed_all(p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 1000, nullptr,
+                     body_framing::none),
+            status::need_more);
+  EXPECT_EQ(p.finish(), status::error);
+}
+
+TEST(MessageParser, ResponseFramingConflictsAreErrors) {
+  for (std::string raw : {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                          "HTTP/1.1 101 Switching\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"}) {
+    message_parser p(message_parser::kind::response, small_limits());
+    EXPECT_EQ(feed_all(p, raw, 1000, nullptr, body_framing::none), status::error) << raw;
+  }
+}
+
+TEST(HeaderRewrite, BackendRequestDropsHopByHopAndUntrustedForwarding) {
+  message_parser p(message_parser::kind::request, small_limits());
+  ASSERT_EQ(feed_all(p,
+                     "POST /u HTTP/1.1\r\nHost: a.example\r\nConnection: close, X-Drop\r\n"
+                     "X-Drop: 1\r\nX-Keep: 2\r\nX-Forwarded-For: 9.9.9.9\r\nTE: trailers\r\n"
+                     "Content-Length: 0\r\nExpect: 100-continue\r\n\r\n",
+                     1000, nullptr, body_framing::none),
+            status::message_done);
+  std::string out;
+  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https"},
+                        body_framing::content_length, out);
+  EXPECT_EQ(out,
+            "POST /u HTTP/1.1\r\nX-Keep: 2\r\nHost: a.example\r\nX-Forwarded-For: 10.0.0.1\r\n"
+            "X-Forwarded-Proto: https\r\nX-Forwarded-Host: a.example\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(HeaderRewrite, ClientResponseGetsTlsfrontFraming) {
+  message_parser p(message_parser::kind::response, small_limits());
+  std::string raw = "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nX-A: b\r\n\r\nbody";
+  std::size_t consumed = 0;
+  ASSERT_EQ(p.feed(raw, consumed), status::head_done);
+  std::string out;
+  build_client_response(p.head(), body_framing::chunked, true, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nX-A: b\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+}
+
+TEST(ErrorResponse, CannedResponsesAreWellFormed) {
+  for (int s : {400, 404, 408, 413, 431, 501, 502, 503, 504}) {
+    std::string r(error_response(s, true));
+    message_parser p(message_parser::kind::response, small_limits());
+    ASSERT_EQ(feed_all(p, r, 1000, nullptr, body_framing::none), status::message_done) << r;
+    EXPECT_EQ(p.head().status, s);
+  }
+  EXPECT_NE(std::string(error_response(400, true)).find("Connection: close"), std::string::npos);
+  EXPECT_EQ(std::string(error_response(502, true)).find("Connection: close"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tlsfront::http

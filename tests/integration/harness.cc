@@ -1,0 +1,504 @@
+#include "integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "support/test_env.h"
+
+namespace tlsfront::test {
+namespace {
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+}  // namespace
+
+process::process(std::vector<std::string> argv, const std::string& log_path)
+    : log_path_(log_path) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      ::dup2(devnull, 0);
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) {
+      args.push_back(a.data());
+    }
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+}
+
+process::~process() {
+  if (running()) {
+    signal(SIGKILL);
+    wait(std::chrono::seconds(5));
+  }
+}
+
+bool process::running() {
+  if (status_ || pid_ <= 0) {
+    return false;
+  }
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return true;
+}
+
+void process::signal(int sig) {
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, sig);
+  }
+}
+
+std::optional<int> process::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
+
+std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::string s = read_file(path);
+    if (!s.empty()) {
+      return s;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return "";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+echo_backend::echo_backend(const std::string& dir, int threads) {
+  std::string port_file = dir + "/backend.port." + std::to_string(::getpid()) + "." +
+                          std::to_string(reinterpret_cast<uintptr_t>(this));
+  proc_ = std::make_unique<process>(
+      std::vector<std::string>{TLSFRONT_ECHO_BACKEND, "--listen", "127.0.0.1:0", "--threads",
+                               std::to_string(threads), "--port-file", port_file},
+      dir + "/backend.log");
+  std::string s = wait_for_file(port_file, std::chrono::seconds(20));
+  port_ = std::atoi(s.c_str());
+  if (port_ == 0) {
+    ADD_FAILURE() << "echo backend did not start: " << read_file(dir + "/backend.log");
+  }
+}
+
+long echo_backend::requests() {
+  int fd = connect_tcp(port_);
+  if (fd < 0) {
+    return -1;
+  }
+  std::string req = "GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  std::string all;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+    all.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  size_t p = all.find("requests ");
+  return p == std::string::npos ? -1 : std::atol(all.c_str() + p + 9);
+}
+
+proxy_instance::proxy_instance(const std::string& config_text, const std::string& dir)
+    : dir_(dir.empty() ? make_temp_dir() : dir) {
+  std::string text = replace_all(config_text, "{certs}", certs_dir());
+  text = replace_all(text, "{dir}", dir_);
+  std::string conf = dir_ + "/tlsfront.toml";
+  write_file(conf, text);
+  std::string ports = dir_ + "/ports";
+  ::unlink(ports.c_str());
+  proc_ = std::make_unique<process>(
+      std::vector<std::string>{TLSFRONT_BINARY, "-c", conf, "--ports-file", ports},
+      dir_ + "/tlsfront.log");
+  std::string s = wait_for_file(ports, std::chrono::seconds(20));
+  std::istringstream in(s);
+  std::string name, addr;
+  while (in >> name >> addr) {
+    ports_[name] = std::atoi(addr.substr(addr.rfind(':') + 1).c_str());
+  }
+  if (ports_.empty()) {
+    ADD_FAILURE() << "tlsfront did not start: " << log();
+  }
+}
+
+std::string proxy_instance::log() const { return read_file(dir_ + "/tlsfront.log"); }
+
+std::string proxy_instance::admin_get(const std::string& path) const {
+  int fd = connect_tcp(admin_port());
+  if (fd < 0) {
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  std::string all;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+    all.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return response_body(all);
+}
+
+double proxy_instance::metric(const std::string& series) const {
+  std::string body = admin_get("/metrics");
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(series + " ", 0) == 0) {
+      return std::atof(line.c_str() + series.size() + 1);
+    }
+  }
+  return -1;
+}
+
+command_result run_command(const std::string& cmd, const std::string& stdin_data) {
+  command_result r;
+  std::string full = cmd;
+  std::string in_file;
+  if (!stdin_data.empty()) {
+    in_file = make_temp_dir() + "/stdin";
+    write_file(in_file, stdin_data);
+    full = "(" + cmd + ") < '" + in_file + "'";
+  } else {
+    full = "(" + cmd + ") < /dev/null";
+  }
+  FILE* p = ::popen(full.c_str(), "r");
+  if (p == nullptr) {
+    return r;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    r.out.append(buf, n);
+  }
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+int connect_tcp(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+tls_client::tls_client(int port) : tls_client(port, options{}) {}
+
+tls_client::tls_client(int port, const options& opts) {
+  fd_ = connect_tcp(port);
+  if (fd_ < 0) {
+    error_ = "connect failed";
+    return;
+  }
+  timeval tv{opts.timeout_ms / 1000, (opts.timeout_ms % 1000) * 1000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ctx_.reset(SSL_CTX_new(TLS_method()));
+  SSL_CTX_set_min_proto_version(ctx_.get(), opts.min_version);
+  SSL_CTX_set_max_proto_version(ctx_.get(), opts.max_version);
+  SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_CLIENT);
+  if (!opts.tickets) {
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
+  }
+  ssl_.reset(SSL_new(ctx_.get()));
+  if (!opts.sni.empty()) {
+    SSL_set_tlsext_host_name(ssl_.get(), opts.sni.c_str());
+  }
+  if (!opts.alpn.empty()) {
+    std::string wire;
+    for (const auto& a : opts.alpn) {
+      wire.push_back(static_cast<char>(a.size()));
+      wire += a;
+    }
+    SSL_set_alpn_protos(ssl_.get(), reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
+  }
+  if (opts.session != nullptr) {
+    SSL_set_session(ssl_.get(), opts.session);
+  }
+  SSL_set_fd(ssl_.get(), fd_);
+  if (SSL_connect(ssl_.get()) != 1) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    error_ = std::string("handshake failed: ") + buf;
+    ERR_clear_error();
+    return;
+  }
+  ok_ = true;
+}
+
+tls_client::~tls_client() {
+  ssl_.reset();
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+bool tls_client::resumed() const { return ok_ && SSL_session_reused(ssl_.get()); }
+
+std::string tls_client::peer_common_name() const {
+  if (!ok_) {
+    return "";
+  }
+  bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(ssl_.get()));
+  if (!cert) {
+    return "";
+  }
+  char buf[256] = {0};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, buf, sizeof buf);
+  return buf;
+}
+
+std::string tls_client::alpn() const {
+  const uint8_t* p = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &p, &len);
+  return std::string(reinterpret_cast<const char*>(p), len);
+}
+
+bssl::UniquePtr<SSL_SESSION> tls_client::session() const {
+  return bssl::UniquePtr<SSL_SESSION>(SSL_get1_session(ssl_.get()));
+}
+
+bool tls_client::send(const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    int n = SSL_write(ssl_.get(), data.data() + off, static_cast<int>(data.size() - off));
+    if (n <= 0) {
+      ERR_clear_error();
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+int tls_client::read_some(char* buf, int n) {
+  int r = SSL_read(ssl_.get(), buf, n);
+  if (r <= 0) {
+    ERR_clear_error();
+  }
+  return r;
+}
+
+std::string tls_client::read_response(bool head_request) {
+  if (!ok_) {
+    return "";
+  }
+  std::string& in = pending_;
+  char buf[16384];
+  size_t head_end;
+  while ((head_end = in.find("\r\n\r\n")) == std::string::npos) {
+    int n = read_some(buf, sizeof buf);
+    if (n <= 0) {
+      return "";
+    }
+    in.append(buf, static_cast<size_t>(n));
+  }
+  std::string head = in.substr(0, head_end + 4);
+  std::string rest = in.substr(head_end + 4);
+  in.clear();
+  int status = response_status(head);
+  std::string te = lower(response_header(head, "Transfer-Encoding"));
+  std::string cl = response_header(head, "Content-Length");
+  if (head_request || status == 204 || status == 304 || status / 100 == 1) {
+    in = rest;
+    return head;
+  }
+  if (te == "chunked") {
+    std::string raw = rest;
+    size_t pos = 0;  // start of the next chunk-size line
+    for (;;) {
+      size_t line_end = raw.find("\r\n", pos);
+      if (line_end != std::string::npos) {
+        size_t size = std::strtoul(raw.c_str() + pos, nullptr, 16);
+        if (size == 0) {
+          size_t term = raw.find("\r\n\r\n", line_end);  // after optional trailers
+          if (term != std::string::npos) {
+            in = raw.substr(term + 4);
+            raw.resize(term + 4);
+            return head + raw;
+          }
+        } else if (raw.size() >= line_end + 2 + size + 2) {
+          pos = line_end + 2 + size + 2;
+          continue;
+        }
+      }
+      int n = read_some(buf, sizeof buf);
+      if (n <= 0) {
+        return "";
+      }
+      raw.append(buf, static_cast<size_t>(n));
+    }
+  }
+  if (!cl.empty()) {
+    size_t want = std::strtoull(cl.c_str(), nullptr, 10);
+    while (rest.size() < want) {
+      int n = read_some(buf, sizeof buf);
+      if (n <= 0) {
+        return "";
+      }
+      rest.append(buf, static_cast<size_t>(n));
+    }
+    in = rest.substr(want);
+    rest.resize(want);
+    return head + rest;
+  }
+  for (;;) {
+    int n = read_some(buf, sizeof buf);
+    if (n <= 0) {
+      return head + rest;
+    }
+    rest.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string tls_client::read_all() {
+  std::string all = pending_;
+  pending_.clear();
+  char buf[16384];
+  int n;
+  while ((n = read_some(buf, sizeof buf)) > 0) {
+    all.append(buf, static_cast<size_t>(n));
+  }
+  return all;
+}
+
+bool tls_client::wait_closed(int timeout_ms) {
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[4096];
+  for (;;) {
+    int r = SSL_read(ssl_.get(), buf, sizeof buf);
+    if (r > 0) {
+      continue;
+    }
+    int e = SSL_get_error(ssl_.get(), r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      return true;
+    }
+    if (e == SSL_ERROR_SYSCALL) {
+      return errno != EAGAIN && errno != EWOULDBLOCK;
+    }
+    return true;
+  }
+}
+
+std::string https_request(int port, const std::string& raw, const std::string& sni) {
+  tls_client::options o;
+  o.sni = sni;
+  tls_client c(port, o);
+  if (!c.connected() || !c.send(raw)) {
+    return "";
+  }
+  return c.read_response(raw.rfind("HEAD ", 0) == 0);
+}
+
+int response_status(const std::string& response) {
+  if (response.size() < 12 || response.rfind("HTTP/1.", 0) != 0) {
+    return -1;
+  }
+  return std::atoi(response.c_str() + 9);
+}
+
+std::string response_body(const std::string& response) {
+  size_t p = response.find("\r\n\r\n");
+  return p == std::string::npos ? "" : response.substr(p + 4);
+}
+
+std::string response_header(const std::string& response, const std::string& name) {
+  std::string head = response.substr(0, response.find("\r\n\r\n"));
+  std::istringstream in(head);
+  std::string line;
+  std::string want = lower(name) + ":";
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (lower(line.substr(0, want.size())) == want) {
+      std::string v = line.substr(want.size());
+      while (!v.empty() && v.front() == ' ') {
+        v.erase(0, 1);
+      }
+      return v;
+    }
+  }
+  return "";
+}
+
+std::string default_config(const std::string& backend, const std::string& limits,
+                           const std::string& pool_extra, int threads) {
+  return "[server]\nthreads = " + std::to_string(threads) +
+         "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+         "[log]\nlevel = \"info\"\nerror_log = \"stderr\"\naccess_log = \"{dir}/access.log\"\n"
+         "[limits]\n" + limits +
+         "\n[[listener]]\nname = \"https\"\nlisten = \"127.0.0.1:0\"\nhandshake_timeout = \"1s\"\n"
+         "  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n  key = \"{certs}/a.key\"\n"
+         "  [[listener.certificate]]\n  cert = \"{certs}/b.crt\"\n  key = \"{certs}/b.key\"\n"
+         "  [[listener.certificate]]\n  cert = \"{certs}/wild.crt\"\n  key = \"{certs}/wild.key\"\n"
+         "  [[listener.certificate]]\n  cert = \"{certs}/default.crt\"\n"
+         "  key = \"{certs}/default.key\"\n  default = true\n"
+         "[[pool]]\nname = \"echo\"\nservers = [\"" + backend + "\"]\n" + pool_extra +
+         "\n[[route]]\npool = \"echo\"\n";
+}
+
+}  // namespace tlsfront::test

@@ -1,0 +1,149 @@
+// tests/integration/harness.h — runs the real binaries for integration tests: the echo backend
+// and tlsfront on port 0, plus clients: a BoringSSL TLS client written here (full control over
+// SNI, sessions and raw bytes) and shell commands (curl, openssl s_client).
+// Thread-safety: none; one test thread drives everything. Processes are killed on destruction.
+#pragma once
+
+#include <openssl/ssl.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tlsfront::test {
+
+// A child process with stdout+stderr captured to a file.
+class process {
+ public:
+  process(std::vector<std::string> argv, const std::string& log_path);
+  ~process();
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void signal(int sig);
+  // Waits for exit; returns the exit status (128+signal if killed) or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// Waits until `path` exists and is non-empty; returns its content ("" on timeout).
+std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout);
+
+class echo_backend {
+ public:
+  explicit echo_backend(const std::string& dir, int threads = 1);
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Requests the backend has received so far (excluding /__stats itself).
+  long requests();
+  process& proc() { return *proc_; }
+
+ private:
+  std::unique_ptr<process> proc_;
+  int port_ = 0;
+};
+
+// tlsfront started on a config. In `config_text`, the placeholder {certs} is replaced by the
+// test certificate directory and {dir} by the instance's directory.
+class proxy_instance {
+ public:
+  proxy_instance(const std::string& config_text, const std::string& dir = "");
+  int port(const std::string& listener = "https") const { return ports_.at(listener); }
+  int admin_port() const { return ports_.at("admin"); }
+  process& proc() { return *proc_; }
+  const std::string& dir() const { return dir_; }
+  std::string log() const;
+  // GET on the admin endpoint: the body, or "" on failure.
+  std::string admin_get(const std::string& path) const;
+  // Value of one metric series (exact text before the value, e.g.
+  // `tlsfront_requests_total{pool="demo",class="2xx"}`); -1 if absent.
+  double metric(const std::string& series) const;
+
+ private:
+  std::string dir_;
+  std::unique_ptr<process> proc_;
+  std::map<std::string, int> ports_;
+};
+
+// Runs a shell command; returns its exit status and captures stdout (stderr merged if asked).
+struct command_result {
+  int status = -1;
+  std::string out;
+};
+command_result run_command(const std::string& cmd, const std::string& stdin_data = "");
+
+// A blocking TCP connection to 127.0.0.1:port (for raw plaintext or TLS tests). -1 on failure.
+int connect_tcp(int port);
+
+// A BoringSSL TLS client over a blocking socket.
+class tls_client {
+ public:
+  struct options {
+    std::string sni;                    // empty: no SNI
+    std::uint16_t max_version = TLS1_3_VERSION;
+    std::uint16_t min_version = TLS1_2_VERSION;
+    SSL_SESSION* session = nullptr;     // offered for resumption
+    bool tickets = true;
+    std::vector<std::string> alpn = {"http/1.1"};
+    int timeout_ms = 10000;
+  };
+  explicit tls_client(int port);
+  tls_client(int port, const options& opts);
+  ~tls_client();
+  tls_client(const tls_client&) = delete;
+  tls_client& operator=(const tls_client&) = delete;
+
+  bool connected() const { return ok_; }
+  const std::string& error() const { return error_; }
+  bool resumed() const;
+  std::string peer_common_name() const;  // CN of the leaf the server sent
+  std::string alpn() const;
+  // The session to resume later (after a request, so TLS 1.3 tickets have arrived).
+  bssl::UniquePtr<SSL_SESSION> session() const;
+
+  bool send(const std::string& data);
+  // Reads one HTTP/1.1 response (head + body by Content-Length or chunked, or until close).
+  // Returns "" on error or timeout.
+  std::string read_response(bool head_request = false);
+  // Reads until the server closes; returns what arrived.
+  std::string read_all();
+  // True if the server closed the connection (read returns EOF) within the timeout.
+  bool wait_closed(int timeout_ms);
+  SSL* ssl() { return ssl_.get(); }
+
+ private:
+  int read_some(char* buf, int n);
+  int fd_ = -1;
+  bssl::UniquePtr<SSL_CTX> ctx_;
+  bssl::UniquePtr<SSL> ssl_;
+  bool ok_ = false;
+  std::string error_;
+  std::string pending_;
+};
+
+// One request on a fresh connection; the whole response.
+std::string https_request(int port, const std::string& raw, const std::string& sni = "");
+
+// Parsed pieces of a response.
+int response_status(const std::string& response);
+std::string response_body(const std::string& response);
+std::string response_header(const std::string& response, const std::string& name);
+
+// The default proxy config used by most tests: one listener "https" on 127.0.0.1:0 with the
+// test certificates (a.example ECDSA, b.example RSA, *.wild.example, default.example as
+// default), a pool "echo" with `backend`, one catch-all route, admin on 127.0.0.1:0, access log
+// to {dir}/access.log, `extra` appended (e.g. [limits] overrides).
+std::string default_config(const std::string& backend, const std::string& limits = "",
+                           const std::string& pool_extra = "", int threads = 2);
+
+}  // namespace tlsfront::test
