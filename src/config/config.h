@@ -37,7 +37,9 @@ struct load_result {
 
 // Reads and validates a config file: syntax, unknown keys, wrong types, missing required keys,
 // bad durations/sizes/addresses, routes naming unknown pools, unreadable certificate/key files,
-// keys that do not match their certificate. Never throws.
+// keys that do not match their certificate. Never throws. Only the first error found is
+// reported; sections are checked in the order server, admin, log, limits, listener, pool, route,
+// and unknown keys of a table before its values.
 load_result load_file(const std::string& path);
 
 // The same for text already in memory; `path` names it in errors and resolves relative

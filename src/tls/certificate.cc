@@ -31,8 +31,11 @@ bool open_file(const std::string& path, file_ptr& out, std::string& error) {
 }  // namespace
 
 bool load_certificate(const certificate_options& opts, loaded_certificate& out,
-                      std::string& error) {
+                      std::string& error, certificate_part* part) {
   ERR_clear_error();
+  certificate_part ignored;
+  certificate_part& at = part != nullptr ? *part : ignored;
+  at = certificate_part::cert;
   file_ptr f;
   if (!open_file(opts.cert_file, f, error)) {
     return false;
@@ -58,6 +61,7 @@ bool load_certificate(const certificate_options& opts, loaded_certificate& out,
     out.chain.push_back(std::move(extra));
   }
 
+  at = certificate_part::key;
   file_ptr k;
   if (!open_file(opts.key_file, k, error)) {
     return false;
@@ -107,7 +111,9 @@ bool check_cipher_list(const std::string& ciphers, std::string& error) {
 bool check_curves_list(const std::string& curves, std::string& error) {
   bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   if (!ctx || SSL_CTX_set1_curves_list(ctx.get(), curves.c_str()) != 1) {
-    error = "curves list \"" + curves + "\" refused: " + take_ssl_error();
+    ERR_clear_error();
+    error = "curves list \"" + curves +
+            "\" refused: use names from X25519, P-256, P-384, P-521, separated by ':'";
     return false;
   }
   return true;

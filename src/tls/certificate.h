@@ -19,12 +19,16 @@ struct loaded_certificate {
   std::vector<std::string> names;  // subjectAltName DNS names of the leaf (for logs)
 };
 
+// Which of the two files a failure is about (a key that does not match counts as the key's).
+enum class certificate_part { cert, key };
+
 // Loads opts.cert_file (leaf then intermediates) and opts.key_file and checks that the key
-// matches the leaf. On failure returns false and sets `error` to one line naming the file and
-// what is wrong ("cannot read /x/y.pem: No such file or directory", "key in k.pem does not
-// match the certificate in c.pem", ...). Never throws; clears the BoringSSL error queue.
+// matches the leaf. On failure returns false, sets `error` to one line naming the file and
+// what is wrong ("cannot read /x/y.pem: No such file or directory", "private key in k.pem does
+// not match the certificate in c.pem", ...) and, if `part` is given, which file is at fault.
+// Never throws; clears the BoringSSL error queue.
 bool load_certificate(const certificate_options& opts, loaded_certificate& out,
-                      std::string& error);
+                      std::string& error, certificate_part* part = nullptr);
 
 }  // namespace tlsfront::tls
 

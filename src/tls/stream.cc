@@ -52,8 +52,10 @@ stream::stream(asio::ip::tcp::socket socket, bssl::UniquePtr<SSL> ssl)
     : socket_(std::move(socket)), ssl_(std::move(ssl)) {
   error_code ec;
   socket_.non_blocking(true, ec);
-  SSL_set_fd(ssl_.get(), socket_.native_handle());
-  SSL_set_app_data(ssl_.get(), &info_);
+  if (ssl_) {  // nullptr only when BoringSSL ran out of memory; the owner checks native()
+    SSL_set_fd(ssl_.get(), socket_.native_handle());
+    SSL_set_app_data(ssl_.get(), &info_);
+  }
 }
 
 handshake_info* info_of(const SSL* ssl) noexcept {

@@ -476,3 +476,47 @@ TEST(ProxyCli, CheckModeAcceptsAndRefuses) {
 
 }  // namespace
 }  // namespace tlsfront::test
+
+namespace tlsfront::test {
+namespace {
+
+TEST(ProxyLimits, MaxConnectionsClosesTheExtraOne) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  proxy_instance p(default_config(b.address(), "max_connections = 2\n", "", 1), dir);
+  tls_client c1(p.port()), c2(p.port());
+  ASSERT_TRUE(c1.connected());
+  ASSERT_TRUE(c2.connected());
+  tls_client c3(p.port());
+  EXPECT_FALSE(c3.connected());  // accepted and closed at once: the handshake fails
+  EXPECT_GE(p.metric("tlsfront_connections_rejected_total"), 1);
+  // The two open ones still work.
+  ASSERT_TRUE(c1.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  EXPECT_EQ(response_status(c1.read_response()), 200);
+}
+
+TEST(ProxyLimits, StalledRequestHeadGets408) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  proxy_instance p(default_config(b.address(), "client_read_timeout = \"1s\"\n"), dir);
+  tls_client c(p.port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n"));  // the head never ends
+  std::string r = c.read_response();
+  EXPECT_EQ(response_status(r), 408) << r;
+  EXPECT_TRUE(c.wait_closed(5000));
+}
+
+TEST(ProxyLimits, IdleKeepAliveConnectionIsClosed) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  proxy_instance p(default_config(b.address(), "client_idle_timeout = \"1s\"\n"), dir);
+  tls_client c(p.port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  EXPECT_EQ(response_status(c.read_response()), 200);
+  EXPECT_TRUE(c.wait_closed(5000));
+}
+
+}  // namespace
+}  // namespace tlsfront::test

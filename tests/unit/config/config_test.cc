@@ -1,0 +1,910 @@
+// Tests for config: a full valid file, the defaults, the shipped conf/tlsfront.toml, one test per
+// error class (asserting the exact file:line:column and the gist of the message), and the
+// duration/size parsers.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "support/test_env.h"
+
+namespace tlsfront::config {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Drops one leading newline (so line 1 is the line after R"() and puts in the test
+// certificates' directory for @CERTS@.
+std::string with_certs(std::string_view text) {
+  std::string out(text.starts_with('\n') ? text.substr(1) : text);
+  const std::string marker = "@CERTS@";
+  for (std::size_t at = out.find(marker); at != std::string::npos; at = out.find(marker, at)) {
+    out.replace(at, marker.size(), test::certs_dir());
+    at += test::certs_dir().size();
+  }
+  return out;
+}
+
+load_result load(std::string_view text) {
+  return load_string(with_certs(text), "t.toml");
+}
+
+// Succeeds when `text` is refused with an error that starts with "t.toml:<where>: " and whose
+// message contains `what`.
+testing::AssertionResult fails_with(std::string_view text, std::string_view where,
+                                    std::string_view what) {
+  const load_result r = load(text);
+  if (r.value) {
+    return testing::AssertionFailure() << "the config was accepted";
+  }
+  const std::string got = r.error.to_string();
+  const std::string prefix = "t.toml:" + std::string(where) + ": ";
+  if (!got.starts_with(prefix)) {
+    return testing::AssertionFailure()
+           << "error \"" << got << "\" does not start with \"" << prefix << "\"";
+  }
+  if (r.error.message.find(what) == std::string::npos) {
+    return testing::AssertionFailure()
+           << "error \"" << got << "\" does not mention \"" << what << "\"";
+  }
+  return testing::AssertionSuccess();
+}
+
+// One listener on 127.0.0.1:8443 with one certificate (file names inside the test certs dir);
+// the cert value sits at 4:10 and the key value at 5:9.
+std::string one_certificate(const std::string& cert, const std::string& key) {
+  return "\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n  [[listener.certificate]]\n"
+         "  cert = \"@CERTS@/" + cert + "\"\n  key = \"@CERTS@/" + key + "\"\n";
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::filesystem::create_directories(std::filesystem::path(to).parent_path());
+  test::write_file(to, test::read_file(from));
+}
+
+// The smallest valid config, followed by whatever a test appends.
+constexpr std::string_view minimal = R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+)";
+
+// ---------------------------------------------------------------------------------------------
+// Valid configs
+
+TEST(config_load, full_config_sets_every_field) {
+  const std::string dir = test::make_temp_dir();
+  copy_file(test::certs_dir() + "/a.crt", dir + "/certs/a.crt");
+  copy_file(test::certs_dir() + "/a.key", dir + "/certs/a.key");
+  const std::string path = dir + "/tlsfront.toml";
+  test::write_file(path, with_certs(R"(
+[server]
+threads = 4
+
+[admin]
+enabled = false
+listen = "[::1]:9902"
+
+[log]
+level = "debug"
+error_log = "/var/log/tlsfront/error.log"
+access_log = "off"
+
+[limits]
+max_connections = 100
+max_header_bytes = "32k"
+max_header_count = 50
+max_body_bytes = "10m"
+client_idle_timeout = "90s"
+client_read_timeout = 15
+drain_timeout = "1m"
+
+[[listener]]
+name = "main"
+listen = "0.0.0.0:443"
+min_tls = "1.3"
+max_tls = "1.3"
+ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+curves = "X25519"
+alpn = ["h2", "http/1.1"]
+handshake_timeout = "2500ms"
+  [[listener.certificate]]
+  cert = "certs/a.crt"
+  key = "certs/a.key"
+  server_names = ["A.Example", "*.WWW.a.example"]
+  [[listener.certificate]]
+  cert = "@CERTS@/b.crt"
+  key = "@CERTS@/b.key"
+  default = true
+
+[[listener]]
+listen = "[::]:0"
+  [[listener.certificate]]
+  cert = "@CERTS@/wild.crt"
+  key = "@CERTS@/wild.key"
+
+[[pool]]
+name = "api"
+servers = ["10.0.0.1:8080", "[fd00::1]:8081", "backend.internal:80"]
+balance = "least_connections"
+connect_timeout = "1s"
+read_timeout = "2m"
+idle_timeout = 30
+max_idle = 8
+cooldown = "500ms"
+retries = 0
+
+[[pool]]
+name = "web"
+servers = ["127.0.0.1:8080"]
+
+[[route]]
+host = "API.example.com"
+path_prefix = "/v1/"
+pool = "api"
+
+[[route]]
+host = "*.example.com"
+pool = "web"
+
+[[route]]
+pool = "web"
+)"));
+
+  const load_result r = load_file(path);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const config& c = *r.value;
+  EXPECT_EQ(c.path, path);
+
+  EXPECT_EQ(c.server.threads, 4u);
+  EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(c.admin.address, "::1");
+  EXPECT_EQ(c.admin.port, 9902);
+  EXPECT_EQ(c.log.level, "debug");
+  EXPECT_EQ(c.log.error_log, "/var/log/tlsfront/error.log");
+  EXPECT_EQ(c.log.access_log, "off");
+
+  const proxy::limits_options& l = c.server.limits;
+  EXPECT_EQ(l.max_connections, 100u);
+  EXPECT_EQ(l.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(l.max_header_count, 50u);
+  EXPECT_EQ(l.max_body_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(l.client_idle_timeout, seconds(90));
+  EXPECT_EQ(l.client_read_timeout, seconds(15));
+  EXPECT_EQ(l.drain_timeout, seconds(60));
+
+  ASSERT_EQ(c.server.listeners.size(), 2u);
+  const proxy::listener_options& main = c.server.listeners[0];
+  EXPECT_EQ(main.name, "main");
+  EXPECT_EQ(main.address, "0.0.0.0");
+  EXPECT_EQ(main.port, 443);
+  EXPECT_EQ(main.tls.min_version, tls::tls1_3);
+  EXPECT_EQ(main.tls.max_version, tls::tls1_3);
+  EXPECT_EQ(main.tls.ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+  EXPECT_EQ(main.tls.curves, "X25519");
+  EXPECT_EQ(main.tls.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(main.tls.handshake_timeout, milliseconds(2500));
+  ASSERT_EQ(main.tls.certificates.size(), 2u);
+  // Relative paths resolve against the config file's directory; absolute ones stay as written.
+  EXPECT_EQ(main.tls.certificates[0].cert_file, dir + "/certs/a.crt");
+  EXPECT_EQ(main.tls.certificates[0].key_file, dir + "/certs/a.key");
+  EXPECT_EQ(main.tls.certificates[0].server_names,
+            (std::vector<std::string>{"a.example", "*.www.a.example"}));
+  EXPECT_FALSE(main.tls.certificates[0].is_default);
+  EXPECT_EQ(main.tls.certificates[1].cert_file, test::certs_dir() + "/b.crt");
+  EXPECT_EQ(main.tls.certificates[1].key_file, test::certs_dir() + "/b.key");
+  EXPECT_TRUE(main.tls.certificates[1].server_names.empty());
+  EXPECT_TRUE(main.tls.certificates[1].is_default);
+
+  const proxy::listener_options& second = c.server.listeners[1];
+  EXPECT_EQ(second.name, "listener1");  // the default name carries the listener's index
+  EXPECT_EQ(second.address, "::");
+  EXPECT_EQ(second.port, 0);
+  ASSERT_EQ(second.tls.certificates.size(), 1u);
+  EXPECT_EQ(second.tls.min_version, tls::tls1_2);
+
+  ASSERT_EQ(c.server.pools.size(), 2u);
+  const proxy::pool_options& api = c.server.pools[0];
+  EXPECT_EQ(api.name, "api");
+  ASSERT_EQ(api.servers.size(), 3u);
+  EXPECT_EQ(api.servers[0].host, "10.0.0.1");
+  EXPECT_EQ(api.servers[0].port, 8080);
+  EXPECT_EQ(api.servers[1].host, "fd00::1");
+  EXPECT_EQ(api.servers[1].port, 8081);
+  EXPECT_EQ(api.servers[2].host, "backend.internal");
+  EXPECT_EQ(api.servers[2].port, 80);
+  EXPECT_EQ(api.balance, proxy::balance_policy::least_connections);
+  EXPECT_EQ(api.connect_timeout, seconds(1));
+  EXPECT_EQ(api.read_timeout, seconds(120));
+  EXPECT_EQ(api.idle_timeout, seconds(30));
+  EXPECT_EQ(api.max_idle, 8u);
+  EXPECT_EQ(api.cooldown, milliseconds(500));
+  EXPECT_EQ(api.retries, 0);
+  EXPECT_EQ(c.server.pools[1].name, "web");
+  EXPECT_EQ(c.server.pools[1].balance, proxy::balance_policy::round_robin);
+
+  ASSERT_EQ(c.server.routes.size(), 3u);
+  EXPECT_EQ(c.server.routes[0].host, "api.example.com");
+  EXPECT_EQ(c.server.routes[0].path_prefix, "/v1/");
+  EXPECT_EQ(c.server.routes[0].pool, "api");
+  EXPECT_EQ(c.server.routes[1].host, "*.example.com");
+  EXPECT_EQ(c.server.routes[1].path_prefix, "/");
+  EXPECT_EQ(c.server.routes[2].host, "");
+  EXPECT_EQ(c.server.routes[2].pool, "web");
+}
+
+TEST(config_load, minimal_config_takes_the_documented_defaults) {
+  const load_result r = load(minimal);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const config& c = *r.value;
+
+  const proxy::server_options server;
+  const admin::admin_options admin;
+  const tlsfront::log::log_options log;
+  const proxy::limits_options limits;
+  const tls::listener_tls_options tls;
+  EXPECT_EQ(c.server.threads, server.threads);
+  EXPECT_EQ(c.admin.enabled, admin.enabled);
+  EXPECT_EQ(c.admin.address, admin.address);
+  EXPECT_EQ(c.admin.port, admin.port);
+  EXPECT_EQ(c.log.level, log.level);
+  EXPECT_EQ(c.log.error_log, log.error_log);
+  EXPECT_EQ(c.log.access_log, log.access_log);
+  EXPECT_EQ(c.server.limits.max_connections, limits.max_connections);
+  EXPECT_EQ(c.server.limits.max_header_bytes, limits.max_header_bytes);
+  EXPECT_EQ(c.server.limits.max_header_count, limits.max_header_count);
+  EXPECT_EQ(c.server.limits.max_body_bytes, limits.max_body_bytes);
+  EXPECT_EQ(c.server.limits.client_idle_timeout, limits.client_idle_timeout);
+  EXPECT_EQ(c.server.limits.client_read_timeout, limits.client_read_timeout);
+  EXPECT_EQ(c.server.limits.drain_timeout, limits.drain_timeout);
+
+  ASSERT_EQ(c.server.listeners.size(), 1u);
+  const proxy::listener_options& l = c.server.listeners[0];
+  EXPECT_EQ(l.name, "listener0");
+  EXPECT_EQ(l.address, "127.0.0.1");
+  EXPECT_EQ(l.port, 8443);
+  EXPECT_EQ(l.tls.min_version, tls.min_version);
+  EXPECT_EQ(l.tls.max_version, tls.max_version);
+  EXPECT_EQ(l.tls.ciphers, tls.ciphers);
+  EXPECT_EQ(l.tls.curves, tls.curves);
+  EXPECT_EQ(l.tls.alpn, tls.alpn);
+  EXPECT_EQ(l.tls.handshake_timeout, tls.handshake_timeout);
+  ASSERT_EQ(l.tls.certificates.size(), 1u);
+  EXPECT_FALSE(l.tls.certificates[0].is_default);
+  EXPECT_TRUE(c.server.pools.empty());
+  EXPECT_TRUE(c.server.routes.empty());
+}
+
+TEST(config_load, pool_defaults_are_the_documented_ones) {
+  const load_result r = load(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:8080"]
+)");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  ASSERT_EQ(r.value->server.pools.size(), 1u);
+  const proxy::pool_options& p = r.value->server.pools[0];
+  const proxy::pool_options defaults;
+  EXPECT_EQ(p.balance, defaults.balance);
+  EXPECT_EQ(p.connect_timeout, defaults.connect_timeout);
+  EXPECT_EQ(p.read_timeout, defaults.read_timeout);
+  EXPECT_EQ(p.idle_timeout, defaults.idle_timeout);
+  EXPECT_EQ(p.max_idle, defaults.max_idle);
+  EXPECT_EQ(p.cooldown, defaults.cooldown);
+  EXPECT_EQ(p.retries, defaults.retries);
+}
+
+TEST(config_load, relative_paths_without_a_directory_stay_relative) {
+  const load_result r = load_string(R"(
+[[listener]]
+listen = "127.0.0.1:1"
+  [[listener.certificate]]
+  cert = "no-such.crt"
+  key = "no-such.key"
+)",
+                                    "t.toml");
+  ASSERT_FALSE(r.value);
+  EXPECT_NE(r.error.message.find("no-such.crt"), std::string::npos) << r.error.to_string();
+  EXPECT_EQ(r.error.message.find("/no-such.crt"), std::string::npos) << r.error.to_string();
+}
+
+// The shipped config parses once the certificate pair it names exists.
+TEST(config_load, shipped_config_parses) {
+  const std::string dir = test::make_temp_dir();
+  copy_file(test::source_dir() + "/conf/tlsfront.toml", dir + "/tlsfront.toml");
+  copy_file(test::certs_dir() + "/a.crt", dir + "/certs/tlsfront.crt");
+  copy_file(test::certs_dir() + "/a.key", dir + "/certs/tlsfront.key");
+
+  const load_result r = load_file(dir + "/tlsfront.toml");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const config& c = *r.value;
+  ASSERT_EQ(c.server.listeners.size(), 1u);
+  EXPECT_EQ(c.server.listeners[0].name, "https");
+  EXPECT_EQ(c.server.listeners[0].address, "0.0.0.0");
+  EXPECT_EQ(c.server.listeners[0].port, 8443);
+  ASSERT_EQ(c.server.listeners[0].tls.certificates.size(), 1u);
+  EXPECT_EQ(c.server.listeners[0].tls.certificates[0].cert_file, dir + "/certs/tlsfront.crt");
+  EXPECT_TRUE(c.server.listeners[0].tls.certificates[0].is_default);
+  ASSERT_EQ(c.server.pools.size(), 1u);
+  EXPECT_EQ(c.server.pools[0].name, "demo");
+  ASSERT_EQ(c.server.pools[0].servers.size(), 1u);
+  EXPECT_EQ(c.server.pools[0].servers[0].host, "127.0.0.1");
+  EXPECT_EQ(c.server.pools[0].servers[0].port, 8080);
+  ASSERT_EQ(c.server.routes.size(), 1u);
+  EXPECT_EQ(c.server.routes[0].pool, "demo");
+  EXPECT_EQ(c.server.routes[0].path_prefix, "/");
+  EXPECT_TRUE(c.admin.enabled);
+  EXPECT_EQ(c.admin.address, "127.0.0.1");
+  EXPECT_EQ(c.admin.port, 9901);
+}
+
+// Every key of the schema is documented in the shipped config, set or commented out.
+TEST(config_load, shipped_config_mentions_every_key) {
+  const std::string text = test::read_file(test::source_dir() + "/conf/tlsfront.toml");
+  ASSERT_FALSE(text.empty());
+  for (std::string_view key : {"threads",
+                               "enabled",
+                               "listen",
+                               "level",
+                               "error_log",
+                               "access_log",
+                               "max_connections",
+                               "max_header_bytes",
+                               "max_header_count",
+                               "max_body_bytes",
+                               "client_idle_timeout",
+                               "client_read_timeout",
+                               "drain_timeout",
+                               "name",
+                               "min_tls",
+                               "max_tls",
+                               "ciphers",
+                               "curves",
+                               "alpn",
+                               "handshake_timeout",
+                               "cert",
+                               "key",
+                               "server_names",
+                               "default",
+                               "servers",
+                               "balance",
+                               "connect_timeout",
+                               "read_timeout",
+                               "idle_timeout",
+                               "max_idle",
+                               "cooldown",
+                               "retries",
+                               "host",
+                               "path_prefix",
+                               "pool"}) {
+    const std::string set = "\n" + std::string(key) + " = ";
+    const std::string commented = "# " + std::string(key) + " = ";
+    const std::string indented = "  " + std::string(key) + " = ";
+    EXPECT_TRUE(text.find(set) != std::string::npos || text.find(commented) != std::string::npos ||
+                text.find(indented) != std::string::npos)
+        << key;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that cannot be read
+
+TEST(config_errors, missing_file) {
+  const std::string path = test::make_temp_dir() + "/nope.toml";
+  const load_result r = load_file(path);
+  ASSERT_FALSE(r.value);
+  EXPECT_EQ(r.error.to_string(), path + ":1:1: cannot read config file: No such file or directory");
+}
+
+TEST(config_errors, directory_instead_of_file) {
+  const std::string dir = test::make_temp_dir();
+  const load_result r = load_file(dir);
+  ASSERT_FALSE(r.value);
+  EXPECT_EQ(r.error.to_string(), dir + ":1:1: cannot read config file: Is a directory");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax, unknown keys, types
+
+TEST(config_errors, toml_syntax_error) {
+  EXPECT_TRUE(fails_with(R"(
+[server]
+threads = = 4
+)",
+                         "2:11", "could not determine value type"));
+}
+
+TEST(config_errors, unknown_top_level_table) {
+  EXPECT_TRUE(
+      fails_with(std::string(minimal) + "[servr]\nthreads = 1\n", "6:2", "unknown table [servr]"));
+}
+
+TEST(config_errors, unknown_top_level_key_and_array) {
+  EXPECT_TRUE(
+      fails_with("threads = 1\n" + std::string(minimal), "1:1", "unknown top-level key 'threads'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[backend]]\nname = \"x\"\n", "6:3",
+                         "unknown table [[backend]]"));
+}
+
+TEST(config_errors, unknown_key_in_server) {
+  EXPECT_TRUE(fails_with("[server]\nthread = 1\n", "2:1", "unknown key 'thread' in [server]"));
+}
+
+TEST(config_errors, unknown_key_in_listener_reports_the_first_in_the_file) {
+  // 'zz' sorts after 'lsiten' but comes first in the file.
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+zz = 1
+lsiten = "127.0.0.1:8443"
+)",
+                         "2:1", "unknown key 'zz' in [listener]"));
+}
+
+TEST(config_errors, unknown_key_in_certificate) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + "  chain = \"x.pem\"\n", "6:3",
+                         "unknown key 'chain' in [listener.certificate]"));
+}
+
+TEST(config_errors, unknown_key_in_pool) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+timeout = "1s"
+)",
+                         "10:1", "unknown key 'timeout' in [pool]"));
+}
+
+TEST(config_errors, unknown_key_in_route) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+[[route]]
+pool = "p"
+prefix = "/"
+)",
+                         "12:1", "unknown key 'prefix' in [route]"));
+}
+
+TEST(config_errors, unknown_key_in_limits) {
+  EXPECT_TRUE(
+      fails_with("[limits]\nmax_conns = 5\n", "2:1", "unknown key 'max_conns' in [limits]"));
+}
+
+TEST(config_errors, unknown_key_in_admin_and_log) {
+  EXPECT_TRUE(fails_with("[admin]\nport = 5\n", "2:1", "unknown key 'port' in [admin]"));
+  EXPECT_TRUE(fails_with("[log]\nfile = \"x\"\n", "2:1", "unknown key 'file' in [log]"));
+}
+
+TEST(config_errors, wrong_type) {
+  EXPECT_TRUE(fails_with("[server]\nthreads = \"4\"\n", "2:11", "'threads' must be an integer"));
+  EXPECT_TRUE(fails_with("[admin]\nenabled = \"yes\"\n", "2:11", "'enabled' must be a boolean"));
+  EXPECT_TRUE(fails_with("[log]\nlevel = 3\n", "2:9", "'level' must be a string"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "  server_names = \"a.example\"\n", "6:18",
+                         "'server_names' must be an array of strings"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "  server_names = [\"a.example\", 5]\n", "6:32",
+                         "'server_names' must be an array of strings"));
+  EXPECT_TRUE(fails_with("server = 5\n", "1:10", "'server' must be a table"));
+}
+
+TEST(config_errors, listener_as_a_single_table) {
+  EXPECT_TRUE(fails_with(R"(
+[listener]
+listen = "127.0.0.1:8443"
+)",
+                         "1:1", "'listener' must be an array of tables: write [[listener]]"));
+}
+
+TEST(config_errors, integer_out_of_range) {
+  EXPECT_TRUE(
+      fails_with("[server]\nthreads = 5000\n", "2:11", "'threads' must be between 0 and 1024"));
+  EXPECT_TRUE(fails_with("[limits]\nmax_connections = 0\n", "2:19",
+                         "'max_connections' must be at least 1"));
+  EXPECT_TRUE(fails_with("[limits]\nmax_header_count = 10001\n", "2:20",
+                         "'max_header_count' must be between 1 and 10000"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Required keys
+
+TEST(config_errors, no_listener) {
+  EXPECT_TRUE(fails_with("[server]\nthreads = 1\n", "1:1", "at least one listener is required"));
+  EXPECT_TRUE(fails_with("", "1:1", "at least one listener is required"));
+  EXPECT_TRUE(fails_with("listener = []\n", "1:12", "at least one listener is required"));
+}
+
+TEST(config_errors, missing_listen) {
+  EXPECT_TRUE(fails_with(R"(
+[server]
+threads = 1
+[[listener]]
+name = "x"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+)",
+                         "3:1", "missing required key 'listen' in [listener]"));
+}
+
+TEST(config_errors, missing_certificate) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+name = "web"
+listen = "127.0.0.1:8443"
+)",
+                         "1:1", "listener 'web' has no certificate"));
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+name = "web"
+listen = "127.0.0.1:8443"
+certificate = []
+)",
+                         "4:15", "listener 'web' has no certificate"));
+}
+
+TEST(config_errors, missing_cert_and_key) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+  [[listener.certificate]]
+  key = "@CERTS@/a.key"
+)",
+                         "3:3", "missing required key 'cert' in [listener.certificate]"));
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+)",
+                         "3:3", "missing required key 'key' in [listener.certificate]"));
+}
+
+TEST(config_errors, missing_pool_name_and_servers) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[pool]]\nservers = [\"127.0.0.1:80\"]\n", "6:1",
+                         "missing required key 'name' in [pool]"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[pool]]\nname = \"p\"\n", "6:1",
+                         "missing required key 'servers' in [pool]"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[pool]]\nname = \"p\"\nservers = []\n", "8:11",
+                         "'servers' must list at least one"));
+}
+
+TEST(config_errors, missing_route_pool) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[route]]\npath_prefix = \"/\"\n", "6:1",
+                         "missing required key 'pool' in [route]"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+TEST(config_errors, bad_duration) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[limits]\ndrain_timeout = \"10x\"\n", "7:17",
+                         "invalid duration \"10x\" for 'drain_timeout'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[limits]\ndrain_timeout = -5\n", "7:17",
+                         "'drain_timeout' must not be negative"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[limits]\ndrain_timeout = 1.5\n", "7:17",
+                         "'drain_timeout' must be a duration"));
+}
+
+TEST(config_errors, zero_timeout) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[limits]\nclient_read_timeout = \"0s\"\n", "7:23",
+                         "'client_read_timeout' must be longer than zero"));
+  EXPECT_TRUE(load(std::string(minimal) + "[limits]\ndrain_timeout = 0\n").value.has_value());
+}
+
+TEST(config_errors, bad_size) {
+  EXPECT_TRUE(fails_with("[limits]\nmax_body_bytes = \"16q\"\n", "2:18",
+                         "invalid size \"16q\" for 'max_body_bytes'"));
+  EXPECT_TRUE(fails_with("[limits]\nmax_body_bytes = -1\n", "2:18",
+                         "'max_body_bytes' must not be negative"));
+}
+
+TEST(config_errors, size_out_of_range) {
+  EXPECT_TRUE(fails_with("[limits]\nmax_header_bytes = \"2m\"\n", "2:20",
+                         "'max_header_bytes' must be between 1k and 1m"));
+  EXPECT_TRUE(fails_with("[limits]\nmax_header_bytes = 100\n", "2:20",
+                         "'max_header_bytes' must be between 1k and 1m"));
+}
+
+TEST(config_errors, bad_address) {
+  EXPECT_TRUE(fails_with("[admin]\nlisten = \"127.0.0.1\"\n", "2:10",
+                         "invalid address \"127.0.0.1\" for 'listen': expected host:port"));
+  EXPECT_TRUE(fails_with("[admin]\nlisten = \"127.0.0.1:65536\"\n", "2:10",
+                         "the port must be a number from 0 to 65535"));
+  EXPECT_TRUE(fails_with("[admin]\nlisten = \"127.0.0.1:http\"\n", "2:10",
+                         "the port must be a number from 0 to 65535"));
+  EXPECT_TRUE(fails_with("[admin]\nlisten = \"::1:9901\"\n", "2:10",
+                         "an IPv6 address must be in brackets"));
+  EXPECT_TRUE(fails_with("[admin]\nlisten = \"[::1:9901\"\n", "2:10", "missing ']'"));
+  EXPECT_TRUE(
+      fails_with("[admin]\nlisten = \"[1.2.3.4]:9901\"\n", "2:10", "is not an IPv6 address"));
+  EXPECT_TRUE(fails_with("[admin]\nlisten = \":9901\"\n", "2:10", "missing host"));
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "localhost:8443"
+)",
+                         "2:10", "\"localhost\" is not an IP address"));
+  // Backends may be host names, but port 0 means nothing there.
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[pool]]\nname = \"p\"\nservers = [\"a.b:0\"]\n",
+                         "8:12", "the port must be a number from 1 to 65535"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[pool]]\nname = \"p\"\nservers = [\"a b:80\"]\n",
+                         "8:12", "is neither an IP address nor a host name"));
+}
+
+TEST(config_errors, duplicate_listen_address) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[listener]]
+name = "again"
+listen = "127.0.0.1:8443"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+)",
+                         "9:10",
+                         "listener 'again' listens on the same address as listener 'listener0'"));
+}
+
+TEST(config_errors, min_tls_above_max_tls) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+min_tls = "1.3"
+max_tls = "1.2"
+)",
+                         "3:11", "'min_tls' (1.3) is higher than 'max_tls' (1.2)"));
+}
+
+TEST(config_errors, bad_tls_version) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+max_tls = "1.1"
+)",
+                         "3:11", "'max_tls' must be \"1.2\" or \"1.3\""));
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+min_tls = 1.2
+)",
+                         "3:11", "'min_tls' must be \"1.2\" or \"1.3\""));
+}
+
+TEST(config_errors, two_default_certificates) {
+  EXPECT_TRUE(fails_with(
+      R"(
+[[listener]]
+name = "web"
+listen = "127.0.0.1:8443"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+  default = true
+  [[listener.certificate]]
+  cert = "@CERTS@/b.crt"
+  key = "@CERTS@/b.key"
+  default = true
+)",
+      "11:13", "listener 'web' has more than one default certificate (the first at line 7)"));
+}
+
+TEST(config_errors, duplicate_listener_name) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+name = "web"
+listen = "127.0.0.1:8443"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+[[listener]]
+name = "web"
+listen = "127.0.0.1:8444"
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+)",
+                         "8:8", "duplicate listener name 'web' (first at line 1)"));
+}
+
+TEST(config_errors, duplicate_pool_name) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:81"]
+)",
+                         "11:8", "duplicate pool name 'p' (first at line 8)"));
+}
+
+TEST(config_errors, bad_names) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+name = "my listener"
+)",
+                         "2:8", "'name' may hold only letters, digits"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[[pool]]\nname = \"\"\n", "7:8",
+                         "'name' must not be empty"));
+}
+
+TEST(config_errors, route_to_unknown_pool) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+[[route]]
+pool = "q"
+)",
+                         "11:8", "route names unknown pool 'q'"));
+}
+
+TEST(config_errors, route_path_prefix_must_start_with_a_slash) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+[[route]]
+path_prefix = "api"
+pool = "p"
+)",
+                         "11:15", "'path_prefix' must start with \"/\""));
+}
+
+TEST(config_errors, unreadable_cert_file) {
+  EXPECT_TRUE(fails_with(one_certificate("missing.crt", "a.key"),
+                         "4:10", "cannot read " + test::certs_dir() + "/missing.crt"));
+}
+
+TEST(config_errors, unreadable_key_file) {
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "missing.key"),
+                         "5:9", "cannot read " + test::certs_dir() + "/missing.key"));
+}
+
+TEST(config_errors, garbage_cert_file) {
+  EXPECT_TRUE(fails_with(one_certificate("garbage.pem", "a.key"),
+                         "4:10", "garbage.pem"));
+}
+
+TEST(config_errors, garbage_key_file) {
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "garbage.pem"),
+                         "5:9", "garbage.pem"));
+}
+
+TEST(config_errors, key_does_not_match_certificate) {
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "other.key"),
+                         "5:9", "does not match"));
+}
+
+TEST(config_errors, bad_cipher_list) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:NOT-A-CIPHER"
+)",
+                         "3:11", "invalid 'ciphers'"));
+}
+
+TEST(config_errors, bad_curves) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+curves = "X25519:P-999"
+)",
+                         "3:10", "invalid 'curves'"));
+}
+
+TEST(config_errors, bad_alpn) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+alpn = ["h2", ""]
+)",
+                         "3:15", "'alpn' must not hold an empty string"));
+}
+
+TEST(config_errors, bad_balance) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+balance = "random"
+)",
+                         "10:11", "'balance' must be \"round_robin\" or \"least_connections\""));
+}
+
+TEST(config_errors, bad_log_level) {
+  EXPECT_TRUE(fails_with("[log]\nlevel = \"verbose\"\n", "2:9",
+                         "'level' must be one of trace, debug, info, warn, error, critical, off"));
+}
+
+TEST(config_errors, wildcard_in_wrong_place) {
+  EXPECT_TRUE(
+      fails_with(std::string(minimal) + "  server_names = [\"a.example\", \"a.*.example\"]\n",
+                 "6:32", "invalid server name \"a.*.example\": a '*' wildcard is allowed only"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "  server_names = [\"*a.example\"]\n", "6:19",
+                         "a '*' wildcard is allowed only as the whole first label"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "  server_names = [\"a..example\"]\n", "6:19",
+                         "each label"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:80"]
+[[route]]
+host = "api.*"
+pool = "p"
+)",
+                         "11:8", "invalid 'host' \"api.*\""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse_duration / parse_size
+
+TEST(parse_duration, accepts_every_unit) {
+  EXPECT_EQ(parse_duration("250ms"), milliseconds(250));
+  EXPECT_EQ(parse_duration("30s"), seconds(30));
+  EXPECT_EQ(parse_duration("5m"), std::chrono::minutes(5));
+  EXPECT_EQ(parse_duration("1h"), std::chrono::hours(1));
+  EXPECT_EQ(parse_duration("2d"), std::chrono::hours(48));
+  EXPECT_EQ(parse_duration("45"), seconds(45));
+  EXPECT_EQ(parse_duration("0"), milliseconds(0));
+  EXPECT_EQ(parse_duration("0ms"), milliseconds(0));
+  EXPECT_EQ(parse_duration("007s"), seconds(7));
+}
+
+TEST(parse_duration, refuses_malformed_text) {
+  for (std::string_view bad : {"", "s", "ms", "-1s", "+1s", "10x", "1.5s", "10 s", " 10s", "10s ",
+                               "10S", "1h30m", "10sec", "0x10", "10mss"}) {
+    EXPECT_FALSE(parse_duration(bad)) << '"' << bad << '"';
+  }
+}
+
+TEST(parse_duration, refuses_overflow) {
+  const auto max = std::numeric_limits<milliseconds::rep>::max();
+  EXPECT_EQ(parse_duration(std::to_string(max) + "ms"), milliseconds(max));
+  EXPECT_FALSE(parse_duration(std::to_string(static_cast<std::uint64_t>(max) + 1) + "ms"));
+  EXPECT_FALSE(parse_duration("9223372036854776s"));      // * 1000 passes the int64 range
+  EXPECT_FALSE(parse_duration("18446744073709551616s"));  // does not fit 64 bits at all
+  EXPECT_FALSE(parse_duration("99999999999999999999999999d"));
+}
+
+TEST(parse_size, accepts_units_in_any_case) {
+  EXPECT_EQ(parse_size("512"), 512u);
+  EXPECT_EQ(parse_size("0"), 0u);
+  EXPECT_EQ(parse_size("512b"), 512u);
+  EXPECT_EQ(parse_size("512B"), 512u);
+  EXPECT_EQ(parse_size("16k"), 16u * 1024);
+  EXPECT_EQ(parse_size("16K"), 16u * 1024);
+  EXPECT_EQ(parse_size("16kb"), 16u * 1024);
+  EXPECT_EQ(parse_size("16KB"), 16u * 1024);
+  EXPECT_EQ(parse_size("16kB"), 16u * 1024);
+  EXPECT_EQ(parse_size("10m"), 10u * 1024 * 1024);
+  EXPECT_EQ(parse_size("10M"), 10u * 1024 * 1024);
+  EXPECT_EQ(parse_size("1g"), 1024u * 1024 * 1024);
+  EXPECT_EQ(parse_size("3G"), 3ULL * 1024 * 1024 * 1024);
+}
+
+TEST(parse_size, refuses_malformed_text) {
+  for (std::string_view bad : {"", "k", "b", "kb", "-1", "+1", "16kk", "16 k", " 16k", "16k ", "1t",
+                               "1.5k", "16kib", "16bb", "0x10", "16bk"}) {
+    EXPECT_FALSE(parse_size(bad)) << '"' << bad << '"';
+  }
+}
+
+TEST(parse_size, refuses_overflow) {
+  EXPECT_EQ(parse_size("18446744073709551615"), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_FALSE(parse_size("18446744073709551616"));
+  EXPECT_EQ(parse_size("17179869183g"), 17179869183ULL << 30);
+  EXPECT_FALSE(parse_size("17179869184g"));  // 2^34 * 2^30 = 2^64
+  EXPECT_FALSE(parse_size("18014398509481984k"));
+}
+
+}  // namespace
+}  // namespace tlsfront::config

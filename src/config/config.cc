@@ -1,0 +1,911 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "tls/certificate.h"
+
+namespace tlsfront::config {
+
+std::string config_error::to_string() const {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// ---------------------------------------------------------------------------------------------
+// Errors. Inside this file the first error found unwinds to load_string() as a `failure`; it
+// never leaves this file.
+
+struct failure {
+  toml::source_position where;
+  std::string message;
+};
+
+[[noreturn]] void fail(const toml::source_region& where, std::string message) {
+  throw failure{where.begin, std::move(message)};
+}
+
+[[noreturn]] void fail(const toml::node& at, std::string message) {
+  fail(at.source(), std::move(message));
+}
+
+std::string single_quoted(std::string_view key) {
+  return "'" + std::string(key) + "'";
+}
+
+// A user string inside a message, in double quotes.
+std::string double_quoted(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers that need no TOML.
+
+// Multiplies with overflow detection. Returns false on overflow.
+bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) {
+    return false;
+  }
+  out = a * b;
+  return true;
+}
+
+// Reads the leading decimal digits of `text` into `value`; returns how many were read (0 if the
+// text does not start with a digit), or nullopt if the number overflows.
+std::optional<std::size_t> leading_number(std::string_view text, std::uint64_t& value) {
+  value = 0;
+  std::size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    std::uint64_t times_ten = 0;
+    if (!checked_mul(value, 10, times_ten)) {
+      return std::nullopt;
+    }
+    const auto digit = static_cast<std::uint64_t>(text[i] - '0');
+    if (times_ten > std::numeric_limits<std::uint64_t>::max() - digit) {
+      return std::nullopt;
+    }
+    value = times_ten + digit;
+  }
+  return i;
+}
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// "1k", "16m", "3g" when exact, else the byte count.
+std::string format_size(std::uint64_t bytes) {
+  constexpr std::pair<std::uint64_t, char> units[] = {
+      {1024ULL * 1024 * 1024, 'g'}, {1024ULL * 1024, 'm'}, {1024ULL, 'k'}};
+  for (const auto& [factor, suffix] : units) {
+    if (bytes != 0 && bytes % factor == 0) {
+      return std::to_string(bytes / factor) + suffix;
+    }
+  }
+  return std::to_string(bytes);
+}
+
+// Checks a DNS name as used for SNI and Host matching: labels of letters, digits, '-' and '_',
+// optionally "*." as the whole first label. Lowercases `name` in place. On failure returns false
+// and sets `why`.
+bool check_server_name(std::string& name, std::string& why) {
+  std::transform(name.begin(), name.end(), name.begin(), ascii_lower);
+  if (name.empty()) {
+    why = "a server name must not be empty";
+    return false;
+  }
+  std::string_view rest = name;
+  if (rest.starts_with("*.")) {
+    rest.remove_prefix(2);
+  }
+  if (rest.find('*') != std::string_view::npos) {
+    why = "a '*' wildcard is allowed only as the whole first label, as in \"*.example.com\"";
+    return false;
+  }
+  if (name.size() > 253) {
+    why = "a server name is at most 253 characters";
+    return false;
+  }
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t dot = rest.find('.', start);
+    const std::string_view label =
+        rest.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (label.empty() || label.size() > 63) {
+      why = "each label of a server name must hold 1 to 63 characters";
+      return false;
+    }
+    for (char c : label) {
+      if (!is_alnum(c) && c != '-' && c != '_') {
+        why = "a server name may hold only letters, digits, '-', '_' and '.'";
+        return false;
+      }
+    }
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+bool is_ipv4(const std::string& text) {
+  in_addr a{};
+  return inet_pton(AF_INET, text.c_str(), &a) == 1;
+}
+
+bool is_ipv6(const std::string& text) {
+  in6_addr a{};
+  return inet_pton(AF_INET6, text.c_str(), &a) == 1;
+}
+
+struct host_port {
+  std::string host;  // without brackets
+  std::uint16_t port = 0;
+};
+
+// Splits "host:port" / "[v6]:port". `ip_only`: the host must be an IP literal (something to bind
+// to); else a host name is accepted too. On failure returns nullopt and sets `why`.
+std::optional<host_port> split_host_port(std::string_view text, bool ip_only, bool allow_port_zero,
+                                         std::string& why) {
+  host_port out;
+  std::string_view port_text;
+  bool bracketed = false;
+  if (text.starts_with("[")) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      why = "missing ']' after the IPv6 address";
+      return std::nullopt;
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    if (close + 1 >= text.size() || text[close + 1] != ':') {
+      why = "expected host:port (IPv6 as \"[::1]:port\")";
+      return std::nullopt;
+    }
+    port_text = text.substr(close + 2);
+    bracketed = true;
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      why = "expected host:port (IPv6 as \"[::1]:port\")";
+      return std::nullopt;
+    }
+    out.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (out.host.find(':') != std::string::npos) {
+      why = "an IPv6 address must be in brackets, as in \"[::1]:9901\"";
+      return std::nullopt;
+    }
+  }
+  if (out.host.empty()) {
+    why = "missing host (use 0.0.0.0 or [::] for every address)";
+    return std::nullopt;
+  }
+
+  const std::uint64_t min_port = allow_port_zero ? 0 : 1;
+  const std::string port_range = allow_port_zero ? "0 to 65535" : "1 to 65535";
+  std::uint64_t port = 0;
+  const auto digits = leading_number(port_text, port);
+  if (!digits || *digits == 0 || *digits != port_text.size() || port < min_port || port > 65535) {
+    why = "the port must be a number from " + port_range;
+    return std::nullopt;
+  }
+  out.port = static_cast<std::uint16_t>(port);
+
+  if (bracketed) {
+    if (!is_ipv6(out.host)) {
+      why = double_quoted(out.host) + " is not an IPv6 address";
+      return std::nullopt;
+    }
+  } else if (ip_only) {
+    if (!is_ipv4(out.host)) {
+      why = double_quoted(out.host) + " is not an IP address";
+      return std::nullopt;
+    }
+  } else if (!is_ipv4(out.host)) {
+    std::string name = out.host;
+    std::string ignored;
+    if (name.find('*') != std::string::npos || !check_server_name(name, ignored)) {
+      why = double_quoted(out.host) + " is neither an IP address nor a host name";
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+// Listener and pool names end up in logs and metric labels: keep them plain.
+bool is_plain_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return is_alnum(c) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed access to TOML nodes. Each throws `failure` at the offending node.
+
+// Fails at the first key of `t` (in file order) that is not in `allowed`. `section` names the
+// table in the message ("listener.certificate"); empty for the root table.
+void check_keys(const toml::table& t, std::string_view section,
+                std::initializer_list<std::string_view> allowed) {
+  const toml::key* first = nullptr;
+  for (const auto& [k, v] : t) {
+    if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end()) {
+      continue;
+    }
+    if (first == nullptr || k.source().begin < first->source().begin) {
+      first = &k;
+    }
+  }
+  if (first == nullptr) {
+    return;
+  }
+  const std::string name(first->str());
+  if (!section.empty()) {
+    fail(first->source(),
+         "unknown key " + single_quoted(name) + " in [" + std::string(section) + "]");
+  }
+  const toml::node& value = *t.get(name);
+  if (value.is_table()) {
+    fail(first->source(), "unknown table [" + name + "]");
+  }
+  if (value.is_array_of_tables()) {
+    fail(first->source(), "unknown table [[" + name + "]]");
+  }
+  fail(first->source(), "unknown top-level key " + single_quoted(name));
+}
+
+const toml::node& require(const toml::table& t, std::string_view key, std::string_view section) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) {
+    fail(t, "missing required key " + single_quoted(key) + " in [" + std::string(section) + "]");
+  }
+  return *n;
+}
+
+const toml::table& as_table(const toml::node& n, std::string_view key) {
+  const toml::table* t = n.as_table();
+  if (t == nullptr) {
+    fail(n, single_quoted(key) + " must be a table: write [" + std::string(key) + "]");
+  }
+  return *t;
+}
+
+// An array of tables ([[name]]), possibly empty; `full_name` is how the header is written
+// ("listener.certificate").
+const toml::array& as_table_array(const toml::node& n, std::string_view key,
+                                  std::string_view full_name) {
+  const toml::array* a = n.as_array();
+  if (a == nullptr || (!a->empty() && !a->is_array_of_tables())) {
+    fail(n, single_quoted(key) + " must be an array of tables: write [[" + std::string(full_name) +
+                "]]");
+  }
+  return *a;
+}
+
+std::string as_string(const toml::node& n, std::string_view key) {
+  const auto* s = n.as_string();
+  if (s == nullptr) {
+    fail(n, single_quoted(key) + " must be a string");
+  }
+  return s->get();
+}
+
+std::string as_nonempty_string(const toml::node& n, std::string_view key) {
+  std::string s = as_string(n, key);
+  if (s.empty()) {
+    fail(n, single_quoted(key) + " must not be empty");
+  }
+  return s;
+}
+
+bool as_bool(const toml::node& n, std::string_view key) {
+  const auto* b = n.as_boolean();
+  if (b == nullptr) {
+    fail(n, single_quoted(key) + " must be a boolean (true or false)");
+  }
+  return b->get();
+}
+
+std::int64_t as_integer(const toml::node& n, std::string_view key, std::int64_t min,
+                        std::int64_t max) {
+  const auto* i = n.as_integer();
+  if (i == nullptr) {
+    fail(n, single_quoted(key) + " must be an integer");
+  }
+  const std::int64_t v = i->get();
+  if (v < min || v > max) {
+    if (max == std::numeric_limits<std::int64_t>::max()) {
+      fail(n, single_quoted(key) + " must be at least " + std::to_string(min));
+    }
+    fail(n, single_quoted(key) + " must be between " + std::to_string(min) + " and " +
+                std::to_string(max));
+  }
+  return v;
+}
+
+milliseconds as_duration(const toml::node& n, std::string_view key) {
+  if (const auto* i = n.as_integer()) {
+    const std::int64_t seconds = i->get();
+    if (seconds < 0) {
+      fail(n, single_quoted(key) + " must not be negative");
+    }
+    if (seconds > std::numeric_limits<milliseconds::rep>::max() / 1000) {
+      fail(n, single_quoted(key) + " is too long");
+    }
+    return milliseconds(seconds * 1000);
+  }
+  if (const auto* s = n.as_string()) {
+    if (auto d = parse_duration(s->get())) {
+      return *d;
+    }
+    fail(n, "invalid duration " + double_quoted(s->get()) + " for " + single_quoted(key) +
+                ": use a whole number with ms, s, m, h or d, as in \"30s\"");
+  }
+  fail(n, single_quoted(key) +
+              " must be a duration: a string such as \"30s\" or an integer number of seconds");
+}
+
+std::uint64_t as_size(const toml::node& n, std::string_view key, std::uint64_t min,
+                      std::uint64_t max) {
+  std::uint64_t v = 0;
+  if (const auto* i = n.as_integer()) {
+    if (i->get() < 0) {
+      fail(n, single_quoted(key) + " must not be negative");
+    }
+    v = static_cast<std::uint64_t>(i->get());
+  } else if (const auto* s = n.as_string()) {
+    auto parsed = parse_size(s->get());
+    if (!parsed) {
+      fail(n, "invalid size " + double_quoted(s->get()) + " for " + single_quoted(key) +
+                  ": use a number of bytes, optionally with k, m or g, as in \"16k\"");
+    }
+    v = *parsed;
+  } else {
+    fail(n, single_quoted(key) +
+                " must be a size: a string such as \"16k\" or an integer number of bytes");
+  }
+  if (v < min || v > max) {
+    if (max == std::numeric_limits<std::uint64_t>::max()) {
+      fail(n, single_quoted(key) + " must be at least " + format_size(min));
+    }
+    fail(n,
+         single_quoted(key) + " must be between " + format_size(min) + " and " + format_size(max));
+  }
+  return v;
+}
+
+// Every element a non-empty string; each element's node is passed to `each`.
+template <class Each>
+void for_each_string(const toml::node& n, std::string_view key, Each&& each) {
+  const toml::array* a = n.as_array();
+  if (a == nullptr) {
+    fail(n, single_quoted(key) + " must be an array of strings");
+  }
+  for (const toml::node& e : *a) {
+    const auto* s = e.as_string();
+    if (s == nullptr) {
+      fail(e, single_quoted(key) + " must be an array of strings");
+    }
+    if (s->get().empty()) {
+      fail(e, single_quoted(key) + " must not hold an empty string");
+    }
+    each(e, s->get());
+  }
+}
+
+host_port as_host_port(const toml::node& n, std::string_view key, bool ip_only,
+                       bool allow_port_zero) {
+  const std::string text = as_string(n, key);
+  std::string why;
+  auto hp = split_host_port(text, ip_only, allow_port_zero, why);
+  if (!hp) {
+    fail(n, "invalid address " + double_quoted(text) + " for " + single_quoted(key) + ": " + why);
+  }
+  return std::move(*hp);
+}
+
+// Reads an optional key into `out` with the given reader, leaving the default when absent.
+template <class T, class Read>
+void optional_key(const toml::table& t, std::string_view key, T& out, Read&& read) {
+  if (const toml::node* n = t.get(key)) {
+    out = read(*n);
+  }
+}
+
+template <class Int>
+void optional_integer(const toml::table& t, std::string_view key, std::int64_t min,
+                      std::int64_t max, Int& out) {
+  optional_key(t, key, out,
+               [&](const toml::node& n) { return static_cast<Int>(as_integer(n, key, min, max)); });
+}
+
+void optional_duration(const toml::table& t, std::string_view key, milliseconds& out) {
+  optional_key(t, key, out, [&](const toml::node& n) { return as_duration(n, key); });
+}
+
+// A timeout of zero would cut every connection at once: it must be positive.
+void optional_timeout(const toml::table& t, std::string_view key, milliseconds& out) {
+  optional_key(t, key, out, [&](const toml::node& n) {
+    milliseconds d = as_duration(n, key);
+    if (d.count() <= 0) {
+      fail(n, single_quoted(key) + " must be longer than zero");
+    }
+    return d;
+  });
+}
+
+template <class Int>
+void optional_size(const toml::table& t, std::string_view key, std::uint64_t min, std::uint64_t max,
+                   Int& out) {
+  optional_key(t, key, out,
+               [&](const toml::node& n) { return static_cast<Int>(as_size(n, key, min, max)); });
+}
+
+std::uint16_t as_tls_version(const toml::node& n, std::string_view key) {
+  const std::string* s = n.as_string() ? &n.as_string()->get() : nullptr;
+  if (s != nullptr && *s == "1.2") {
+    return tls::tls1_2;
+  }
+  if (s != nullptr && *s == "1.3") {
+    return tls::tls1_3;
+  }
+  fail(n, single_quoted(key) + " must be \"1.2\" or \"1.3\"");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema, section by section.
+
+class reader {
+ public:
+  explicit reader(std::filesystem::path base_dir) : base_dir_(std::move(base_dir)) {}
+
+  void read(const toml::table& root, config& out) {
+    check_keys(root, "", {"server", "admin", "log", "limits", "listener", "pool", "route"});
+    if (const toml::node* n = root.get("server")) {
+      read_server(as_table(*n, "server"), out.server);
+    }
+    if (const toml::node* n = root.get("admin")) {
+      read_admin(as_table(*n, "admin"), out.admin);
+    }
+    if (const toml::node* n = root.get("log")) {
+      read_log(as_table(*n, "log"), out.log);
+    }
+    if (const toml::node* n = root.get("limits")) {
+      read_limits(as_table(*n, "limits"), out.server.limits);
+    }
+    const toml::node* listeners = root.get("listener");
+    if (listeners == nullptr) {
+      fail(root, "no [[listener]]: at least one listener is required");
+    }
+    const toml::array& listener_list = as_table_array(*listeners, "listener", "listener");
+    if (listener_list.empty()) {
+      fail(*listeners, "no [[listener]]: at least one listener is required");
+    }
+    read_listeners(listener_list, out.server.listeners);
+    if (const toml::node* n = root.get("pool")) {
+      read_pools(as_table_array(*n, "pool", "pool"), out.server.pools);
+    }
+    if (const toml::node* n = root.get("route")) {
+      read_routes(as_table_array(*n, "route", "route"), out.server.pools, out.server.routes);
+    }
+  }
+
+ private:
+  static void read_server(const toml::table& t, proxy::server_options& out) {
+    check_keys(t, "server", {"threads"});
+    optional_integer(t, "threads", 0, 1024, out.threads);
+  }
+
+  static void read_admin(const toml::table& t, admin::admin_options& out) {
+    check_keys(t, "admin", {"enabled", "listen"});
+    optional_key(t, "enabled", out.enabled,
+                 [](const toml::node& n) { return as_bool(n, "enabled"); });
+    if (const toml::node* n = t.get("listen")) {
+      host_port hp = as_host_port(*n, "listen", /*ip_only=*/true, /*allow_port_zero=*/true);
+      out.address = std::move(hp.host);
+      out.port = hp.port;
+    }
+  }
+
+  static void read_log(const toml::table& t, tlsfront::log::log_options& out) {
+    check_keys(t, "log", {"level", "error_log", "access_log"});
+    if (const toml::node* n = t.get("level")) {
+      constexpr std::string_view levels[] = {"trace", "debug",    "info", "warn",
+                                             "error", "critical", "off"};
+      std::string level = as_string(*n, "level");
+      if (std::find(std::begin(levels), std::end(levels), level) == std::end(levels)) {
+        fail(*n, "'level' must be one of trace, debug, info, warn, error, critical, off");
+      }
+      out.level = std::move(level);
+    }
+    optional_key(t, "error_log", out.error_log,
+                 [](const toml::node& n) { return as_nonempty_string(n, "error_log"); });
+    optional_key(t, "access_log", out.access_log,
+                 [](const toml::node& n) { return as_nonempty_string(n, "access_log"); });
+  }
+
+  static void read_limits(const toml::table& t, proxy::limits_options& out) {
+    check_keys(t, "limits",
+               {"max_connections", "max_header_bytes", "max_header_count", "max_body_bytes",
+                "client_idle_timeout", "client_read_timeout", "drain_timeout"});
+    optional_integer(t, "max_connections", 1, std::numeric_limits<std::int64_t>::max(),
+                     out.max_connections);
+    optional_size(t, "max_header_bytes", 1024, 1024 * 1024, out.max_header_bytes);
+    optional_integer(t, "max_header_count", 1, 10000, out.max_header_count);
+    optional_size(t, "max_body_bytes", 0, std::numeric_limits<std::uint64_t>::max(),
+                  out.max_body_bytes);
+    optional_timeout(t, "client_idle_timeout", out.client_idle_timeout);
+    optional_timeout(t, "client_read_timeout", out.client_read_timeout);
+    optional_duration(t, "drain_timeout", out.drain_timeout);
+  }
+
+  void read_listeners(const toml::array& listeners, std::vector<proxy::listener_options>& out) {
+    struct seen {
+      std::string name;
+      std::string address;
+      std::uint16_t port;
+      toml::source_position where;
+    };
+    std::vector<seen> earlier;
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+      const toml::table& t = *listeners[i].as_table();
+      proxy::listener_options l;
+      read_listener(t, i, l);
+
+      const toml::node* name_node = t.get("name");
+      const toml::node& listen_node = *t.get("listen");
+      for (const seen& s : earlier) {
+        if (s.name == l.name) {
+          fail(name_node != nullptr ? name_node->source() : t.source(),
+               "duplicate listener name " + single_quoted(l.name) + " (first at line " +
+                   std::to_string(s.where.line) + ")");
+        }
+        if (l.port != 0 && s.port == l.port && s.address == l.address) {
+          fail(listen_node, "listener " + single_quoted(l.name) +
+                                " listens on the same address as " + "listener " +
+                                single_quoted(s.name));
+        }
+      }
+      earlier.push_back({l.name, l.address, l.port, t.source().begin});
+      out.push_back(std::move(l));
+    }
+  }
+
+  void read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out) {
+    check_keys(t, "listener",
+               {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn",
+                "handshake_timeout", "certificate"});
+    out.name = "listener" + std::to_string(index);
+    if (const toml::node* n = t.get("name")) {
+      out.name = as_nonempty_string(*n, "name");
+      if (!is_plain_name(out.name)) {
+        fail(*n, "'name' may hold only letters, digits, '_', '-' and '.'");
+      }
+    }
+    host_port hp = as_host_port(require(t, "listen", "listener"), "listen", /*ip_only=*/true,
+                                /*allow_port_zero=*/true);
+    out.address = std::move(hp.host);
+    out.port = hp.port;
+
+    tls::listener_tls_options& tls = out.tls;
+    optional_key(t, "min_tls", tls.min_version,
+                 [](const toml::node& n) { return as_tls_version(n, "min_tls"); });
+    optional_key(t, "max_tls", tls.max_version,
+                 [](const toml::node& n) { return as_tls_version(n, "max_tls"); });
+    if (tls.min_version > tls.max_version) {
+      fail(*t.get("min_tls"), "'min_tls' (1.3) is higher than 'max_tls' (1.2)");
+    }
+    if (const toml::node* n = t.get("ciphers")) {
+      tls.ciphers = as_string(*n, "ciphers");
+      std::string error;
+      if (!tls.ciphers.empty() && !tls::check_cipher_list(tls.ciphers, error)) {
+        fail(*n, "invalid 'ciphers': " + error);
+      }
+    }
+    if (const toml::node* n = t.get("curves")) {
+      tls.curves = as_nonempty_string(*n, "curves");
+      std::string error;
+      if (!tls::check_curves_list(tls.curves, error)) {
+        fail(*n, "invalid 'curves': " + error);
+      }
+    }
+    if (const toml::node* n = t.get("alpn")) {
+      tls.alpn.clear();
+      for_each_string(*n, "alpn", [&](const toml::node& e, const std::string& protocol) {
+        if (protocol.size() > 255) {
+          fail(e, "an 'alpn' protocol name is at most 255 bytes");
+        }
+        tls.alpn.push_back(protocol);
+      });
+    }
+    optional_timeout(t, "handshake_timeout", tls.handshake_timeout);
+
+    const toml::node* certs = t.get("certificate");
+    if (certs == nullptr) {
+      fail(t, "listener " + single_quoted(out.name) +
+                  " has no certificate: add a [[listener.certificate]] with cert and key");
+    }
+    const toml::array& list = as_table_array(*certs, "certificate", "listener.certificate");
+    if (list.empty()) {
+      fail(*certs, "listener " + single_quoted(out.name) + " has no certificate");
+    }
+    const toml::node* default_node = nullptr;
+    for (const toml::node& c : list) {
+      const toml::table& ct = *c.as_table();
+      tls::certificate_options cert;
+      read_certificate(ct, cert);
+      if (cert.is_default) {
+        if (default_node != nullptr) {
+          fail(*ct.get("default"),
+               "listener " + single_quoted(out.name) +
+                   " has more than one default certificate (the first at line " +
+                   std::to_string(default_node->source().begin.line) + ")");
+        }
+        default_node = ct.get("default");
+      }
+      tls.certificates.push_back(std::move(cert));
+    }
+  }
+
+  void read_certificate(const toml::table& t, tls::certificate_options& out) {
+    const std::string_view section = "listener.certificate";
+    check_keys(t, section, {"cert", "key", "server_names", "default"});
+    const toml::node& cert_node = require(t, "cert", section);
+    const toml::node& key_node = require(t, "key", section);
+    out.cert_file = resolve(as_nonempty_string(cert_node, "cert"));
+    out.key_file = resolve(as_nonempty_string(key_node, "key"));
+    if (const toml::node* n = t.get("server_names")) {
+      for_each_string(*n, "server_names", [&](const toml::node& e, const std::string& text) {
+        std::string name = text;
+        std::string why;
+        if (!check_server_name(name, why)) {
+          fail(e, "invalid server name " + double_quoted(text) + ": " + why);
+        }
+        out.server_names.push_back(std::move(name));
+      });
+    }
+    optional_key(t, "default", out.is_default,
+                 [](const toml::node& n) { return as_bool(n, "default"); });
+
+    tls::loaded_certificate loaded;
+    std::string error;
+    tls::certificate_part part = tls::certificate_part::cert;
+    if (!tls::load_certificate(out, loaded, error, &part)) {
+      fail(part == tls::certificate_part::key ? key_node : cert_node, error);
+    }
+  }
+
+  static void read_pools(const toml::array& pools, std::vector<proxy::pool_options>& out) {
+    std::vector<toml::source_position> first_at;
+    for (const toml::node& p : pools) {
+      const toml::table& t = *p.as_table();
+      check_keys(t, "pool",
+                 {"name", "servers", "balance", "connect_timeout", "read_timeout", "idle_timeout",
+                  "max_idle", "cooldown", "retries"});
+      proxy::pool_options pool;
+      const toml::node& name_node = require(t, "name", "pool");
+      pool.name = as_nonempty_string(name_node, "name");
+      if (!is_plain_name(pool.name)) {
+        fail(name_node, "'name' may hold only letters, digits, '_', '-' and '.'");
+      }
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        if (out[i].name == pool.name) {
+          fail(name_node, "duplicate pool name " + single_quoted(pool.name) + " (first at line " +
+                              std::to_string(first_at[i].line) + ")");
+        }
+      }
+      const toml::node& servers = require(t, "servers", "pool");
+      for_each_string(servers, "servers", [&](const toml::node& e, const std::string&) {
+        host_port hp = as_host_port(e, "servers", /*ip_only=*/false, /*allow_port_zero=*/false);
+        pool.servers.push_back({std::move(hp.host), hp.port});
+      });
+      if (pool.servers.empty()) {
+        fail(servers, "'servers' must list at least one host:port");
+      }
+      if (const toml::node* n = t.get("balance")) {
+        const std::string balance = as_string(*n, "balance");
+        if (balance == "round_robin") {
+          pool.balance = proxy::balance_policy::round_robin;
+        } else if (balance == "least_connections") {
+          pool.balance = proxy::balance_policy::least_connections;
+        } else {
+          fail(*n, "'balance' must be \"round_robin\" or \"least_connections\"");
+        }
+      }
+      optional_timeout(t, "connect_timeout", pool.connect_timeout);
+      optional_timeout(t, "read_timeout", pool.read_timeout);
+      optional_timeout(t, "idle_timeout", pool.idle_timeout);
+      optional_integer(t, "max_idle", 0, 100000, pool.max_idle);
+      optional_duration(t, "cooldown", pool.cooldown);
+      optional_integer(t, "retries", 0, 10, pool.retries);
+      first_at.push_back(name_node.source().begin);
+      out.push_back(std::move(pool));
+    }
+  }
+
+  static void read_routes(const toml::array& routes, const std::vector<proxy::pool_options>& pools,
+                          std::vector<proxy::route_options>& out) {
+    for (const toml::node& r : routes) {
+      const toml::table& t = *r.as_table();
+      check_keys(t, "route", {"host", "path_prefix", "pool"});
+      proxy::route_options route;
+      if (const toml::node* n = t.get("host")) {
+        const std::string text = as_string(*n, "host");
+        route.host = text;
+        std::string why;
+        if (!route.host.empty() && !check_server_name(route.host, why)) {
+          fail(*n, "invalid 'host' " + double_quoted(text) + ": " + why);
+        }
+      }
+      if (const toml::node* n = t.get("path_prefix")) {
+        route.path_prefix = as_string(*n, "path_prefix");
+        if (!route.path_prefix.starts_with("/")) {
+          fail(*n, "'path_prefix' must start with \"/\"");
+        }
+      }
+      const toml::node& pool_node = require(t, "pool", "route");
+      route.pool = as_nonempty_string(pool_node, "pool");
+      const bool known = std::any_of(pools.begin(), pools.end(), [&](const proxy::pool_options& p) {
+        return p.name == route.pool;
+      });
+      if (!known) {
+        fail(pool_node, "route names unknown pool " + single_quoted(route.pool));
+      }
+      out.push_back(std::move(route));
+    }
+  }
+
+  std::string resolve(const std::string& file) const {
+    const std::filesystem::path p(file);
+    if (p.is_absolute() || base_dir_.empty()) {
+      return file;
+    }
+    return (base_dir_ / p).string();
+  }
+
+  std::filesystem::path base_dir_;
+};
+
+config_error make_error(const std::string& file, const toml::source_position& where,
+                        std::string message) {
+  // toml++ counts from 1; 0 means "unknown", which still prints as a position.
+  return config_error{file, std::max(where.line, 1U), std::max(where.column, 1U),
+                      std::move(message)};
+}
+
+}  // namespace
+
+load_result load_string(std::string_view text, const std::string& path) {
+  load_result result;
+  try {
+    const toml::table root = toml::parse(text, std::string_view(path));
+    config c;
+    c.path = path;
+    reader(std::filesystem::path(path).parent_path()).read(root, c);
+    result.value = std::move(c);
+  } catch (const toml::parse_error& e) {
+    result.error = make_error(path, e.source().begin, std::string(e.description()));
+  } catch (const failure& f) {
+    result.error = make_error(path, f.where, f.message);
+  } catch (const std::exception& e) {
+    result.error = config_error{path, 1, 1, std::string("internal error: ") + e.what()};
+  }
+  return result;
+}
+
+load_result load_file(const std::string& path) {
+  struct file_closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, file_closer> f(std::fopen(path.c_str(), "rb"));
+  auto cannot_read = [&](int err) {
+    load_result r;
+    r.error =
+        config_error{path, 1, 1, std::string("cannot read config file: ") + std::strerror(err)};
+    return r;
+  };
+  if (!f) {
+    return cannot_read(errno);
+  }
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    const std::size_t got = std::fread(buf, 1, sizeof buf, f.get());
+    text.append(buf, got);
+    if (got < sizeof buf) {
+      if (std::ferror(f.get())) {
+        return cannot_read(errno);
+      }
+      break;
+    }
+  }
+  return load_string(text, path);
+}
+
+std::optional<milliseconds> parse_duration(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto digits = leading_number(text, value);
+  if (!digits || *digits == 0) {
+    return std::nullopt;
+  }
+  const std::string_view unit = text.substr(*digits);
+  std::uint64_t factor = 0;
+  if (unit == "ms") {
+    factor = 1;
+  } else if (unit.empty() || unit == "s") {
+    factor = 1000;
+  } else if (unit == "m") {
+    factor = 60 * 1000;
+  } else if (unit == "h") {
+    factor = 60 * 60 * 1000;
+  } else if (unit == "d") {
+    factor = 24 * 60 * 60 * 1000;
+  } else {
+    return std::nullopt;
+  }
+  std::uint64_t ms = 0;
+  if (!checked_mul(value, factor, ms) ||
+      ms > static_cast<std::uint64_t>(std::numeric_limits<milliseconds::rep>::max())) {
+    return std::nullopt;
+  }
+  return milliseconds(static_cast<milliseconds::rep>(ms));
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto digits = leading_number(text, value);
+  if (!digits || *digits == 0) {
+    return std::nullopt;
+  }
+  std::string_view unit = text.substr(*digits);
+  std::uint64_t factor = 1;
+  if (!unit.empty()) {
+    switch (ascii_lower(unit.front())) {
+      case 'k':
+        factor = 1024ULL;
+        unit.remove_prefix(1);
+        break;
+      case 'm':
+        factor = 1024ULL * 1024;
+        unit.remove_prefix(1);
+        break;
+      case 'g':
+        factor = 1024ULL * 1024 * 1024;
+        unit.remove_prefix(1);
+        break;
+      default:
+        break;
+    }
+  }
+  if (unit == "b" || unit == "B") {
+    unit.remove_prefix(1);
+  }
+  if (!unit.empty()) {
+    return std::nullopt;
+  }
+  std::uint64_t bytes = 0;
+  if (!checked_mul(value, factor, bytes)) {
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+}  // namespace tlsfront::config
