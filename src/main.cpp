@@ -11,6 +11,7 @@
 #include <string>
 
 #include "admin/admin_server.h"
+#include "admin/session_routes.h"
 #include "config/config.h"
 #include "core/metrics.h"
 #include "log/logging.h"
@@ -114,6 +115,9 @@ int main(int argc, char** argv) {
       log::shutdown();
       std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
       return 1;
+    }
+    if (srv->sessions() != nullptr) {
+      admin::register_session_routes(*admin, *srv->sessions());
     }
   }
 

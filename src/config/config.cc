@@ -477,8 +477,14 @@ class reader {
  public:
   explicit reader(std::filesystem::path base_dir) : base_dir_(std::move(base_dir)) {}
 
+ private:
+  std::chrono::seconds session_timeout_{tls::listener_tls_options{}.session_timeout};
+
+ public:
+
   void read(const toml::table& root, config& out) {
-    check_keys(root, "", {"server", "admin", "log", "limits", "listener", "pool", "route"});
+    check_keys(root, "", {"server", "admin", "log", "limits", "session_cache", "listener", "pool",
+                          "route"});
     if (const toml::node* n = root.get("server")) {
       read_server(as_table(*n, "server"), out.server);
     }
@@ -490,6 +496,9 @@ class reader {
     }
     if (const toml::node* n = root.get("limits")) {
       read_limits(as_table(*n, "limits"), out.server.limits);
+    }
+    if (const toml::node* n = root.get("session_cache")) {
+      read_session_cache(as_table(*n, "session_cache"), out.server);
     }
     const toml::node* listeners = root.get("listener");
     if (listeners == nullptr) {
@@ -557,6 +566,38 @@ class reader {
     optional_duration(t, "drain_timeout", out.drain_timeout);
   }
 
+  // [session_cache]: the TLS 1.2 session-ID cache. `capacity` is a number of entries (integer)
+  // or a memory size (string such as "64m"), converted with the per-entry cost of slot_bytes.
+  void read_session_cache(const toml::table& t, proxy::server_options& out) {
+    check_keys(t, "session_cache", {"enabled", "capacity", "timeout", "shards", "slot_bytes"});
+    optional_key(t, "enabled", out.session_cache_enabled,
+                 [](const toml::node& n) { return as_bool(n, "enabled"); });
+    cache::session_cache_options& c = out.session_cache;
+    optional_size(t, "slot_bytes", 64, cache::session_cache::max_slot_bytes, c.slot_bytes);
+    optional_integer(t, "shards", 1, 4096, c.shards);
+    if (const toml::node* n = t.get("capacity")) {
+      if (n->is_integer()) {
+        c.capacity = static_cast<std::size_t>(as_integer(*n, "capacity", 1, 1ll << 32));
+      } else {
+        std::uint64_t bytes = as_size(*n, "capacity", 1, std::uint64_t{1} << 40);
+        c.capacity = static_cast<std::size_t>(
+            bytes / cache::session_cache::bytes_per_entry(c.slot_bytes));
+        if (c.capacity == 0) {
+          fail(*n, "'capacity' is smaller than one entry (" +
+                       std::to_string(cache::session_cache::bytes_per_entry(c.slot_bytes)) +
+                       " bytes with this slot_bytes)");
+        }
+      }
+    }
+    if (const toml::node* n = t.get("timeout")) {
+      milliseconds d = as_duration(*n, "timeout");
+      if (d < std::chrono::seconds(1) || d > std::chrono::hours(24 * 7)) {
+        fail(*n, "'timeout' must be between 1s and 7d");
+      }
+      session_timeout_ = std::chrono::duration_cast<std::chrono::seconds>(d);
+    }
+  }
+
   void read_listeners(const toml::array& listeners, std::vector<proxy::listener_options>& out) {
     struct seen {
       std::string name;
@@ -592,7 +633,7 @@ class reader {
   void read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out) {
     check_keys(t, "listener",
                {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn",
-                "handshake_timeout", "certificate"});
+                "handshake_timeout", "session_tickets", "certificate"});
     out.name = "listener" + std::to_string(index);
     if (const toml::node* n = t.get("name")) {
       out.name = as_nonempty_string(*n, "name");
@@ -637,6 +678,9 @@ class reader {
       });
     }
     optional_timeout(t, "handshake_timeout", tls.handshake_timeout);
+    optional_key(t, "session_tickets", tls.session_tickets,
+                 [](const toml::node& n) { return as_bool(n, "session_tickets"); });
+    tls.session_timeout = session_timeout_;
 
     const toml::node* certs = t.get("certificate");
     if (certs == nullptr) {

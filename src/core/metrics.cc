@@ -119,7 +119,7 @@ counter& metrics_registry::add_counter(const std::string& name, const std::strin
     return *s->c;
   }
   counters_.emplace_back();
-  f.members.push_back(series{labels, &counters_.back(), nullptr, nullptr});
+  f.members.push_back(series{labels, &counters_.back(), nullptr, nullptr, {}});
   return counters_.back();
 }
 
@@ -131,7 +131,7 @@ gauge& metrics_registry::add_gauge(const std::string& name, const std::string& h
     return *s->g;
   }
   gauges_.emplace_back();
-  f.members.push_back(series{labels, nullptr, &gauges_.back(), nullptr});
+  f.members.push_back(series{labels, nullptr, &gauges_.back(), nullptr, {}});
   return gauges_.back();
 }
 
@@ -144,8 +144,22 @@ histogram& metrics_registry::add_histogram(const std::string& name, const std::s
     return *s->h;
   }
   histograms_.emplace_back(std::move(bounds));
-  f.members.push_back(series{labels, nullptr, nullptr, &histograms_.back()});
+  f.members.push_back(series{labels, nullptr, nullptr, &histograms_.back(), {}});
   return histograms_.back();
+}
+
+void metrics_registry::add_counter_fn(const std::string& name, const std::string& help,
+                                      const std::string& labels, std::function<double()> fn) {
+  std::lock_guard lock(mu_);
+  family& f = family_for(name, help, kind::counter);
+  f.members.push_back(series{labels, nullptr, nullptr, nullptr, std::move(fn)});
+}
+
+void metrics_registry::add_gauge_fn(const std::string& name, const std::string& help,
+                                    const std::string& labels, std::function<double()> fn) {
+  std::lock_guard lock(mu_);
+  family& f = family_for(name, help, kind::gauge);
+  f.members.push_back(series{labels, nullptr, nullptr, nullptr, std::move(fn)});
 }
 
 std::string metrics_registry::render() const {
@@ -157,7 +171,9 @@ std::string metrics_registry::render() const {
     out += "# TYPE " + f.name + " ";
     out += f.k == kind::counter ? "counter\n" : f.k == kind::gauge ? "gauge\n" : "histogram\n";
     for (const auto& s : f.members) {
-      if (s.c) {
+      if (s.fn) {
+        out += series_name(f.name, s.labels) + " " + format_double(s.fn()) + "\n";
+      } else if (s.c) {
         out += series_name(f.name, s.labels) + " " + std::to_string(s.c->value()) + "\n";
       } else if (s.g) {
         out += series_name(f.name, s.labels) + " " + std::to_string(s.g->value()) + "\n";

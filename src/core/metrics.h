@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -90,6 +91,13 @@ class metrics_registry {
   histogram& add_histogram(const std::string& name, const std::string& help,
                            std::vector<double> bounds, const std::string& labels = "");
 
+  // A value computed when rendered (sums kept elsewhere, e.g. the session cache's per-shard
+  // counters). `fn` runs on the admin thread and must be thread-safe.
+  void add_counter_fn(const std::string& name, const std::string& help, const std::string& labels,
+                      std::function<double()> fn);
+  void add_gauge_fn(const std::string& name, const std::string& help, const std::string& labels,
+                    std::function<double()> fn);
+
   // Prometheus text exposition format 0.0.4, families in registration order.
   std::string render() const;
 
@@ -100,6 +108,7 @@ class metrics_registry {
     counter* c = nullptr;
     gauge* g = nullptr;
     histogram* h = nullptr;
+    std::function<double()> fn;
   };
   struct family {
     std::string name, help;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/session_cache.h"
 #include "tls/options.h"
 
 namespace tlsfront::proxy {
@@ -65,6 +66,10 @@ struct listener_options {
 
 struct server_options {
   unsigned threads = 0;  // 0: one per core
+  // The TLS 1.2 session-ID cache shared by every listener and worker; disabled: no session-ID
+  // resumption at all.
+  bool session_cache_enabled = true;
+  cache::session_cache_options session_cache;
   std::vector<listener_options> listeners;
   std::vector<pool_options> pools;
   std::vector<route_options> routes;

@@ -88,6 +88,8 @@ class server {
   const std::vector<listener_runtime>& listeners() const { return snap_->listeners; }
   unsigned threads() const { return static_cast<unsigned>(workers_.size()); }
   std::int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
+  // The session-ID cache, or nullptr when disabled.
+  cache::session_cache* sessions() const { return sessions_.get(); }
 
   // Used by client_connection.
   const snapshot& snap() const { return *snap_; }
@@ -100,6 +102,7 @@ class server {
   asio::awaitable<void> accept_loop(worker& w, std::size_t listener_index);
   void schedule_sweep(worker& w);
 
+  std::unique_ptr<cache::session_cache> sessions_;  // outlives snap_ (declared first)
   std::shared_ptr<const snapshot> snap_;
   std::vector<std::unique_ptr<worker>> workers_;
   proxy_metrics metrics_;

@@ -37,6 +37,11 @@ struct listener_tls_options {
   // without ALPN.
   std::vector<std::string> alpn = {"http/1.1"};
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  // RFC 5077 / TLS 1.3 session tickets. Off: TLS 1.2 clients get session IDs (served from the
+  // session cache) and TLS 1.3 clients cannot resume.
+  bool session_tickets = true;
+  // Lifetime of a TLS 1.2 session in the session-ID cache (and of its SSL_SESSION).
+  std::chrono::seconds session_timeout{300};
 };
 
 }  // namespace tlsfront::tls

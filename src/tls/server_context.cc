@@ -4,8 +4,10 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "tls/certificate.h"
+#include "tls/session_id_cache.h"
 #include "tls/ssl_error.h"
 #include "tls/stream.h"
 
@@ -22,7 +24,9 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 std::shared_ptr<server_context> server_context::create(const listener_tls_options& opts,
-                                                       std::string& error) {
+                                                       std::string& error,
+                                                       cache::session_cache* sessions,
+                                                       const core::clock& clock) {
   std::shared_ptr<server_context> sc(new server_context());
   sc->opts_ = opts;
   if (opts.certificates.empty()) {
@@ -84,6 +88,18 @@ std::shared_ptr<server_context> server_context::create(const listener_tls_option
         SSL_CTX_set_session_id_context(c, digest, std::min<unsigned>(digest_len, 32)) != 1) {
       error = "cannot set session context: " + take_ssl_error();
       return nullptr;
+    }
+    std::uint64_t context_id = 0;
+    std::memcpy(&context_id, digest, sizeof context_id);
+    sc->context_ids_.push_back(context_id);
+    if (sessions != nullptr) {
+      attach_session_id_cache(c, *sessions, clock, opts.session_timeout);
+    } else {
+      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+      SSL_CTX_set_timeout(c, static_cast<uint32_t>(opts.session_timeout.count()));
+    }
+    if (!opts.session_tickets) {
+      SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
     }
     SSL_CTX_set_alpn_select_cb(c, &server_context::on_alpn, sc.get());
     SSL_CTX_set_tlsext_servername_callback(c, &server_context::on_servername);

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/session_cache.h"
+#include "core/clock.h"
 #include "tls/options.h"
 
 namespace tlsfront::tls {
@@ -24,8 +26,17 @@ class server_context {
  public:
   // Builds every SSL_CTX. On failure returns nullptr and sets `error` (which certificate and
   // why: unreadable file, key mismatch, refused cipher list, ...).
+  // With `sessions`, TLS 1.2 session IDs are kept there (see session_id_cache.h); without it,
+  // no session-ID resumption (BoringSSL's internal cache is never used). `sessions` and
+  // `clock` must outlive the context.
   static std::shared_ptr<server_context> create(const listener_tls_options& opts,
-                                                std::string& error);
+                                                std::string& error,
+                                                cache::session_cache* sessions = nullptr,
+                                                const core::clock& clock =
+                                                    core::real_clock::instance());
+
+  // The cache key contexts of this listener's certificates (for revocation by id).
+  const std::vector<std::uint64_t>& context_ids() const { return context_ids_; }
 
   // A new server-side SSL on the default SSL_CTX; SNI may switch it during the handshake.
   // Returns nullptr only if BoringSSL is out of memory.
@@ -55,6 +66,7 @@ class server_context {
   std::unordered_map<std::string, std::size_t> exact_;
   std::unordered_map<std::string, std::size_t> wildcard_;  // "*.x.y" stored as "x.y"
   std::vector<uint8_t> alpn_wire_;
+  std::vector<std::uint64_t> context_ids_;
 };
 
 }  // namespace tlsfront::tls

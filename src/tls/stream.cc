@@ -124,11 +124,10 @@ asio::awaitable<error_code> stream::handshake() {
     info_.cipher = SSL_CIPHER_standard_name(c);
   }
   if (SSL_session_reused(ssl)) {
-    // TLS 1.3 resumes only by PSK (a ticket). In TLS 1.2 BoringSSL resumes from a ticket when
-    // the client sent one it could open, else from the session ID.
-    info_.resumed = SSL_version(ssl) >= TLS1_3_VERSION || info_.offered_ticket
-                        ? resumption::ticket
-                        : resumption::id;
+    // TLS 1.3 resumes only by PSK (a ticket). In TLS 1.2 the session came either from the
+    // session-ID cache (its get callback marks cache_hit) or from a ticket.
+    info_.resumed = SSL_version(ssl) < TLS1_3_VERSION && info_.cache_hit ? resumption::id
+                                                                         : resumption::ticket;
   }
   co_return error_code{};
 }

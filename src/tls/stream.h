@@ -38,6 +38,7 @@ struct handshake_info {
   resumption resumed = resumption::none;
   std::int64_t handshake_us = 0;  // from first ClientHello byte wait to Finished
   bool offered_ticket = false;    // the ClientHello carried a non-empty session ticket
+  bool cache_hit = false;         // the session-ID cache returned the session
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.

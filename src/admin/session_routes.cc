@@ -1,0 +1,34 @@
+#include "admin/session_routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/hex.h"
+
+namespace tlsfront::admin {
+
+void register_session_routes(admin_server& admin, cache::session_cache& sessions) {
+  admin.handle("POST", "/sessions/flush", [&sessions](const admin_request&) {
+    std::size_t before = sessions.entries_in_use();
+    sessions.clear();
+    spdlog::info("admin: session cache flushed ({} sessions)", before);
+    return admin_response{200, "application/json",
+                          "{\"flushed\":" + std::to_string(before) + "}\n"};
+  });
+  admin.handle("DELETE", "/sessions/", [&sessions](const admin_request& r) {
+    std::string_view hex = std::string_view(r.path).substr(std::string_view("/sessions/").size());
+    std::optional<std::string> id = core::from_hex(hex);
+    if (!id || id->empty() || id->size() > cache::session_cache::max_id_bytes) {
+      return admin_response{400, "text/plain; charset=utf-8",
+                            "session id must be 1 to 32 bytes in hex\n"};
+    }
+    std::size_t removed = sessions.remove_all_contexts(*id);
+    spdlog::info("admin: session {} revoked ({} entries)", core::to_hex(*id), removed);
+    if (removed == 0) {
+      return admin_response{404, "application/json", "{\"removed\":0}\n"};
+    }
+    return admin_response{200, "application/json",
+                          "{\"removed\":" + std::to_string(removed) + "}\n"};
+  });
+}
+
+}  // namespace tlsfront::admin

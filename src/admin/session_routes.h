@@ -1,0 +1,15 @@
+// admin/session_routes.h — admin endpoints for the session-ID cache:
+//   POST   /sessions/flush       drop every cached session (clients fall back to full handshakes)
+//   DELETE /sessions/<hex id>    revoke one session ID under every certificate (RFC 7486: a
+//                                logged-out session must not resume)
+// Thread-safety: handlers run on the admin thread; the cache is lock-free.
+#pragma once
+
+#include "admin/admin_server.h"
+#include "cache/session_cache.h"
+
+namespace tlsfront::admin {
+
+void register_session_routes(admin_server& admin, cache::session_cache& sessions);
+
+}  // namespace tlsfront::admin
