@@ -36,6 +36,13 @@ std::uint64_t mix(std::uint64_t x) {
   return x;
 }
 
+// A slot's fingerprint: 8 hash bits that select neither the shard nor the bucket; never 0
+// (0 marks an empty slot).
+std::uint8_t fingerprint(std::uint64_t h) {
+  std::uint8_t f = static_cast<std::uint8_t>(h >> 56);
+  return f == 0 ? 1 : f;
+}
+
 void load_id_words(std::string_view id, std::uint64_t (&out)[id_words]) {
   std::memset(out, 0, sizeof out);
   std::memcpy(out, id.data(), id.size());
@@ -78,7 +85,7 @@ session_cache::stats& session_cache::stats::operator+=(const stats& o) {
 
 std::size_t session_cache::bytes_per_entry(std::size_t slot_bytes) noexcept {
   std::size_t value_words = (slot_bytes + 7) / 8;
-  return (header_words + value_words) * 8 + sizeof(std::uint32_t) / ways;
+  return (header_words + value_words) * 8 + 16 / ways;
 }
 
 session_cache::session_cache(const session_cache_options& opts, const core::clock& clock)
@@ -100,7 +107,7 @@ session_cache::session_cache(const session_cache_options& opts, const core::cloc
   slot_count_ = bucket_count_ * ways;
 
   words_ = std::make_unique<std::atomic<std::uint64_t>[]>(slot_count_ * stride_words_);
-  clock_bits_ = std::make_unique<std::atomic<std::uint32_t>[]>(bucket_count_);
+  buckets_ = std::make_unique<bucket_meta[]>(bucket_count_);
   counters_ = std::make_unique<shard_counters[]>(shards);
   std::random_device rd;
   seed_[0] = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
@@ -113,9 +120,9 @@ std::uint64_t session_cache::hash(std::uint64_t context, std::string_view id) co
   // Keyed (random per process), so which sessions share a bucket cannot be predicted from outside.
   std::uint64_t w[id_words];
   load_id_words(id, w);
-  std::uint64_t h = mix(seed_[0] ^ context);
+  std::uint64_t h = (seed_[0] ^ context) * 0x9e3779b97f4a7c15ull;
   for (std::uint64_t x : w) {
-    h = mix(h ^ x ^ seed_[1]);
+    h = std::rotl(h ^ x, 27) * 0xff51afd7ed558ccdull + seed_[1];
   }
   return mix(h ^ id.size());
 }
@@ -173,13 +180,14 @@ std::size_t session_cache::lookup(std::uint64_t context, std::string_view id, st
   const std::uint32_t generation = generation_.load(std::memory_order_acquire) & generation_mask;
   const std::int64_t now = clock_.now_s();
 
+  const std::uint8_t fp = fingerprint(h);
+  // Relaxed: the fingerprints are hints; every candidate is verified under its seqlock.
+  const std::uint64_t tags = buckets_[bucket].tags.load(std::memory_order_relaxed);
   for (std::size_t way = 0; way < ways; ++way) {
-    std::atomic<std::uint64_t>* s = slot_at(bucket * ways + way);
-    // A cheap unsynchronised peek first: most slots do not hold our key.
-    if (s[1].load(std::memory_order_relaxed) != context ||
-        s[3].load(std::memory_order_relaxed) != want[0]) {
+    if (static_cast<std::uint8_t>(tags >> (8 * way)) != fp) {
       continue;
     }
+    std::atomic<std::uint64_t>* s = slot_at(bucket * ways + way);
     for (int attempt = 0; attempt < torn_retry_budget; ++attempt) {
       slot_header hd;
       hd.version = s[0].load(std::memory_order_acquire);  // pairs as in read_header()
@@ -217,7 +225,7 @@ std::size_t session_cache::lookup(std::uint64_t context, std::string_view id, st
       }
       std::memcpy(out, buf, len);
       // CLOCK: mark referenced; load first so a hot entry does not write its line every hit.
-      std::atomic<std::uint32_t>& bits = clock_bits_[bucket];
+      std::atomic<std::uint32_t>& bits = buckets_[bucket].clock;
       const std::uint32_t mask = 1u << way;
       if ((bits.load(std::memory_order_relaxed) & mask) == 0) {
         bits.fetch_or(mask, std::memory_order_relaxed);  // a hint only: relaxed
@@ -272,7 +280,7 @@ session_cache::insert_result session_cache::insert(std::uint64_t context, std::s
   bool evicting = false;
   if (victim < 0) {
     // CLOCK sweep from the hand: the first slot not referenced since the hand last passed.
-    std::atomic<std::uint32_t>& cb = clock_bits_[bucket];
+    std::atomic<std::uint32_t>& cb = buckets_[bucket].clock;
     std::uint32_t word = cb.load(std::memory_order_relaxed);
     std::uint32_t hand = (word >> 8) & (ways - 1);
     std::uint32_t bits = word & 0xff;
@@ -317,6 +325,7 @@ session_cache::insert_result session_cache::insert(std::uint64_t context, std::s
   }
   // Release: publishes every word above to a reader that acquires this version.
   s[0].store(v + 2, std::memory_order_release);
+  set_tag(bucket, static_cast<std::size_t>(victim), fingerprint(h));
 
   if (same >= 0) {
     ctr.inserts.fetch_add(1, std::memory_order_relaxed);
@@ -329,6 +338,18 @@ session_cache::insert_result session_cache::insert(std::uint64_t context, std::s
   return insert_result::inserted;
 }
 
+void session_cache::set_tag(std::size_t bucket, std::size_t way, std::uint8_t tag) noexcept {
+  // Relaxed CAS loop: writers of other ways of the bucket update their bytes concurrently; the
+  // tags only steer lookups (a stale tag costs a miss or a rejected candidate, never a wrong
+  // answer).
+  std::atomic<std::uint64_t>& tags = buckets_[bucket].tags;
+  std::uint64_t old = tags.load(std::memory_order_relaxed);
+  std::uint64_t want;
+  do {
+    want = (old & ~(std::uint64_t{0xff} << (8 * way))) | (std::uint64_t{tag} << (8 * way));
+  } while (old != want && !tags.compare_exchange_weak(old, want, std::memory_order_relaxed));
+}
+
 bool session_cache::erase_slot(std::atomic<std::uint64_t>* s, std::uint64_t version) noexcept {
   std::uint64_t v = version;
   if (!s[0].compare_exchange_strong(v, v + 1, std::memory_order_relaxed)) {
@@ -336,6 +357,8 @@ bool session_cache::erase_slot(std::atomic<std::uint64_t>* s, std::uint64_t vers
   }
   s[2].store(0, std::memory_order_release);  // meta 0: empty; release as in insert()
   s[0].store(v + 2, std::memory_order_release);
+  std::size_t index = static_cast<std::size_t>(s - slot_at(0)) / stride_words_;
+  set_tag(index / ways, index % ways, 0);
   return true;
 }
 
@@ -451,7 +474,7 @@ std::size_t session_cache::entries_in_use() const noexcept {
 }
 
 std::size_t session_cache::memory_bytes() const noexcept {
-  return slot_count_ * stride_words_ * 8 + bucket_count_ * sizeof(std::uint32_t) +
+  return slot_count_ * stride_words_ * 8 + bucket_count_ * sizeof(bucket_meta) +
          (shard_mask_ + 1) * sizeof(shard_counters);
 }
 

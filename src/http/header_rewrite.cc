@@ -93,14 +93,15 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
     }
     append_field(out, h.name, h.value);
   }
-  if (!head.host.empty()) {
-    append_field(out, "Host", head.host);
+  std::string_view host = head.host.empty() ? fwd.default_host : head.host;
+  if (!host.empty()) {
+    append_field(out, "Host", host);
     host_written = true;
   }
   append_field(out, "X-Forwarded-For", fwd.client_address);
   append_field(out, "X-Forwarded-Proto", fwd.proto);
   if (host_written) {
-    append_field(out, "X-Forwarded-Host", head.host);
+    append_field(out, "X-Forwarded-Host", host);
   }
   append_framing(head, framing, out);
   out.append("\r\n");

@@ -15,6 +15,8 @@ namespace tlsfront::http {
 struct forwarded_info {
   std::string_view client_address;  // the TCP peer, without port
   std::string_view proto = "https";
+  // Host sent when the request had none (HTTP/1.0): the TLS SNI name, if any.
+  std::string_view default_host;
 };
 
 // Appends the request head for the backend to `out`. `framing` says how tlsfront frames the

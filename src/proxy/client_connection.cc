@@ -136,7 +136,15 @@ asio::awaitable<bool> client_connection::read_client(bool idle) {
     co_return false;  // cannot happen: the parser consumes everything it is given
   }
   const auto& limits = snap_.opts.limits;
-  client_wd_.arm(idle ? limits.client_idle_timeout : limits.client_read_timeout);
+  std::chrono::steady_clock::duration wait =
+      idle ? limits.client_idle_timeout : limits.client_read_timeout;
+  if (!idle && head_deadline_ != std::chrono::steady_clock::time_point::max()) {
+    wait = std::min(wait, head_deadline_ - std::chrono::steady_clock::now());
+    if (wait <= std::chrono::steady_clock::duration::zero()) {
+      wait = std::chrono::milliseconds(1);  // due now: the watchdog fires at once
+    }
+  }
+  client_wd_.arm(wait);
   auto [ec, n] = co_await tls_.read_some(in_.data() + in_end_, in_.size() - in_end_);
   client_wd_.disarm();
   if (ec) {
@@ -176,18 +184,42 @@ asio::awaitable<client_connection::outcome> client_connection::respond_local(int
   log_access(ex, status);
   if (!ok || !will_keep) {
     closing_ = true;
+    if (ok) {
+      co_await linger();
+    }
     co_return outcome::close;
   }
   co_return outcome::keep_alive;
+}
+
+asio::awaitable<void> client_connection::linger() {
+  // Closing a socket with unread input sends a TCP reset, which can destroy the error response
+  // before the client reads it. Say goodbye (close_notify, FIN), then drain what the client is
+  // still sending for a short while.
+  tls_.shutdown();
+  boost::system::error_code ec;
+  tls_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  std::size_t drained = 0;
+  client_wd_.arm(std::chrono::seconds(1));
+  while (drained < 1024 * 1024) {
+    auto [rec, n] = co_await tls_.read_some(in_.data(), in_.size());
+    if (rec) {
+      break;
+    }
+    drained += n;
+  }
+  client_wd_.disarm();
+  in_begin_ = in_end_ = 0;
 }
 
 asio::awaitable<client_connection::outcome> client_connection::serve_request() {
   exchange ex;
   request_.reset_for_next();
   idle_ = in_begin_ == in_end_;
-  if (idle_ && srv_.draining()) {
-    co_return outcome::close;
+  if (idle_ && srv_.draining() && requests_ > 0) {
+    co_return outcome::close;  // between requests while draining; a first request is served
   }
+  ++requests_;
   // --- the request head ---
   for (;;) {
     if (in_begin_ == in_end_) {
@@ -201,6 +233,9 @@ asio::awaitable<client_connection::outcome> client_connection::serve_request() {
       if (idle_) {
         idle_ = false;
         ex.start = std::chrono::steady_clock::now();
+        // The whole head must arrive within client_read_timeout of its first byte, however
+        // slowly it trickles in (slowloris).
+        head_deadline_ = ex.start + snap_.opts.limits.client_read_timeout;
       }
     }
     std::size_t consumed = 0;
@@ -217,13 +252,16 @@ asio::awaitable<client_connection::outcome> client_connection::serve_request() {
     }
   }
   idle_ = false;
+  head_deadline_ = std::chrono::steady_clock::time_point::max();
   const http::message_head& h = request_.head();
   ex.method.assign(h.method);
   ex.path.assign(h.target);
   bool request_has_body = h.chunked || h.content_length.value_or(0) > 0;
   bool keep_alive = h.keep_alive && h.version_minor == 1 && !srv_.draining();
 
-  ex.pool = snap_.routes->match(h.host, h.target);
+  // An HTTP/1.0 request may lack Host: route it (and name it to the backend) by its SNI name.
+  ex.pool = snap_.routes->match(h.host.empty() ? std::string_view(tls_.info().server_name) : h.host,
+                                h.target);
   if (ex.pool < 0) {
     co_return co_await respond_local(404, keep_alive && !request_has_body, ex);
   }
@@ -295,7 +333,8 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   // any backend is touched: a malformed body that came in the same read never reaches one.
   std::string prefix;
   prefix.reserve(512 + (in_end_ - in_begin_));
-  http::build_backend_request(h, http::forwarded_info{peer_ip_, "https"}, req_framing, prefix);
+  http::build_backend_request(h, http::forwarded_info{peer_ip_, "https", tls_.info().server_name},
+                              req_framing, prefix);
   request_.set_body_output(&prefix, req_framing);
   bool whole_request_buffered = false;
   {
@@ -323,6 +362,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     if (si < 0) {
       break;
     }
+    if (tried != 0) {
+      pool.stats().retries->inc();  // a second (or later) attempt really starts
+    }
     tried |= std::uint64_t{1} << si;
     ex.server = si;
     backend_server& bs = pool.server(static_cast<std::size_t>(si));
@@ -338,9 +380,6 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         pool.mark_down(static_cast<std::size_t>(si));
         ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
         spdlog::warn("pool {}: connect to {} failed: {}", po.name, bs.name, ec.message());
-        if (attempts_left > 0) {
-          pool.stats().retries->inc();
-        }
         continue;  // nothing was sent: any request may go to the next server
       }
     }
@@ -351,7 +390,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     } guard{bs};
 
     // --- the request head, then the body streamed from the client ---
-    if (h.expect_continue && has_body && !ex.continue_sent) {
+    if (h.expect_continue && has_body && h.version_minor == 1 && !ex.continue_sent) {
       ex.continue_sent = true;
       to_client_.assign(http::continue_response());
       if (!co_await write_client(to_client_)) {
@@ -366,7 +405,12 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     auto [prefix_ec, prefix_n] =
         co_await asio::async_write(backend_, asio::buffer(prefix), use_tuple);
     backend_wd_.disarm();
-    if (prefix_ec) {
+    if (prefix_ec && backend_wd_.fired()) {
+      srv_.metrics().backend_timeouts->inc();
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+      ex.failure_status = 504;
+      break;
+    } else if (prefix_ec) {
       stale = ex.reused;
     } else if (whole_request_buffered) {
       request_sent = true;
@@ -418,7 +462,6 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     if (!request_sent) {
       backend_ = asio::ip::tcp::socket(worker_.ioc);
       if (stale && idempotent) {
-        pool.stats().retries->inc();
         ++attempts_left;  // a stale pooled connection does not use up an attempt
         tried &= ~(std::uint64_t{1} << si);
         continue;
@@ -485,7 +528,6 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       backend_wd_.disarm();
       backend_ = asio::ip::tcp::socket(worker_.ioc);
       if (retry) {
-        pool.stats().retries->inc();
         ++attempts_left;
         tried &= ~(std::uint64_t{1} << si);
         continue;
@@ -511,6 +553,10 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       }
     }
     bool close_client = !h.keep_alive || h.version_minor == 0 || srv_.draining();
+    if (h.version_minor == 0 && head_framing == http::body_framing::chunked) {
+      // HTTP/1.0 has no chunked coding: the body ends when tlsfront closes the connection.
+      head_framing = body_framing = http::body_framing::none;
+    }
     to_client_.clear();
     http::build_client_response(rh, head_framing, close_client, to_client_);
     response_.set_body_output(no_body ? nullptr : &to_client_, body_framing);
@@ -584,7 +630,8 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     ex.failure_status = 503;  // every server is cooling down
   }
   // The client's connection stays usable only if its whole request was read.
-  bool keep = whole_request_buffered || !has_body;
+  bool keep = (whole_request_buffered || !has_body) && h.keep_alive && h.version_minor == 1 &&
+              !srv_.draining();
   co_await respond_local(ex.failure_status, keep, ex);
   co_return closing_ ? -1 : ex.failure_status;
 }

@@ -12,6 +12,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,7 @@ class client_connection {
   asio::awaitable<bool> read_client(bool idle);
   asio::awaitable<bool> write_client(const std::string& data);
   asio::awaitable<outcome> respond_local(int status, bool keep_alive, exchange& ex);
+  asio::awaitable<void> linger();
   asio::awaitable<int> forward(exchange& ex);
   asio::awaitable<boost::system::error_code> connect_backend(exchange& ex, int server_index);
   asio::awaitable<boost::system::error_code> read_backend(std::size_t& n);
@@ -70,7 +73,10 @@ class client_connection {
   http::message_parser response_;
   std::string to_client_;  // bytes framed for the client
 
-  bool idle_ = true;     // waiting for the first byte of a request
+  bool idle_ = false;    // waiting for the first byte of a request (between requests)
+  std::uint64_t requests_ = 0;
+  std::chrono::steady_clock::time_point head_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   bool closing_ = false;
 };
 

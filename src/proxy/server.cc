@@ -169,6 +169,9 @@ std::unique_ptr<server> server::create(const server_options& opts,
   unsigned n = opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>(i);
+    w->accepted = &metrics.add_counter("tlsfront_worker_connections_total",
+                                       "Client connections accepted, by worker thread",
+                                       "worker=\"" + std::to_string(i) + "\"");
     for (const pool_options& po : opts.pools) {
       w->idle.emplace_back(po.servers.size(), po.max_idle, po.idle_timeout);
     }
@@ -221,6 +224,7 @@ asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
       co_await t.async_wait(use_tuple);
       continue;
     }
+    w.accepted->inc();
     if (open_.fetch_add(1, std::memory_order_relaxed) >= max_conn) {
       open_.fetch_sub(1, std::memory_order_relaxed);
       metrics_.rejected->inc();

@@ -58,13 +58,17 @@ struct proxy_metrics {
   core::counter* backend_timeouts = nullptr;
 };
 
+// Member order matters: `live` is declared before `ioc` because destroying the io_context
+// destroys suspended connection coroutines, whose destructors unregister from `live`; sockets
+// (acceptors, idle caches) are declared after `ioc` so they close before it goes.
 struct worker {
   explicit worker(unsigned i) : index(i), ioc(1), sweep(ioc) {}
   unsigned index;
+  std::unordered_set<client_connection*> live;     // for drain
   asio::io_context ioc;
   std::vector<asio::ip::tcp::acceptor> acceptors;  // one per listener
   std::vector<idle_cache> idle;                    // one per pool
-  std::unordered_set<client_connection*> live;     // for drain
+  core::counter* accepted = nullptr;               // connections this worker accepted
   asio::steady_timer sweep;
   std::thread thread;
 };
@@ -102,14 +106,17 @@ class server {
   asio::awaitable<void> accept_loop(worker& w, std::size_t listener_index);
   void schedule_sweep(worker& w);
 
-  std::unique_ptr<cache::session_cache> sessions_;  // outlives snap_ (declared first)
+  // Declaration order is destruction order reversed: connections (in workers_) reference the
+  // snapshot, the metrics and the counters, and TLS contexts reference the session cache, so
+  // workers_ is declared last and the cache first.
+  std::unique_ptr<cache::session_cache> sessions_;
   std::shared_ptr<const snapshot> snap_;
-  std::vector<std::unique_ptr<worker>> workers_;
   proxy_metrics metrics_;
   // Relaxed: a connection-count limit and a drain flag are hints; no data is published
   // through them (each connection reads its own state on its own thread).
   std::atomic<std::int64_t> open_{0};
   std::atomic<bool> draining_{false};
+  std::vector<std::unique_ptr<worker>> workers_;
 };
 
 }  // namespace tlsfront::proxy

@@ -179,11 +179,17 @@ proxy_instance::proxy_instance(const std::string& config_text, const std::string
 std::string proxy_instance::log() const { return read_file(dir_ + "/tlsfront.log"); }
 
 std::string proxy_instance::admin_get(const std::string& path) const {
+  return response_body(admin_request("GET", path));
+}
+
+std::string proxy_instance::admin_request(const std::string& method,
+                                          const std::string& path) const {
   int fd = connect_tcp(admin_port());
   if (fd < 0) {
     return "";
   }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
+  std::string req = method + " " + path +
+                    " HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   (void)!::write(fd, req.data(), req.size());
   std::string all;
   char buf[8192];
@@ -192,7 +198,7 @@ std::string proxy_instance::admin_get(const std::string& path) const {
     all.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  return response_body(all);
+  return all;
 }
 
 double proxy_instance::metric(const std::string& series) const {

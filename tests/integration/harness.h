@@ -65,6 +65,8 @@ class proxy_instance {
   std::string log() const;
   // GET on the admin endpoint: the body, or "" on failure.
   std::string admin_get(const std::string& path) const;
+  // Any method on the admin endpoint: the whole response, or "" on failure.
+  std::string admin_request(const std::string& method, const std::string& path) const;
   // Value of one metric series (exact text before the value, e.g.
   // `tlsfront_requests_total{pool="demo",class="2xx"}`); -1 if absent.
   double metric(const std::string& series) const;

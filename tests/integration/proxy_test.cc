@@ -520,3 +520,54 @@ TEST(ProxyLimits, IdleKeepAliveConnectionIsClosed) {
 
 }  // namespace
 }  // namespace tlsfront::test
+
+namespace tlsfront::test {
+namespace {
+
+TEST(ProxyHttp10, ClientGetsNoChunkedCodingAndTheConnectionCloses) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  proxy_instance p(default_config(b.address()), dir);
+  tls_client::options o;
+  o.sni = "a.example";
+  tls_client c(p.port(), o);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send("GET /chunked/100 HTTP/1.0\r\n\r\n"));
+  std::string r = c.read_all();
+  EXPECT_EQ(response_status(r), 200) << r;
+  EXPECT_EQ(response_header(r, "Transfer-Encoding"), "");
+  EXPECT_EQ(response_body(r), std::string("0123456789abcdef0123456789abcdef0123456789abcdef"
+                                          "0123456789abcdef0123456789abcdef0123456789abcdef0123"));
+  // And the request reached the backend with a Host taken from SNI.
+  tls_client c2(p.port(), o);
+  ASSERT_TRUE(c2.send("GET /headers HTTP/1.0\r\n\r\n"));
+  std::string h = c2.read_all();
+  EXPECT_NE(response_body(h).find("Host: a.example"), std::string::npos) << h;
+}
+
+TEST(ProxyLimits, SlowlorisHeadIsCutAtTheHeadDeadline) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  proxy_instance p(default_config(b.address(), "client_read_timeout = \"1s\"\n"), dir);
+  tls_client c(p.port());
+  ASSERT_TRUE(c.connected());
+  // One header byte every 300 ms: each read is within the per-read timeout, but the head as a
+  // whole is not done within 1 s.
+  std::string head = "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: abcdefghij\r\n\r\n";
+  bool got_408 = false;
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (!c.send(head.substr(i, 1))) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (i == 6) {
+      std::string r = c.read_response();
+      got_408 = response_status(r) == 408;
+      break;
+    }
+  }
+  EXPECT_TRUE(got_408);
+}
+
+}  // namespace
+}  // namespace tlsfront::test

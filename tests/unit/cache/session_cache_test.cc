@@ -21,7 +21,7 @@ std::string id_of(int n) {
   return id;
 }
 
-struct fixture : ::testing::Test {
+struct SessionCacheTest : ::testing::Test {
   core::manual_clock clock;
   std::array<std::uint8_t, 4096> buf{};
 
@@ -32,7 +32,7 @@ struct fixture : ::testing::Test {
   std::int64_t in(std::chrono::seconds s) { return clock.now_s() + s.count(); }
 };
 
-TEST_F(fixture, InsertLookupOverwrite) {
+TEST_F(SessionCacheTest, InsertLookupOverwrite) {
   session_cache c({1024, 4, 192}, clock);
   EXPECT_EQ(c.insert(1, id_of(1), "session-one", in(300s)), session_cache::insert_result::inserted);
   EXPECT_EQ(get(c, 1, id_of(1)), "session-one");
@@ -47,7 +47,7 @@ TEST_F(fixture, InsertLookupOverwrite) {
   EXPECT_EQ(st.inserts, 2u);
 }
 
-TEST_F(fixture, ContextsAreIsolated) {
+TEST_F(SessionCacheTest, ContextsAreIsolated) {
   session_cache c({1024, 4, 192}, clock);
   c.insert(1, id_of(7), "for-context-1", in(300s));
   EXPECT_EQ(get(c, 2, id_of(7)), "");
@@ -57,7 +57,7 @@ TEST_F(fixture, ContextsAreIsolated) {
   EXPECT_EQ(get(c, 2, id_of(7)), "for-context-2");
 }
 
-TEST_F(fixture, ShortIdsAndPrefixesAreDistinct) {
+TEST_F(SessionCacheTest, ShortIdsAndPrefixesAreDistinct) {
   session_cache c({1024, 4, 192}, clock);
   c.insert(1, "abc", "three", in(300s));
   EXPECT_EQ(get(c, 1, "abc"), "three");
@@ -65,7 +65,7 @@ TEST_F(fixture, ShortIdsAndPrefixesAreDistinct) {
   EXPECT_EQ(get(c, 1, "ab"), "");
 }
 
-TEST_F(fixture, ExpiryFollowsTheInjectedClock) {
+TEST_F(SessionCacheTest, ExpiryFollowsTheInjectedClock) {
   session_cache c({1024, 4, 192}, clock);
   c.insert(1, id_of(1), "short", in(10s));
   c.insert(1, id_of(2), "long", in(100s));
@@ -78,7 +78,7 @@ TEST_F(fixture, ExpiryFollowsTheInjectedClock) {
   EXPECT_EQ(c.entries_in_use(), 1u);
 }
 
-TEST_F(fixture, OversizeValuesAreNotCachedAndCounted) {
+TEST_F(SessionCacheTest, OversizeValuesAreNotCachedAndCounted) {
   session_cache c({1024, 4, 64}, clock);
   EXPECT_EQ(c.slot_bytes(), 64u);
   EXPECT_EQ(c.insert(1, id_of(1), std::string(64, 'x'), in(300s)),
@@ -91,7 +91,7 @@ TEST_F(fixture, OversizeValuesAreNotCachedAndCounted) {
   EXPECT_EQ(c.lookup(1, id_of(1), buf.data(), 10), 0u);
 }
 
-TEST_F(fixture, BadKeysAreRefusedAndMiss) {
+TEST_F(SessionCacheTest, BadKeysAreRefusedAndMiss) {
   session_cache c({1024, 4, 64}, clock);
   EXPECT_EQ(c.insert(1, "", "v", in(300s)), session_cache::insert_result::bad_key);
   EXPECT_EQ(c.insert(1, std::string(33, 'a'), "v", in(300s)),
@@ -100,7 +100,7 @@ TEST_F(fixture, BadKeysAreRefusedAndMiss) {
   EXPECT_EQ(get(c, 1, std::string(200, '\xff')), "");
 }
 
-TEST_F(fixture, RemoveRemoveAllContextsAndClear) {
+TEST_F(SessionCacheTest, RemoveRemoveAllContextsAndClear) {
   session_cache c({1024, 4, 64}, clock);
   for (int i = 0; i < 10; ++i) {
     c.insert(1, id_of(i), "v" + std::to_string(i), in(300s));
@@ -123,12 +123,12 @@ TEST_F(fixture, RemoveRemoveAllContextsAndClear) {
   EXPECT_EQ(get(c, 1, id_of(1)), "after-clear");
 }
 
-TEST_F(fixture, CapacityAccounting) {
+TEST_F(SessionCacheTest, CapacityAccounting) {
   session_cache c({1000, 4, 192}, clock);
   // 1000 entries → 125 buckets → 32 per shard (power of two) × 4 shards × 8 ways.
   EXPECT_EQ(c.slot_count(), 1024u);
   EXPECT_GE(c.memory_bytes(), c.slot_count() * (56 + 192));
-  EXPECT_EQ(session_cache::bytes_per_entry(192), 56u + 192u);
+  EXPECT_EQ(session_cache::bytes_per_entry(192), 56u + 192u + 2u);
   // Fill far past capacity: entries in use never exceed the slots, and every insert lands.
   for (int i = 0; i < 5000; ++i) {
     ASSERT_NE(c.insert(1, id_of(i), "v", in(300s)), session_cache::insert_result::busy);
@@ -143,7 +143,7 @@ TEST_F(fixture, CapacityAccounting) {
 }
 
 // With one shard of one bucket the eviction order inside a bucket is observable.
-TEST_F(fixture, FullBucketEvictsTheExpiredEntryFirst) {
+TEST_F(SessionCacheTest, FullBucketEvictsTheExpiredEntryFirst) {
   session_cache c({8, 1, 64}, clock);
   ASSERT_EQ(c.slot_count(), session_cache::ways);
   for (int i = 0; i < 8; ++i) {
@@ -159,7 +159,7 @@ TEST_F(fixture, FullBucketEvictsTheExpiredEntryFirst) {
   }
 }
 
-TEST_F(fixture, FullBucketEvictsTheEntryNotUsedSinceTheLastSweep) {
+TEST_F(SessionCacheTest, FullBucketEvictsTheEntryNotUsedSinceTheLastSweep) {
   session_cache c({8, 1, 64}, clock);
   for (int i = 0; i < 8; ++i) {
     c.insert(1, id_of(i), "v" + std::to_string(i), in(300s));

@@ -370,6 +370,11 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "curves",
                                "alpn",
                                "handshake_timeout",
+                               "session_tickets",
+                               "capacity",
+                               "timeout",
+                               "shards",
+                               "slot_bytes",
                                "cert",
                                "key",
                                "server_names",
@@ -904,6 +909,59 @@ TEST(parse_size, refuses_overflow) {
   EXPECT_EQ(parse_size("17179869183g"), 17179869183ULL << 30);
   EXPECT_FALSE(parse_size("17179869184g"));  // 2^34 * 2^30 = 2^64
   EXPECT_FALSE(parse_size("18014398509481984k"));
+}
+
+}  // namespace
+}  // namespace tlsfront::config
+
+namespace tlsfront::config {
+namespace {
+
+TEST(config_load, session_cache_in_entries_or_memory) {
+  load_result r = load(std::string(minimal) +
+                       "[session_cache]\ncapacity = 5000\ntimeout = \"90s\"\nshards = 8\n"
+                       "slot_bytes = 256\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const proxy::server_options& s = r.value->server;
+  EXPECT_TRUE(s.session_cache_enabled);
+  EXPECT_EQ(s.session_cache.capacity, 5000u);
+  EXPECT_EQ(s.session_cache.shards, 8u);
+  EXPECT_EQ(s.session_cache.slot_bytes, 256u);
+  EXPECT_EQ(s.listeners[0].tls.session_timeout, std::chrono::seconds(90));
+  EXPECT_TRUE(s.listeners[0].tls.session_tickets);
+
+  r = load(std::string(minimal) + "[session_cache]\ncapacity = \"1m\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.session_cache.capacity,
+            (1u << 20) / cache::session_cache::bytes_per_entry(
+                             cache::session_cache_options{}.slot_bytes));
+
+  r = load(std::string(minimal) + "[session_cache]\nenabled = false\n");
+  ASSERT_TRUE(r.value);
+  EXPECT_FALSE(r.value->server.session_cache_enabled);
+}
+
+TEST(config_load, session_tickets_per_listener) {
+  std::string text = std::string(minimal);
+  text.insert(text.find("  [[listener.certificate]]"), "session_tickets = false\n");
+  load_result r = load(text);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_FALSE(r.value->server.listeners[0].tls.session_tickets);
+}
+
+TEST(config_errors, bad_session_cache) {
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ntimeout = \"0s\"\n", "7:11",
+                         "'timeout' must be between 1s and 7d"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ncapacity = 0\n", "7:12",
+                         "'capacity'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ncapacity = \"100\"\n", "7:12",
+                         "smaller than one entry"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\nslot_bytes = \"8k\"\n", "7:14",
+                         "'slot_bytes'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\nsize = 1\n", "7:1",
+                         "unknown key 'size' in [session_cache]"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\nenabled = \"yes\"\n", "7:11",
+                         "'enabled'"));
 }
 
 }  // namespace

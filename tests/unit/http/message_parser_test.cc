@@ -214,7 +214,7 @@ TEST(HeaderRewrite, BackendRequestDropsHopByHopAndUntrustedForwarding) {
                      1000, nullptr, body_framing::none),
             status::message_done);
   std::string out;
-  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https"},
+  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", ""},
                         body_framing::content_length, out);
   EXPECT_EQ(out,
             "POST /u HTTP/1.1\r\nX-Keep: 2\r\nHost: a.example\r\nX-Forwarded-For: 10.0.0.1\r\n"
@@ -241,6 +241,23 @@ TEST(ErrorResponse, CannedResponsesAreWellFormed) {
   }
   EXPECT_NE(std::string(error_response(400, true)).find("Connection: close"), std::string::npos);
   EXPECT_EQ(std::string(error_response(502, true)).find("Connection: close"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tlsfront::http
+
+namespace tlsfront::http {
+namespace {
+
+TEST(HeaderRewrite, Http10RequestWithoutHostGetsTheSniName) {
+  message_parser p(message_parser::kind::request, {1024, 10});
+  std::size_t consumed = 0;
+  ASSERT_EQ(p.feed("GET /x HTTP/1.0\r\n\r\n", consumed), message_parser::status::head_done);
+  std::string out;
+  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", "a.example"},
+                        body_framing::none, out);
+  EXPECT_NE(out.find("Host: a.example\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.rfind("GET /x HTTP/1.1\r\n", 0), 0u);
 }
 
 }  // namespace
