@@ -161,6 +161,21 @@ asio::awaitable<bool> client_connection::write_client(const std::string& data) {
   co_return !ec;
 }
 
+http::message_parser::status client_connection::feed_request() {
+  std::size_t consumed = 0;
+  auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_), consumed);
+  in_begin_ += consumed;
+  return st;
+}
+
+http::message_parser::status client_connection::feed_response() {
+  std::size_t consumed = 0;
+  auto st =
+      response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_), consumed);
+  bin_begin_ += consumed;
+  return st;
+}
+
 int client_connection::status_for(http::parse_error e) const {
   switch (e) {
     case http::parse_error::header_too_large:
@@ -238,10 +253,7 @@ asio::awaitable<client_connection::outcome> client_connection::serve_request() {
         head_deadline_ = ex.start + snap_.opts.limits.client_read_timeout;
       }
     }
-    std::size_t consumed = 0;
-    auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
-                            consumed);
-    in_begin_ += consumed;
+    auto st = feed_request();
     if (st == http::message_parser::status::head_done) {
       break;
     }
@@ -338,10 +350,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   request_.set_body_output(&prefix, req_framing);
   bool whole_request_buffered = false;
   {
-    std::size_t consumed = 0;
-    auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
-                            consumed);
-    in_begin_ += consumed;
+    auto st = feed_request();
     if (st == http::message_parser::status::error) {
       srv_.metrics().bad_requests->inc();
       co_await respond_local(status_for(request_.error()), false, ex);
@@ -426,10 +435,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
           }
           co_return -1;  // the client went away mid-body
         }
-        std::size_t consumed = 0;
-        auto st = request_.feed(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
-                                consumed);
-        in_begin_ += consumed;
+        auto st = feed_request();
         ex.request_body_started = true;
         if (st == http::message_parser::status::error) {
           srv_.metrics().bad_requests->inc();
@@ -498,10 +504,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         got_any = true;
         backend_wd_.arm(po.read_timeout);
       }
-      std::size_t consumed = 0;
-      auto st = response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_),
-                               consumed);
-      bin_begin_ += consumed;
+      auto st = feed_response();
       if (st == http::message_parser::status::error) {
         srv_.metrics().backend_errors->inc();
         spdlog::warn("pool {}: bad response from {}: {}", po.name, bs.name,
@@ -513,9 +516,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         int s = response_.head().status;
         if (s >= 100 && s < 200) {
           // Interim response (100, 102, 103): tlsfront answered Expect itself; drop it.
-          std::size_t c2 = 0;
-          response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_), c2);
-          bin_begin_ += c2;
+          feed_response();  // completes the interim message
           response_.reset_for_next();
           response_.set_no_body_expected(head_request);
           continue;
@@ -563,10 +564,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     bool complete = false;
     bool client_ok = true;
     for (;;) {
-      std::size_t consumed = 0;
-      auto st = response_.feed(std::string_view(bin_.data() + bin_begin_, bin_end_ - bin_begin_),
-                               consumed);
-      bin_begin_ += consumed;
+      auto st = feed_response();
       if (st == http::message_parser::status::error) {
         srv_.metrics().backend_errors->inc();
         break;

@@ -51,6 +51,10 @@ class client_connection {
   asio::awaitable<boost::system::error_code> read_backend(std::size_t& n);
   void log_access(const exchange& ex, int status);
   int status_for(http::parse_error e) const;
+  // Feed the buffered client (backend) bytes to the request (response) parser and consume what
+  // it used.
+  http::message_parser::status feed_request();
+  http::message_parser::status feed_response();
 
   server& srv_;
   worker& worker_;

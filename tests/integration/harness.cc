@@ -136,20 +136,25 @@ echo_backend::echo_backend(const std::string& dir, int threads) {
   }
 }
 
-long echo_backend::requests() {
-  int fd = connect_tcp(port_);
+std::string plain_exchange(int port, const std::string& request) {
+  int fd = connect_tcp(port);
   if (fd < 0) {
-    return -1;
+    return "";
   }
-  std::string req = "GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
+  (void)!::write(fd, request.data(), request.size());
   std::string all;
-  char buf[4096];
+  char buf[8192];
   ssize_t n;
   while ((n = ::read(fd, buf, sizeof buf)) > 0) {
     all.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  return all;
+}
+
+long echo_backend::requests() {
+  std::string all =
+      plain_exchange(port_, "GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   size_t p = all.find("requests ");
   return p == std::string::npos ? -1 : std::atol(all.c_str() + p + 9);
 }
@@ -184,21 +189,9 @@ std::string proxy_instance::admin_get(const std::string& path) const {
 
 std::string proxy_instance::admin_request(const std::string& method,
                                           const std::string& path) const {
-  int fd = connect_tcp(admin_port());
-  if (fd < 0) {
-    return "";
-  }
-  std::string req = method + " " + path +
-                    " HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
-  std::string all;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
-    all.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return all;
+  return plain_exchange(admin_port(), method + " " + path +
+                                          " HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n"
+                                          "Connection: close\r\n\r\n");
 }
 
 double proxy_instance::metric(const std::string& series) const {

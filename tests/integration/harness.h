@@ -86,6 +86,8 @@ command_result run_command(const std::string& cmd, const std::string& stdin_data
 
 // A blocking TCP connection to 127.0.0.1:port (for raw plaintext or TLS tests). -1 on failure.
 int connect_tcp(int port);
+// Sends `request` over plain TCP and returns everything read until the peer closes.
+std::string plain_exchange(int port, const std::string& request);
 
 // A BoringSSL TLS client over a blocking socket.
 class tls_client {
