@@ -12,6 +12,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/session_routes.h"
+#include "admin/ticket_routes.h"
 #include "config/config.h"
 #include "core/metrics.h"
 #include "log/logging.h"
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
     if (srv->sessions() != nullptr) {
       admin::register_session_routes(*admin, *srv->sessions());
     }
+    admin::register_ticket_routes(*admin, srv->tickets());
   }
 
   boost::asio::io_context main_ctx(1);
@@ -145,8 +147,16 @@ int main(int argc, char** argv) {
       if (ec) {
         return;
       }
-      spdlog::warn("SIGHUP: configuration reload is not supported by this build; restart to "
-                   "apply changes");
+      if (srv->tickets().options().source == tls::ticket_key_options::source_kind::file) {
+        std::string err;
+        if (srv->tickets().reload(err)) {
+          spdlog::info("SIGHUP: ticket key files reloaded");
+        } else {
+          spdlog::error("SIGHUP: ticket key reload refused, running keys kept: {}", err);
+        }
+      }
+      spdlog::warn("SIGHUP: reloading the rest of the configuration is not supported yet; "
+                   "restart to apply other changes");
       wait_hup();
     });
   };

@@ -1,9 +1,12 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <openssl/mem.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "tls/certificate.h"
+#include "tls/ticket_key_ring.h"
 
 namespace tlsfront::config {
 
@@ -483,8 +487,8 @@ class reader {
  public:
 
   void read(const toml::table& root, config& out) {
-    check_keys(root, "", {"server", "admin", "log", "limits", "session_cache", "listener", "pool",
-                          "route"});
+    check_keys(root, "", {"server", "admin", "log", "limits", "session_cache", "tickets",
+                          "listener", "pool", "route"});
     if (const toml::node* n = root.get("server")) {
       read_server(as_table(*n, "server"), out.server);
     }
@@ -499,6 +503,9 @@ class reader {
     }
     if (const toml::node* n = root.get("session_cache")) {
       read_session_cache(as_table(*n, "session_cache"), out.server);
+    }
+    if (const toml::node* n = root.get("tickets")) {
+      read_tickets(as_table(*n, "tickets"), out.server.tickets);
     }
     const toml::node* listeners = root.get("listener");
     if (listeners == nullptr) {
@@ -596,6 +603,85 @@ class reader {
       }
       session_timeout_ = std::chrono::duration_cast<std::chrono::seconds>(d);
     }
+  }
+
+  // [tickets]: session-ticket keys shared by every listener with session_tickets on.
+  void read_tickets(const toml::table& t, tls::ticket_key_options& out) {
+    check_keys(t, "tickets",
+               {"source", "files", "rotation", "publish_ahead", "lifetime", "tls13_tickets"});
+    const toml::node* source = t.get("source");
+    if (source != nullptr) {
+      std::string v = as_string(*source, "source");
+      if (v == "memory") {
+        out.source = tls::ticket_key_options::source_kind::memory;
+      } else if (v == "file") {
+        out.source = tls::ticket_key_options::source_kind::file;
+      } else {
+        fail(*source, "'source' must be \"memory\" or \"file\"");
+      }
+    }
+    const bool from_files = out.source == tls::ticket_key_options::source_kind::file;
+    if (const toml::node* n = t.get("files")) {
+      if (!from_files) {
+        fail(*n, "'files' needs source = \"file\"");
+      }
+      for_each_string(*n, "files", [&](const toml::node& e, const std::string& f) {
+        if (f.empty()) {
+          fail(e, "a ticket key file name is empty");
+        }
+        out.files.push_back(resolve(f));
+        std::vector<tls::ticket_key> keys;
+        std::string bytes = read_whole_file(out.files.back(), e);
+        std::string error;
+        bool ok = tls::ticket_key_ring::parse_key_file(bytes, keys, error);
+        OPENSSL_cleanse(bytes.data(), bytes.size());  // key material: never left in memory
+        if (!ok) {
+          fail(e, out.files.back() + ": " + error);
+        }
+      });
+    } else if (from_files) {
+      fail(*source, "source = \"file\" needs 'files', a list of key files");
+    }
+    if (from_files && out.files.empty()) {
+      fail(*t.get("files"), "'files' must name at least one key file");
+    }
+    auto seconds = [&](std::string_view key, std::chrono::seconds& field) {
+      if (const toml::node* n = t.get(key)) {
+        milliseconds d = as_duration(*n, key);
+        if (d < std::chrono::seconds(1)) {
+          fail(*n, single_quoted(key) + " must be at least 1s");
+        }
+        field = std::chrono::duration_cast<std::chrono::seconds>(d);
+      }
+    };
+    seconds("rotation", out.rotation);
+    seconds("publish_ahead", out.publish_ahead);
+    seconds("lifetime", out.lifetime);
+    if (const toml::node* n = t.get("lifetime")) {
+      if (out.lifetime > std::chrono::hours(24 * 7)) {
+        fail(*n, "'lifetime' must be at most 7d (RFC 8446 section 4.6.1)");
+      }
+      if (!from_files && out.lifetime > out.rotation) {
+        fail(*n, "'lifetime' must not exceed 'rotation': a ticket may live at most half of its "
+                 "key's validity (rotation + lifetime), RFC 9325 section 3.4");
+      }
+    } else if (!from_files && out.lifetime > out.rotation) {
+      out.lifetime = out.rotation;  // keep the default within the rule for short rotations
+    }
+    if (const toml::node* n = t.get("publish_ahead"); n != nullptr && out.publish_ahead > out.rotation) {
+      fail(*n, "'publish_ahead' must not exceed 'rotation'");
+    }
+    optional_integer(t, "tls13_tickets", 0, 8, out.tls13_tickets);
+  }
+
+  static std::string read_whole_file(const std::string& path, const toml::node& at) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      fail(at, "cannot read ticket key file " + path + ": " + std::strerror(errno));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
   }
 
   void read_listeners(const toml::array& listeners, std::vector<proxy::listener_options>& out) {

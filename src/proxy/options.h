@@ -9,6 +9,7 @@
 
 #include "cache/session_cache.h"
 #include "tls/options.h"
+#include "tls/ticket_key_ring.h"
 
 namespace tlsfront::proxy {
 
@@ -70,6 +71,8 @@ struct server_options {
   // resumption at all.
   bool session_cache_enabled = true;
   cache::session_cache_options session_cache;
+  // Session-ticket keys for every listener with session_tickets on.
+  tls::ticket_key_options tickets;
   std::vector<listener_options> listeners;
   std::vector<pool_options> pools;
   std::vector<route_options> routes;

@@ -87,6 +87,33 @@ void register_cache_metrics(cache::session_cache& c, core::metrics_registry& met
                        [&c] { return static_cast<double>(c.memory_bytes()); });
 }
 
+void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
+                             core::metrics_registry& metrics) {
+  m.issued = &metrics.add_counter("tlsfront_tickets_issued_total", "Session tickets sealed");
+  const char* roles[3] = {"next", "current", "previous"};
+  for (int r = 0; r < 3; ++r) {
+    m.opened[r] = &metrics.add_counter("tlsfront_tickets_opened_total",
+                                       "Tickets that resumed a session, by the role of their key",
+                                       std::string("role=\"") + roles[r] + "\"");
+  }
+  m.renewed = &metrics.add_counter("tlsfront_tickets_renewed_total",
+                                   "Tickets under a no longer current key, re-sealed (TLS 1.2)");
+  m.unknown_key = &metrics.add_counter("tlsfront_tickets_unknown_key_total",
+                                       "Tickets under a key the ring does not hold (or dropped)");
+  m.rejected = &metrics.add_counter(
+      "tlsfront_tickets_rejected_total",
+      "Tickets under a known key that did not resume: corrupt, tampered, expired or other vhost");
+  metrics.add_gauge_fn("tlsfront_ticket_keys", "Ticket keys held (next, current, previous)", "",
+                       [&ring] { return static_cast<double>(ring.view()->keys.size()); });
+  metrics.add_gauge_fn("tlsfront_ticket_current_key_age_seconds",
+                       "Seconds since the current ticket key started encrypting", "", [&ring] {
+                         auto s = ring.view();
+                         std::int64_t now = ring.clock().now_s();
+                         auto k = tls::ticket_key_ring::current(*s, now);
+                         return k ? static_cast<double>(now - k->not_before) : -1.0;
+                       });
+}
+
 }  // namespace
 
 std::unique_ptr<server> server::create(const server_options& opts,
@@ -106,6 +133,13 @@ std::unique_ptr<server> server::create(const server_options& opts,
     register_cache_metrics(*srv->sessions_, metrics);
   }
 
+  srv->tickets_ = std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
+  if (!srv->tickets_->start(error)) {
+    error = "ticket keys: " + error;
+    return nullptr;
+  }
+  register_ticket_metrics(*srv->tickets_, srv->ticket_metrics_, metrics);
+
   std::vector<std::string> pool_names;
   for (const pool_options& po : opts.pools) {
     auto pool = backend_pool::create(po, metrics, error);
@@ -122,7 +156,9 @@ std::unique_ptr<server> server::create(const server_options& opts,
   for (const listener_options& lo : opts.listeners) {
     listener_runtime lr;
     lr.opts = lo;
-    lr.tls = tls::server_context::create(lo.tls, error, srv->sessions_.get());
+    lr.tls = tls::server_context::create(lo.tls, error, srv->sessions_.get(),
+                                         core::real_clock::instance(), srv->tickets_.get(),
+                                         &srv->ticket_metrics_);
     if (!lr.tls) {
       error = "listener " + lo.name + ": " + error;
       return nullptr;
@@ -249,6 +285,9 @@ void server::schedule_sweep(worker& w) {
     }
     for (auto& c : w.idle) {
       c.sweep();
+    }
+    if (w.index == 0) {
+      tickets_->maintain();  // rotation: publish the next key when due, drop expired ones
     }
     schedule_sweep(w);
   });

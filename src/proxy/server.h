@@ -94,6 +94,8 @@ class server {
   std::int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   // The session-ID cache, or nullptr when disabled.
   cache::session_cache* sessions() const { return sessions_.get(); }
+  // The session-ticket key ring (always present; used by listeners with tickets on).
+  tls::ticket_key_ring& tickets() const { return *tickets_; }
 
   // Used by client_connection.
   const snapshot& snap() const { return *snap_; }
@@ -110,6 +112,8 @@ class server {
   // snapshot, the metrics and the counters, and TLS contexts reference the session cache, so
   // workers_ is declared last and the cache first.
   std::unique_ptr<cache::session_cache> sessions_;
+  std::unique_ptr<tls::ticket_key_ring> tickets_;
+  tls::ticket_metrics ticket_metrics_;
   std::shared_ptr<const snapshot> snap_;
   proxy_metrics metrics_;
   // Relaxed: a connection-count limit and a drain flag are hints; no data is published

@@ -26,7 +26,9 @@ std::string lower(std::string_view s) {
 std::shared_ptr<server_context> server_context::create(const listener_tls_options& opts,
                                                        std::string& error,
                                                        cache::session_cache* sessions,
-                                                       const core::clock& clock) {
+                                                       const core::clock& clock,
+                                                       ticket_key_ring* tickets,
+                                                       const ticket_metrics* ticket_stats) {
   std::shared_ptr<server_context> sc(new server_context());
   sc->opts_ = opts;
   if (opts.certificates.empty()) {
@@ -100,6 +102,8 @@ std::shared_ptr<server_context> server_context::create(const listener_tls_option
     }
     if (!opts.session_tickets) {
       SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    } else if (tickets != nullptr) {
+      attach_ticket_keys(c, *tickets, ticket_stats);  // also sets the session lifetimes
     }
     SSL_CTX_set_alpn_select_cb(c, &server_context::on_alpn, sc.get());
     SSL_CTX_set_tlsext_servername_callback(c, &server_context::on_servername);

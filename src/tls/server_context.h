@@ -19,6 +19,7 @@
 #include "cache/session_cache.h"
 #include "core/clock.h"
 #include "tls/options.h"
+#include "tls/ticket_keys.h"
 
 namespace tlsfront::tls {
 
@@ -29,11 +30,15 @@ class server_context {
   // With `sessions`, TLS 1.2 session IDs are kept there (see session_id_cache.h); without it,
   // no session-ID resumption (BoringSSL's internal cache is never used). `sessions` and
   // `clock` must outlive the context.
+  // With `tickets` (and opts.session_tickets), tickets are sealed under that key ring;
+  // without it, BoringSSL's own per-context keys are used.
   static std::shared_ptr<server_context> create(const listener_tls_options& opts,
                                                 std::string& error,
                                                 cache::session_cache* sessions = nullptr,
                                                 const core::clock& clock =
-                                                    core::real_clock::instance());
+                                                    core::real_clock::instance(),
+                                                ticket_key_ring* tickets = nullptr,
+                                                const ticket_metrics* ticket_stats = nullptr);
 
   // The cache key contexts of this listener's certificates (for revocation by id).
   const std::vector<std::uint64_t>& context_ids() const { return context_ids_; }

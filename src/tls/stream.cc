@@ -1,5 +1,7 @@
 #include "tls/stream.h"
 
+#include "tls/ticket_keys.h"
+
 #include <openssl/err.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -129,6 +131,7 @@ asio::awaitable<error_code> stream::handshake() {
     info_.resumed = SSL_version(ssl) < TLS1_3_VERSION && info_.cache_hit ? resumption::id
                                                                          : resumption::ticket;
   }
+  account_ticket_use(ssl, info_);
   co_return error_code{};
 }
 

@@ -39,6 +39,7 @@ struct handshake_info {
   std::int64_t handshake_us = 0;  // from first ClientHello byte wait to Finished
   bool offered_ticket = false;    // the ClientHello carried a non-empty session ticket
   bool cache_hit = false;         // the session-ID cache returned the session
+  int ticket_role = -1;           // key_role of the key that opened the client's ticket
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.

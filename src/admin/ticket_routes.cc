@@ -1,0 +1,69 @@
+#include "admin/ticket_routes.h"
+
+#include <spdlog/spdlog.h>
+
+namespace tlsfront::admin {
+namespace {
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+    }
+    if (static_cast<unsigned char>(c) >= 0x20) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+admin_response result(bool ok, const std::string& error, const char* what) {
+  if (ok) {
+    return admin_response{200, "application/json", std::string("{\"") + what + "\":true}\n"};
+  }
+  return admin_response{409, "application/json",
+                        "{\"error\":\"" + json_escape(error) + "\"}\n"};
+}
+
+}  // namespace
+
+void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring) {
+  admin.handle("GET", "/tickets", [&ring](const admin_request&) {
+    const bool memory = ring.options().source == tls::ticket_key_options::source_kind::memory;
+    std::string body = std::string("{\"source\":\"") + (memory ? "memory" : "file") +
+                       "\",\"keys\":[";
+    bool first = true;
+    for (const auto& k : ring.list()) {
+      body += first ? "" : ",";
+      first = false;
+      body += "{\"name\":\"" + k.name_hex + "\",\"role\":\"" + tls::key_role_name(k.role) +
+              "\",\"not_before\":" + std::to_string(k.not_before) + ",\"not_after\":" +
+              (k.not_after == INT64_MAX ? std::string("null") : std::to_string(k.not_after)) +
+              "}";
+    }
+    body += "]}\n";
+    return admin_response{200, "application/json", body};
+  });
+  admin.handle("POST", "/tickets/rotate", [&ring](const admin_request&) {
+    std::string error;
+    bool ok = ring.rotate_now(error);
+    if (ok) {
+      spdlog::info("admin: a new ticket key was published; it encrypts in {} s",
+                   ring.options().publish_ahead.count());
+    }
+    return result(ok, error, "rotated");
+  });
+  admin.handle("POST", "/tickets/reload", [&ring](const admin_request&) {
+    std::string error;
+    bool ok = ring.reload(error);
+    if (ok) {
+      spdlog::info("admin: ticket key files reloaded");
+    } else {
+      spdlog::error("ticket key reload refused, running keys kept: {}", error);
+    }
+    return result(ok, error, "reloaded");
+  });
+}
+
+}  // namespace tlsfront::admin

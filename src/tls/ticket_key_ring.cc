@@ -1,0 +1,266 @@
+#include "tls/ticket_key_ring.h"
+
+#include <openssl/mem.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/hex.h"
+
+namespace tlsfront::tls {
+
+ticket_key::~ticket_key() {
+  OPENSSL_cleanse(hmac_key.data(), hmac_key.size());
+  OPENSSL_cleanse(aes_key.data(), aes_key.size());
+}
+
+const char* key_role_name(key_role r) noexcept {
+  switch (r) {
+    case key_role::next:
+      return "next";
+    case key_role::current:
+      return "current";
+    case key_role::previous:
+      return "previous";
+    case key_role::dropped:
+      return "dropped";
+  }
+  return "dropped";
+}
+
+ticket_key_ring::ticket_key_ring(const ticket_key_options& opts, const core::clock& clock)
+    : opts_(opts), clock_(clock), snap_(std::make_shared<snapshot>()), id_([] {
+        static std::atomic<std::uint64_t> next_id{1};
+        return next_id.fetch_add(1, std::memory_order_relaxed);  // unique only: relaxed
+      }()) {}
+
+std::shared_ptr<const ticket_key> ticket_key_ring::make_key(std::int64_t not_before) const {
+  auto k = std::make_shared<ticket_key>();
+  RAND_bytes(k->name.data(), k->name.size());
+  RAND_bytes(k->hmac_key.data(), k->hmac_key.size());
+  RAND_bytes(k->aes_key.data(), k->aes_key.size());
+  k->not_before = not_before;
+  k->not_after = not_before + opts_.rotation.count() + opts_.lifetime.count();
+  return k;
+}
+
+void ticket_key_ring::publish(std::vector<std::shared_ptr<const ticket_key>> keys) {
+  std::sort(keys.begin(), keys.end(),
+            [](const auto& a, const auto& b) { return a->not_before < b->not_before; });
+  auto s = std::make_shared<snapshot>();
+  s->keys = std::move(keys);
+  s->version = version_.load(std::memory_order_relaxed) + 1;
+  snap_ = s;
+  // Release pairs with the acquire load in view(): a reader that sees the new version and then
+  // takes mu_ finds the new snapshot.
+  version_.store(s->version, std::memory_order_release);
+}
+
+bool ticket_key_ring::start(std::string& error) {
+  if (opts_.source == ticket_key_options::source_kind::file) {
+    return reload(error);
+  }
+  std::lock_guard lock(mu_);
+  const std::int64_t now = clock_.now_s();
+  publish({make_key(now), make_key(now + opts_.rotation.count())});
+  return true;
+}
+
+void ticket_key_ring::maintain() {
+  if (opts_.source != ticket_key_options::source_kind::memory) {
+    return;
+  }
+  std::lock_guard lock(mu_);
+  const std::int64_t now = clock_.now_s();
+  std::vector<std::shared_ptr<const ticket_key>> keys;
+  bool changed = false;
+  for (const auto& k : snap_->keys) {
+    if (now >= k->not_after) {
+      changed = true;  // dropped: the last reference going away wipes it
+      continue;
+    }
+    keys.push_back(k);
+  }
+  bool has_current = false, has_next = false;
+  std::int64_t last_start = INT64_MIN;
+  for (const auto& k : keys) {
+    has_current = has_current || (k->not_before <= now && now < k->not_after);
+    has_next = has_next || k->not_before > now;
+    last_start = std::max(last_start, k->not_before);
+  }
+  if (!has_current) {
+    keys.push_back(make_key(now));  // e.g. the clock jumped past every key
+    last_start = std::max(last_start, now);
+    changed = true;
+  }
+  if (!has_next) {
+    // The next key starts when the newest one's rotation ends, and never sooner than
+    // publish_ahead from now: holders of the ring get it before anyone encrypts with it.
+    std::int64_t start = std::max(last_start + opts_.rotation.count(),
+                                  now + opts_.publish_ahead.count());
+    keys.push_back(make_key(start));
+    changed = true;
+  }
+  if (changed) {
+    publish(std::move(keys));
+  }
+}
+
+bool ticket_key_ring::rotate_now(std::string& error) {
+  if (opts_.source != ticket_key_options::source_kind::memory) {
+    error = "ticket keys come from files: rotate them by changing the files and reloading";
+    return false;
+  }
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const ticket_key>> keys = snap_->keys;
+  const std::int64_t now = clock_.now_s();
+  keys.push_back(make_key(now + opts_.publish_ahead.count()));
+  publish(std::move(keys));
+  return true;
+}
+
+bool ticket_key_ring::parse_key_file(const std::string& bytes, std::vector<ticket_key>& out,
+                                     std::string& error) {
+  auto take = [&](std::size_t off, std::size_t secret_len) {
+    ticket_key k;
+    std::memcpy(k.name.data(), bytes.data() + off, 16);
+    std::memcpy(k.hmac_key.data(), bytes.data() + off + 16, secret_len);
+    std::memcpy(k.aes_key.data(), bytes.data() + off + 16 + secret_len, secret_len);
+    k.hmac_len = k.aes_len = secret_len;
+    out.push_back(k);
+  };
+  if (bytes.size() == 48) {
+    take(0, 16);
+    return true;
+  }
+  if (bytes.empty() || bytes.size() % 80 != 0) {
+    error = "a ticket key file holds one 48-byte key or one or more 80-byte keys, not " +
+            std::to_string(bytes.size()) + " bytes";
+    return false;
+  }
+  for (std::size_t off = 0; off < bytes.size(); off += 80) {
+    take(off, 32);
+  }
+  return true;
+}
+
+bool ticket_key_ring::load_files(std::vector<std::shared_ptr<const ticket_key>>& out,
+                                 std::string& error) const {
+  std::vector<ticket_key> parsed;
+  for (const std::string& path : opts_.files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      error = "cannot read ticket key file " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string bytes = ss.str();
+    std::string why;
+    bool ok = parse_key_file(bytes, parsed, why);
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    if (!ok) {
+      error = path + ": " + why;
+      return false;
+    }
+  }
+  if (parsed.empty()) {
+    error = "no ticket key files";
+    return false;
+  }
+  // File order is role order: the first key encrypts (it gets the latest not_before, the load
+  // time), the others only decrypt.
+  const std::int64_t now = clock_.now_s();
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    auto k = std::make_shared<ticket_key>(parsed[i]);
+    k->not_before = i == 0 ? now : now - 1;
+    k->not_after = INT64_MAX;
+    out.push_back(std::move(k));
+  }
+  for (auto& k : parsed) {
+    OPENSSL_cleanse(k.hmac_key.data(), k.hmac_key.size());
+  }
+  return true;
+}
+
+bool ticket_key_ring::reload(std::string& error) {
+  if (opts_.source != ticket_key_options::source_kind::file) {
+    error = "ticket keys are generated in memory: there are no files to reload";
+    return false;
+  }
+  std::vector<std::shared_ptr<const ticket_key>> keys;
+  if (!load_files(keys, error)) {
+    return false;  // the running keys stay
+  }
+  std::lock_guard lock(mu_);
+  publish(std::move(keys));
+  return true;
+}
+
+std::shared_ptr<const ticket_key_ring::snapshot> ticket_key_ring::view() const {
+  struct cached {
+    std::uint64_t ring = 0;
+    std::uint64_t version = 0;
+    std::shared_ptr<const snapshot> snap;
+  };
+  thread_local cached c;
+  // Acquire pairs with the release store in publish().
+  const std::uint64_t v = version_.load(std::memory_order_acquire);
+  if (c.ring != id_ || c.version != v || !c.snap) {
+    std::lock_guard lock(mu_);  // only after a change: once per thread per rotation
+    c.ring = id_;
+    c.snap = snap_;
+    c.version = snap_->version;
+  }
+  return c.snap;
+}
+
+std::shared_ptr<const ticket_key> ticket_key_ring::current(const snapshot& s, std::int64_t now) {
+  std::shared_ptr<const ticket_key> best;
+  for (const auto& k : s.keys) {
+    if (k->not_before <= now && now < k->not_after &&
+        (!best || k->not_before >= best->not_before)) {
+      best = k;
+    }
+  }
+  return best;
+}
+
+std::shared_ptr<const ticket_key> ticket_key_ring::find(const snapshot& s,
+                                                        const std::uint8_t* name) {
+  for (const auto& k : s.keys) {
+    if (std::memcmp(k->name.data(), name, 16) == 0) {
+      return k;
+    }
+  }
+  return nullptr;
+}
+
+key_role ticket_key_ring::role_of(const snapshot& s, const ticket_key& k, std::int64_t now) {
+  if (now >= k.not_after) {
+    return key_role::dropped;
+  }
+  if (k.not_before > now) {
+    return key_role::next;
+  }
+  auto cur = current(s, now);
+  return cur.get() == &k ? key_role::current : key_role::previous;
+}
+
+std::vector<ticket_key_ring::listed_key> ticket_key_ring::list() const {
+  auto s = view();
+  const std::int64_t now = clock_.now_s();
+  std::vector<listed_key> out;
+  for (const auto& k : s->keys) {
+    out.push_back(listed_key{
+        core::to_hex(std::string_view(reinterpret_cast<const char*>(k->name.data()), 16)),
+        role_of(*s, *k, now), k->not_before, k->not_after});
+  }
+  return out;
+}
+
+}  // namespace tlsfront::tls

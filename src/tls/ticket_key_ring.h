@@ -1,0 +1,120 @@
+// tls/ticket_key_ring.h — session-ticket keys with roles derived from time, so that rotation
+// never breaks a ticket still in use and keys are destroyed once no ticket can need them.
+//
+// ROLES (at time `now`)
+//   next      not_before > now: published ahead (decrypt only), so every holder of the ring has
+//             it before anyone encrypts with it
+//   current   the key with the greatest not_before <= now: seals every new ticket
+//   previous  any other key with now < not_after: opens tickets it sealed; such tickets are
+//             renewed (re-sealed under the current key)
+//   dropped   now >= not_after: removed and wiped (OPENSSL_cleanse)
+// A memory ring schedules keys itself: each key encrypts for `rotation`, is published at least
+// `publish_ahead` before that (in practice a whole rotation ahead), and is kept until every
+// ticket it sealed has expired (not_after = not_before + rotation + ticket lifetime). A file
+// ring takes the operator's keys in file order: the first encrypts, the others decrypt.
+//
+// KEY MATERIAL: the 80-byte layout of nginx and Envoy (16-byte name | 32-byte HMAC-SHA256 key |
+// 32-byte AES-256-CBC key) or the 48-byte one (16 | 16 | 16, AES-128-CBC). Tickets use the
+// RFC 5077 recommended format (name | IV | AES-CBC ciphertext | HMAC-SHA256), the format those
+// servers use too.
+//
+// Thread-safety: readers (the handshake path) take an immutable snapshot without a lock: a
+// thread-local copy of the snapshot pointer, refreshed only when the ring's version changed.
+// Writers (maintain, rotate_now, load_files: control plane) build a new snapshot under a mutex
+// and publish it by bumping the version (release; readers acquire).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace tlsfront::tls {
+
+struct ticket_key {
+  std::array<std::uint8_t, 16> name{};
+  std::array<std::uint8_t, 32> hmac_key{};
+  std::array<std::uint8_t, 32> aes_key{};
+  std::size_t hmac_len = 32;  // 32 (80-byte layout) or 16 (48-byte layout)
+  std::size_t aes_len = 32;   // AES-256-CBC or AES-128-CBC
+  std::int64_t not_before = 0;  // seconds; 0 for file keys
+  std::int64_t not_after = INT64_MAX;
+  ticket_key() = default;
+  ticket_key(const ticket_key&) = default;
+  ticket_key& operator=(const ticket_key&) = default;
+  ~ticket_key();  // wipes the secrets
+};
+
+enum class key_role { next, current, previous, dropped };
+const char* key_role_name(key_role r) noexcept;
+
+struct ticket_key_options {
+  enum class source_kind { memory, file } source = source_kind::memory;
+  std::vector<std::string> files;  // file source: in order; the first key encrypts
+  std::chrono::seconds rotation{std::chrono::hours(1)};
+  std::chrono::seconds publish_ahead{std::chrono::minutes(1)};
+  std::chrono::seconds lifetime{std::chrono::hours(1)};  // ticket lifetime (hint and validity)
+  unsigned tls13_tickets = 2;  // tickets sent after a TLS 1.3 handshake
+};
+
+class ticket_key_ring {
+ public:
+  struct snapshot {
+    std::vector<std::shared_ptr<const ticket_key>> keys;  // sorted by not_before
+    std::uint64_t version = 0;
+  };
+  struct listed_key {
+    std::string name_hex;
+    key_role role;
+    std::int64_t not_before, not_after;
+  };
+
+  ticket_key_ring(const ticket_key_options& opts, const core::clock& clock);
+
+  // Memory ring: creates the first keys; file ring: loads the files. False + `error` on failure
+  // (an unreadable file, a size that is neither 48 bytes nor a multiple of 80, no key at all).
+  bool start(std::string& error);
+  // Memory ring: drops expired keys and publishes the next key when due. Cheap; call it every
+  // second or so. File ring: drops nothing (the operator manages the files).
+  void maintain();
+  // Memory ring: publishes a new key now that becomes current after publish_ahead. False (and
+  // `error`) for a file ring.
+  bool rotate_now(std::string& error);
+  // File ring: re-reads the files; on any error the running keys stay and `error` says why.
+  bool reload(std::string& error);
+
+  // The handshake path. `current()` is null only if the ring has no current key.
+  std::shared_ptr<const snapshot> view() const;
+  static std::shared_ptr<const ticket_key> current(const snapshot& s, std::int64_t now);
+  static std::shared_ptr<const ticket_key> find(const snapshot& s, const std::uint8_t* name);
+  static key_role role_of(const snapshot& s, const ticket_key& k, std::int64_t now);
+
+  std::vector<listed_key> list() const;
+  const ticket_key_options& options() const { return opts_; }
+  const core::clock& clock() const { return clock_; }
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+  // Parses one key file's bytes (see KEY MATERIAL). False + `error` on a bad size.
+  static bool parse_key_file(const std::string& bytes, std::vector<ticket_key>& out,
+                             std::string& error);
+
+ private:
+  void publish(std::vector<std::shared_ptr<const ticket_key>> keys);  // mu_ held
+  std::shared_ptr<const ticket_key> make_key(std::int64_t not_before) const;
+  bool load_files(std::vector<std::shared_ptr<const ticket_key>>& out, std::string& error) const;
+
+  ticket_key_options opts_;
+  const core::clock& clock_;
+  mutable std::mutex mu_;  // writers and snapshot refresh; never held during a handshake step
+  std::shared_ptr<const snapshot> snap_;
+  std::atomic<std::uint64_t> version_{0};
+  const std::uint64_t id_;  // unique per ring, for the readers' thread-local snapshot cache
+};
+
+}  // namespace tlsfront::tls

@@ -1,0 +1,115 @@
+#include "tls/ticket_keys.h"
+
+#include <openssl/cipher.h>
+#include <openssl/digest.h>
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tlsfront::tls {
+namespace {
+
+struct attachment {
+  ticket_key_ring* ring;
+  const ticket_metrics* metrics;
+};
+
+int ex_index() {
+  static const int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<attachment*>(ptr);
+      });
+  return index;
+}
+
+attachment* attachment_of(const SSL* ssl) {
+  return static_cast<attachment*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index()));
+}
+
+void bump(core::counter* c) {
+  if (c != nullptr) {
+    c->inc();
+  }
+}
+
+bool init_ciphers(const ticket_key& k, const uint8_t* iv, EVP_CIPHER_CTX* ctx, HMAC_CTX* hmac,
+                  bool encrypt) {
+  const EVP_CIPHER* cipher = k.aes_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc();
+  int ok = encrypt ? EVP_EncryptInit_ex(ctx, cipher, nullptr, k.aes_key.data(), iv)
+                   : EVP_DecryptInit_ex(ctx, cipher, nullptr, k.aes_key.data(), iv);
+  return ok == 1 && HMAC_Init_ex(hmac, k.hmac_key.data(), k.hmac_len, EVP_sha256(), nullptr) == 1;
+}
+
+int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx, HMAC_CTX* hmac,
+                  int encrypt) {
+  attachment* a = attachment_of(ssl);
+  if (a == nullptr) {
+    return encrypt ? -1 : 0;
+  }
+  auto snap = a->ring->view();
+  const std::int64_t now = a->ring->clock().now_s();
+  if (encrypt) {
+    auto k = ticket_key_ring::current(*snap, now);
+    if (!k || RAND_bytes(iv, 16) != 1 || !init_ciphers(*k, iv, ctx, hmac, true)) {
+      ERR_clear_error();
+      return -1;  // only a negative value is an error in encrypt mode
+    }
+    std::memcpy(key_name, k->name.data(), 16);
+    bump(a->metrics ? a->metrics->issued : nullptr);
+    return 1;
+  }
+  auto k = ticket_key_ring::find(*snap, key_name);
+  key_role role = k ? ticket_key_ring::role_of(*snap, *k, now) : key_role::dropped;
+  if (!k || role == key_role::dropped) {
+    bump(a->metrics ? a->metrics->unknown_key : nullptr);
+    return 0;  // unknown or dropped key: full handshake
+  }
+  if (!init_ciphers(*k, iv, ctx, hmac, false)) {
+    ERR_clear_error();
+    return 0;
+  }
+  if (handshake_info* info = info_of(ssl)) {
+    info->ticket_role = static_cast<int>(role);
+  }
+  // A ticket under an older key is re-sealed under the current one; a ticket under the
+  // pre-published next key (an instance that already switched) is not.
+  return role == key_role::previous ? 2 : 1;
+}
+
+}  // namespace
+
+void attach_ticket_keys(SSL_CTX* ctx, ticket_key_ring& ring, const ticket_metrics* metrics) {
+  SSL_CTX_set_ex_data(ctx, ex_index(), new attachment{&ring, metrics});
+  const ticket_key_options& o = ring.options();
+  SSL_CTX_set_tlsext_ticket_key_cb(ctx, &on_ticket_key);
+  SSL_CTX_set_num_tickets(ctx, o.tls13_tickets);
+  // RFC 8446 §4.6.1: a ticket lifetime is at most 7 days (config enforces it too).
+  const uint32_t lifetime =
+      static_cast<uint32_t>(std::min<std::int64_t>(o.lifetime.count(), 7 * 24 * 3600));
+  SSL_CTX_set_timeout(ctx, lifetime);
+  SSL_CTX_set_session_psk_dhe_timeout(ctx, lifetime);
+}
+
+void account_ticket_use(SSL* ssl, const handshake_info& info) {
+  if (info.ticket_role < 0) {
+    return;
+  }
+  attachment* a = attachment_of(ssl);
+  if (a == nullptr || a->metrics == nullptr) {
+    return;
+  }
+  if (info.resumed == resumption::ticket) {
+    bump(a->metrics->opened[info.ticket_role]);
+    if (info.ticket_role == static_cast<int>(key_role::previous)) {
+      bump(a->metrics->renewed);
+    }
+  } else {
+    bump(a->metrics->rejected);
+  }
+}
+
+}  // namespace tlsfront::tls
