@@ -264,7 +264,9 @@ tls_client::tls_client(int port, const options& opts) {
   if (!opts.tickets) {
     SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
   }
+  SSL_CTX_sess_set_new_cb(ctx_.get(), &tls_client::on_new_session);
   ssl_.reset(SSL_new(ctx_.get()));
+  SSL_set_app_data(ssl_.get(), this);
   if (!opts.sni.empty()) {
     SSL_set_tlsext_host_name(ssl_.get(), opts.sni.c_str());
   }
@@ -319,7 +321,18 @@ std::string tls_client::alpn() const {
   return std::string(reinterpret_cast<const char*>(p), len);
 }
 
+int tls_client::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<tls_client*>(SSL_get_app_data(ssl));
+  self->latest_.reset(session);  // we take the reference
+  ++self->sessions_received_;
+  return 1;
+}
+
 bssl::UniquePtr<SSL_SESSION> tls_client::session() const {
+  if (latest_) {
+    SSL_SESSION_up_ref(latest_.get());
+    return bssl::UniquePtr<SSL_SESSION>(latest_.get());
+  }
   return bssl::UniquePtr<SSL_SESSION>(SSL_get1_session(ssl_.get()));
 }
 

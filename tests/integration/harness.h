@@ -112,8 +112,11 @@ class tls_client {
   bool resumed() const;
   std::string peer_common_name() const;  // CN of the leaf the server sent
   std::string alpn() const;
-  // The session to resume later (after a request, so TLS 1.3 tickets have arrived).
+  // The session to resume later: the newest one the server sent a ticket (or ID) for. For
+  // TLS 1.3, read a response first so the post-handshake tickets have arrived.
   bssl::UniquePtr<SSL_SESSION> session() const;
+  // How many new sessions (tickets) the server delivered on this connection.
+  int sessions_received() const { return sessions_received_; }
 
   bool send(const std::string& data);
   // Reads one HTTP/1.1 response (head + body by Content-Length or chunked, or until close).
@@ -133,6 +136,9 @@ class tls_client {
   bool ok_ = false;
   std::string error_;
   std::string pending_;
+  bssl::UniquePtr<SSL_SESSION> latest_;
+  int sessions_received_ = 0;
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
 };
 
 // One request on a fresh connection; the whole response.

@@ -1,0 +1,218 @@
+// The ticket key ring's timeline under an injected clock (no sleeping): which key seals, which
+// open, when keys are published and dropped, renewal decisions, and key files.
+#include "tls/ticket_key_ring.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "support/test_env.h"
+
+namespace tlsfront::tls {
+namespace {
+
+using namespace std::chrono_literals;
+
+ticket_key_options memory_opts() {
+  ticket_key_options o;
+  o.rotation = 3600s;
+  o.publish_ahead = 60s;
+  o.lifetime = 1800s;
+  return o;
+}
+
+struct TicketKeyRingTest : ::testing::Test {
+  core::manual_clock clock{1'700'000'000'000};
+  std::int64_t t0 = clock.now_s();
+  void advance(std::chrono::seconds s) { clock.advance(s); }
+  key_role role(ticket_key_ring& r, const std::shared_ptr<const ticket_key>& k) {
+    auto s = r.view();
+    return ticket_key_ring::role_of(*s, *k, clock.now_s());
+  }
+  std::shared_ptr<const ticket_key> current(ticket_key_ring& r) {
+    return ticket_key_ring::current(*r.view(), clock.now_s());
+  }
+  std::shared_ptr<const ticket_key> find(ticket_key_ring& r, const ticket_key& k) {
+    return ticket_key_ring::find(*r.view(), k.name.data());
+  }
+};
+
+TEST_F(TicketKeyRingTest, FullTimelineOverSeveralRotations) {
+  ticket_key_ring r(memory_opts(), clock);
+  std::string error;
+  ASSERT_TRUE(r.start(error));
+  auto k0 = current(r);
+  ASSERT_TRUE(k0);
+  EXPECT_EQ(k0->not_before, t0);
+  EXPECT_EQ(k0->not_after, t0 + 3600 + 1800);
+  // At start the next key is already published, a whole rotation ahead.
+  auto list = r.list();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[1].role, key_role::next);
+  EXPECT_EQ(list[1].not_before, t0 + 3600);
+
+  std::shared_ptr<const ticket_key> prev;
+  for (int rotation = 1; rotation <= 4; ++rotation) {
+    auto cur = current(r);
+    auto s = r.view();
+    std::shared_ptr<const ticket_key> next;
+    for (const auto& k : s->keys) {
+      if (ticket_key_ring::role_of(*s, *k, clock.now_s()) == key_role::next) {
+        next = k;
+      }
+    }
+    ASSERT_TRUE(next) << "rotation " << rotation << ": no next key published";
+    // The next key was published at least publish_ahead before it starts.
+    EXPECT_GE(next->not_before - clock.now_s(), 60);
+    // It opens tickets (an instance that already switched) but does not seal.
+    EXPECT_EQ(role(r, next), key_role::next);
+    EXPECT_EQ(find(r, *next), next);
+
+    // One second before the switch: cur still seals.
+    advance(std::chrono::seconds(next->not_before - clock.now_s() - 1));
+    r.maintain();
+    EXPECT_EQ(current(r), cur);
+    advance(1s);
+    r.maintain();
+    EXPECT_EQ(current(r), next) << "rotation " << rotation;
+    EXPECT_EQ(role(r, cur), key_role::previous);  // still opens, tickets get renewed
+    if (prev) {
+      // Two rotations back: dropped once every ticket it sealed expired (lifetime 1800 s <
+      // rotation 3600 s), so it is gone by now.
+      EXPECT_FALSE(find(r, *prev)) << "rotation " << rotation;
+    }
+    // Half a lifetime later the previous key still opens.
+    advance(900s);
+    r.maintain();
+    EXPECT_EQ(role(r, cur), key_role::previous);
+    EXPECT_TRUE(find(r, *cur));
+    // At cur.not_after it is dropped.
+    advance(std::chrono::seconds(cur->not_after - clock.now_s()));
+    r.maintain();
+    EXPECT_FALSE(find(r, *cur));
+    prev = cur;
+  }
+}
+
+TEST_F(TicketKeyRingTest, RotateNowPublishesAheadThenTakesOver) {
+  ticket_key_ring r(memory_opts(), clock);
+  std::string error;
+  ASSERT_TRUE(r.start(error));
+  auto before = current(r);
+  ASSERT_TRUE(r.rotate_now(error)) << error;
+  EXPECT_EQ(current(r), before);  // published, not used yet
+  advance(59s);
+  EXPECT_EQ(current(r), before);
+  advance(1s);
+  auto after = current(r);
+  EXPECT_NE(after, before);
+  EXPECT_EQ(after->not_before, t0 + 60);
+  EXPECT_EQ(role(r, before), key_role::previous);
+  EXPECT_FALSE(r.reload(error));  // memory keys: nothing to reload
+}
+
+TEST_F(TicketKeyRingTest, ClockJumpStillLeavesACurrentKey) {
+  ticket_key_ring r(memory_opts(), clock);
+  std::string error;
+  ASSERT_TRUE(r.start(error));
+  advance(std::chrono::hours(24 * 30));
+  r.maintain();
+  auto cur = current(r);
+  ASSERT_TRUE(cur);
+  EXPECT_EQ(cur->not_before, clock.now_s());
+  EXPECT_EQ(r.view()->keys.size(), 2u);  // the new current and its next; the old ones dropped
+}
+
+TEST_F(TicketKeyRingTest, KeysAreWipedWhenDropped) {
+  // Inspect the raw storage after the destructor ran (as bytes, which is allowed).
+  alignas(ticket_key) unsigned char storage[sizeof(ticket_key)];
+  auto* k = new (storage) ticket_key();
+  k->hmac_key.fill(0xaa);
+  k->aes_key.fill(0xbb);
+  const std::size_t hmac_at = reinterpret_cast<unsigned char*>(k->hmac_key.data()) - storage;
+  const std::size_t aes_at = reinterpret_cast<unsigned char*>(k->aes_key.data()) - storage;
+  k->~ticket_key();
+  for (std::size_t i = 0; i < 32; ++i) {
+    EXPECT_EQ(storage[hmac_at + i], 0);
+    EXPECT_EQ(storage[aes_at + i], 0);
+  }
+}
+
+TEST_F(TicketKeyRingTest, KeyFileLayouts) {
+  std::vector<ticket_key> keys;
+  std::string error;
+  std::string one80(80, '\0');
+  for (int i = 0; i < 80; ++i) {
+    one80[static_cast<size_t>(i)] = static_cast<char>(i);
+  }
+  ASSERT_TRUE(ticket_key_ring::parse_key_file(one80, keys, error));
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].name[0], 0);
+  EXPECT_EQ(keys[0].hmac_key[0], 16);
+  EXPECT_EQ(keys[0].aes_key[0], 48);
+  EXPECT_EQ(keys[0].aes_len, 32u);
+
+  keys.clear();
+  ASSERT_TRUE(ticket_key_ring::parse_key_file(std::string(48, 'x'), keys, error));
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].aes_len, 16u);
+  EXPECT_EQ(keys[0].hmac_len, 16u);
+
+  keys.clear();
+  ASSERT_TRUE(ticket_key_ring::parse_key_file(std::string(240, 'y'), keys, error));
+  EXPECT_EQ(keys.size(), 3u);
+
+  for (std::size_t bad : {0u, 47u, 49u, 79u, 81u, 96u, 100u}) {
+    keys.clear();
+    EXPECT_FALSE(ticket_key_ring::parse_key_file(std::string(bad, 'z'), keys, error)) << bad;
+    EXPECT_NE(error.find(std::to_string(bad) + " bytes"), std::string::npos) << error;
+  }
+}
+
+TEST_F(TicketKeyRingTest, FileRingOrderReloadAndBadFilesKeepRunningKeys) {
+  std::string dir = test::make_temp_dir();
+  std::string a(80, 'A'), b(80, 'B');
+  test::write_file(dir + "/a.key", a);
+  test::write_file(dir + "/b.key", b);
+  ticket_key_options o;
+  o.source = ticket_key_options::source_kind::file;
+  o.files = {dir + "/a.key", dir + "/b.key"};
+  ticket_key_ring r(o, clock);
+  std::string error;
+  ASSERT_TRUE(r.start(error)) << error;
+  auto cur = current(r);
+  ASSERT_TRUE(cur);
+  EXPECT_EQ(cur->name[0], 'A');  // the first file's key encrypts
+  auto list = r.list();
+  ASSERT_EQ(list.size(), 2u);
+  int previous = 0;
+  for (const auto& k : list) {
+    previous += k.role == key_role::previous ? 1 : 0;
+  }
+  EXPECT_EQ(previous, 1);
+  EXPECT_FALSE(r.rotate_now(error));
+
+  // Swap the order on disk: after reload B encrypts, A still decrypts.
+  test::write_file(dir + "/a.key", b);
+  test::write_file(dir + "/b.key", a);
+  ASSERT_TRUE(r.reload(error)) << error;
+  EXPECT_EQ(current(r)->name[0], 'B');
+
+  // A damaged file: refused, and the keys in use stay.
+  test::write_file(dir + "/a.key", std::string(50, 'C'));
+  EXPECT_FALSE(r.reload(error));
+  EXPECT_NE(error.find("50 bytes"), std::string::npos) << error;
+  EXPECT_EQ(current(r)->name[0], 'B');
+  test::write_file(dir + "/a.key", b);
+  ::unlink((dir + "/b.key").c_str());
+  EXPECT_FALSE(r.reload(error));
+  EXPECT_NE(error.find("cannot read"), std::string::npos) << error;
+  EXPECT_EQ(current(r)->name[0], 'B');
+  // File keys never expire on their own.
+  advance(std::chrono::hours(24 * 365));
+  r.maintain();
+  EXPECT_EQ(current(r)->name[0], 'B');
+}
+
+}  // namespace
+}  // namespace tlsfront::tls
