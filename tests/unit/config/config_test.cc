@@ -375,6 +375,12 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "timeout",
                                "shards",
                                "slot_bytes",
+                               "source",
+                               "files",
+                               "rotation",
+                               "publish_ahead",
+                               "lifetime",
+                               "tls13_tickets",
                                "cert",
                                "key",
                                "server_names",
@@ -962,6 +968,61 @@ TEST(config_errors, bad_session_cache) {
                          "unknown key 'size' in [session_cache]"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\nenabled = \"yes\"\n", "7:11",
                          "'enabled'"));
+}
+
+}  // namespace
+}  // namespace tlsfront::config
+
+namespace tlsfront::config {
+namespace {
+
+TEST(config_load, tickets_memory_and_file_sources) {
+  load_result r = load(std::string(minimal) +
+                       "[tickets]\nrotation = \"2h\"\nlifetime = \"90m\"\npublish_ahead = \"30s\"\n"
+                       "tls13_tickets = 1\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const tls::ticket_key_options& t = r.value->server.tickets;
+  EXPECT_EQ(t.source, tls::ticket_key_options::source_kind::memory);
+  EXPECT_EQ(t.rotation, std::chrono::hours(2));
+  EXPECT_EQ(t.lifetime, std::chrono::minutes(90));
+  EXPECT_EQ(t.publish_ahead, std::chrono::seconds(30));
+  EXPECT_EQ(t.tls13_tickets, 1u);
+
+  const std::string dir = test::make_temp_dir();
+  test::write_file(dir + "/k1.key", std::string(80, 'a'));
+  test::write_file(dir + "/k2.key", std::string(48, 'b'));
+  r = load(std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" + dir +
+           "/k1.key\", \"" + dir + "/k2.key\"]\nlifetime = \"7d\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.tickets.source, tls::ticket_key_options::source_kind::file);
+  EXPECT_EQ(r.value->server.tickets.files.size(), 2u);
+}
+
+TEST(config_errors, bad_tickets) {
+  const std::string dir = test::make_temp_dir();
+  test::write_file(dir + "/short.key", std::string(50, 'a'));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"redis\"\n", "7:10",
+                         "'source' must be \"memory\" or \"file\""));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\n", "7:10",
+                         "needs 'files'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nfiles = [\"x\"]\n", "7:9",
+                         "'files' needs source = \"file\""));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" +
+                             dir + "/missing.key\"]\n",
+                         "8:10", "cannot read ticket key file"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" +
+                             dir + "/short.key\"]\n",
+                         "8:10", "not 50 bytes"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nlifetime = \"8d\"\nrotation = \"9d\"\n",
+                         "7:12", "at most 7d"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nrotation = \"1h\"\nlifetime = \"2h\"\n",
+                         "8:12", "RFC 9325"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nrotation = \"1m\"\npublish_ahead = \"2m\"\n",
+                         "8:17", "'publish_ahead' must not exceed 'rotation'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\ntls13_tickets = 9\n", "7:17",
+                         "'tls13_tickets'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nkeys = 1\n", "7:1",
+                         "unknown key 'keys' in [tickets]"));
 }
 
 }  // namespace
