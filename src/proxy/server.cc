@@ -103,6 +103,9 @@ void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
   m.rejected = &metrics.add_counter(
       "tlsfront_tickets_rejected_total",
       "Tickets under a known key that did not resume: corrupt, tampered, expired or other vhost");
+  m.malformed = &metrics.add_counter(
+      "tlsfront_tickets_malformed_total",
+      "Tickets offered but too short or malformed for their key to be looked up");
   metrics.add_gauge_fn("tlsfront_ticket_keys", "Ticket keys held (next, current, previous)", "",
                        [&ring] { return static_cast<double>(ring.view()->keys.size()); });
   metrics.add_gauge_fn("tlsfront_ticket_current_key_age_seconds",

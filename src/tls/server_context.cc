@@ -158,9 +158,11 @@ enum ssl_select_cert_result_t server_context::on_client_hello(
   if (handshake_info* info = info_of(client_hello->ssl)) {
     const uint8_t* data = nullptr;
     size_t len = 0;
-    info->offered_ticket = SSL_early_callback_ctx_extension_get(
-                               client_hello, TLSEXT_TYPE_session_ticket, &data, &len) == 1 &&
-                           len > 0;
+    info->offered_ticket = (SSL_early_callback_ctx_extension_get(
+                                client_hello, TLSEXT_TYPE_session_ticket, &data, &len) == 1 &&
+                            len > 0) ||
+                           SSL_early_callback_ctx_extension_get(
+                               client_hello, TLSEXT_TYPE_pre_shared_key, &data, &len) == 1;
   }
   return ssl_select_cert_success;
 }

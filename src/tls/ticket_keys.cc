@@ -62,6 +62,9 @@ int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx,
     bump(a->metrics ? a->metrics->issued : nullptr);
     return 1;
   }
+  if (handshake_info* info = info_of(ssl)) {
+    info->ticket_looked_up = true;
+  }
   auto k = ticket_key_ring::find(*snap, key_name);
   key_role role = k ? ticket_key_ring::role_of(*snap, *k, now) : key_role::dropped;
   if (!k || role == key_role::dropped) {
@@ -95,11 +98,15 @@ void attach_ticket_keys(SSL_CTX* ctx, ticket_key_ring& ring, const ticket_metric
 }
 
 void account_ticket_use(SSL* ssl, const handshake_info& info) {
-  if (info.ticket_role < 0) {
-    return;
-  }
   attachment* a = attachment_of(ssl);
   if (a == nullptr || a->metrics == nullptr) {
+    return;
+  }
+  if (info.ticket_role < 0) {
+    // Offered, but too short or malformed for BoringSSL to even look its key up.
+    if (info.offered_ticket && !info.ticket_looked_up && info.resumed == resumption::none) {
+      bump(a->metrics->malformed);
+    }
     return;
   }
   if (info.resumed == resumption::ticket) {

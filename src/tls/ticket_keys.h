@@ -25,6 +25,7 @@ struct ticket_metrics {
   core::counter* unknown_key = nullptr;
   core::counter* rejected = nullptr;  // a known key but no resumption: corrupt/tampered ticket,
                                       // or a session not valid here (expired, other vhost)
+  core::counter* malformed = nullptr;  // offered but too short/malformed to look up
 };
 
 // Installs the ring on `ctx` (tickets on): key callback, TLS 1.3 ticket count, and the TLS 1.2

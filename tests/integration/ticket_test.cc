@@ -187,6 +187,11 @@ TEST_F(TicketTest, TamperedTruncatedAndForeignTicketsGiveFullHandshakes) {
   }
   EXPECT_GE(p.metric("tlsfront_tickets_rejected_total"), 4);
   EXPECT_GE(p.metric("tlsfront_tickets_unknown_key_total"), 2);
+  // Every bad ticket was counted under one of the three.
+  EXPECT_GE(p.metric("tlsfront_tickets_rejected_total") +
+                p.metric("tlsfront_tickets_unknown_key_total") +
+                p.metric("tlsfront_tickets_malformed_total"),
+            10);
 }
 
 TEST_F(TicketTest, FileKeysReloadOnSighupAndOnAdmin) {
