@@ -239,8 +239,15 @@ TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&] {
       while (!stop.load(std::memory_order_relaxed)) {
+        // The handshake path reads the snapshot and the clock together; a reader preempted
+        // across a rotation would judge an old snapshot by a later time, so such reads are
+        // taken again (the clock did not move across the view means they belong together).
+        const std::int64_t before = clock.now_s();
         auto s = ring.view();
-        auto k = ticket_key_ring::current(*s, clock.now_s());
+        if (clock.now_s() != before) {
+          continue;
+        }
+        auto k = ticket_key_ring::current(*s, before);
         if (!k || ticket_key_ring::find(*s, k->name.data()) != k) {
           missing.fetch_add(1, std::memory_order_relaxed);
         }
@@ -252,6 +259,11 @@ TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
     ring.rotate_now(error);
     clock.advance(std::chrono::seconds(2));
     ring.maintain();
+    // Let the readers judge every state: wait for some consistent reads after each step.
+    const std::uint64_t seen = reads.load();
+    while (reads.load() < seen + 3) {
+      std::this_thread::yield();
+    }
   }
   stop.store(true);
   for (auto& th : readers) {
