@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Keep-alive requests/s with wrk: straight to the echo backend, then through tlsfront (TLS 1.3,
-# one worker thread), in the same run, interleaved ROUNDS times. Prints one line per run and the
+# one worker thread, the config of bench/load/tlsfront-config.sh), in the same run, interleaved ROUNDS times. Prints one line per run and the
 # median ratio tlsfront/backend. Usage: bench/load/wrk-keepalive.sh [SECONDS] [ROUNDS]
 # Needs a release build (scripts/build release) and wrk (scripts/install-deps).
 set -euo pipefail
@@ -15,26 +15,8 @@ pids=($!)
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/backend.port" ] && break; sleep 0.05; done
 bport=$(cat "$work/backend.port")
-cat > "$work/tlsfront.toml" <<CONF
-[server]
-threads = 1
-[admin]
-enabled = false
-[log]
-level = "warn"
-access_log = "off"
-[[listener]]
-name = "https"
-listen = "127.0.0.1:0"
-  [[listener.certificate]]
-  cert = "$work/cert.pem"
-  key = "$work/key.pem"
-[[pool]]
-name = "echo"
-servers = ["127.0.0.1:$bport"]
-[[route]]
-pool = "echo"
-CONF
+source bench/load/tlsfront-config.sh
+bench_tlsfront_config "$work" "$bport"
 "$bin/src/tlsfront" -c "$work/tlsfront.toml" --ports-file "$work/ports" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.05; done

@@ -19,8 +19,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t buffer_size = 16 * 1024;
 
 std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                               t)
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
       .count();
 }
 
@@ -42,7 +41,8 @@ struct client_connection::exchange {
 };
 
 client_connection::client_connection(server& srv, worker& w, std::size_t listener_index,
-                                     asio::ip::tcp::socket socket)
+                                     asio::ip::tcp::socket socket,
+                                     const asio::ip::tcp::endpoint& ep)
     : srv_(srv),
       worker_(w),
       snap_(srv.snap()),
@@ -65,16 +65,9 @@ client_connection::client_connection(server& srv, worker& w, std::size_t listene
       bin_(buffer_size),
       response_(http::message_parser::kind::response,
                 {snap_.opts.limits.max_header_bytes * 4, snap_.opts.limits.max_header_count * 2}) {
-  boost::system::error_code ec;
-  auto ep = tls_.socket().remote_endpoint(ec);
-  if (!ec) {
-    peer_ip_ = ep.address().to_string();
-    peer_ = ep.address().is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
-                                 : peer_ip_ + ":" + std::to_string(ep.port());
-  } else {
-    peer_ip_ = peer_ = "-";
-  }
-  tls_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  peer_ip_ = ep.address().to_string();
+  peer_ = ep.address().is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
+                               : peer_ip_ + ":" + std::to_string(ep.port());
   worker_.live.insert(this);
   srv_.metrics().active->inc();
   listener_.connections->inc();
@@ -335,9 +328,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   const bool has_body = h.chunked || h.content_length.value_or(0) > 0;
   const bool idempotent = http::is_idempotent(h.method);
   const http::body_framing req_framing =
-      h.chunked ? http::body_framing::chunked
-                : (h.content_length ? http::body_framing::content_length
-                                    : http::body_framing::none);
+      h.chunked
+          ? http::body_framing::chunked
+          : (h.content_length ? http::body_framing::content_length : http::body_framing::none);
   const bool head_request = h.method == "HEAD";
   const std::uint64_t max_body = snap_.opts.limits.max_body_bytes;
 
@@ -569,9 +562,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         srv_.metrics().backend_errors->inc();
         break;
       }
-      if (!to_client_.empty() && (to_client_.size() >= 8192 ||
-                                  st == http::message_parser::status::message_done ||
-                                  bin_begin_ == bin_end_)) {
+      if (!to_client_.empty() &&
+          (to_client_.size() >= 8192 || st == http::message_parser::status::message_done ||
+           bin_begin_ == bin_end_)) {
         if (!co_await write_client(to_client_)) {
           client_ok = false;
           break;

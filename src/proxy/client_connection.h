@@ -26,8 +26,9 @@ namespace tlsfront::proxy {
 
 class client_connection {
  public:
+  // `peer` is the client's address as accept(2) returned it.
   client_connection(server& srv, worker& w, std::size_t listener_index,
-                    asio::ip::tcp::socket socket);
+                    asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer);
   ~client_connection();
   client_connection(const client_connection&) = delete;
   client_connection& operator=(const client_connection&) = delete;
@@ -77,7 +78,7 @@ class client_connection {
   http::message_parser response_;
   std::string to_client_;  // bytes framed for the client
 
-  bool idle_ = false;    // waiting for the first byte of a request (between requests)
+  bool idle_ = false;  // waiting for the first byte of a request (between requests)
   std::uint64_t requests_ = 0;
   std::chrono::steady_clock::time_point head_deadline_ =
       std::chrono::steady_clock::time_point::max();

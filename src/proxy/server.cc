@@ -28,6 +28,11 @@ bool open_acceptor(asio::ip::tcp::acceptor& acc, const asio::ip::tcp::endpoint& 
   if (!ec) {
     acc.set_option(reuse_port(true), ec);
   }
+  if (!ec) {
+    // Linux copies TCP_NODELAY to every accepted socket: one setsockopt per listener, not per
+    // connection.
+    acc.set_option(asio::ip::tcp::no_delay(true), ec);
+  }
   if (!ec && ep.protocol() == asio::ip::tcp::v6()) {
     acc.set_option(asio::ip::v6_only(false), ec);
     ec.clear();
@@ -56,8 +61,8 @@ void register_cache_metrics(cache::session_cache& c, core::metrics_registry& met
   static const field fields[] = {
       {"tlsfront_session_cache_hits_total", "Session-ID cache lookups that found the session",
        &stats::hits},
-      {"tlsfront_session_cache_misses_total",
-       "Session-ID cache lookups that found nothing usable", &stats::misses},
+      {"tlsfront_session_cache_misses_total", "Session-ID cache lookups that found nothing usable",
+       &stats::misses},
       {"tlsfront_session_cache_inserts_total", "Sessions stored in the session-ID cache",
        &stats::inserts},
       {"tlsfront_session_cache_evictions_total",
@@ -74,9 +79,8 @@ void register_cache_metrics(cache::session_cache& c, core::metrics_registry& met
       {"tlsfront_session_cache_removals_total", "Sessions removed (revoked)", &stats::removals},
   };
   for (const field& f : fields) {
-    metrics.add_counter_fn(f.name, f.help, "", [&c, m = f.member] {
-      return static_cast<double>(c.total_stats().*m);
-    });
+    metrics.add_counter_fn(f.name, f.help, "",
+                           [&c, m = f.member] { return static_cast<double>(c.total_stats().*m); });
   }
   metrics.add_gauge_fn("tlsfront_session_cache_entries", "Live sessions in the session-ID cache",
                        "", [&c] { return static_cast<double>(c.entries_in_use()); });
@@ -119,8 +123,8 @@ void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
 
 }  // namespace
 
-std::unique_ptr<server> server::create(const server_options& opts,
-                                       core::metrics_registry& metrics, std::string& error) {
+std::unique_ptr<server> server::create(const server_options& opts, core::metrics_registry& metrics,
+                                       std::string& error) {
   std::unique_ptr<server> srv(new server());
   auto snap = std::make_shared<snapshot>();
   snap->opts = opts;
@@ -136,7 +140,8 @@ std::unique_ptr<server> server::create(const server_options& opts,
     register_cache_metrics(*srv->sessions_, metrics);
   }
 
-  srv->tickets_ = std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
+  srv->tickets_ =
+      std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
   if (!srv->tickets_->start(error)) {
     error = "ticket keys: " + error;
     return nullptr;
@@ -167,10 +172,10 @@ std::unique_ptr<server> server::create(const server_options& opts,
       return nullptr;
     }
     std::string l = "listener=\"" + lo.name + "\"";
-    lr.connections = &metrics.add_counter("tlsfront_connections_total",
-                                          "Client TCP connections accepted", l);
-    lr.handshake_failures = &metrics.add_counter(
-        "tlsfront_handshake_failures_total", "TLS handshakes that failed", l);
+    lr.connections =
+        &metrics.add_counter("tlsfront_connections_total", "Client TCP connections accepted", l);
+    lr.handshake_failures =
+        &metrics.add_counter("tlsfront_handshake_failures_total", "TLS handshakes that failed", l);
     lr.handshake_timeouts = &metrics.add_counter(
         "tlsfront_handshake_timeouts_total",
         "Connections closed because the TLS handshake did not finish in time", l);
@@ -202,8 +207,8 @@ std::unique_ptr<server> server::create(const server_options& opts,
       "tlsfront_bad_requests_total", "Requests refused as malformed or over the limits");
   srv->metrics_.backend_errors = &metrics.add_counter(
       "tlsfront_backend_errors_total", "Backend connections that broke or sent a bad response");
-  srv->metrics_.backend_timeouts = &metrics.add_counter(
-      "tlsfront_backend_timeouts_total", "Backend reads or writes that timed out");
+  srv->metrics_.backend_timeouts = &metrics.add_counter("tlsfront_backend_timeouts_total",
+                                                        "Backend reads or writes that timed out");
 
   unsigned n = opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
@@ -251,8 +256,9 @@ server::~server() {
 asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
   asio::ip::tcp::acceptor& acc = w.acceptors[li];
   const std::int64_t max_conn = static_cast<std::int64_t>(snap_->opts.limits.max_connections);
+  asio::ip::tcp::endpoint peer;  // filled by accept(2): no getpeername per connection
   while (acc.is_open()) {
-    auto [ec, sock] = co_await acc.async_accept(use_tuple);
+    auto [ec, sock] = co_await acc.async_accept(peer, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) {
         break;
@@ -271,11 +277,11 @@ asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
     }
     asio::co_spawn(
         w.ioc,
-        [](server* self, worker* wk, std::size_t index,
-           asio::ip::tcp::socket s) -> asio::awaitable<void> {
-          client_connection conn(*self, *wk, index, std::move(s));
+        [](server* self, worker* wk, std::size_t index, asio::ip::tcp::socket s,
+           asio::ip::tcp::endpoint from) -> asio::awaitable<void> {
+          client_connection conn(*self, *wk, index, std::move(s), from);
           co_await conn.run();
-        }(this, &w, li, std::move(sock)),
+        }(this, &w, li, std::move(sock), peer),
         asio::detached);
   }
 }

@@ -1,14 +1,14 @@
 #include "tls/stream.h"
 
-#include "tls/ticket_keys.h"
-
 #include <openssl/err.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
+
+#include "tls/ticket_keys.h"
 
 namespace tlsfront::tls {
 namespace {
@@ -54,10 +54,15 @@ stream::stream(asio::ip::tcp::socket socket, bssl::UniquePtr<SSL> ssl)
     : socket_(std::move(socket)), ssl_(std::move(ssl)) {
   error_code ec;
   socket_.non_blocking(true, ec);
-  if (ssl_) {  // nullptr only when BoringSSL ran out of memory; the owner checks native()
-    SSL_set_fd(ssl_.get(), socket_.native_handle());
-    SSL_set_app_data(ssl_.get(), &info_);
+  bio_state_.fd = socket_.native_handle();
+  bssl::UniquePtr<BIO> bio = ssl_ ? make_socket_bio(&bio_state_) : nullptr;
+  if (!bio) {  // out of memory: the owner sees native() == nullptr and closes
+    ssl_.reset();
+    return;
   }
+  BIO* b = bio.release();
+  SSL_set_bio(ssl_.get(), b, b);  // the same BIO both ways: the SSL takes the one reference
+  SSL_set_app_data(ssl_.get(), &info_);
 }
 
 handshake_info* info_of(const SSL* ssl) noexcept {
@@ -82,9 +87,8 @@ error_code stream::classify(int ssl_error, int ret) noexcept {
       break;
     case SSL_ERROR_SYSCALL:
       // ret == 0: the peer closed the TCP connection without close_notify.
-      ec = ret == 0 || saved_errno == 0
-               ? error_code(asio::error::eof)
-               : error_code(saved_errno, boost::system::system_category());
+      ec = ret == 0 || saved_errno == 0 ? error_code(asio::error::eof)
+                                        : error_code(saved_errno, boost::system::system_category());
       break;
     case SSL_ERROR_SSL:
       ec = tls_errc::protocol_error;
@@ -128,8 +132,8 @@ asio::awaitable<error_code> stream::handshake() {
   if (SSL_session_reused(ssl)) {
     // TLS 1.3 resumes only by PSK (a ticket). In TLS 1.2 the session came either from the
     // session-ID cache (its get callback marks cache_hit) or from a ticket.
-    info_.resumed = SSL_version(ssl) < TLS1_3_VERSION && info_.cache_hit ? resumption::id
-                                                                         : resumption::ticket;
+    info_.resumed =
+        SSL_version(ssl) < TLS1_3_VERSION && info_.cache_hit ? resumption::id : resumption::ticket;
   }
   account_ticket_use(ssl, info_);
   co_return error_code{};

@@ -1,7 +1,8 @@
 // tls/stream.h — a TLS server stream: BoringSSL driving a non-blocking TCP socket directly
-// (SSL_set_fd), with Asio reactor waits when BoringSSL wants to read or write. Owning the loop
-// (rather than using asio::ssl) lets later layers suspend a handshake for an async session
-// lookup (SSL_ERROR_PENDING_SESSION) and costs no extra buffer copies.
+// (through tls/socket_bio.h, which reads ahead to save system calls), with Asio reactor waits when
+// BoringSSL wants to read or write. Owning the loop (rather than using asio::ssl) lets later layers
+// suspend a handshake for an async session lookup (SSL_ERROR_PENDING_SESSION) and costs no extra
+// buffer copies.
 //
 // Thread-safety: none; a stream lives on one io_context thread (the one its socket uses).
 // Ownership: owns the socket and the SSL. Errors are values (never thrown): the awaitables
@@ -15,6 +16,8 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+
+#include "tls/socket_bio.h"
 
 namespace tlsfront::tls {
 
@@ -32,9 +35,9 @@ inline error_code make_error_code(tls_errc e) {
 }
 
 struct handshake_info {
-  std::string server_name;        // SNI, lowercase as sent; empty if none
-  const char* version = "-";      // "TLSv1.3"
-  const char* cipher = "-";       // standard name
+  std::string server_name;    // SNI, lowercase as sent; empty if none
+  const char* version = "-";  // "TLSv1.3"
+  const char* cipher = "-";   // standard name
   resumption resumed = resumption::none;
   std::int64_t handshake_us = 0;  // from first ClientHello byte wait to Finished
   bool offered_ticket = false;    // the ClientHello carried a ticket (TLS 1.2) or a PSK (1.3)
@@ -65,6 +68,8 @@ class stream {
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
   SSL* native() noexcept { return ssl_.get(); }
   const handshake_info& info() const noexcept { return info_; }
+  // read(2) calls made on the socket so far (for tests and profiles).
+  std::uint64_t socket_reads() const noexcept { return bio_state_.reads; }
 
  private:
   // Waits for the socket to become readable/writable as BoringSSL asked.
@@ -72,6 +77,7 @@ class stream {
   error_code classify(int ssl_error, int ret) noexcept;
 
   asio::ip::tcp::socket socket_;
+  socket_bio_state bio_state_;  // before ssl_: the SSL's BIO points at it
   bssl::UniquePtr<SSL> ssl_;
   handshake_info info_;
 };

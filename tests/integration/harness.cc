@@ -41,8 +41,7 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-process::process(std::vector<std::string> argv, const std::string& log_path)
-    : log_path_(log_path) {
+process::process(std::vector<std::string> argv, const std::string& log_path) : log_path_(log_path) {
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -181,7 +180,9 @@ proxy_instance::proxy_instance(const std::string& config_text, const std::string
   }
 }
 
-std::string proxy_instance::log() const { return read_file(dir_ + "/tlsfront.log"); }
+std::string proxy_instance::log() const {
+  return read_file(dir_ + "/tlsfront.log");
+}
 
 std::string proxy_instance::admin_get(const std::string& path) const {
   return response_body(admin_request("GET", path));
@@ -204,6 +205,15 @@ double proxy_instance::metric(const std::string& series) const {
     }
   }
   return -1;
+}
+
+double proxy_instance::metric_reaching(const std::string& series, double at_least) const {
+  double v = metric(series);
+  for (int i = 0; i < 100 && v < at_least; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    v = metric(series);
+  }
+  return v;
 }
 
 command_result run_command(const std::string& cmd, const std::string& stdin_data) {
@@ -299,7 +309,9 @@ tls_client::~tls_client() {
   }
 }
 
-bool tls_client::resumed() const { return ok_ && SSL_session_reused(ssl_.get()); }
+bool tls_client::resumed() const {
+  return ok_ && SSL_session_reused(ssl_.get());
+}
 
 std::string tls_client::peer_common_name() const {
   if (!ok_) {
@@ -508,15 +520,16 @@ std::string default_config(const std::string& backend, const std::string& limits
   return "[server]\nthreads = " + std::to_string(threads) +
          "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
          "[log]\nlevel = \"info\"\nerror_log = \"stderr\"\naccess_log = \"{dir}/access.log\"\n"
-         "[limits]\n" + limits +
+         "[limits]\n" +
+         limits +
          "\n[[listener]]\nname = \"https\"\nlisten = \"127.0.0.1:0\"\nhandshake_timeout = \"1s\"\n"
          "  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n  key = \"{certs}/a.key\"\n"
          "  [[listener.certificate]]\n  cert = \"{certs}/b.crt\"\n  key = \"{certs}/b.key\"\n"
          "  [[listener.certificate]]\n  cert = \"{certs}/wild.crt\"\n  key = \"{certs}/wild.key\"\n"
          "  [[listener.certificate]]\n  cert = \"{certs}/default.crt\"\n"
          "  key = \"{certs}/default.key\"\n  default = true\n"
-         "[[pool]]\nname = \"echo\"\nservers = [\"" + backend + "\"]\n" + pool_extra +
-         "\n[[route]]\npool = \"echo\"\n";
+         "[[pool]]\nname = \"echo\"\nservers = [\"" +
+         backend + "\"]\n" + pool_extra + "\n[[route]]\npool = \"echo\"\n";
 }
 
 }  // namespace tlsfront::test

@@ -70,6 +70,9 @@ class proxy_instance {
   // Value of one metric series (exact text before the value, e.g.
   // `tlsfront_requests_total{pool="demo",class="2xx"}`); -1 if absent.
   double metric(const std::string& series) const;
+  // The same, polled for up to 5 s until it reaches `at_least`: for counters the proxy bumps
+  // after the client already has its response (requests_total). Returns the last value read.
+  double metric_reaching(const std::string& series, double at_least) const;
 
  private:
   std::string dir_;

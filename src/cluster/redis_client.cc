@@ -1,0 +1,370 @@
+#include "cluster/redis_client.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+
+namespace tlsfront::cluster {
+namespace {
+
+class redis_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "redis"; }
+  std::string message(int ev) const override {
+    switch (static_cast<redis_errc>(ev)) {
+      case redis_errc::not_connected:
+        return "not connected to Redis";
+      case redis_errc::connection_lost:
+        return "Redis connection lost";
+      case redis_errc::timed_out:
+        return "Redis command timed out";
+      case redis_errc::shutting_down:
+        return "Redis client shutting down";
+      case redis_errc::protocol:
+        return "Redis protocol error";
+    }
+    return "unknown Redis error";
+  }
+};
+
+redis_reply convert(const redisReply* r) {
+  redis_reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = redis_reply::kind::string;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = redis_reply::kind::status;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = redis_reply::kind::error;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = redis_reply::kind::integer;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = redis_reply::kind::array;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        out.elements.push_back(convert(r->element[i]));
+      }
+      break;
+    default:
+      out.type = redis_reply::kind::nil;
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+const boost::system::error_category& redis_category() noexcept {
+  static const redis_category_impl c;
+  return c;
+}
+
+// The hiredis event hooks on an Asio descriptor. hiredis owns (and closes) the fd: cleanup
+// releases it from Asio without closing. Waits hold a shared_ptr, so a wait that completes after
+// cleanup finds `ac` null and does nothing.
+struct redis_client::watcher : std::enable_shared_from_this<watcher> {
+  asio::posix::stream_descriptor sd;
+  redisAsyncContext* ac;
+  bool want_read = false, want_write = false, reading = false, writing = false;
+  watcher(asio::io_context& ioc, int fd, redisAsyncContext* c) : sd(ioc, fd), ac(c) {}
+
+  void start_read() {
+    if (reading || !want_read || !ac) {
+      return;
+    }
+    reading = true;
+    sd.async_wait(asio::posix::descriptor_base::wait_read,
+                  [w = shared_from_this()](const error_code& ec) {
+                    w->reading = false;
+                    if (ec || !w->ac || !w->want_read) {
+                      return;
+                    }
+                    // One read of at most 16 KiB; if more is waiting, the next async_wait sees
+                    // it: Asio re-arms the descriptor (EPOLL_CTL_MOD) for every wait, which
+                    // reports a descriptor that is still readable.
+                    redisAsyncHandleRead(w->ac);
+                    w->start_read();
+                  });
+  }
+  void start_write() {
+    if (writing || !want_write || !ac) {
+      return;
+    }
+    writing = true;
+    sd.async_wait(asio::posix::descriptor_base::wait_write,
+                  [w = shared_from_this()](const error_code& ec) {
+                    w->writing = false;
+                    if (ec || !w->ac || !w->want_write) {
+                      return;
+                    }
+                    redisAsyncHandleWrite(w->ac);  // partial write: want_write stays, wait again
+                    w->start_write();
+                  });
+  }
+
+  static void add_read(void* p) {
+    auto* w = static_cast<watcher*>(p);
+    w->want_read = true;
+    w->start_read();
+  }
+  static void del_read(void* p) { static_cast<watcher*>(p)->want_read = false; }
+  static void add_write(void* p) {
+    auto* w = static_cast<watcher*>(p);
+    w->want_write = true;
+    w->start_write();
+  }
+  static void del_write(void* p) { static_cast<watcher*>(p)->want_write = false; }
+  static void cleanup(void* p) {
+    auto* w = static_cast<watcher*>(p);
+    w->ac = nullptr;
+    w->want_read = w->want_write = false;
+    (void)w->sd.release();  // waits finish with operation_aborted; hiredis closes the fd
+  }
+};
+
+struct redis_client::pending {
+  handler h;
+  bool handshake = false;
+  bool last_handshake = false;
+};
+
+redis_client::redis_client(asio::io_context& ioc, redis_options opts)
+    : ioc_(ioc), opts_(std::move(opts)), check_(ioc), backoff_(ioc), delay_(opts_.reconnect_min) {}
+
+redis_client::~redis_client() {
+  *alive_ = false;
+  check_.cancel();
+  backoff_.cancel();
+  if (redisAsyncContext* ac = ac_) {
+    ac_ = nullptr;
+    null_reply_error_ = redis_errc::shutting_down;
+    redisAsyncFree(ac);  // pending commands complete now, with shutting_down
+  }
+}
+
+void redis_client::start() {
+  if (state_ == state::idle) {
+    connect();
+  }
+}
+
+void redis_client::connect() {
+  state_ = state::connecting;
+  ++attempt_;
+  connect_started_ = std::chrono::steady_clock::now();
+  redisAsyncContext* ac = redisAsyncConnect(opts_.host.c_str(), opts_.port);
+  if (ac == nullptr || ac->err) {
+    last_error_ = ac ? std::string(ac->errstr) : std::string("out of memory");
+    if (ac) {
+      redisAsyncFree(ac);
+    }
+    ++counters_.connect_failures;
+    schedule_reconnect();
+    return;
+  }
+  ac->data = this;
+  redisAsyncSetConnectCallback(ac, &redis_client::on_connect);
+  redisAsyncSetDisconnectCallback(ac, &redis_client::on_disconnect);
+  watcher_ = std::make_shared<watcher>(ioc_, ac->c.fd, ac);
+  ac->ev.data = watcher_.get();
+  ac->ev.addRead = &watcher::add_read;
+  ac->ev.delRead = &watcher::del_read;
+  ac->ev.addWrite = &watcher::add_write;
+  ac->ev.delWrite = &watcher::del_write;
+  ac->ev.cleanup = &watcher::cleanup;
+  ac_ = ac;
+  sent_.clear();
+  null_reply_error_ = redis_errc::connection_lost;
+  send_handshake();
+  arm_check();
+}
+
+void redis_client::send_handshake() {
+  // Queued before the connect completes (hiredis buffers them); the PING's reply marks ready.
+  if (!opts_.password.empty()) {
+    send({"AUTH", opts_.password}, {}, true, false);
+  }
+  if (opts_.database != 0) {
+    send({"SELECT", std::to_string(opts_.database)}, {}, true, false);
+  }
+  send({"PING"}, {}, true, true);
+}
+
+void redis_client::send(std::vector<std::string> argv, handler h, bool handshake, bool last) {
+  std::vector<const char*> ptrs;
+  std::vector<std::size_t> lens;
+  ptrs.reserve(argv.size());
+  lens.reserve(argv.size());
+  for (const auto& a : argv) {
+    ptrs.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto p = std::make_unique<pending>(pending{std::move(h), handshake, last});
+  if (redisAsyncCommandArgv(ac_, &redis_client::on_reply, p.get(), static_cast<int>(argv.size()),
+                            ptrs.data(), lens.data()) != REDIS_OK) {
+    if (!handshake) {
+      fail_later(std::move(p->h), redis_errc::protocol);
+    }
+    return;
+  }
+  (void)p.release();  // owned by hiredis until on_reply
+  ++counters_.commands;
+  sent_.push_back(std::chrono::steady_clock::now());
+}
+
+void redis_client::command(std::vector<std::string> argv, handler h) {
+  if (state_ != state::ready || ac_ == nullptr) {
+    fail_later(std::move(h), redis_errc::not_connected);
+    return;
+  }
+  send(std::move(argv), std::move(h), false, false);
+}
+
+void redis_client::fail_later(handler h, redis_errc e) {
+  if (!h) {
+    return;
+  }
+  asio::post(ioc_, [h = std::move(h), e] { h(make_error_code(e), redis_reply{}); });
+}
+
+void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  std::unique_ptr<pending> p(static_cast<pending*>(privdata));
+  auto* self = static_cast<redis_client*>(ac->data);
+  if (!self->sent_.empty()) {
+    self->sent_.pop_front();
+  }
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (p->handshake) {
+    if (r == nullptr || self->ac_ != ac) {
+      return;  // the connection is already gone; its owner dealt with it
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+      ++self->counters_.connect_failures;
+      self->drop(std::string("Redis refused the connection set-up: ") + std::string(r->str, r->len),
+                 redis_errc::connection_lost);
+      return;
+    }
+    if (p->last_handshake) {
+      self->state_ = state::ready;
+      self->delay_ = self->opts_.reconnect_min;
+      ++self->counters_.connects;
+      if (!self->last_error_.empty()) {
+        spdlog::info("redis {}:{}: connected", self->opts_.host, self->opts_.port);
+      }
+      if (self->on_ready_) {
+        self->on_ready_();
+      }
+    }
+    return;
+  }
+  if (!p->h) {
+    return;
+  }
+  if (r == nullptr) {
+    p->h(make_error_code(self->null_reply_error_), redis_reply{});
+    return;
+  }
+  p->h(error_code{}, convert(r));
+}
+
+void redis_client::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<redis_client*>(ac->data);
+  if (status == REDIS_OK || self->ac_ != ac) {
+    return;  // connected: the handshake replies decide readiness
+  }
+  // hiredis frees the context after this callback.
+  self->ac_ = nullptr;
+  ++self->counters_.connect_failures;
+  self->note_failure(std::string("cannot connect: ") + ac->errstr);
+  self->schedule_reconnect();
+}
+
+void redis_client::on_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<redis_client*>(ac->data);
+  if (self->ac_ != ac) {
+    return;  // we dropped it ourselves (drop() or the destructor)
+  }
+  self->ac_ = nullptr;  // hiredis frees it after this callback
+  if (self->state_ == state::ready) {
+    ++self->counters_.disconnects;
+  } else {
+    ++self->counters_.connect_failures;  // e.g. garbage instead of the PING reply
+  }
+  self->note_failure(std::string("connection lost: ") +
+                     (ac->errstr[0] != '\0' ? ac->errstr : "closed by the server"));
+  self->schedule_reconnect();
+}
+
+void redis_client::drop(const std::string& why, redis_errc pending_error) {
+  note_failure(why);
+  if (redisAsyncContext* ac = ac_) {
+    ac_ = nullptr;
+    null_reply_error_ = pending_error;
+    redisAsyncFree(ac);  // deferred by hiredis until its current callback returns
+  }
+  schedule_reconnect();
+}
+
+void redis_client::note_failure(const std::string& why) {
+  // One log line per change of state, not one per attempt: a dead Redis stays quiet.
+  if (why != last_error_) {
+    spdlog::warn("redis {}:{}: {} (retrying every {} ms at most)", opts_.host, opts_.port, why,
+                 opts_.reconnect_max.count());
+  }
+  last_error_ = why;
+}
+
+void redis_client::schedule_reconnect() {
+  state_ = state::backoff;
+  sent_.clear();
+  backoff_.expires_after(delay_);
+  delay_ = std::min(delay_ * 2, opts_.reconnect_max);
+  backoff_.async_wait([this, alive = alive_](const error_code& ec) {
+    if (ec || !*alive || state_ != state::backoff) {
+      return;
+    }
+    connect();
+  });
+}
+
+void redis_client::arm_check() {
+  // One ticking timer per connection attempt: the connect deadline while connecting, the oldest
+  // unanswered command's deadline once ready (Redis answers in order, so the oldest is the front).
+  auto tick = std::max(std::chrono::milliseconds(5),
+                       std::min(opts_.connect_timeout, opts_.command_timeout) / 4);
+  check_.expires_after(tick);
+  check_.async_wait([this, alive = alive_, attempt = attempt_](const error_code& ec) {
+    if (ec || !*alive || ac_ == nullptr || attempt != attempt_) {
+      return;  // this attempt is over; the next connect() arms its own check
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (state_ != state::ready) {
+      if (now - connect_started_ >= opts_.connect_timeout) {
+        ++counters_.connect_failures;
+        drop("connect timed out after " + std::to_string(opts_.connect_timeout.count()) + " ms",
+             redis_errc::connection_lost);
+        return;
+      }
+    } else if (!sent_.empty() && now - sent_.front() >= opts_.command_timeout) {
+      ++counters_.timeouts;
+      drop("no reply within " + std::to_string(opts_.command_timeout.count()) + " ms",
+           redis_errc::timed_out);
+      return;
+    }
+    arm_check();
+  });
+}
+
+}  // namespace tlsfront::cluster

@@ -1,0 +1,143 @@
+// cluster/redis_client.h — one Redis connection driven by a worker's io_context: hiredis's async
+// API (0.14, as Debian ships it) with its read/write hooks mapped onto Asio reactor waits, so the
+// connection lives and is used on one thread and nothing crosses threads.
+//
+// The client connects on start(), authenticates (AUTH with the configured password), selects the
+// database and reports itself ready; until then, and whenever the connection is down, commands
+// fail at once with `not_connected` (callers degrade, they never queue behind a dead Redis).
+// A lost connection, a refused AUTH, a connect that takes longer than connect_timeout or a
+// command that waits longer than command_timeout for its reply drops the connection (every
+// pending command completes with an error) and reconnects with exponential backoff
+// (reconnect_min doubling up to reconnect_max). Each failure is counted; log lines about it are
+// rate-limited to one per state change.
+//
+// Thread-safety: none; every call on the io_context's thread. Ownership: the client owns the
+// hiredis context; destroying the client completes pending commands with `shutting_down`
+// (callbacks run inside the destructor) and closes the connection.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisAsyncContext;
+
+namespace tlsfront::cluster {
+
+namespace asio = boost::asio;
+using error_code = boost::system::error_code;
+
+enum class redis_errc {
+  not_connected = 1,  // no ready connection right now
+  connection_lost,    // the connection dropped (or was dropped) before the reply came
+  timed_out,          // no reply within command_timeout (the connection is then dropped)
+  shutting_down,      // the client is being destroyed
+  protocol,           // hiredis refused the command or could not parse a reply
+};
+const boost::system::error_category& redis_category() noexcept;
+inline error_code make_error_code(redis_errc e) {
+  return error_code(static_cast<int>(e), redis_category());
+}
+
+struct redis_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string password;  // empty: no AUTH
+  int database = 0;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{1000};
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{5000};
+};
+
+// A reply, copied out of hiredis. An error reply (`-ERR ...`) is a reply, not an error_code.
+struct redis_reply {
+  enum class kind { nil, status, error, integer, string, array };
+  kind type = kind::nil;
+  std::string str;  // status, error and string replies
+  long long integer = 0;
+  std::vector<redis_reply> elements;
+
+  bool is_error() const { return type == kind::error; }
+  bool is_ok() const { return type == kind::status && str == "OK"; }
+};
+
+struct redis_counters {
+  std::uint64_t connects = 0;          // connections that became ready
+  std::uint64_t connect_failures = 0;  // refused, timed out, AUTH/SELECT refused
+  std::uint64_t disconnects = 0;       // ready connections lost
+  std::uint64_t timeouts = 0;          // commands that hit command_timeout
+  std::uint64_t commands = 0;          // commands sent
+};
+
+class redis_client {
+ public:
+  using handler = std::function<void(const error_code&, const redis_reply&)>;
+
+  redis_client(asio::io_context& ioc, redis_options opts);
+  ~redis_client();
+  redis_client(const redis_client&) = delete;
+  redis_client& operator=(const redis_client&) = delete;
+
+  // Starts connecting (and reconnecting whenever the connection is lost). Idempotent.
+  void start();
+  bool ready() const noexcept { return state_ == state::ready; }
+
+  // Sends one command (argv, binary-safe). `h` runs exactly once, on the io_context's thread, never
+  // inside this call: with the reply, or with a redis_errc.
+  void command(std::vector<std::string> argv, handler h);
+
+  // Called each time the connection becomes ready (after AUTH/SELECT), e.g. to resubscribe.
+  void on_ready(std::function<void()> f) { on_ready_ = std::move(f); }
+
+  const redis_counters& counters() const noexcept { return counters_; }
+  // The last connection problem, for logs and tests ("" when none yet).
+  const std::string& last_error() const noexcept { return last_error_; }
+
+ private:
+  enum class state { idle, connecting, handshaking, ready, backoff };
+  struct watcher;
+  struct pending;
+
+  void connect();
+  void send_handshake();
+  void drop(const std::string& why, redis_errc pending_error);
+  void note_failure(const std::string& why);
+  void schedule_reconnect();
+  void arm_check();
+  void send(std::vector<std::string> argv, handler h, bool handshake, bool last);
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_disconnect(const redisAsyncContext* ac, int status);
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  void fail_later(handler h, redis_errc e);
+
+  asio::io_context& ioc_;
+  redis_options opts_;
+  state state_ = state::idle;
+  redisAsyncContext* ac_ = nullptr;
+  std::shared_ptr<watcher> watcher_;
+  std::deque<std::chrono::steady_clock::time_point> sent_;  // send times of unanswered commands
+  asio::steady_timer check_;                                // connect timeout and command timeouts
+  asio::steady_timer backoff_;                              // reconnect delay
+  std::chrono::milliseconds delay_;
+  std::chrono::steady_clock::time_point connect_started_;
+  std::uint64_t attempt_ = 0;  // connect() count: a check timer belongs to one attempt
+  std::function<void()> on_ready_;
+  redis_counters counters_;
+  std::string last_error_;
+  redis_errc null_reply_error_ = redis_errc::connection_lost;  // for commands a drop cuts off
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace tlsfront::cluster
+
+template <>
+struct boost::system::is_error_code_enum<tlsfront::cluster::redis_errc> : std::true_type {};
