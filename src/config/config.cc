@@ -2,21 +2,23 @@
 
 #include <arpa/inet.h>
 #include <openssl/mem.h>
+#include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <utility>
 #include <vector>
 
+#include "cluster/fleet_secret.h"
 #include "tls/certificate.h"
 #include "tls/ticket_key_ring.h"
 
@@ -485,10 +487,10 @@ class reader {
   std::chrono::seconds session_timeout_{tls::listener_tls_options{}.session_timeout};
 
  public:
-
   void read(const toml::table& root, config& out) {
-    check_keys(root, "", {"server", "admin", "log", "limits", "session_cache", "tickets",
-                          "listener", "pool", "route"});
+    check_keys(root, "",
+               {"server", "admin", "log", "limits", "session_cache", "tickets", "cluster",
+                "listener", "pool", "route"});
     if (const toml::node* n = root.get("server")) {
       read_server(as_table(*n, "server"), out.server);
     }
@@ -506,6 +508,10 @@ class reader {
     }
     if (const toml::node* n = root.get("tickets")) {
       read_tickets(as_table(*n, "tickets"), out.server.tickets);
+    }
+    if (const toml::node* n = root.get("cluster")) {
+      out.server.cluster.emplace();
+      read_cluster(as_table(*n, "cluster"), *out.server.cluster);
     }
     const toml::node* listeners = root.get("listener");
     if (listeners == nullptr) {
@@ -587,8 +593,8 @@ class reader {
         c.capacity = static_cast<std::size_t>(as_integer(*n, "capacity", 1, 1ll << 32));
       } else {
         std::uint64_t bytes = as_size(*n, "capacity", 1, std::uint64_t{1} << 40);
-        c.capacity = static_cast<std::size_t>(
-            bytes / cache::session_cache::bytes_per_entry(c.slot_bytes));
+        c.capacity =
+            static_cast<std::size_t>(bytes / cache::session_cache::bytes_per_entry(c.slot_bytes));
         if (c.capacity == 0) {
           fail(*n, "'capacity' is smaller than one entry (" +
                        std::to_string(cache::session_cache::bytes_per_entry(c.slot_bytes)) +
@@ -662,16 +668,68 @@ class reader {
         fail(*n, "'lifetime' must be at most 7d (RFC 8446 section 4.6.1)");
       }
       if (!from_files && out.lifetime > out.rotation) {
-        fail(*n, "'lifetime' must not exceed 'rotation': a ticket may live at most half of its "
-                 "key's validity (rotation + lifetime), RFC 9325 section 3.4");
+        fail(*n,
+             "'lifetime' must not exceed 'rotation': a ticket may live at most half of its "
+             "key's validity (rotation + lifetime), RFC 9325 section 3.4");
       }
     } else if (!from_files && out.lifetime > out.rotation) {
       out.lifetime = out.rotation;  // keep the default within the rule for short rotations
     }
-    if (const toml::node* n = t.get("publish_ahead"); n != nullptr && out.publish_ahead > out.rotation) {
+    if (const toml::node* n = t.get("publish_ahead");
+        n != nullptr && out.publish_ahead > out.rotation) {
       fail(*n, "'publish_ahead' must not exceed 'rotation'");
     }
     optional_integer(t, "tls13_tickets", 0, 8, out.tls13_tickets);
+  }
+
+  // [cluster]: the fleet store. `redis` must be an IP literal: hiredis resolves names with a
+  // blocking call on the worker thread at every reconnect.
+  void read_cluster(const toml::table& t, cluster::cluster_options& out) {
+    check_keys(t, "cluster",
+               {"redis", "password_file", "secret_file", "key_prefix", "database", "lookup_timeout",
+                "connect_timeout", "command_timeout", "max_pending_writes"});
+    host_port hp = as_host_port(require(t, "redis", "cluster"), "redis", true, false);
+    out.redis.host = hp.host;
+    out.redis.port = hp.port;
+    if (const toml::node* n = t.get("password_file")) {
+      std::string path = resolve(as_string(*n, "password_file"));
+      std::ifstream in(path, std::ios::binary);
+      if (!in) {
+        fail(*n, "cannot read the Redis password file " + path + ": " + std::strerror(errno));
+      }
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      std::string pw = ss.str();
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) {
+        pw.pop_back();
+      }
+      if (pw.empty()) {
+        fail(*n, "the Redis password file " + path + " is empty");
+      }
+      out.redis.password = std::move(pw);
+    }
+    const toml::node& sf = require(t, "secret_file", "cluster");
+    std::string error, warning;
+    if (!cluster::load_fleet_secret(resolve(as_string(sf, "secret_file")), out.secret, error,
+                                    warning)) {
+      fail(sf, error);
+    }
+    if (!warning.empty()) {
+      spdlog::warn("{}", warning);
+    }
+    if (const toml::node* n = t.get("key_prefix")) {
+      out.key_prefix = as_string(*n, "key_prefix");
+    }
+    optional_integer(t, "database", 0, 15, out.redis.database);
+    optional_duration(t, "lookup_timeout", out.lookup_timeout);
+    optional_duration(t, "connect_timeout", out.redis.connect_timeout);
+    optional_duration(t, "command_timeout", out.redis.command_timeout);
+    for (const char* key : {"lookup_timeout", "connect_timeout", "command_timeout"}) {
+      if (const toml::node* n = t.get(key); n != nullptr && as_duration(*n, key).count() < 1) {
+        fail(*n, single_quoted(key) + " must be at least 1ms");
+      }
+    }
+    optional_integer(t, "max_pending_writes", 1, 1 << 20, out.max_pending_writes);
   }
 
   static std::string read_whole_file(const std::string& path, const toml::node& at) {

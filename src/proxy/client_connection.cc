@@ -65,6 +65,9 @@ client_connection::client_connection(server& srv, worker& w, std::size_t listene
       bin_(buffer_size),
       response_(http::message_parser::kind::response,
                 {snap_.opts.limits.max_header_bytes * 4, snap_.opts.limits.max_header_count * 2}) {
+  if (w.l2) {
+    tls_.set_remote_store(w.l2.get(), w.lookup_timeout);
+  }
   peer_ip_ = ep.address().to_string();
   peer_ = ep.address().is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
                                : peer_ip_ + ":" + std::to_string(ep.port());

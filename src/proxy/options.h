@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cache/session_cache.h"
+#include "cluster/cluster_options.h"
 #include "tls/options.h"
 #include "tls/ticket_key_ring.h"
 
@@ -46,7 +48,7 @@ struct route_options {
 };
 
 struct limits_options {
-  std::size_t max_connections = 16384;  // client connections open at once, whole process
+  std::size_t max_connections = 16384;       // client connections open at once, whole process
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers
   std::size_t max_header_count = 100;
   std::uint64_t max_body_bytes = 0;  // 0: unlimited; larger requests get 413
@@ -73,6 +75,8 @@ struct server_options {
   cache::session_cache_options session_cache;
   // Session-ticket keys for every listener with session_tickets on.
   tls::ticket_key_options tickets;
+  // The fleet store ([cluster]); nullopt: this instance runs alone.
+  std::optional<cluster::cluster_options> cluster;
   std::vector<listener_options> listeners;
   std::vector<pool_options> pools;
   std::vector<route_options> routes;

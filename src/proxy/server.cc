@@ -123,6 +123,48 @@ void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
 
 }  // namespace
 
+void register_fleet_metrics(const std::vector<std::unique_ptr<worker>>& workers,
+                            core::metrics_registry& metrics) {
+  using counters = cluster::session_store_counters;
+  struct field {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> counters::*member;
+  };
+  static const field fields[] = {
+      {"tlsfront_fleet_session_lookups_total",
+       "Session-ID lookups sent to the fleet store (L1 misses)", &counters::lookups},
+      {"tlsfront_fleet_session_hits_total", "Fleet store lookups that returned a valid session",
+       &counters::hits},
+      {"tlsfront_fleet_session_misses_total", "Fleet store lookups that found nothing",
+       &counters::misses},
+      {"tlsfront_fleet_session_timeouts_total",
+       "Handshakes that stopped waiting for the fleet store after lookup_timeout",
+       &counters::timeouts},
+      {"tlsfront_fleet_session_errors_total",
+       "Fleet store commands that failed (Redis down, error reply, dropped connection)",
+       &counters::errors},
+      {"tlsfront_fleet_session_rejected_total",
+       "Fleet store values that did not open (tampered, truncated, another fleet's secret)",
+       &counters::rejected},
+      {"tlsfront_fleet_session_writes_total", "New sessions written to the fleet store",
+       &counters::writes},
+      {"tlsfront_fleet_session_dropped_writes_total",
+       "New sessions not written (Redis not connected or too many writes in flight)",
+       &counters::dropped_writes},
+  };
+  for (const field& f : fields) {
+    metrics.add_counter_fn(f.name, f.help, "", [&workers, m = f.member] {
+      double sum = 0;
+      for (const auto& w : workers) {
+        // Relaxed: a monotonic count read for display; it publishes nothing.
+        sum += static_cast<double>((w->l2->counters().*m).load(std::memory_order_relaxed));
+      }
+      return sum;
+    });
+  }
+}
+
 std::unique_ptr<server> server::create(const server_options& opts, core::metrics_registry& metrics,
                                        std::string& error) {
   std::unique_ptr<server> srv(new server());
@@ -221,6 +263,17 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     }
     srv->workers_.push_back(std::move(w));
   }
+  if (opts.cluster && srv->sessions_) {
+    const cluster::cluster_options& co = *opts.cluster;
+    srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
+    for (auto& w : srv->workers_) {
+      w->redis = std::make_unique<cluster::redis_client>(w->ioc, co.redis);
+      w->l2 = std::make_unique<cluster::session_store>(*w->redis, *srv->session_sealer_,
+                                                       co.key_prefix, co.max_pending_writes);
+      w->lookup_timeout = co.lookup_timeout;
+    }
+    register_fleet_metrics(srv->workers_, metrics);
+  }
 
   // Bind: the first worker's acceptor resolves port 0; the others bind to the same port.
   for (std::size_t li = 0; li < snap->listeners.size(); ++li) {
@@ -309,6 +362,9 @@ void server::start() {
       asio::co_spawn(w.ioc, accept_loop(w, li), asio::detached);
     }
     schedule_sweep(w);
+    if (w.redis) {
+      w.redis->start();  // before the thread runs: nothing else touches it yet
+    }
     w.thread = std::thread([&w] {
       core::set_metrics_slot(w.index);
       w.ioc.run();

@@ -19,6 +19,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cluster/fleet_secret.h"
+#include "cluster/redis_client.h"
+#include "cluster/session_store.h"
 #include "core/metrics.h"
 #include "proxy/backend_pool.h"
 #include "proxy/options.h"
@@ -51,7 +54,7 @@ struct snapshot {
 
 struct proxy_metrics {
   core::gauge* active = nullptr;
-  core::counter* rejected = nullptr;  // over max_connections
+  core::counter* rejected = nullptr;       // over max_connections
   core::counter* local_responses[6] = {};  // proxy-generated, by status class
   core::counter* bad_requests = nullptr;
   core::counter* backend_errors = nullptr;
@@ -64,12 +67,17 @@ struct proxy_metrics {
 struct worker {
   explicit worker(unsigned i) : index(i), ioc(1), sweep(ioc) {}
   unsigned index;
-  std::unordered_set<client_connection*> live;     // for drain
+  std::unordered_set<client_connection*> live;  // for drain
   asio::io_context ioc;
   std::vector<asio::ip::tcp::acceptor> acceptors;  // one per listener
   std::vector<idle_cache> idle;                    // one per pool
   core::counter* accepted = nullptr;               // connections this worker accepted
   asio::steady_timer sweep;
+  // The fleet store of this worker ([cluster] only): its own Redis connection, used only on
+  // this thread. `l2` is declared after `redis` so it goes first.
+  std::unique_ptr<cluster::redis_client> redis;
+  std::unique_ptr<cluster::session_store> l2;
+  std::chrono::milliseconds lookup_timeout{5};
   std::thread thread;
 };
 
@@ -77,8 +85,8 @@ class server {
  public:
   // Builds TLS contexts and pools and binds every listener on every worker. On failure returns
   // nullptr and sets `error` (one line: which listener/pool and why).
-  static std::unique_ptr<server> create(const server_options& opts,
-                                        core::metrics_registry& metrics, std::string& error);
+  static std::unique_ptr<server> create(const server_options& opts, core::metrics_registry& metrics,
+                                        std::string& error);
   ~server();
 
   void start();
@@ -113,6 +121,7 @@ class server {
   // workers_ is declared last and the cache first.
   std::unique_ptr<cache::session_cache> sessions_;
   std::unique_ptr<tls::ticket_key_ring> tickets_;
+  std::unique_ptr<cluster::sealer> session_sealer_;  // shared by the workers' L2 stores
   tls::ticket_metrics ticket_metrics_;
   std::shared_ptr<const snapshot> snap_;
   proxy_metrics metrics_;

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <string_view>
 
 #include "tls/stream.h"
@@ -35,6 +37,54 @@ std::uint64_t context_id_of(const uint8_t* sid_ctx, size_t len) {
   return id;
 }
 
+// The L2 key: the context id (8 bytes) then the session ID, so the fleet keeps the same
+// isolation between certificates as L1.
+std::string remote_key(std::uint64_t ctx_id, std::string_view sid) {
+  std::string key(sizeof ctx_id + sid.size(), '\0');
+  std::memcpy(key.data(), &ctx_id, sizeof ctx_id);
+  std::memcpy(key.data() + sizeof ctx_id, sid.data(), sid.size());
+  return key;
+}
+
+// An L1 miss with a fleet store: the first call starts the lookup and suspends the handshake;
+// the call after the stream's wait takes the answer (a hit also fills L1).
+SSL_SESSION* from_remote(SSL* ssl, attachment& a, handshake_info& info, std::uint64_t ctx_id,
+                         std::string_view sid) {
+  if (!info.lookup) {
+    info.lookup = std::make_shared<remote_lookup>();
+    std::weak_ptr<remote_lookup> weak = info.lookup;
+    info.remote->get(remote_key(ctx_id, sid), [weak](std::string bytes) {
+      if (auto l = weak.lock(); l && !l->done) {
+        l->done = true;
+        l->bytes = std::move(bytes);
+        if (l->wake) {
+          l->wake();
+        }
+      }
+    });
+    return SSL_magic_pending_session_ptr();
+  }
+  if (!info.lookup->done || info.lookup->bytes.empty()) {
+    return nullptr;  // a miss, a failure or the lookup timeout: full handshake
+  }
+  const std::string& b = info.lookup->bytes;
+  SSL_SESSION* session = SSL_SESSION_from_bytes(reinterpret_cast<const uint8_t*>(b.data()),
+                                                b.size(), SSL_get_SSL_CTX(ssl));
+  if (session == nullptr) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  // BoringSSL still checks the session's ID context and time; L1 gets it for next time.
+  std::int64_t expires =
+      static_cast<std::int64_t>(SSL_SESSION_get_time(session)) + SSL_SESSION_get_timeout(session);
+  if (expires > a.clock->now_s()) {
+    a.cache->insert(ctx_id, sid, b, expires);
+  }
+  info.cache_hit = true;
+  info.remote_hit = true;
+  return session;
+}
+
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
   attachment* a = attachment_of(SSL_get_SSL_CTX(ssl));
   unsigned id_len = 0;
@@ -49,9 +99,14 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
     return 0;
   }
   std::int64_t expires = a->clock->now_s() + SSL_SESSION_get_timeout(session);
-  a->cache->insert(session_context_id(ssl),
-                   std::string_view(reinterpret_cast<const char*>(id), id_len),
-                   std::string_view(reinterpret_cast<const char*>(bytes), len), expires);
+  const std::uint64_t ctx_id = session_context_id(ssl);
+  const std::string_view sid(reinterpret_cast<const char*>(id), id_len);
+  const std::string_view value(reinterpret_cast<const char*>(bytes), len);
+  a->cache->insert(ctx_id, sid, value, expires);
+  if (handshake_info* info = info_of(ssl); info != nullptr && info->remote != nullptr) {
+    info->remote->put(remote_key(ctx_id, sid), value,
+                      std::chrono::seconds(SSL_SESSION_get_timeout(session)));
+  }
   OPENSSL_free(bytes);
   return 0;  // we did not keep a reference to `session`
 }
@@ -63,19 +118,20 @@ SSL_SESSION* on_get_session(SSL* ssl, const uint8_t* id, int id_len, int* out_co
     return nullptr;
   }
   thread_local std::array<std::uint8_t, cache::session_cache::max_slot_bytes> buf;
-  std::size_t n = a->cache->lookup(session_context_id(ssl),
-                                   std::string_view(reinterpret_cast<const char*>(id),
-                                                    static_cast<size_t>(id_len)),
-                                   buf.data(), buf.size());
+  const std::uint64_t ctx_id = session_context_id(ssl);
+  const std::string_view sid(reinterpret_cast<const char*>(id), static_cast<size_t>(id_len));
+  handshake_info* info = info_of(ssl);
+  std::size_t n = a->cache->lookup(ctx_id, sid, buf.data(), buf.size());
   if (n == 0) {
-    return nullptr;
+    return info != nullptr && info->remote != nullptr ? from_remote(ssl, *a, *info, ctx_id, sid)
+                                                      : nullptr;
   }
   SSL_SESSION* session = SSL_SESSION_from_bytes(buf.data(), n, SSL_get_SSL_CTX(ssl));
   if (session == nullptr) {
     ERR_clear_error();  // undecodable: a miss (full handshake)
     return nullptr;
   }
-  if (handshake_info* info = info_of(ssl)) {
+  if (info != nullptr) {
     info->cache_hit = true;
   }
   return session;

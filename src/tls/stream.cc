@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
@@ -116,6 +117,10 @@ asio::awaitable<error_code> stream::handshake() {
       }
       continue;
     }
+    if (e == SSL_ERROR_PENDING_SESSION) {
+      co_await wait_for_lookup();
+      continue;  // the get callback runs again and takes the answer (or a miss)
+    }
     error_code ec = classify(e, r);
     co_return ec == tls_errc::protocol_error ? error_code(tls_errc::handshake_failed) : ec;
   }
@@ -137,6 +142,25 @@ asio::awaitable<error_code> stream::handshake() {
   }
   account_ticket_use(ssl, info_);
   co_return error_code{};
+}
+
+asio::awaitable<void> stream::wait_for_lookup() {
+  std::shared_ptr<remote_lookup> l = info_.lookup;
+  if (!l || l->done) {
+    co_return;
+  }
+  // The store's callback cancels the timer; the timer expiring first is the lookup timeout.
+  asio::steady_timer t(socket_.get_executor(), info_.lookup_timeout);
+  l->wake = [&t] { t.cancel(); };
+  co_await t.async_wait(use_tuple);
+  l->wake = nullptr;
+  if (!l->done) {
+    l->done = true;
+    l->timed_out = true;
+    if (info_.remote) {
+      info_.remote->lookup_timed_out();
+    }
+  }
 }
 
 asio::awaitable<std::pair<error_code, std::size_t>> stream::read_some(void* data,

@@ -13,10 +13,13 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
+#include "tls/remote_session_store.h"
 #include "tls/socket_bio.h"
 
 namespace tlsfront::tls {
@@ -44,6 +47,11 @@ struct handshake_info {
   bool cache_hit = false;         // the session-ID cache returned the session
   int ticket_role = -1;           // key_role of the key that opened the client's ticket
   bool ticket_looked_up = false;  // the ticket key callback saw the client's ticket
+  // Fleet (L2) session store of this worker, or nullptr; set before the handshake.
+  remote_session_store* remote = nullptr;
+  std::chrono::milliseconds lookup_timeout{5};
+  std::shared_ptr<remote_lookup> lookup;  // the L2 lookup this handshake made, if any
+  bool remote_hit = false;                // the session came from the L2 store
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.
@@ -68,12 +76,19 @@ class stream {
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
   SSL* native() noexcept { return ssl_.get(); }
   const handshake_info& info() const noexcept { return info_; }
+  // Lets the handshake look sessions up in the worker's fleet store (nullptr: L1 only).
+  void set_remote_store(remote_session_store* store, std::chrono::milliseconds timeout) noexcept {
+    info_.remote = store;
+    info_.lookup_timeout = timeout;
+  }
   // read(2) calls made on the socket so far (for tests and profiles).
   std::uint64_t socket_reads() const noexcept { return bio_state_.reads; }
 
  private:
   // Waits for the socket to become readable/writable as BoringSSL asked.
   asio::awaitable<error_code> wait_for(int ssl_error);
+  // Waits for the pending L2 lookup to answer, at most lookup_timeout (then it counts as a miss).
+  asio::awaitable<void> wait_for_lookup();
   error_code classify(int ssl_error, int ret) noexcept;
 
   asio::ip::tcp::socket socket_;

@@ -1,0 +1,79 @@
+#include "cluster/session_store.h"
+
+#include "core/hex.h"
+
+namespace tlsfront::cluster {
+
+session_store::session_store(redis_client& client, const sealer& seal, std::string key_prefix,
+                             std::size_t max_pending_writes)
+    : client_(client),
+      seal_(seal),
+      prefix_(std::move(key_prefix)),
+      max_pending_(max_pending_writes) {}
+
+session_store::~session_store() {
+  *alive_ = false;
+}
+
+std::string session_store::redis_key(std::string_view key) const {
+  return prefix_ + "s:" + core::to_hex(key);
+}
+
+void session_store::put(std::string_view key, std::string_view session, std::chrono::seconds ttl) {
+  if (!client_.ready() || pending_writes_ >= max_pending_ || ttl.count() <= 0) {
+    counters_.dropped_writes.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::string k = redis_key(key);
+  std::string sealed = seal_.seal(session, k);
+  if (sealed.empty()) {
+    counters_.errors.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ++pending_writes_;
+  counters_.writes.fetch_add(1, std::memory_order_relaxed);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+  client_.command({"SET", std::move(k), std::move(sealed), "PX", std::to_string(ms)},
+                  [this, alive = alive_](const error_code& ec, const redis_reply& r) {
+                    if (!*alive) {
+                      return;
+                    }
+                    --pending_writes_;
+                    if (ec || !r.is_ok()) {
+                      counters_.errors.fetch_add(1, std::memory_order_relaxed);
+                    }
+                  });
+}
+
+void session_store::get(std::string_view key, std::function<void(std::string)> done) {
+  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
+  std::string k = redis_key(key);
+  client_.command({"GET", k}, [this, alive = alive_, k, done = std::move(done)](
+                                  const error_code& ec, const redis_reply& r) {
+    if (!*alive) {
+      done({});
+      return;
+    }
+    if (ec || r.type == redis_reply::kind::error) {
+      counters_.errors.fetch_add(1, std::memory_order_relaxed);
+      done({});
+      return;
+    }
+    if (r.type == redis_reply::kind::nil) {
+      counters_.misses.fetch_add(1, std::memory_order_relaxed);
+      done({});
+      return;
+    }
+    std::string plain;
+    if (r.type != redis_reply::kind::string ||
+        seal_.open(r.str, k, plain) != sealer::open_result::ok) {
+      counters_.rejected.fetch_add(1, std::memory_order_relaxed);  // tampered or foreign
+      done({});
+      return;
+    }
+    counters_.hits.fetch_add(1, std::memory_order_relaxed);
+    done(std::move(plain));
+  });
+}
+
+}  // namespace tlsfront::cluster

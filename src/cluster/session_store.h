@@ -1,0 +1,55 @@
+// cluster/session_store.h — the fleet (L2) TLS session store on Redis: implements
+// tls::remote_session_store for one worker on that worker's redis_client.
+//
+// Values are the serialized sessions sealed with the fleet sealer (AES-256-GCM) with the Redis
+// key as associated data, so a value copied under another key, altered, truncated or written by
+// another fleet opens as nothing (a miss, counted as `rejected`). Keys:
+// `<prefix>s:<hex of context id and session id>`, written with `SET ... PX <session timeout>`.
+// Writes never wait: at most max_pending_writes in flight, beyond that (or while Redis is down)
+// a write is dropped and counted. Lookups answer "" at once when Redis is not connected.
+//
+// Thread-safety: none; one per worker, used on its thread. Counters are read by the metrics
+// renderer from another thread: they are relaxed atomics (monotonic counts, no ordering needed).
+// Ownership: the client and the sealer must outlive the store.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cluster/fleet_secret.h"
+#include "cluster/redis_client.h"
+#include "tls/remote_session_store.h"
+
+namespace tlsfront::cluster {
+
+struct session_store_counters {
+  std::atomic<std::uint64_t> lookups{0}, hits{0}, misses{0}, timeouts{0}, errors{0}, rejected{0},
+      writes{0}, dropped_writes{0};
+};
+
+class session_store final : public tls::remote_session_store {
+ public:
+  session_store(redis_client& client, const sealer& seal, std::string key_prefix,
+                std::size_t max_pending_writes = 1024);
+  ~session_store() override;
+
+  void put(std::string_view key, std::string_view session, std::chrono::seconds ttl) override;
+  void get(std::string_view key, std::function<void(std::string)> done) override;
+  void lookup_timed_out() override { counters_.timeouts.fetch_add(1, std::memory_order_relaxed); }
+
+  const session_store_counters& counters() const noexcept { return counters_; }
+  std::string redis_key(std::string_view key) const;
+
+ private:
+  redis_client& client_;
+  const sealer& seal_;
+  std::string prefix_;
+  std::size_t max_pending_;
+  std::size_t pending_writes_ = 0;
+  session_store_counters counters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace tlsfront::cluster

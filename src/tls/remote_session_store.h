@@ -1,0 +1,39 @@
+// tls/remote_session_store.h — the second-level (fleet) session store as the TLS layer sees it.
+// src/cluster implements it on Redis; the session-ID glue (tls/session_id_cache) writes every new
+// TLS 1.2 session through to it and, on an L1 miss, suspends the handshake
+// (SSL_magic_pending_session_ptr) until get() answers or the lookup timeout passes.
+//
+// Thread-safety: one store per worker thread; every call and every callback on that thread.
+// Failure is never an error to the handshake: a store that cannot answer answers "" (a miss).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tlsfront::tls {
+
+class remote_session_store {
+ public:
+  virtual ~remote_session_store() = default;
+  // Stores the session bytes under `key` for `ttl`; never blocks (a full queue drops the write).
+  virtual void put(std::string_view key, std::string_view session, std::chrono::seconds ttl) = 0;
+  // Calls `done` exactly once, later (never inside get), with the bytes or "" on a miss or any
+  // failure. The handshake may have given up by then; `done` is safe to call regardless.
+  virtual void get(std::string_view key, std::function<void(std::string)> done) = 0;
+  // The handshake stopped waiting for a get() after the lookup timeout (for the store's counters).
+  virtual void lookup_timed_out() = 0;
+};
+
+// One handshake's L2 lookup, shared by the glue (which starts it), the store's callback (which
+// fills it) and the stream (which waits for it).
+struct remote_lookup {
+  bool done = false;
+  bool timed_out = false;
+  std::string bytes;           // "" = miss
+  std::function<void()> wake;  // set by the waiting stream while it waits
+};
+
+}  // namespace tlsfront::tls

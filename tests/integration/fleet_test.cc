@@ -1,0 +1,225 @@
+// The fleet: two (or three) tlsfront instances sharing TLS 1.2 sessions through a real
+// redis-server. Sessions made on A resume on B; Redis down, paused, or holding tampered or
+// foreign values never fails a handshake (full handshake instead, counted).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "core/hex.h"
+#include "integration/harness.h"
+#include "support/redis_server.h"
+#include "support/test_env.h"
+
+namespace tlsfront::test {
+namespace {
+
+const char kSecret[] = "fleet-secret-for-tests-0123456789abcdef";
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    secret_file_ = dir_ + "/fleet.secret";
+    write_file(secret_file_, std::string(kSecret) + "\n");
+    ::chmod(secret_file_.c_str(), 0600);
+  }
+  // Tickets off (every TLS 1.2 client gets a session ID), two workers, the shared Redis.
+  std::string config(const std::string& backend, const redis_server& r,
+                     const std::string& secret_file, const std::string& extra = "") {
+    std::string c = default_config(backend, "", "", 2);
+    c.replace(c.find("handshake_timeout = \"1s\"\n"), 0, "session_tickets = false\n");
+    return c + "[cluster]\nredis = \"" + r.address() + "\"\nsecret_file = \"" + secret_file +
+           "\"\nlookup_timeout = \"300ms\"\nconnect_timeout = \"300ms\"\n"
+           "command_timeout = \"500ms\"\n" +
+           extra;
+  }
+  static tls_client::options tls12(SSL_SESSION* session = nullptr) {
+    tls_client::options o;
+    o.sni = "a.example";
+    o.max_version = TLS1_2_VERSION;
+    o.tickets = false;
+    o.session = session;
+    return o;
+  }
+  // A new session on `p`, after one request; waits until `p` wrote it to the fleet store.
+  static bssl::UniquePtr<SSL_SESSION> session_on(proxy_instance& p, bool expect_written = true) {
+    double before = p.metric("tlsfront_fleet_session_writes_total");
+    tls_client c(p.port(), tls12());
+    EXPECT_TRUE(c.connected()) << c.error();
+    c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(response_status(c.read_response()), 200);
+    if (expect_written) {
+      EXPECT_GE(p.metric_reaching("tlsfront_fleet_session_writes_total", before + 1), before + 1);
+    }
+    return c.session();
+  }
+  // Handshake on `p` offering `s`, one request; true if it resumed. The request must succeed.
+  static bool resumes_on(proxy_instance& p, SSL_SESSION* s) {
+    tls_client c(p.port(), tls12(s));
+    EXPECT_TRUE(c.connected()) << c.error();
+    c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(response_status(c.read_response()), 200);
+    return c.resumed();
+  }
+  // Waits until every worker of `p` has a ready Redis connection again (a write goes through).
+  static void wait_for_redis(proxy_instance& p) {
+    for (int i = 0; i < 100; ++i) {
+      double before = p.metric("tlsfront_fleet_session_writes_total");
+      session_on(p, false);
+      session_on(p, false);
+      if (p.metric("tlsfront_fleet_session_writes_total") >= before + 2) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "tlsfront did not reconnect to Redis";
+  }
+  // The Redis key holding session `s`: ...s:<hex context id><hex session id>.
+  std::string key_of(const redis_server& r, SSL_SESSION* s) {
+    unsigned len = 0;
+    const uint8_t* id = SSL_SESSION_get_id(s, &len);
+    std::string hex = core::to_hex(std::string_view(reinterpret_cast<const char*>(id), len));
+    std::string keys = session_keys(r), key;
+    for (std::size_t p = 0, e; p < keys.size(); p = e + 1) {
+      e = keys.find('\n', p);
+      if (e == std::string::npos) {
+        e = keys.size();
+      }
+      std::string k = keys.substr(p, e - p);
+      if (k.size() > hex.size() && k.compare(k.size() - hex.size(), hex.size(), hex) == 0) {
+        key = k;
+      }
+    }
+    return key;
+  }
+  std::string session_keys(const redis_server& r) {
+    return r.cli({"--scan", "--pattern", "tlsfront:s:*"});
+  }
+
+  std::string dir_, secret_file_;
+};
+
+TEST_F(FleetTest, ASessionMadeOnOneInstanceResumesOnAnother) {
+  redis_server r;
+  echo_backend b(dir_);
+  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
+  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  auto s = session_on(a);
+  EXPECT_NE(key_of(r, s.get()), "");
+  EXPECT_TRUE(resumes_on(bb, s.get())) << "B did not resume A's session";
+  EXPECT_GE(bb.metric("tlsfront_fleet_session_hits_total"), 1);
+  EXPECT_GE(bb.metric("tlsfront_handshakes_total{listener=\"https\",version=\"TLSv1.2\","
+                      "resumed=\"id\"}"),
+            1);
+  // The hit filled B's own cache: resuming again needs no fleet lookup.
+  double lookups = bb.metric("tlsfront_fleet_session_lookups_total");
+  EXPECT_TRUE(resumes_on(bb, s.get()));
+  EXPECT_EQ(bb.metric("tlsfront_fleet_session_lookups_total"), lookups);
+  // The value in Redis is sealed: the session's bytes are not readable there.
+  std::string value = r.cli({"GET", key_of(r, s.get())});
+  EXPECT_EQ(value.find("a.example"), std::string::npos);
+}
+
+TEST_F(FleetTest, RedisDownGivesFullHandshakesAndARestartRestoresSharing) {
+  redis_server r;
+  echo_backend b(dir_);
+  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
+  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  auto before = session_on(a);
+  r.kill();
+  for (int i = 0; i < 5; ++i) {  // every handshake completes, none resumes across instances
+    auto s = session_on(a, false);
+    EXPECT_FALSE(resumes_on(bb, s.get()));
+  }
+  EXPECT_FALSE(resumes_on(bb, before.get()));
+  EXPECT_GE(bb.metric("tlsfront_fleet_session_errors_total") +
+                bb.metric("tlsfront_fleet_session_timeouts_total"),
+            1);
+  EXPECT_GE(a.metric("tlsfront_fleet_session_dropped_writes_total"), 1);
+  ASSERT_TRUE(r.restart());
+  wait_for_redis(a);
+  wait_for_redis(bb);
+  auto s = session_on(a);
+  EXPECT_TRUE(resumes_on(bb, s.get())) << "sharing did not come back after Redis restarted";
+  EXPECT_TRUE(a.proc().running());
+  EXPECT_TRUE(bb.proc().running());
+}
+
+TEST_F(FleetTest, TamperedAndForeignValuesGiveFullHandshakes) {
+  redis_server r;
+  echo_backend b(dir_);
+  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
+  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  std::string other_secret = dir_ + "/other.secret";
+  write_file(other_secret, "another-fleet-entirely-0123456789abcdef\n");
+  ::chmod(other_secret.c_str(), 0600);
+  proxy_instance foreign(config(b.address(), r, other_secret), make_temp_dir());
+
+  auto s = session_on(a);
+  EXPECT_FALSE(resumes_on(foreign, s.get())) << "another fleet's secret opened the session";
+  EXPECT_GE(foreign.metric("tlsfront_fleet_session_rejected_total"), 1);
+
+  std::string key = key_of(r, s.get());
+  ASSERT_FALSE(key.empty());
+  for (const char* bad : {"garbage", "", "\x01\x02\x03\x04"}) {
+    r.cli({"SET", key, bad});
+    EXPECT_FALSE(resumes_on(bb, s.get())) << "a tampered value resumed";
+  }
+  r.cli({"DEL", key});
+  EXPECT_FALSE(resumes_on(bb, s.get()));
+  EXPECT_GE(bb.metric("tlsfront_fleet_session_rejected_total"), 2);
+  EXPECT_GE(bb.metric("tlsfront_fleet_session_misses_total"), 1);
+}
+
+TEST_F(FleetTest, PausedRedisCostsAtMostTheLookupTimeout) {
+  redis_server r;
+  echo_backend b(dir_);
+  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
+  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  auto s = session_on(a);
+  r.cli({"CLIENT", "PAUSE", "2000"});
+  EXPECT_FALSE(resumes_on(bb, s.get()));  // completes: a full handshake, not a hang
+  EXPECT_GE(bb.metric("tlsfront_fleet_session_timeouts_total"), 1);
+  EXPECT_TRUE(bb.proc().running());
+}
+
+TEST_F(FleetTest, BadClusterConfigIsRefusedWithItsPosition) {
+  redis_server r;
+  echo_backend b(dir_);
+  std::string short_secret = dir_ + "/short.secret";
+  write_file(short_secret, "too short\n");
+  struct bad {
+    std::string cfg;
+    std::string message;
+  };
+  std::vector<bad> cases = {
+      {config(b.address(), r, dir_ + "/missing.secret"), "cannot read the fleet secret"},
+      {config(b.address(), r, short_secret), "at least 32 are needed"},
+      {config(b.address(), r, secret_file_, "password_file = \"" + dir_ + "/nope\"\n"),
+       "cannot read the Redis password file"},
+      {config(b.address(), r, secret_file_, "colour = \"blue\"\n"), "unknown key"},
+      {config(b.address(), r, secret_file_, "max_pending_writes = 0\n"), "max_pending_writes"},
+      {config(b.address(), r, secret_file_, "database = 99\n"), "database"},
+  };
+  std::string host_cfg = config(b.address(), r, secret_file_);
+  host_cfg.replace(host_cfg.find("redis = \"127.0.0.1:"), 19, "redis = \"redis.example:");
+  cases.push_back({host_cfg, "invalid address"});
+  for (const auto& c : cases) {
+    std::string d = make_temp_dir(), path = d + "/tlsfront.toml", text = c.cfg;
+    for (std::size_t p; (p = text.find("{certs}")) != std::string::npos;) {
+      text.replace(p, 7, certs_dir());
+    }
+    for (std::size_t p; (p = text.find("{dir}")) != std::string::npos;) {
+      text.replace(p, 5, d);
+    }
+    write_file(path, text);
+    command_result res = run_command(std::string(TLSFRONT_BINARY) + " -t -c " + path + " 2>&1");
+    EXPECT_NE(res.status, 0) << c.cfg;
+    EXPECT_NE(res.out.find(path + ":"), std::string::npos) << res.out;
+    EXPECT_NE(res.out.find(c.message), std::string::npos) << res.out;
+  }
+}
+
+}  // namespace
+}  // namespace tlsfront::test
