@@ -37,7 +37,8 @@ enum class mode { full, id, ticket12, ticket13 };
 
 struct options {
   std::string host = "127.0.0.1";
-  unsigned short port = 8443;
+  std::vector<unsigned short> ports;  // each connection cycles through them, one per handshake
+  bool fresh_sessions = false;        // forget a session once it resumed: full, resumed, full...
   std::string sni = "localhost";
   mode m = mode::full;
   std::string mode_name = "full";
@@ -93,8 +94,9 @@ bssl::UniquePtr<SSL_CTX> make_ctx(const options& o) {
 }
 
 asio::awaitable<void> connection_loop(const options& o, SSL_CTX* ctx,
-                                      asio::ip::tcp::endpoint ep, clock_type::time_point end,
-                                      thread_stats& st) {
+                                      std::vector<asio::ip::tcp::endpoint> eps,
+                                      clock_type::time_point end, thread_stats& st) {
+  std::size_t turn = 0;
   auto ex = co_await asio::this_coro::executor;
   slot s;
   const std::string request = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.sni +
@@ -104,6 +106,7 @@ asio::awaitable<void> connection_loop(const options& o, SSL_CTX* ctx,
   while (clock_type::now() < end) {
     auto start = clock_type::now();
     asio::ip::tcp::socket sock(ex);
+    const asio::ip::tcp::endpoint& ep = eps[turn++ % eps.size()];
     auto [cec] = co_await sock.async_connect(ep, use_tuple);
     if (cec) {
       ++st.errors;
@@ -127,6 +130,9 @@ asio::awaitable<void> connection_loop(const options& o, SSL_CTX* ctx,
       continue;
     }
     const bool resumed = SSL_session_reused(tls.native()) != 0;
+    if (resumed && o.fresh_sessions) {
+      s.session.reset();  // the next handshake is a full one that makes a new session
+    }
     if (auto ec = co_await tls.write_all(request.data(), request.size())) {
       ++st.errors;
       continue;
@@ -163,9 +169,12 @@ double cpu_seconds() {
 
 int usage() {
   std::fputs(
-      "usage: tlsfront-loadgen --port N [--host 127.0.0.1] [--sni NAME]\n"
+      "usage: tlsfront-loadgen --port N[,N...] [--host 127.0.0.1] [--sni NAME]\n"
       "       [--mode full|id|ticket12|ticket13] [--tls 1.2|1.3] [--connections 32]\n"
-      "       [--threads 1] [--duration 10] [--path /] [--expect TEXT] [--json FILE]\n",
+      "       [--threads 1] [--duration 10] [--path /] [--expect TEXT] [--json FILE]\n"
+      "       [--fresh-sessions]\n"
+      "  several ports: each connection cycles through them (a fleet behind a balancer)\n"
+      "  --fresh-sessions: drop a session once it resumed (full, resumed, full, ...)\n",
       stderr);
   return 2;
 }
@@ -180,7 +189,21 @@ int main(int argc, char** argv) {
     if (a == "--host") {
       o.host = value();
     } else if (a == "--port") {
-      o.port = static_cast<unsigned short>(std::atoi(value().c_str()));
+      std::string v = value();
+      for (std::size_t p = 0; p <= v.size();) {
+        std::size_t e = v.find(',', p);
+        if (e == std::string::npos) {
+          e = v.size();
+        }
+        int port = std::atoi(v.substr(p, e - p).c_str());
+        if (port <= 0 || port > 65535) {
+          return usage();
+        }
+        o.ports.push_back(static_cast<unsigned short>(port));
+        p = e + 1;
+      }
+    } else if (a == "--fresh-sessions") {
+      o.fresh_sessions = true;
     } else if (a == "--sni") {
       o.sni = value();
     } else if (a == "--mode") {
@@ -218,7 +241,7 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (o.port == 0) {
+  if (o.ports.empty()) {
     return usage();
   }
   boost::system::error_code ec;
@@ -227,7 +250,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tlsfront-loadgen: bad --host %s\n", o.host.c_str());
     return 2;
   }
-  asio::ip::tcp::endpoint ep(addr, o.port);
+  std::vector<asio::ip::tcp::endpoint> eps;
+  for (unsigned short p : o.ports) {
+    eps.emplace_back(addr, p);
+  }
   const std::string tls_name = o.m == mode::id || o.m == mode::ticket12 ? "1.2"
                                : o.m == mode::ticket13                  ? "1.3"
                                : o.tls == 12                            ? "1.2"
@@ -244,7 +270,7 @@ int main(int argc, char** argv) {
       auto ctx = make_ctx(o);
       int mine = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
       for (int c = 0; c < mine; ++c) {
-        asio::co_spawn(ioc, connection_loop(o, ctx.get(), ep, end, stats[t]), asio::detached);
+        asio::co_spawn(ioc, connection_loop(o, ctx.get(), eps, end, stats[t]), asio::detached);
       }
       ioc.run();
     });
