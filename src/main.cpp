@@ -118,7 +118,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (srv->sessions() != nullptr) {
-      admin::register_session_routes(*admin, *srv->sessions());
+      admin::register_session_routes(
+          *admin, *srv->sessions(),
+          [s = srv.get()](const std::string& id) { return s->revoke_in_fleet(id); });
     }
     admin::register_ticket_routes(*admin, srv->tickets());
   }
@@ -155,8 +157,9 @@ int main(int argc, char** argv) {
           spdlog::error("SIGHUP: ticket key reload refused, running keys kept: {}", err);
         }
       }
-      spdlog::warn("SIGHUP: reloading the rest of the configuration is not supported yet; "
-                   "restart to apply other changes");
+      spdlog::warn(
+          "SIGHUP: reloading the rest of the configuration is not supported yet; "
+          "restart to apply other changes");
       wait_hup();
     });
   };
@@ -166,8 +169,7 @@ int main(int argc, char** argv) {
     if (ec) {
       return;
     }
-    spdlog::info("signal {}: draining (up to {} ms)", sig,
-                 cfg.server.limits.drain_timeout.count());
+    spdlog::info("signal {}: draining (up to {} ms)", sig, cfg.server.limits.drain_timeout.count());
     hup.cancel();
     // Drain off the signal thread's handler so a second signal could still be seen.
     srv->drain(cfg.server.limits.drain_timeout);

@@ -6,7 +6,8 @@
 
 namespace tlsfront::admin {
 
-void register_session_routes(admin_server& admin, cache::session_cache& sessions) {
+void register_session_routes(admin_server& admin, cache::session_cache& sessions,
+                             std::function<bool(const std::string&)> revoke_in_fleet) {
   admin.handle("POST", "/sessions/flush", [&sessions](const admin_request&) {
     std::size_t before = sessions.entries_in_use();
     sessions.clear();
@@ -14,7 +15,7 @@ void register_session_routes(admin_server& admin, cache::session_cache& sessions
     return admin_response{200, "application/json",
                           "{\"flushed\":" + std::to_string(before) + "}\n"};
   });
-  admin.handle("DELETE", "/sessions/", [&sessions](const admin_request& r) {
+  admin.handle("DELETE", "/sessions/", [&sessions, revoke_in_fleet](const admin_request& r) {
     std::string_view hex = std::string_view(r.path).substr(std::string_view("/sessions/").size());
     std::optional<std::string> id = core::from_hex(hex);
     if (!id || id->empty() || id->size() > cache::session_cache::max_id_bytes) {
@@ -23,6 +24,11 @@ void register_session_routes(admin_server& admin, cache::session_cache& sessions
     }
     std::size_t removed = sessions.remove_all_contexts(*id);
     spdlog::info("admin: session {} revoked ({} entries)", core::to_hex(*id), removed);
+    if (revoke_in_fleet && revoke_in_fleet(*id)) {
+      // Other instances may hold it even when this one does not: always 200, always published.
+      return admin_response{200, "application/json",
+                            "{\"removed\":" + std::to_string(removed) + ",\"fleet\":true}\n"};
+    }
     if (removed == 0) {
       return admin_response{404, "application/json", "{\"removed\":0}\n"};
     }

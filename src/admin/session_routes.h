@@ -1,15 +1,21 @@
 // admin/session_routes.h — admin endpoints for the session-ID cache:
 //   POST   /sessions/flush       drop every cached session (clients fall back to full handshakes)
 //   DELETE /sessions/<hex id>    revoke one session ID under every certificate (RFC 7486: a
-//                                logged-out session must not resume)
+//                                logged-out session must not resume); with `revoke_in_fleet`
+//                                (a [cluster] fleet) also in Redis and on every instance
 // Thread-safety: handlers run on the admin thread; the cache is lock-free.
 #pragma once
+
+#include <functional>
+#include <string>
 
 #include "admin/admin_server.h"
 #include "cache/session_cache.h"
 
 namespace tlsfront::admin {
 
-void register_session_routes(admin_server& admin, cache::session_cache& sessions);
+// `revoke_in_fleet`: optional; returns true when it queued a fleet-wide revocation.
+void register_session_routes(admin_server& admin, cache::session_cache& sessions,
+                             std::function<bool(const std::string&)> revoke_in_fleet = {});
 
 }  // namespace tlsfront::admin

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <cstdint>
+#include <string_view>
 
 namespace tlsfront::cluster {
 namespace {
@@ -138,6 +140,7 @@ struct redis_client::pending {
   handler h;
   bool handshake = false;
   bool last_handshake = false;
+  std::size_t subscription = SIZE_MAX;  // index in subs_: a callback hiredis keeps calling
 };
 
 redis_client::redis_client(asio::io_context& ioc, redis_options opts)
@@ -224,6 +227,31 @@ void redis_client::send(std::vector<std::string> argv, handler h, bool handshake
   sent_.push_back(std::chrono::steady_clock::now());
 }
 
+void redis_client::subscribe(std::string channel,
+                             std::function<void(const std::string&)> on_message) {
+  subs_.push_back({std::move(channel), std::move(on_message)});
+  if (state_ == state::ready && ac_ != nullptr) {
+    send_subscription(subs_.size() - 1);
+  }
+}
+
+void redis_client::send_subscriptions() {
+  // After every (re)connect: the server remembers no subscription across connections.
+  for (std::size_t i = 0; i < subs_.size(); ++i) {
+    send_subscription(i);
+  }
+}
+
+void redis_client::send_subscription(std::size_t i) {
+  auto p = std::make_unique<pending>();
+  p->subscription = i;
+  const char* argv[2] = {"SUBSCRIBE", subs_[i].channel.c_str()};
+  const std::size_t lens[2] = {9, subs_[i].channel.size()};
+  if (redisAsyncCommandArgv(ac_, &redis_client::on_reply, p.get(), 2, argv, lens) == REDIS_OK) {
+    (void)p.release();  // hiredis keeps it for every message; freed on the nullptr call
+  }
+}
+
 void redis_client::command(std::vector<std::string> argv, handler h) {
   if (state_ != state::ready || ac_ == nullptr) {
     fail_later(std::move(h), redis_errc::not_connected);
@@ -240,8 +268,24 @@ void redis_client::fail_later(handler h, redis_errc e) {
 }
 
 void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
-  std::unique_ptr<pending> p(static_cast<pending*>(privdata));
   auto* self = static_cast<redis_client*>(ac->data);
+  if (auto* sp = static_cast<pending*>(privdata); sp->subscription != SIZE_MAX) {
+    // hiredis calls a subscription's callback for every message and once with nullptr when
+    // the connection goes: only then is the pending freed.
+    const auto* r = static_cast<const redisReply*>(reply);
+    if (r == nullptr) {
+      delete sp;
+      return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        std::string_view(r->element[0]->str, r->element[0]->len) == "message" &&
+        r->element[2]->type == REDIS_REPLY_STRING && sp->subscription < self->subs_.size()) {
+      self->subs_[sp->subscription].on_message(std::string(r->element[2]->str, r->element[2]->len));
+    }
+    return;
+  }
+  std::unique_ptr<pending> p(static_cast<pending*>(privdata));
   if (!self->sent_.empty()) {
     self->sent_.pop_front();
   }
@@ -263,6 +307,7 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
       if (!self->last_error_.empty()) {
         spdlog::info("redis {}:{}: connected", self->opts_.host, self->opts_.port);
       }
+      self->send_subscriptions();
       if (self->on_ready_) {
         self->on_ready_();
       }

@@ -95,8 +95,13 @@ class redis_client {
   // inside this call: with the reply, or with a redis_errc.
   void command(std::vector<std::string> argv, handler h);
 
-  // Called each time the connection becomes ready (after AUTH/SELECT), e.g. to resubscribe.
+  // Called each time the connection becomes ready (after AUTH/SELECT).
   void on_ready(std::function<void()> f) { on_ready_ = std::move(f); }
+
+  // Turns this client into a subscriber (it then sends no other command): SUBSCRIBE `channel`
+  // now if ready and again after every reconnect; `on_message` gets each message's payload.
+  // Messages published while the connection was down are lost (pub/sub has no backlog).
+  void subscribe(std::string channel, std::function<void(const std::string&)> on_message);
 
   const redis_counters& counters() const noexcept { return counters_; }
   // The last connection problem, for logs and tests ("" when none yet).
@@ -114,6 +119,8 @@ class redis_client {
   void schedule_reconnect();
   void arm_check();
   void send(std::vector<std::string> argv, handler h, bool handshake, bool last);
+  void send_subscriptions();
+  void send_subscription(std::size_t index);
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
@@ -131,6 +138,11 @@ class redis_client {
   std::chrono::steady_clock::time_point connect_started_;
   std::uint64_t attempt_ = 0;  // connect() count: a check timer belongs to one attempt
   std::function<void()> on_ready_;
+  struct subscription {
+    std::string channel;
+    std::function<void(const std::string&)> on_message;
+  };
+  std::vector<subscription> subs_;
   redis_counters counters_;
   std::string last_error_;
   redis_errc null_reply_error_ = redis_errc::connection_lost;  // for commands a drop cuts off

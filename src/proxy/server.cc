@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
+#include "core/hex.h"
 #include "proxy/client_connection.h"
 
 namespace tlsfront::proxy {
@@ -273,6 +274,21 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       w->lookup_timeout = co.lookup_timeout;
     }
     register_fleet_metrics(srv->workers_, metrics);
+    worker& w0 = *srv->workers_.front();
+    w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
+    server* self = srv.get();
+    w0.subscriber->subscribe(co.key_prefix + "revoke", [self](const std::string& message) {
+      if (auto id = core::from_hex(message); id && !id->empty()) {
+        std::size_t local = self->sessions_->remove_all_contexts(*id);
+        self->revocations_received_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
+      }
+    });
+    metrics.add_counter_fn(
+        "tlsfront_fleet_revocations_received_total",
+        "Session revocations received from the fleet channel", "", [self] {
+          return static_cast<double>(self->revocations_received_.load(std::memory_order_relaxed));
+        });
   }
 
   // Bind: the first worker's acceptor resolves port 0; the others bind to the same port.
@@ -365,11 +381,42 @@ void server::start() {
     if (w.redis) {
       w.redis->start();  // before the thread runs: nothing else touches it yet
     }
+    if (w.subscriber) {
+      w.subscriber->start();
+    }
     w.thread = std::thread([&w] {
       core::set_metrics_slot(w.index);
       w.ioc.run();
     });
   }
+}
+
+bool server::revoke_in_fleet(const std::string& session_id) {
+  const auto& co = snap_->opts.cluster;
+  if (!co || !sessions_) {
+    return false;
+  }
+  std::vector<std::string> del = {"DEL"};
+  for (const listener_runtime& lr : snap_->listeners) {
+    for (std::uint64_t ctx : lr.tls->context_ids()) {
+      del.push_back(co->key_prefix + "s:" + core::to_hex(tls::remote_session_key(ctx, session_id)));
+    }
+  }
+  std::vector<std::string> pub = {"PUBLISH", co->key_prefix + "revoke", core::to_hex(session_id)};
+  worker& w0 = *workers_.front();
+  // One connection, in order: the L2 copies are gone before any instance hears of it.
+  asio::post(w0.ioc, [&w0, del = std::move(del), pub = std::move(pub)]() mutable {
+    auto report = [](const char* what) {
+      return [what](const cluster::error_code& ec, const cluster::redis_reply& r) {
+        if (ec || r.is_error()) {
+          spdlog::warn("fleet revocation: {} failed: {}", what, ec ? ec.message() : r.str);
+        }
+      };
+    };
+    w0.redis->command(std::move(del), report("DEL"));
+    w0.redis->command(std::move(pub), report("PUBLISH"));
+  });
+  return true;
 }
 
 void server::drain(std::chrono::milliseconds timeout) {

@@ -77,6 +77,8 @@ struct worker {
   // this thread. `l2` is declared after `redis` so it goes first.
   std::unique_ptr<cluster::redis_client> redis;
   std::unique_ptr<cluster::session_store> l2;
+  // Worker 0 only: the fleet's revocation channel (a connection in subscriber mode).
+  std::unique_ptr<cluster::redis_client> subscriber;
   std::chrono::milliseconds lookup_timeout{5};
   std::thread thread;
 };
@@ -90,6 +92,10 @@ class server {
   ~server();
 
   void start();
+  // Fleet-wide revocation ([cluster] only; false without it): deletes the session from Redis
+  // under every certificate context and publishes the ID, so every instance (this one included)
+  // drops it from its cache. Asynchronous: returns once queued. Any thread.
+  bool revoke_in_fleet(const std::string& session_id);
   // Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),
   // and returns once no connection is left or `timeout` passed; then stops the workers.
   void drain(std::chrono::milliseconds timeout);
@@ -129,6 +135,8 @@ class server {
   // through them (each connection reads its own state on its own thread).
   std::atomic<std::int64_t> open_{0};
   std::atomic<bool> draining_{false};
+  // Relaxed: a count for display, bumped on worker 0, read by the metrics renderer.
+  std::atomic<std::uint64_t> revocations_received_{0};
   std::vector<std::unique_ptr<worker>> workers_;
 };
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +27,10 @@ class remote_session_store {
   // The handshake stopped waiting for a get() after the lookup timeout (for the store's counters).
   virtual void lookup_timed_out() = 0;
 };
+
+// The L2 key of a session: the context id (8 bytes, as session_context_id gives it) then the
+// session ID, so the fleet keeps the same isolation between certificates as L1.
+std::string remote_session_key(std::uint64_t context_id, std::string_view session_id);
 
 // One handshake's L2 lookup, shared by the glue (which starts it), the store's callback (which
 // fills it) and the stream (which waits for it).

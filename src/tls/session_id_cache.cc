@@ -37,15 +37,6 @@ std::uint64_t context_id_of(const uint8_t* sid_ctx, size_t len) {
   return id;
 }
 
-// The L2 key: the context id (8 bytes) then the session ID, so the fleet keeps the same
-// isolation between certificates as L1.
-std::string remote_key(std::uint64_t ctx_id, std::string_view sid) {
-  std::string key(sizeof ctx_id + sid.size(), '\0');
-  std::memcpy(key.data(), &ctx_id, sizeof ctx_id);
-  std::memcpy(key.data() + sizeof ctx_id, sid.data(), sid.size());
-  return key;
-}
-
 // An L1 miss with a fleet store: the first call starts the lookup and suspends the handshake;
 // the call after the stream's wait takes the answer (a hit also fills L1).
 SSL_SESSION* from_remote(SSL* ssl, attachment& a, handshake_info& info, std::uint64_t ctx_id,
@@ -53,7 +44,7 @@ SSL_SESSION* from_remote(SSL* ssl, attachment& a, handshake_info& info, std::uin
   if (!info.lookup) {
     info.lookup = std::make_shared<remote_lookup>();
     std::weak_ptr<remote_lookup> weak = info.lookup;
-    info.remote->get(remote_key(ctx_id, sid), [weak](std::string bytes) {
+    info.remote->get(remote_session_key(ctx_id, sid), [weak](std::string bytes) {
       if (auto l = weak.lock(); l && !l->done) {
         l->done = true;
         l->bytes = std::move(bytes);
@@ -104,7 +95,7 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   const std::string_view value(reinterpret_cast<const char*>(bytes), len);
   a->cache->insert(ctx_id, sid, value, expires);
   if (handshake_info* info = info_of(ssl); info != nullptr && info->remote != nullptr) {
-    info->remote->put(remote_key(ctx_id, sid), value,
+    info->remote->put(remote_session_key(ctx_id, sid), value,
                       std::chrono::seconds(SSL_SESSION_get_timeout(session)));
   }
   OPENSSL_free(bytes);
@@ -150,6 +141,13 @@ void on_remove_session(SSL_CTX* ctx, SSL_SESSION* session) {
 }
 
 }  // namespace
+
+std::string remote_session_key(std::uint64_t context_id, std::string_view session_id) {
+  std::string key(sizeof context_id + session_id.size(), '\0');
+  std::memcpy(key.data(), &context_id, sizeof context_id);
+  std::memcpy(key.data() + sizeof context_id, session_id.data(), session_id.size());
+  return key;
+}
 
 std::uint64_t session_context_id(const SSL* ssl) {
   size_t len = 0;

@@ -184,6 +184,37 @@ TEST_F(FleetTest, PausedRedisCostsAtMostTheLookupTimeout) {
   EXPECT_TRUE(bb.proc().running());
 }
 
+TEST_F(FleetTest, ASessionRevokedOnOneInstanceResumesNowhere) {
+  redis_server r;
+  echo_backend b(dir_);
+  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
+  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  auto s = session_on(a);
+  auto other = session_on(a);
+  ASSERT_TRUE(resumes_on(bb, s.get()));  // now in A's cache, B's cache and Redis
+  ASSERT_TRUE(resumes_on(a, s.get()));
+  // Wait until A's revocation subscriber is connected: PUBLISH counts the listeners.
+  for (int i = 0; i < 100 && r.cli({"PUBSUB", "NUMSUB", "tlsfront:revoke"}).find("\n2") ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  unsigned len = 0;
+  const uint8_t* id = SSL_SESSION_get_id(s.get(), &len);
+  std::string hex = core::to_hex(std::string_view(reinterpret_cast<const char*>(id), len));
+  std::string resp = bb.admin_request("DELETE", "/sessions/" + hex);
+  EXPECT_NE(resp.find("\"fleet\":true"), std::string::npos) << resp;
+  EXPECT_GE(a.metric_reaching("tlsfront_fleet_revocations_received_total", 1), 1);
+  EXPECT_GE(bb.metric_reaching("tlsfront_fleet_revocations_received_total", 1), 1);
+  EXPECT_EQ(key_of(r, s.get()), "") << "the session is still in Redis";
+  EXPECT_FALSE(resumes_on(a, s.get())) << "revoked on B, resumed on A";
+  EXPECT_FALSE(resumes_on(bb, s.get()));
+  EXPECT_TRUE(resumes_on(bb, other.get())) << "revocation took more than the one session";
+  // An ID no instance knows: still 200 (another instance might hold it) and published.
+  std::string unknown = bb.admin_request("DELETE", "/sessions/" + std::string(64, 'a'));
+  EXPECT_NE(unknown.find("200"), std::string::npos) << unknown;
+}
+
 TEST_F(FleetTest, BadClusterConfigIsRefusedWithItsPosition) {
   redis_server r;
   echo_backend b(dir_);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "support/redis_server.h"
 
@@ -202,6 +203,36 @@ TEST_F(RedisClient, DestroyingTheClientCompletesCommandsInFlight) {
   EXPECT_EQ(completed, 3);
   EXPECT_EQ(last, make_error_code(redis_errc::shutting_down));
   ioc_.run_for(20ms);  // nothing left that touches the dead client
+}
+
+TEST_F(RedisClient, SubscriberGetsMessagesAndResubscribesAfterARestart) {
+  redis_server s;
+  redis_client pub(ioc_, opts_for(s)), sub(ioc_, opts_for(s));
+  std::vector<std::string> got;
+  sub.subscribe("tlsfront:revoke", [&](const std::string& m) { got.push_back(m); });
+  pub.start();
+  sub.start();
+  ASSERT_TRUE(run_until([&] { return pub.ready() && sub.ready(); }));
+  // PUBLISH answers how many subscribers got it: wait until the subscription is in place.
+  auto publish = [&](const std::string& m) {
+    for (int i = 0; i < 200; ++i) {
+      auto r = call(pub, {"PUBLISH", "tlsfront:revoke", m});
+      if (!r.ec && r.reply.integer == 1) {
+        return true;
+      }
+      ioc_.run_for(10ms);
+      ioc_.restart();
+    }
+    return false;
+  };
+  ASSERT_TRUE(publish(std::string("id\0one", 6)));
+  ASSERT_TRUE(run_until([&] { return got.size() == 1; }));
+  EXPECT_EQ(got[0], std::string("id\0one", 6));
+  ASSERT_TRUE(s.restart());
+  ASSERT_TRUE(run_until([&] { return pub.ready() && sub.counters().connects == 2; }));
+  ASSERT_TRUE(publish("two"));
+  ASSERT_TRUE(run_until([&] { return got.size() == 2; }));
+  EXPECT_EQ(got[1], "two");
 }
 
 TEST_F(RedisClient, GarbageFromTheServerDropsTheConnectionNotTheProcess) {
