@@ -17,7 +17,7 @@ namespace {
 const char kSecret[] = "fleet-secret-for-tests-0123456789abcdef";
 
 class FleetTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     dir_ = make_temp_dir();
     secret_file_ = dir_ + "/fleet.secret";
@@ -97,14 +97,27 @@ class FleetTest : public ::testing::Test {
     return r.cli({"--scan", "--pattern", "tlsfront:s:*"});
   }
 
+  const std::string& dir() const { return dir_; }
+  const std::string& secret_file() const { return secret_file_; }
+
+ protected:
   std::string dir_, secret_file_;
 };
 
-TEST_F(FleetTest, ASessionMadeOnOneInstanceResumesOnAnother) {
+// Redis, the echo backend and two instances A and B of one fleet, started in that order.
+struct fleet {
   redis_server r;
-  echo_backend b(dir_);
-  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
-  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  echo_backend b;
+  proxy_instance a, bb;
+  explicit fleet(FleetTest& t)
+      : b(t.dir()),
+        a(t.config(b.address(), r, t.secret_file()), make_temp_dir()),
+        bb(t.config(b.address(), r, t.secret_file()), make_temp_dir()) {}
+};
+
+TEST_F(FleetTest, ASessionMadeOnOneInstanceResumesOnAnother) {
+  fleet f(*this);
+  auto& [r, b, a, bb] = f;
   auto s = session_on(a);
   EXPECT_NE(key_of(r, s.get()), "");
   EXPECT_TRUE(resumes_on(bb, s.get())) << "B did not resume A's session";
@@ -122,10 +135,8 @@ TEST_F(FleetTest, ASessionMadeOnOneInstanceResumesOnAnother) {
 }
 
 TEST_F(FleetTest, RedisDownGivesFullHandshakesAndARestartRestoresSharing) {
-  redis_server r;
-  echo_backend b(dir_);
-  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
-  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  fleet f(*this);
+  auto& [r, b, a, bb] = f;
   auto before = session_on(a);
   r.kill();
   for (int i = 0; i < 5; ++i) {  // every handshake completes, none resumes across instances
@@ -147,10 +158,8 @@ TEST_F(FleetTest, RedisDownGivesFullHandshakesAndARestartRestoresSharing) {
 }
 
 TEST_F(FleetTest, TamperedAndForeignValuesGiveFullHandshakes) {
-  redis_server r;
-  echo_backend b(dir_);
-  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
-  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  fleet f(*this);
+  auto& [r, b, a, bb] = f;
   std::string other_secret = dir_ + "/other.secret";
   write_file(other_secret, "another-fleet-entirely-0123456789abcdef\n");
   ::chmod(other_secret.c_str(), 0600);
@@ -173,10 +182,8 @@ TEST_F(FleetTest, TamperedAndForeignValuesGiveFullHandshakes) {
 }
 
 TEST_F(FleetTest, PausedRedisCostsAtMostTheLookupTimeout) {
-  redis_server r;
-  echo_backend b(dir_);
-  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
-  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  fleet f(*this);
+  auto& [r, b, a, bb] = f;
   auto s = session_on(a);
   r.cli({"CLIENT", "PAUSE", "2000"});
   EXPECT_FALSE(resumes_on(bb, s.get()));  // completes: a full handshake, not a hang
@@ -185,17 +192,15 @@ TEST_F(FleetTest, PausedRedisCostsAtMostTheLookupTimeout) {
 }
 
 TEST_F(FleetTest, ASessionRevokedOnOneInstanceResumesNowhere) {
-  redis_server r;
-  echo_backend b(dir_);
-  proxy_instance a(config(b.address(), r, secret_file_), make_temp_dir());
-  proxy_instance bb(config(b.address(), r, secret_file_), make_temp_dir());
+  fleet f(*this);
+  auto& [r, b, a, bb] = f;
   auto s = session_on(a);
   auto other = session_on(a);
   ASSERT_TRUE(resumes_on(bb, s.get()));  // now in A's cache, B's cache and Redis
   ASSERT_TRUE(resumes_on(a, s.get()));
   // Wait until A's revocation subscriber is connected: PUBLISH counts the listeners.
-  for (int i = 0; i < 100 && r.cli({"PUBSUB", "NUMSUB", "tlsfront:revoke"}).find("\n2") ==
-                                 std::string::npos;
+  for (int i = 0;
+       i < 100 && r.cli({"PUBSUB", "NUMSUB", "tlsfront:revoke"}).find("\n2") == std::string::npos;
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
