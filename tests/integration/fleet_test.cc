@@ -109,8 +109,9 @@ struct fleet {
   redis_server r;
   echo_backend b;
   proxy_instance a, bb;
-  explicit fleet(FleetTest& t)
-      : b(t.dir()),
+  explicit fleet(FleetTest& t, std::vector<std::string> redis_args = {})
+      : r("", std::move(redis_args)),
+        b(t.dir()),
         a(t.config(b.address(), r, t.secret_file()), make_temp_dir()),
         bb(t.config(b.address(), r, t.secret_file()), make_temp_dir()) {}
 };
@@ -218,6 +219,41 @@ TEST_F(FleetTest, ASessionRevokedOnOneInstanceResumesNowhere) {
   // An ID no instance knows: still 200 (another instance might hold it) and published.
   std::string unknown = bb.admin_request("DELETE", "/sessions/" + std::string(64, 'a'));
   EXPECT_NE(unknown.find("200"), std::string::npos) << unknown;
+}
+
+TEST_F(FleetTest, AFullRedisCostsSharingNotHandshakes) {
+  fleet f(*this, {"--maxmemory-policy", "noeviction"});
+  auto& [r, b, a, bb] = f;
+  // Redis over its memory limit: every write gets "-OOM ..." as its reply.
+  for (int i = 0; i < 20; ++i) {
+    r.cli({"SET", "filler" + std::to_string(i), std::string(100000, 'x')});
+  }
+  r.cli({"CONFIG", "SET", "maxmemory", "1mb"});
+  ASSERT_NE(r.cli({"SET", "one-more", "x"}).find("OOM"), std::string::npos);
+  for (int i = 0; i < 3; ++i) {
+    auto s = session_on(a);  // written (and refused by Redis): counted, handshake fine
+    EXPECT_FALSE(resumes_on(bb, s.get()));
+    EXPECT_TRUE(resumes_on(a, s.get()));  // the local cache still serves
+  }
+  EXPECT_GE(a.metric_reaching("tlsfront_fleet_session_errors_total", 3), 3);
+}
+
+TEST_F(FleetTest, AWrongPasswordIsLoggedAndTheInstanceServesAlone) {
+  redis_server r("the-right-password");
+  echo_backend b(dir_);
+  std::string pw = dir_ + "/redis.password";
+  write_file(pw, "a-wrong-password\n");
+  proxy_instance a(config(b.address(), r, secret_file_, "password_file = \"" + pw + "\"\n"),
+                   make_temp_dir());
+  auto s = session_on(a, false);
+  EXPECT_TRUE(resumes_on(a, s.get()));
+  std::string log;
+  for (int i = 0; i < 50 && log.find("refused the connection set-up") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = a.log();
+  }
+  EXPECT_NE(log.find("refused the connection set-up"), std::string::npos) << log;
+  EXPECT_TRUE(a.proc().running());
 }
 
 TEST_F(FleetTest, BadClusterConfigIsRefusedWithItsPosition) {
