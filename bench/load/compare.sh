@@ -23,6 +23,7 @@
 # Writes bench/results/<date>-load.md, -load.tsv (raw, one line per run) and -load.png.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/load/lib.sh
 
 secs="${1:-5}"
 rounds="${2:-3}"
@@ -112,15 +113,6 @@ trap 'exit 130' INT TERM
 
 log() { echo "[$(date +%T)] $*" >&2; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_for_file() {  # FILE TRIES(0.05 s each)
-  for _ in $(seq "$2"); do [ -s "$1" ] && return 0; sleep 0.05; done
-  return 1
-}
-
 # ---- certificate: one ECDSA P-256 self-signed cert for all servers ----------------------------
 scripts/gen-self-signed "$work/cert.pem" "$work/key.pem" localhost
 cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
@@ -143,7 +135,6 @@ if ! curl -s --max-time 5 "http://127.0.0.1:$bport/" | grep -q "$expect_body"; t
 fi
 
 # ---- tlsfront ---------------------------------------------------------------------------------
-source bench/load/tlsfront-config.sh
 bench_tlsfront_config "$work" "$bport"
 "$tlsfront_bin" -c "$work/tlsfront.toml" --ports-file "$work/tlsfront.ports" \
   >"$work/tlsfront.out" 2>"$work/tlsfront.err" &

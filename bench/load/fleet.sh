@@ -11,6 +11,7 @@
 # the packages of scripts/install-deps. Writes bench/results/<date>-fleet.md (or $OUT.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/load/lib.sh
 secs="${1:-5}"
 rounds="${2:-3}"
 bin=build/release
@@ -22,8 +23,6 @@ out_base=${OUT:-bench/results/$(date +%F)-fleet}
 work=$(mktemp -d /tmp/tlsfront-fleet-XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_of() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 rport=$(free_port)
@@ -36,11 +35,10 @@ for _ in $(seq 100); do redis-cli -p "$rport" PING 2>/dev/null | grep -q PONG &&
 scripts/gen-self-signed "$work/cert.pem" "$work/key.pem" localhost >/dev/null
 "$bin/tools/tlsfront-echo-backend" --listen 127.0.0.1:0 --threads 1 --port-file "$work/backend.port" >/dev/null 2>&1 &
 pids+=($!)
-wait_file "$work/backend.port"
+wait_for_file "$work/backend.port"
 openssl rand -hex 32 >"$work/fleet.secret"
 chmod 600 "$work/fleet.secret"
 
-source bench/load/tlsfront-config.sh
 declare -A PORT PID
 for inst in a b; do
   mkdir -p "$work/$inst"
@@ -53,7 +51,7 @@ for inst in a b; do
     >"$work/$inst/out.log" 2>&1 &
   PID[$inst]=$!
   pids+=($!)
-  wait_file "$work/$inst/ports" || { cat "$work/$inst/out.log" >&2; exit 1; }
+  wait_for_file "$work/$inst/ports" || { cat "$work/$inst/out.log" >&2; exit 1; }
   PORT[$inst]=$(awk '/^https /{n=split($2,a,":"); print a[n]}' "$work/$inst/ports")
 done
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Keep-alive requests/s with wrk: straight to the echo backend, then through tlsfront (TLS 1.3,
-# one worker thread, the config of bench/load/tlsfront-config.sh), in the same run, interleaved ROUNDS times. Prints one line per run and the
-# median ratio tlsfront/backend. Usage: bench/load/wrk-keepalive.sh [SECONDS] [ROUNDS]
+# one worker thread, the config of bench/load/lib.sh), in the same run, interleaved ROUNDS
+# times. Prints one line per run and the median ratio tlsfront/backend.
+# Usage: bench/load/wrk-keepalive.sh [SECONDS] [ROUNDS]
 # Needs a release build (scripts/build release) and wrk (scripts/install-deps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/load/lib.sh
 secs="${1:-10}"
 rounds="${2:-3}"
 bin=build/release
@@ -13,13 +15,12 @@ scripts/gen-self-signed "$work/cert.pem" "$work/key.pem" localhost >/dev/null
 "$bin/tools/tlsfront-echo-backend" --listen 127.0.0.1:0 --port-file "$work/backend.port" >/dev/null &
 pids=($!)
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do [ -s "$work/backend.port" ] && break; sleep 0.05; done
+wait_for_file "$work/backend.port"
 bport=$(cat "$work/backend.port")
-source bench/load/tlsfront-config.sh
 bench_tlsfront_config "$work" "$bport"
 "$bin/src/tlsfront" -c "$work/tlsfront.toml" --ports-file "$work/ports" >/dev/null 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.05; done
+wait_for_file "$work/ports"
 pport=$(awk '/^https/{split($2,a,":"); print a[2]}' "$work/ports")
 
 rps() { wrk -t1 -c64 -d"${secs}s" "$1" | awk '/Requests\/sec/{print $2}'; }

@@ -15,8 +15,12 @@ session_store::~session_store() {
   *alive_ = false;
 }
 
-std::string session_store::redis_key(std::string_view key) const {
-  return prefix_ + "s:" + core::to_hex(key);
+std::string session_store::redis_key(std::string_view prefix, std::string_view key) {
+  return std::string(prefix) + "s:" + core::to_hex(key);
+}
+
+std::string session_store::revoke_channel(std::string_view prefix) {
+  return std::string(prefix) + "revoke";
 }
 
 void session_store::put(std::string_view key, std::string_view session, std::chrono::seconds ttl) {
@@ -24,7 +28,7 @@ void session_store::put(std::string_view key, std::string_view session, std::chr
     counters_.dropped_writes.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  std::string k = redis_key(key);
+  std::string k = redis_key(prefix_, key);
   std::string sealed = seal_.seal(session, k);
   if (sealed.empty()) {
     counters_.errors.fetch_add(1, std::memory_order_relaxed);
@@ -47,7 +51,7 @@ void session_store::put(std::string_view key, std::string_view session, std::chr
 
 void session_store::get(std::string_view key, std::function<void(std::string)> done) {
   counters_.lookups.fetch_add(1, std::memory_order_relaxed);
-  std::string k = redis_key(key);
+  std::string k = redis_key(prefix_, key);
   client_.command({"GET", k}, [this, alive = alive_, k, done = std::move(done)](
                                   const error_code& ec, const redis_reply& r) {
     if (!*alive) {

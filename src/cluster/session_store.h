@@ -40,7 +40,10 @@ class session_store final : public tls::remote_session_store {
   void lookup_timed_out() override { counters_.timeouts.fetch_add(1, std::memory_order_relaxed); }
 
   const session_store_counters& counters() const noexcept { return counters_; }
-  std::string redis_key(std::string_view key) const;
+  // The Redis key of a session (`key` as tls::remote_session_key gives it) under `prefix`.
+  static std::string redis_key(std::string_view prefix, std::string_view key);
+  // The channel on which revoked session IDs (hex) are published.
+  static std::string revoke_channel(std::string_view prefix);
 
  private:
   redis_client& client_;

@@ -637,7 +637,7 @@ class reader {
         }
         out.files.push_back(resolve(f));
         std::vector<tls::ticket_key> keys;
-        std::string bytes = read_whole_file(out.files.back(), e);
+        std::string bytes = read_whole_file(out.files.back(), e, "ticket key file");
         std::string error;
         bool ok = tls::ticket_key_ring::parse_key_file(bytes, keys, error);
         OPENSSL_cleanse(bytes.data(), bytes.size());  // key material: never left in memory
@@ -693,13 +693,7 @@ class reader {
     out.redis.port = hp.port;
     if (const toml::node* n = t.get("password_file")) {
       std::string path = resolve(as_string(*n, "password_file"));
-      std::ifstream in(path, std::ios::binary);
-      if (!in) {
-        fail(*n, "cannot read the Redis password file " + path + ": " + std::strerror(errno));
-      }
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      std::string pw = ss.str();
+      std::string pw = read_whole_file(path, *n, "the Redis password file");
       while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) {
         pw.pop_back();
       }
@@ -732,10 +726,12 @@ class reader {
     optional_integer(t, "max_pending_writes", 1, 1 << 20, out.max_pending_writes);
   }
 
-  static std::string read_whole_file(const std::string& path, const toml::node& at) {
+  // `what` names the file in the error: "cannot read <what> <path>: <why>".
+  static std::string read_whole_file(const std::string& path, const toml::node& at,
+                                     const std::string& what) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      fail(at, "cannot read ticket key file " + path + ": " + std::strerror(errno));
+      fail(at, "cannot read " + what + " " + path + ": " + std::strerror(errno));
     }
     std::ostringstream ss;
     ss << in.rdbuf();

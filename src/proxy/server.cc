@@ -277,13 +277,14 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     worker& w0 = *srv->workers_.front();
     w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
     server* self = srv.get();
-    w0.subscriber->subscribe(co.key_prefix + "revoke", [self](const std::string& message) {
-      if (auto id = core::from_hex(message); id && !id->empty()) {
-        std::size_t local = self->sessions_->remove_all_contexts(*id);
-        self->revocations_received_.fetch_add(1, std::memory_order_relaxed);
-        spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
-      }
-    });
+    w0.subscriber->subscribe(
+        cluster::session_store::revoke_channel(co.key_prefix), [self](const std::string& message) {
+          if (auto id = core::from_hex(message); id && !id->empty()) {
+            std::size_t local = self->sessions_->remove_all_contexts(*id);
+            self->revocations_received_.fetch_add(1, std::memory_order_relaxed);
+            spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
+          }
+        });
     metrics.add_counter_fn(
         "tlsfront_fleet_revocations_received_total",
         "Session revocations received from the fleet channel", "", [self] {
@@ -399,10 +400,12 @@ bool server::revoke_in_fleet(const std::string& session_id) {
   std::vector<std::string> del = {"DEL"};
   for (const listener_runtime& lr : snap_->listeners) {
     for (std::uint64_t ctx : lr.tls->context_ids()) {
-      del.push_back(co->key_prefix + "s:" + core::to_hex(tls::remote_session_key(ctx, session_id)));
+      del.push_back(cluster::session_store::redis_key(co->key_prefix,
+                                                      tls::remote_session_key(ctx, session_id)));
     }
   }
-  std::vector<std::string> pub = {"PUBLISH", co->key_prefix + "revoke", core::to_hex(session_id)};
+  std::vector<std::string> pub = {"PUBLISH", cluster::session_store::revoke_channel(co->key_prefix),
+                                  core::to_hex(session_id)};
   worker& w0 = *workers_.front();
   // One connection, in order: the L2 copies are gone before any instance hears of it.
   asio::post(w0.ioc, [&w0, del = std::move(del), pub = std::move(pub)]() mutable {

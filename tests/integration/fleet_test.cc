@@ -35,13 +35,9 @@ class FleetTest : public ::testing::Test {
            extra;
   }
   static tls_client::options tls12(SSL_SESSION* session = nullptr) {
-    tls_client::options o;
-    o.sni = "a.example";
-    o.max_version = TLS1_2_VERSION;
-    o.tickets = false;
-    o.session = session;
-    return o;
+    return tls_client::session_id_only("a.example", session);
   }
+
   // A new session on `p`, after one request; waits until `p` wrote it to the fleet store.
   static bssl::UniquePtr<SSL_SESSION> session_on(proxy_instance& p, bool expect_written = true) {
     double before = p.metric("tlsfront_fleet_session_writes_total");

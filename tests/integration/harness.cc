@@ -257,6 +257,15 @@ int connect_tcp(int port) {
   return fd;
 }
 
+tls_client::options tls_client::session_id_only(const std::string& sni, SSL_SESSION* session) {
+  options o;
+  o.sni = sni;
+  o.max_version = TLS1_2_VERSION;
+  o.tickets = false;
+  o.session = session;
+  return o;
+}
+
 tls_client::tls_client(int port) : tls_client(port, options{}) {}
 
 tls_client::tls_client(int port, const options& opts) {

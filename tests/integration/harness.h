@@ -96,14 +96,17 @@ std::string plain_exchange(int port, const std::string& request);
 class tls_client {
  public:
   struct options {
-    std::string sni;                    // empty: no SNI
+    std::string sni;  // empty: no SNI
     std::uint16_t max_version = TLS1_3_VERSION;
     std::uint16_t min_version = TLS1_2_VERSION;
-    SSL_SESSION* session = nullptr;     // offered for resumption
+    SSL_SESSION* session = nullptr;  // offered for resumption
     bool tickets = true;
     std::vector<std::string> alpn = {"http/1.1"};
     int timeout_ms = 10000;
   };
+  // TLS 1.2 only, no ticket extension: the server must resume (if at all) by session ID.
+  static options session_id_only(const std::string& sni, SSL_SESSION* session = nullptr);
+
   explicit tls_client(int port);
   tls_client(int port, const options& opts);
   ~tls_client();

@@ -13,20 +13,14 @@ namespace tlsfront::test {
 namespace {
 
 // Tickets off, so every TLS 1.2 client gets a session ID.
-std::string id_config(const std::string& backend, const std::string& cache = "",
-                      int threads = 2) {
+std::string id_config(const std::string& backend, const std::string& cache = "", int threads = 2) {
   std::string c = default_config(backend, "", "", threads);
   c.replace(c.find("handshake_timeout = \"1s\"\n"), 0, "session_tickets = false\n");
   return c + "[session_cache]\n" + cache;
 }
 
 tls_client::options tls12(const std::string& sni, SSL_SESSION* session = nullptr) {
-  tls_client::options o;
-  o.sni = sni;
-  o.max_version = TLS1_2_VERSION;
-  o.tickets = false;
-  o.session = session;
-  return o;
+  return tls_client::session_id_only(sni, session);
 }
 
 // A TLS 1.2 session made on a fresh connection (after one request).
