@@ -122,7 +122,10 @@ int main(int argc, char** argv) {
           *admin, *srv->sessions(),
           [s = srv.get()](const std::string& id) { return s->revoke_in_fleet(id); });
     }
-    admin::register_ticket_routes(*admin, srv->tickets());
+    admin::register_ticket_routes(*admin, srv->tickets(),
+                                  [s = srv.get()](std::string& err, bool& fleet) {
+                                    return s->rotate_tickets(err, fleet);
+                                  });
   }
 
   boost::asio::io_context main_ctx(1);

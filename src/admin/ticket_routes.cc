@@ -26,13 +26,25 @@ admin_response result(bool ok, const std::string& error, const char* what) {
                         "{\"error\":\"" + json_escape(error) + "\"}\n"};
 }
 
+const char* source_name(tls::ticket_key_options::source_kind k) {
+  switch (k) {
+    case tls::ticket_key_options::source_kind::memory:
+      return "memory";
+    case tls::ticket_key_options::source_kind::file:
+      return "file";
+    case tls::ticket_key_options::source_kind::fleet:
+      return "redis";
+  }
+  return "memory";
+}
+
 }  // namespace
 
-void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring) {
+void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rotate_fn rotate) {
   admin.handle("GET", "/tickets", [&ring](const admin_request&) {
-    const bool memory = ring.options().source == tls::ticket_key_options::source_kind::memory;
-    std::string body = std::string("{\"source\":\"") + (memory ? "memory" : "file") +
-                       "\",\"keys\":[";
+    std::string body = std::string("{\"source\":\"") + source_name(ring.options().source) +
+                       "\",\"fallback\":" + (ring.fallback() ? "true" : "false") +
+                       ",\"keys\":[";
     bool first = true;
     for (const auto& k : ring.list()) {
       body += first ? "" : ",";
@@ -40,14 +52,19 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring) {
       body += "{\"name\":\"" + k.name_hex + "\",\"role\":\"" + tls::key_role_name(k.role) +
               "\",\"not_before\":" + std::to_string(k.not_before) + ",\"not_after\":" +
               (k.not_after == INT64_MAX ? std::string("null") : std::to_string(k.not_after)) +
-              "}";
+              ",\"local\":" + (k.local ? "true" : "false") + "}";
     }
     body += "]}\n";
     return admin_response{200, "application/json", body};
   });
-  admin.handle("POST", "/tickets/rotate", [&ring](const admin_request&) {
+  admin.handle("POST", "/tickets/rotate", [&ring, rotate](const admin_request&) {
     std::string error;
-    bool ok = ring.rotate_now(error);
+    bool fleet = false;
+    bool ok = rotate ? rotate(error, fleet) : ring.rotate_now(error);
+    if (ok && fleet) {
+      spdlog::info("admin: a new fleet ticket key was requested");
+      return admin_response{202, "application/json", "{\"rotated\":true,\"fleet\":true}\n"};
+    }
     if (ok) {
       spdlog::info("admin: a new ticket key was published; it encrypts in {} s",
                    ring.options().publish_ahead.count());

@@ -16,6 +16,7 @@ struct cluster_options {
   std::string key_prefix = "tlsfront:";         // every key tlsfront writes starts with it
   std::chrono::milliseconds lookup_timeout{5};  // longest a handshake waits for an L2 lookup
   std::size_t max_pending_writes = 1024;        // per worker; more are dropped and counted
+  std::chrono::milliseconds poll_interval{2000};  // how often the ticket key list is read
 };
 
 }  // namespace tlsfront::cluster

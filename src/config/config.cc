@@ -485,6 +485,7 @@ class reader {
 
  private:
   std::chrono::seconds session_timeout_{tls::listener_tls_options{}.session_timeout};
+  const toml::node* tickets_source_ = nullptr;  // [tickets] source, when given
 
  public:
   void read(const toml::table& root, config& out) {
@@ -513,6 +514,7 @@ class reader {
       out.server.cluster.emplace();
       read_cluster(as_table(*n, "cluster"), *out.server.cluster);
     }
+    check_ticket_source(root, out.server);
     const toml::node* listeners = root.get("listener");
     if (listeners == nullptr) {
       fail(root, "no [[listener]]: at least one listener is required");
@@ -622,9 +624,12 @@ class reader {
         out.source = tls::ticket_key_options::source_kind::memory;
       } else if (v == "file") {
         out.source = tls::ticket_key_options::source_kind::file;
+      } else if (v == "redis") {
+        out.source = tls::ticket_key_options::source_kind::fleet;
       } else {
-        fail(*source, "'source' must be \"memory\" or \"file\"");
+        fail(*source, "'source' must be \"memory\", \"file\" or \"redis\"");
       }
+      tickets_source_ = source;
     }
     const bool from_files = out.source == tls::ticket_key_options::source_kind::file;
     if (const toml::node* n = t.get("files")) {
@@ -682,12 +687,39 @@ class reader {
     optional_integer(t, "tls13_tickets", 0, 8, out.tls13_tickets);
   }
 
+  // With [cluster] the ticket keys are the fleet's unless [tickets] says otherwise; "redis"
+  // without [cluster] has no fleet to share with.
+  void check_ticket_source(const toml::table& root, proxy::server_options& s) {
+    using kind = tls::ticket_key_options::source_kind;
+    if (tickets_source_ == nullptr && s.cluster) {
+      s.tickets.source = kind::fleet;
+    }
+    if (s.tickets.source != kind::fleet) {
+      return;
+    }
+    if (!s.cluster) {
+      fail(*tickets_source_, "source = \"redis\" needs a [cluster] section");
+    }
+    const auto ahead = std::chrono::ceil<std::chrono::seconds>(2 * s.cluster->poll_interval);
+    if (s.tickets.publish_ahead < ahead) {
+      const toml::node* at = root.get("tickets") != nullptr
+                                 ? root.get("tickets")->as_table()->get("publish_ahead")
+                                 : nullptr;
+      if (at != nullptr) {
+        fail(*at, "'publish_ahead' must be at least two [cluster] poll intervals (" +
+                      std::to_string(ahead.count()) +
+                      "s): every instance must read a key before it seals");
+      }
+      s.tickets.publish_ahead = ahead;  // the default, raised to what the poll interval needs
+    }
+  }
+
   // [cluster]: the fleet store. `redis` must be an IP literal: hiredis resolves names with a
   // blocking call on the worker thread at every reconnect.
   void read_cluster(const toml::table& t, cluster::cluster_options& out) {
     check_keys(t, "cluster",
                {"redis", "password_file", "secret_file", "key_prefix", "database", "lookup_timeout",
-                "connect_timeout", "command_timeout", "max_pending_writes"});
+                "connect_timeout", "command_timeout", "max_pending_writes", "poll_interval"});
     host_port hp = as_host_port(require(t, "redis", "cluster"), "redis", true, false);
     out.redis.host = hp.host;
     out.redis.port = hp.port;
@@ -718,6 +750,12 @@ class reader {
     optional_duration(t, "lookup_timeout", out.lookup_timeout);
     optional_duration(t, "connect_timeout", out.redis.connect_timeout);
     optional_duration(t, "command_timeout", out.redis.command_timeout);
+    optional_duration(t, "poll_interval", out.poll_interval);
+    if (const toml::node* n = t.get("poll_interval");
+        n != nullptr && (out.poll_interval < std::chrono::milliseconds(100) ||
+                         out.poll_interval > std::chrono::minutes(10))) {
+      fail(*n, "'poll_interval' must be between 100ms and 10m");
+    }
     for (const char* key : {"lookup_timeout", "connect_timeout", "command_timeout"}) {
       if (const toml::node* n = t.get(key); n != nullptr && as_duration(*n, key).count() < 1) {
         fail(*n, single_quoted(key) + " must be at least 1ms");

@@ -124,6 +124,53 @@ void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
 
 }  // namespace
 
+void register_key_sync_metrics(const cluster::ticket_key_sync& sync,
+                               const tls::ticket_key_ring& ring, core::metrics_registry& metrics) {
+  using counters = cluster::ticket_sync_counters;
+  struct field {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> counters::*member;
+  };
+  static const field fields[] = {
+      {"tlsfront_fleet_ticket_key_polls_total", "Reads of the fleet's ticket key list",
+       &counters::polls},
+      {"tlsfront_fleet_ticket_key_errors_total",
+       "Ticket key list reads or writes that failed (Redis down, error reply)", &counters::errors},
+      {"tlsfront_fleet_ticket_key_rejected_total",
+       "Ticket key lists that did not open or parse (another fleet's secret, altered)",
+       &counters::rejected},
+      {"tlsfront_fleet_ticket_key_updates_total",
+       "Changed ticket key lists this instance wrote (new key, expired key dropped)",
+       &counters::added},
+      {"tlsfront_fleet_ticket_key_conflicts_total",
+       "Ticket key list changes another instance wrote first", &counters::conflicts},
+  };
+  const counters& c = sync.counters();
+  for (const field& f : fields) {
+    metrics.add_counter_fn(f.name, f.help, "", [&c, m = f.member] {
+      // Relaxed: monotonic counts read for display.
+      return static_cast<double>((c.*m).load(std::memory_order_relaxed));
+    });
+  }
+  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_version",
+                       "Version of the installed fleet ticket key list (-1: none read yet)", "",
+                       [&c] { return static_cast<double>(c.version.load(std::memory_order_relaxed)); });
+  metrics.add_gauge_fn(
+      "tlsfront_fleet_ticket_keys_age_seconds",
+      "Seconds since the fleet ticket key list was last read (-1: never)", "", [&c, &ring] {
+        const std::int64_t at = c.read_at.load(std::memory_order_relaxed);
+        return at == 0 ? -1.0 : static_cast<double>(ring.clock().now_s() - at);
+      });
+  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_shared",
+                       "1 while the ticket keys are the fleet's, 0 while they are per instance", "",
+                       [&c] { return c.shared.load(std::memory_order_relaxed) ? 1.0 : 0.0; });
+  metrics.add_counter_fn("tlsfront_fleet_ticket_local_keys_total",
+                         "Ticket keys made by this instance alone while the fleet list was "
+                         "unavailable",
+                         "", [&ring] { return static_cast<double>(ring.local_keys_made()); });
+}
+
 void register_fleet_metrics(const std::vector<std::unique_ptr<worker>>& workers,
                             core::metrics_registry& metrics) {
   using counters = cluster::session_store_counters;
@@ -164,6 +211,26 @@ void register_fleet_metrics(const std::vector<std::unique_ptr<worker>>& workers,
       return sum;
     });
   }
+}
+
+void server::register_revocation(server& srv, const cluster::cluster_options& co,
+                                 core::metrics_registry& metrics) {
+  worker& w0 = *srv.workers_.front();
+  w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
+  server* self = &srv;
+  w0.subscriber->subscribe(
+      cluster::session_store::revoke_channel(co.key_prefix), [self](const std::string& message) {
+        if (auto id = core::from_hex(message); id && !id->empty()) {
+          std::size_t local = self->sessions_->remove_all_contexts(*id);
+          self->revocations_received_.fetch_add(1, std::memory_order_relaxed);
+          spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
+        }
+      });
+  metrics.add_counter_fn(
+      "tlsfront_fleet_revocations_received_total",
+      "Session revocations received from the fleet channel", "", [self] {
+        return static_cast<double>(self->revocations_received_.load(std::memory_order_relaxed));
+      });
 }
 
 std::unique_ptr<server> server::create(const server_options& opts, core::metrics_registry& metrics,
@@ -264,32 +331,29 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     }
     srv->workers_.push_back(std::move(w));
   }
-  if (opts.cluster && srv->sessions_) {
+  if (opts.cluster) {
     const cluster::cluster_options& co = *opts.cluster;
-    srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
     for (auto& w : srv->workers_) {
       w->redis = std::make_unique<cluster::redis_client>(w->ioc, co.redis);
-      w->l2 = std::make_unique<cluster::session_store>(*w->redis, *srv->session_sealer_,
-                                                       co.key_prefix, co.max_pending_writes);
-      w->lookup_timeout = co.lookup_timeout;
     }
-    register_fleet_metrics(srv->workers_, metrics);
-    worker& w0 = *srv->workers_.front();
-    w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
-    server* self = srv.get();
-    w0.subscriber->subscribe(
-        cluster::session_store::revoke_channel(co.key_prefix), [self](const std::string& message) {
-          if (auto id = core::from_hex(message); id && !id->empty()) {
-            std::size_t local = self->sessions_->remove_all_contexts(*id);
-            self->revocations_received_.fetch_add(1, std::memory_order_relaxed);
-            spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
-          }
-        });
-    metrics.add_counter_fn(
-        "tlsfront_fleet_revocations_received_total",
-        "Session revocations received from the fleet channel", "", [self] {
-          return static_cast<double>(self->revocations_received_.load(std::memory_order_relaxed));
-        });
+    if (srv->sessions_) {
+      srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
+      for (auto& w : srv->workers_) {
+        w->l2 = std::make_unique<cluster::session_store>(*w->redis, *srv->session_sealer_,
+                                                         co.key_prefix, co.max_pending_writes);
+        w->lookup_timeout = co.lookup_timeout;
+      }
+      register_fleet_metrics(srv->workers_, metrics);
+      register_revocation(*srv, co, metrics);
+    }
+    if (opts.tickets.source == tls::ticket_key_options::source_kind::fleet) {
+      worker& w0 = *srv->workers_.front();
+      srv->ticket_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront ticket keys v1");
+      w0.key_sync = std::make_unique<cluster::ticket_key_sync>(
+          w0.ioc, *w0.redis, *srv->ticket_sealer_, *srv->tickets_, co.key_prefix,
+          co.poll_interval);
+      register_key_sync_metrics(*w0.key_sync, *srv->tickets_, metrics);
+    }
   }
 
   // Bind: the first worker's acceptor resolves port 0; the others bind to the same port.
@@ -385,6 +449,9 @@ void server::start() {
     if (w.subscriber) {
       w.subscriber->start();
     }
+    if (w.key_sync) {
+      w.key_sync->start();  // its first read queues behind the connect
+    }
     w.thread = std::thread([&w] {
       core::set_metrics_slot(w.index);
       w.ioc.run();
@@ -420,6 +487,16 @@ bool server::revoke_in_fleet(const std::string& session_id) {
     w0.redis->command(std::move(pub), report("PUBLISH"));
   });
   return true;
+}
+
+bool server::rotate_tickets(std::string& error, bool& fleet) {
+  worker& w0 = *workers_.front();
+  fleet = w0.key_sync && w0.key_sync->shared();
+  if (fleet) {
+    w0.key_sync->request_rotation();
+    return true;
+  }
+  return tickets_->rotate_now(error);
 }
 
 void server::drain(std::chrono::milliseconds timeout) {

@@ -22,6 +22,7 @@
 #include "cluster/fleet_secret.h"
 #include "cluster/redis_client.h"
 #include "cluster/session_store.h"
+#include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
 #include "proxy/backend_pool.h"
 #include "proxy/options.h"
@@ -77,8 +78,10 @@ struct worker {
   // this thread. `l2` is declared after `redis` so it goes first.
   std::unique_ptr<cluster::redis_client> redis;
   std::unique_ptr<cluster::session_store> l2;
-  // Worker 0 only: the fleet's revocation channel (a connection in subscriber mode).
+  // Worker 0 only: the fleet's revocation channel (a connection in subscriber mode) and the
+  // ticket key list's poller (on `redis`).
   std::unique_ptr<cluster::redis_client> subscriber;
+  std::unique_ptr<cluster::ticket_key_sync> key_sync;
   std::chrono::milliseconds lookup_timeout{5};
   std::thread thread;
 };
@@ -96,6 +99,10 @@ class server {
   // under every certificate context and publishes the ID, so every instance (this one included)
   // drops it from its cache. Asynchronous: returns once queued. Any thread.
   bool revoke_in_fleet(const std::string& session_id);
+  // A new ticket key: through the fleet list when it is shared (`fleet` true: asynchronous, the
+  // key is added by the next poll and seals after the publish-ahead delay), else in the local
+  // ring. False + `error` when the keys come from files. Any thread.
+  bool rotate_tickets(std::string& error, bool& fleet);
   // Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),
   // and returns once no connection is left or `timeout` passed; then stops the workers.
   void drain(std::chrono::milliseconds timeout);
@@ -121,6 +128,8 @@ class server {
   server() = default;
   asio::awaitable<void> accept_loop(worker& w, std::size_t listener_index);
   void schedule_sweep(worker& w);
+  static void register_revocation(server& srv, const cluster::cluster_options& co,
+                                  core::metrics_registry& metrics);
 
   // Declaration order is destruction order reversed: connections (in workers_) reference the
   // snapshot, the metrics and the counters, and TLS contexts reference the session cache, so
@@ -128,6 +137,7 @@ class server {
   std::unique_ptr<cache::session_cache> sessions_;
   std::unique_ptr<tls::ticket_key_ring> tickets_;
   std::unique_ptr<cluster::sealer> session_sealer_;  // shared by the workers' L2 stores
+  std::unique_ptr<cluster::sealer> ticket_sealer_;   // the fleet's ticket key list
   tls::ticket_metrics ticket_metrics_;
   std::shared_ptr<const snapshot> snap_;
   proxy_metrics metrics_;

@@ -38,14 +38,18 @@ ticket_key_ring::ticket_key_ring(const ticket_key_options& opts, const core::clo
         return next_id.fetch_add(1, std::memory_order_relaxed);  // unique only: relaxed
       }()) {}
 
-std::shared_ptr<const ticket_key> ticket_key_ring::make_key(std::int64_t not_before) const {
-  auto k = std::make_shared<ticket_key>();
-  RAND_bytes(k->name.data(), k->name.size());
-  RAND_bytes(k->hmac_key.data(), k->hmac_key.size());
-  RAND_bytes(k->aes_key.data(), k->aes_key.size());
-  k->not_before = not_before;
-  k->not_after = not_before + opts_.rotation.count() + opts_.lifetime.count();
+ticket_key ticket_key_ring::new_key(std::int64_t not_before) const {
+  ticket_key k;
+  RAND_bytes(k.name.data(), k.name.size());
+  RAND_bytes(k.hmac_key.data(), k.hmac_key.size());
+  RAND_bytes(k.aes_key.data(), k.aes_key.size());
+  k.not_before = not_before;
+  k.not_after = not_before + opts_.rotation.count() + opts_.lifetime.count();
   return k;
+}
+
+std::shared_ptr<const ticket_key> ticket_key_ring::make_key(std::int64_t not_before) const {
+  return std::make_shared<ticket_key>(new_key(not_before));
 }
 
 void ticket_key_ring::publish(std::vector<std::shared_ptr<const ticket_key>> keys) {
@@ -64,6 +68,8 @@ bool ticket_key_ring::start(std::string& error) {
   if (opts_.source == ticket_key_options::source_kind::file) {
     return reload(error);
   }
+  // A fleet ring starts with keys of its own too: it serves before the fleet list arrives, and
+  // they seed the list if the fleet has none yet.
   std::lock_guard lock(mu_);
   const std::int64_t now = clock_.now_s();
   publish({make_key(now), make_key(now + opts_.rotation.count())});
@@ -71,11 +77,37 @@ bool ticket_key_ring::start(std::string& error) {
 }
 
 void ticket_key_ring::maintain() {
-  if (opts_.source != ticket_key_options::source_kind::memory) {
+  if (opts_.source == ticket_key_options::source_kind::file) {
     return;
   }
   std::lock_guard lock(mu_);
-  const std::int64_t now = clock_.now_s();
+  const bool fleet = opts_.source == ticket_key_options::source_kind::fleet;
+  if (fleet && !fallback()) {
+    // The fleet list schedules the keys: only drop what expired.
+    const std::int64_t now = clock_.now_s();
+    std::vector<std::shared_ptr<const ticket_key>> keys;
+    for (const auto& k : snap_->keys) {
+      if (now < k->not_after) {
+        keys.push_back(k);
+      }
+    }
+    if (keys.size() != snap_->keys.size()) {
+      publish(std::move(keys));
+    }
+    return;
+  }
+  schedule(clock_.now_s(), fleet);
+}
+
+void ticket_key_ring::schedule(std::int64_t now, bool fallback) {
+  // Keys made in fallback rotate as a memory ring's do; once the fleet list is back, install()
+  // demotes them to `local` as it does any key not on the list.
+  auto made = [&](std::int64_t not_before) {
+    if (fallback) {
+      local_made_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return make_key(not_before);
+  };
   std::vector<std::shared_ptr<const ticket_key>> keys;
   bool changed = false;
   for (const auto& k : snap_->keys) {
@@ -93,7 +125,7 @@ void ticket_key_ring::maintain() {
     last_start = std::max(last_start, k->not_before);
   }
   if (!has_current) {
-    keys.push_back(make_key(now));  // e.g. the clock jumped past every key
+    keys.push_back(made(now));  // e.g. the clock jumped past every key
     last_start = std::max(last_start, now);
     changed = true;
   }
@@ -102,7 +134,7 @@ void ticket_key_ring::maintain() {
     // publish_ahead from now: holders of the ring get it before anyone encrypts with it.
     std::int64_t start = std::max(last_start + opts_.rotation.count(),
                                   now + opts_.publish_ahead.count());
-    keys.push_back(make_key(start));
+    keys.push_back(made(start));
     changed = true;
   }
   if (changed) {
@@ -110,9 +142,53 @@ void ticket_key_ring::maintain() {
   }
 }
 
+void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys) {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = clock_.now_s();
+  std::vector<std::shared_ptr<const ticket_key>> keys;
+  bool same = true;  // the very keys held already (a poll that found no change)
+  for (const ticket_key& f : fleet_keys) {
+    if (now >= f.not_after) {
+      continue;
+    }
+    auto held = find(*snap_, f.name.data());
+    if (held && !held->local && held->not_before == f.not_before &&
+        held->not_after == f.not_after) {
+      keys.push_back(held);
+      continue;
+    }
+    same = false;
+    auto k = std::make_shared<ticket_key>(f);
+    k->local = false;
+    keys.push_back(std::move(k));
+  }
+  for (const auto& k : snap_->keys) {
+    if (now >= k->not_after || find_in(keys, k->name.data())) {
+      continue;
+    }
+    if (k->local) {
+      keys.push_back(k);
+    } else {
+      same = false;
+      // Ours but not the fleet's (made before the list was read, or the list was replaced):
+      // it opens the tickets it sealed until they expire, and seals no more.
+      auto demoted = std::make_shared<ticket_key>(*k);
+      demoted->local = true;
+      keys.push_back(std::move(demoted));
+    }
+  }
+  if (!same || keys.size() != snap_->keys.size()) {
+    publish(std::move(keys));
+  }
+}
+
 bool ticket_key_ring::rotate_now(std::string& error) {
-  if (opts_.source != ticket_key_options::source_kind::memory) {
+  if (opts_.source == ticket_key_options::source_kind::file) {
     error = "ticket keys come from files: rotate them by changing the files and reloading";
+    return false;
+  }
+  if (opts_.source == ticket_key_options::source_kind::fleet && !fallback()) {
+    error = "ticket keys come from the fleet list: rotate them through the fleet";
     return false;
   }
   std::lock_guard lock(mu_);
@@ -220,24 +296,34 @@ std::shared_ptr<const ticket_key_ring::snapshot> ticket_key_ring::view() const {
 }
 
 std::shared_ptr<const ticket_key> ticket_key_ring::current(const snapshot& s, std::int64_t now) {
+  // The latest started key; any other key beats a `local` one (local keys seal only while no
+  // other key is valid).
   std::shared_ptr<const ticket_key> best;
   for (const auto& k : s.keys) {
-    if (k->not_before <= now && now < k->not_after &&
-        (!best || k->not_before >= best->not_before)) {
+    if (k->not_before > now || now >= k->not_after) {
+      continue;
+    }
+    if (!best || (best->local && !k->local) ||
+        (best->local == k->local && k->not_before >= best->not_before)) {
       best = k;
     }
   }
   return best;
 }
 
-std::shared_ptr<const ticket_key> ticket_key_ring::find(const snapshot& s,
-                                                        const std::uint8_t* name) {
-  for (const auto& k : s.keys) {
+std::shared_ptr<const ticket_key> ticket_key_ring::find_in(
+    const std::vector<std::shared_ptr<const ticket_key>>& keys, const std::uint8_t* name) {
+  for (const auto& k : keys) {
     if (std::memcmp(k->name.data(), name, 16) == 0) {
       return k;
     }
   }
   return nullptr;
+}
+
+std::shared_ptr<const ticket_key> ticket_key_ring::find(const snapshot& s,
+                                                        const std::uint8_t* name) {
+  return find_in(s.keys, name);
 }
 
 key_role ticket_key_ring::role_of(const snapshot& s, const ticket_key& k, std::int64_t now) {
@@ -258,7 +344,7 @@ std::vector<ticket_key_ring::listed_key> ticket_key_ring::list() const {
   for (const auto& k : s->keys) {
     out.push_back(listed_key{
         core::to_hex(std::string_view(reinterpret_cast<const char*>(k->name.data()), 16)),
-        role_of(*s, *k, now), k->not_before, k->not_after});
+        role_of(*s, *k, now), k->not_before, k->not_after, k->local});
   }
   return out;
 }

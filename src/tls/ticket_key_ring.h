@@ -12,6 +12,11 @@
 // `publish_ahead` before that (in practice a whole rotation ahead), and is kept until every
 // ticket it sealed has expired (not_after = not_before + rotation + ticket lifetime). A file
 // ring takes the operator's keys in file order: the first encrypts, the others decrypt.
+// A fleet ring (cluster::ticket_key_sync) holds the key list the fleet shares through Redis,
+// installed as read back from there; it schedules nothing itself while the fleet list arrives,
+// and falls back to scheduling its own keys (as a memory ring) when the sync says the list is
+// unreachable. Keys it held that are not on the fleet list stay as `local` keys: they open
+// tickets until their not_after but seal only when no other key is valid.
 //
 // KEY MATERIAL: the 80-byte layout of nginx and Envoy (16-byte name | 32-byte HMAC-SHA256 key |
 // 32-byte AES-256-CBC key) or the 48-byte one (16 | 16 | 16, AES-128-CBC). Tickets use the
@@ -45,6 +50,7 @@ struct ticket_key {
   std::size_t aes_len = 32;   // AES-256-CBC or AES-128-CBC
   std::int64_t not_before = 0;  // seconds; 0 for file keys
   std::int64_t not_after = INT64_MAX;
+  bool local = false;  // fleet ring: not on the fleet list (seals only if no other key can)
   ticket_key() = default;
   ticket_key(const ticket_key&) = default;
   ticket_key& operator=(const ticket_key&) = default;
@@ -55,7 +61,7 @@ enum class key_role { next, current, previous, dropped };
 const char* key_role_name(key_role r) noexcept;
 
 struct ticket_key_options {
-  enum class source_kind { memory, file } source = source_kind::memory;
+  enum class source_kind { memory, file, fleet } source = source_kind::memory;
   std::vector<std::string> files;  // file source: in order; the first key encrypts
   std::chrono::seconds rotation{std::chrono::hours(1)};
   std::chrono::seconds publish_ahead{std::chrono::minutes(1)};
@@ -73,6 +79,7 @@ class ticket_key_ring {
     std::string name_hex;
     key_role role;
     std::int64_t not_before, not_after;
+    bool local;
   };
 
   ticket_key_ring(const ticket_key_options& opts, const core::clock& clock);
@@ -89,10 +96,23 @@ class ticket_key_ring {
   // File ring: re-reads the files; on any error the running keys stay and `error` says why.
   bool reload(std::string& error);
 
+  // Fleet ring. install(): the fleet's key list as read back from the store becomes the ring;
+  // keys held before and missing from it are kept as `local` until their not_after.
+  // set_fallback(true): the list is unreachable: maintain() schedules (local) keys itself
+  // whenever the ring lacks a current or a next key. local_keys_made(): keys it made so.
+  void install(const std::vector<ticket_key>& fleet_keys);
+  void set_fallback(bool on) { fallback_.store(on, std::memory_order_relaxed); }
+  bool fallback() const { return fallback_.load(std::memory_order_relaxed); }
+  std::uint64_t local_keys_made() const { return local_made_.load(std::memory_order_relaxed); }
+  // A fresh random key valid from `not_before` for rotation + lifetime.
+  ticket_key new_key(std::int64_t not_before) const;
+
   // The handshake path. `current()` is null only if the ring has no current key.
   std::shared_ptr<const snapshot> view() const;
   static std::shared_ptr<const ticket_key> current(const snapshot& s, std::int64_t now);
   static std::shared_ptr<const ticket_key> find(const snapshot& s, const std::uint8_t* name);
+  static std::shared_ptr<const ticket_key> find_in(
+      const std::vector<std::shared_ptr<const ticket_key>>& keys, const std::uint8_t* name);
   static key_role role_of(const snapshot& s, const ticket_key& k, std::int64_t now);
 
   std::vector<listed_key> list() const;
@@ -107,6 +127,7 @@ class ticket_key_ring {
  private:
   void publish(std::vector<std::shared_ptr<const ticket_key>> keys);  // mu_ held
   std::shared_ptr<const ticket_key> make_key(std::int64_t not_before) const;
+  void schedule(std::int64_t now, bool fallback);  // mu_ held: the memory ring's maintain()
   bool load_files(std::vector<std::shared_ptr<const ticket_key>>& out, std::string& error) const;
 
   ticket_key_options opts_;
@@ -114,6 +135,10 @@ class ticket_key_ring {
   mutable std::mutex mu_;  // writers and snapshot refresh; never held during a handshake step
   std::shared_ptr<const snapshot> snap_;
   std::atomic<std::uint64_t> version_{0};
+  // Relaxed: flags and counts for the maintainer and display; they publish no data (keys are
+  // published through version_).
+  std::atomic<bool> fallback_{false};
+  std::atomic<std::uint64_t> local_made_{0};
   const std::uint64_t id_;  // unique per ring, for the readers' thread-local snapshot cache
 };
 

@@ -1,9 +1,11 @@
-// The fleet: two (or three) tlsfront instances sharing TLS 1.2 sessions through a real
-// redis-server. Sessions made on A resume on B; Redis down, paused, or holding tampered or
-// foreign values never fails a handshake (full handshake instead, counted).
+// The fleet: two (or three) tlsfront instances sharing TLS 1.2 sessions and the ticket keys
+// through a real redis-server. Sessions and tickets made on A resume on B, across forced key
+// rotations; Redis down, paused, or holding tampered or foreign values never fails a handshake
+// (full handshake instead, counted).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <set>
 #include <thread>
 
 #include "core/hex.h"
@@ -33,6 +35,26 @@ class FleetTest : public ::testing::Test {
            "\"\nlookup_timeout = \"300ms\"\nconnect_timeout = \"300ms\"\n"
            "command_timeout = \"500ms\"\n" +
            extra;
+  }
+  // Tickets on (the fleet's keys, read every 200 ms, published 2 s ahead), two workers.
+  std::string ticket_config(const std::string& backend, const redis_server& r) {
+    return default_config(backend, "", "", 2) + "[cluster]\nredis = \"" + r.address() +
+           "\"\nsecret_file = \"" + secret_file_ +
+           "\"\npoll_interval = \"200ms\"\nconnect_timeout = \"300ms\"\n"
+           "command_timeout = \"500ms\"\n[tickets]\npublish_ahead = \"1s\"\n";
+  }
+  // Waits until both instances seal under the fleet's key (the same one).
+  static void wait_shared_keys(proxy_instance& a, proxy_instance& b) {
+    for (int i = 0; i < 200; ++i) {
+      if (a.metric("tlsfront_fleet_ticket_keys_shared") == 1 &&
+          b.metric("tlsfront_fleet_ticket_keys_shared") == 1 &&
+          current_key_name(a) == current_key_name(b) && !current_key_name(a).empty()) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ADD_FAILURE() << "the instances never shared their ticket keys:\n"
+                  << a.admin_get("/tickets") << b.admin_get("/tickets");
   }
   static tls_client::options tls12(SSL_SESSION* session = nullptr) {
     return tls_client::session_id_only("a.example", session);
@@ -129,6 +151,100 @@ TEST_F(FleetTest, ASessionMadeOnOneInstanceResumesOnAnother) {
   // The value in Redis is sealed: the session's bytes are not readable there.
   std::string value = r.cli({"GET", key_of(r, s.get())});
   EXPECT_EQ(value.find("a.example"), std::string::npos);
+}
+
+// Redis, the echo backend and two instances with tickets on, sharing the fleet's keys.
+struct ticket_fleet {
+  redis_server r;
+  echo_backend b;
+  proxy_instance a, bb;
+  explicit ticket_fleet(FleetTest& t)
+      : b(t.dir()),
+        a(t.ticket_config(b.address(), r), make_temp_dir()),
+        bb(t.ticket_config(b.address(), r), make_temp_dir()) {
+    FleetTest::wait_shared_keys(a, bb);
+  }
+};
+
+TEST_F(FleetTest, TicketsMadeOnOneInstanceResumeOnAnother) {
+  ticket_fleet f(*this);
+  auto& [r, b, a, bb] = f;
+  for (std::uint16_t version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    auto s = ticket_session(a.port(), "a.example", version);
+    EXPECT_EQ(ticket_key_name(s.get()), current_key_name(bb));
+    EXPECT_TRUE(resumes(bb.port(), "a.example", version, s.get()))
+        << "B did not resume A's ticket, version " << version;
+    auto back = ticket_session(bb.port(), "a.example", version);
+    EXPECT_TRUE(resumes(a.port(), "a.example", version, back.get())) << "version " << version;
+  }
+  EXPECT_GE(bb.metric("tlsfront_handshakes_total{listener=\"https\",version=\"TLSv1.3\","
+                      "resumed=\"ticket\"}"),
+            1);
+  EXPECT_GE(bb.metric("tlsfront_handshakes_total{listener=\"https\",version=\"TLSv1.2\","
+                      "resumed=\"ticket\"}"),
+            1);
+  EXPECT_GE(a.metric("tlsfront_fleet_ticket_keys_version"), 1);
+  EXPECT_EQ(a.metric("tlsfront_fleet_ticket_keys_version"),
+            bb.metric("tlsfront_fleet_ticket_keys_version"));
+  // The list in Redis is sealed: no key bytes are readable there.
+  std::string list = r.cli({"GET", "tlsfront:ticket-keys"});
+  EXPECT_GT(list.size(), 80u);
+  EXPECT_EQ(list.find(current_key_name(a)), std::string::npos);
+}
+
+TEST_F(FleetTest, ForcedRotationsNeverFailAResumptionAcrossInstances) {
+  ticket_fleet f(*this);
+  auto& [r, b, a, bb] = f;
+  proxy_instance* inst[2] = {&a, &bb};
+  std::set<std::string> keys_seen;
+  int failures = 0;
+  for (int i = 0; i < 48; ++i) {
+    proxy_instance& x = *inst[i % 2];
+    proxy_instance& y = *inst[1 - i % 2];
+    const std::uint16_t version = (i / 2) % 2 == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    if (i % 6 == 0) {
+      std::string resp = x.admin_request("POST", "/tickets/rotate");
+      EXPECT_EQ(response_status(resp), 202) << resp;
+    }
+    auto s = ticket_session(x.port(), "a.example", version);
+    keys_seen.insert(ticket_key_name(s.get()));
+    if (!resumes(y.port(), "a.example", version, s.get())) {
+      ++failures;
+      ADD_FAILURE() << "iteration " << i << ": a ticket under " << ticket_key_name(s.get())
+                    << " did not resume on the other instance\n"
+                    << y.admin_get("/tickets");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  EXPECT_EQ(failures, 0);
+  EXPECT_GE(keys_seen.size(), 4u) << "the rotations did not happen: the test proved nothing";
+  EXPECT_EQ(a.metric("tlsfront_tickets_unknown_key_total"), 0);
+  EXPECT_EQ(bb.metric("tlsfront_tickets_unknown_key_total"), 0);
+  EXPECT_GE(a.metric("tlsfront_fleet_ticket_key_updates_total") +
+                bb.metric("tlsfront_fleet_ticket_key_updates_total"),
+            8);
+}
+
+TEST_F(FleetTest, TicketKeysOutliveARedisOutageAndConvergeAfterIt) {
+  ticket_fleet f(*this);
+  auto& [r, b, a, bb] = f;
+  r.kill();
+  EXPECT_EQ(a.metric_reaching("tlsfront_fleet_ticket_key_errors_total", 1) >= 1, true);
+  for (int i = 0; i < 50 && a.metric("tlsfront_fleet_ticket_keys_shared") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(a.metric("tlsfront_fleet_ticket_keys_shared"), 0);
+  // The keys already held are still the same on both: tickets keep resuming across instances.
+  for (std::uint16_t version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    auto s = ticket_session(a.port(), "a.example", version);
+    EXPECT_TRUE(resumes(bb.port(), "a.example", version, s.get())) << "version " << version;
+  }
+  EXPECT_TRUE(a.log().find("ticket key list unavailable") != std::string::npos) << a.log();
+  ASSERT_TRUE(r.restart());
+  wait_shared_keys(a, bb);
+  auto s = ticket_session(bb.port(), "a.example", TLS1_3_VERSION);
+  EXPECT_TRUE(resumes(a.port(), "a.example", TLS1_3_VERSION, s.get()));
+  EXPECT_NE(a.log().find("ticket keys shared again"), std::string::npos);
 }
 
 TEST_F(FleetTest, RedisDownGivesFullHandshakesAndARestartRestoresSharing) {
@@ -270,6 +386,15 @@ TEST_F(FleetTest, BadClusterConfigIsRefusedWithItsPosition) {
       {config(b.address(), r, secret_file_, "max_pending_writes = 0\n"), "max_pending_writes"},
       {config(b.address(), r, secret_file_, "database = 99\n"), "database"},
   };
+  cases.push_back({config(b.address(), r, secret_file_, "poll_interval = \"10ms\"\n"),
+                   "'poll_interval' must be between 100ms and 10m"});
+  cases.push_back({config(b.address(), r, secret_file_,
+                          "poll_interval = \"5s\"\n[tickets]\npublish_ahead = \"2s\"\n"),
+                   "'publish_ahead' must be at least two [cluster] poll intervals"});
+  cases.push_back({default_config(b.address()) + "[tickets]\nsource = \"redis\"\n",
+                   "source = \"redis\" needs a [cluster] section"});
+  cases.push_back({default_config(b.address()) + "[tickets]\nsource = \"etcd\"\n",
+                   "'source' must be \"memory\", \"file\" or \"redis\""});
   std::string host_cfg = config(b.address(), r, secret_file_);
   host_cfg.replace(host_cfg.find("redis = \"127.0.0.1:"), 19, "redis = \"redis.example:");
   cases.push_back({host_cfg, "invalid address"});

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/hex.h"
 #include "support/test_env.h"
 
 namespace tlsfront::test {
@@ -539,6 +540,54 @@ std::string default_config(const std::string& backend, const std::string& limits
          "  key = \"{certs}/default.key\"\n  default = true\n"
          "[[pool]]\nname = \"echo\"\nservers = [\"" +
          backend + "\"]\n" + pool_extra + "\n[[route]]\npool = \"echo\"\n";
+}
+
+tls_client::options client(const std::string& sni, std::uint16_t version,
+                           SSL_SESSION* session) {
+  tls_client::options o;
+  o.sni = sni;
+  o.max_version = version;
+  o.min_version = version;
+  o.session = session;
+  return o;
+}
+
+// A session whose ticket arrived (after one request, so TLS 1.3 tickets are in).
+bssl::UniquePtr<SSL_SESSION> ticket_session(int port, const std::string& sni,
+                                            std::uint16_t version,
+                                            SSL_SESSION* offer, bool* resumed) {
+  tls_client c(port, client(sni, version, offer));
+  EXPECT_TRUE(c.connected()) << c.error();
+  if (resumed != nullptr) {
+    *resumed = c.resumed();
+  }
+  c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(response_status(c.read_response()), 200);
+  auto s = c.session();
+  const uint8_t* ticket = nullptr;
+  size_t len = 0;
+  SSL_SESSION_get0_ticket(s.get(), &ticket, &len);
+  EXPECT_GT(len, 16u) << "no ticket was issued";
+  return s;
+}
+
+std::string ticket_key_name(SSL_SESSION* s) {
+  const uint8_t* ticket = nullptr;
+  size_t len = 0;
+  SSL_SESSION_get0_ticket(s, &ticket, &len);
+  return len < 16 ? "" : core::to_hex(std::string_view(reinterpret_cast<const char*>(ticket), 16));
+}
+
+bool resumes(int port, const std::string& sni, std::uint16_t version, SSL_SESSION* s) {
+  tls_client c(port, client(sni, version, s));
+  return c.connected() && c.resumed();
+}
+
+std::string current_key_name(proxy_instance& p) {
+  std::string body = p.admin_get("/tickets");
+  size_t role = body.find("\"role\":\"current\"");
+  size_t name = body.rfind("\"name\":\"", role);
+  return role == std::string::npos ? "" : body.substr(name + 8, 32);
 }
 
 }  // namespace tlsfront::test

@@ -162,4 +162,19 @@ std::string response_header(const std::string& response, const std::string& name
 std::string default_config(const std::string& backend, const std::string& limits = "",
                            const std::string& pool_extra = "", int threads = 2);
 
+// Session tickets, as the ticket and fleet tests use them.
+tls_client::options client(const std::string& sni, std::uint16_t version,
+                           SSL_SESSION* session = nullptr);
+// A session whose ticket arrived (after one request, so TLS 1.3 tickets are in); `offer` is
+// offered for resumption and `resumed` says whether it resumed.
+bssl::UniquePtr<SSL_SESSION> ticket_session(int port, const std::string& sni,
+                                            std::uint16_t version, SSL_SESSION* offer = nullptr,
+                                            bool* resumed = nullptr);
+// Hex of the ticket's key name (its first 16 bytes); "" without a ticket.
+std::string ticket_key_name(SSL_SESSION* s);
+// True if a handshake offering `s` resumed.
+bool resumes(int port, const std::string& sni, std::uint16_t version, SSL_SESSION* s);
+// The name of the key `p` seals tickets under now (GET /tickets).
+std::string current_key_name(proxy_instance& p);
+
 }  // namespace tlsfront::test

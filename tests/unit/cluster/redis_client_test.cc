@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/redis_server.h"
+#include "support/run_until.h"
 
 namespace tlsfront::cluster {
 namespace {
@@ -31,12 +32,7 @@ struct result {
 class RedisClient : public ::testing::Test {
  protected:
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-      ioc_.run_for(5ms);
-      ioc_.restart();
-    }
-    return done();
+    return test::run_until(ioc_, done, limit);
   }
   redis_options opts_for(const redis_server& s) {
     redis_options o;

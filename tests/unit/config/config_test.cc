@@ -1002,7 +1002,9 @@ TEST(config_errors, bad_tickets) {
   const std::string dir = test::make_temp_dir();
   test::write_file(dir + "/short.key", std::string(50, 'a'));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"redis\"\n", "7:10",
-                         "'source' must be \"memory\" or \"file\""));
+                         "source = \"redis\" needs a [cluster] section"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"vault\"\n", "7:10",
+                         "'source' must be \"memory\", \"file\" or \"redis\""));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\n", "7:10",
                          "needs 'files'"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nfiles = [\"x\"]\n", "7:9",

@@ -224,6 +224,64 @@ namespace {
 
 // Handshake threads read snapshots while the control plane rotates: every read sees a whole
 // snapshot with a current key (run under the tsan preset in CI).
+TEST_F(TicketKeyRingTest, FleetRingInstallsTheListAndKeepsItsOwnKeysAsLocal) {
+  ticket_key_options o = memory_opts();
+  o.source = ticket_key_options::source_kind::fleet;
+  ticket_key_ring r(o, clock);
+  std::string error;
+  ASSERT_TRUE(r.start(error));
+  auto own = current(r);
+  ASSERT_TRUE(own);
+  // The fleet's list: a key that started earlier than ours, and its next one.
+  std::vector<ticket_key> fleet = {r.new_key(t0 - 100), r.new_key(t0 + 3500)};
+  r.install(fleet);
+  auto cur = current(r);
+  ASSERT_TRUE(cur);
+  EXPECT_EQ(cur->name, fleet[0].name) << "a fleet key must beat a later-started own key";
+  EXPECT_FALSE(cur->local);
+  auto kept = find(r, *own);
+  ASSERT_TRUE(kept) << "our own key must stay to open the tickets it sealed";
+  EXPECT_TRUE(kept->local);
+  EXPECT_EQ(role(r, kept), key_role::previous);
+  // Installing the same list again publishes nothing new.
+  const std::uint64_t v = r.version();
+  r.install(fleet);
+  EXPECT_EQ(r.version(), v);
+  // Not in fallback: maintain() makes no key even when the list has no next one.
+  r.install({fleet[0]});
+  advance(3600s);
+  r.maintain();
+  EXPECT_EQ(r.local_keys_made(), 0u);
+  EXPECT_EQ(current(r)->name, fleet[0].name);
+  std::string why;
+  EXPECT_FALSE(r.rotate_now(why)) << "a shared fleet ring rotates through the fleet";
+  // Past every window (fleet and local keys alike) nothing seals until the fleet list or the
+  // fallback brings keys.
+  advance(5500s);
+  r.maintain();
+  EXPECT_FALSE(current(r));
+  EXPECT_TRUE(r.view()->keys.empty());
+  // Fallback: the ring schedules keys of its own, counted.
+  r.set_fallback(true);
+  r.maintain();
+  ASSERT_TRUE(current(r));
+  EXPECT_FALSE(current(r)->local);
+  EXPECT_EQ(r.local_keys_made(), 2u);  // a current and a next key
+  EXPECT_TRUE(r.rotate_now(why)) << why;
+  // The fleet is back: its list seals, the fallback keys are demoted.
+  auto made_alone = current(r);
+  std::vector<ticket_key> back = {r.new_key(clock.now_s() - 1)};
+  r.set_fallback(false);
+  r.install(back);
+  EXPECT_EQ(current(r)->name, back[0].name);
+  ASSERT_TRUE(find(r, *made_alone));
+  EXPECT_TRUE(find(r, *made_alone)->local);
+  // A local key seals only when no other key is valid.
+  r.install({});
+  ASSERT_TRUE(current(r));
+  EXPECT_TRUE(current(r)->local);
+}
+
 TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
   core::manual_clock clock;
   ticket_key_options o;
