@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 #include "admin/admin_server.h"
+#include "admin/reload_route.h"
 #include "admin/session_routes.h"
 #include "admin/ticket_routes.h"
 #include "config/config.h"
@@ -38,7 +40,7 @@ bool write_ports_file(const std::string& path, const tlsfront::proxy::server& sr
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& l : srv.listeners()) {
+    for (const auto& l : srv.current()->listeners) {
       out << l.opts.name << " " << endpoint_text(l.bound) << "\n";
     }
     if (admin != nullptr) {
@@ -87,6 +89,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", loaded.error.to_string().c_str());
     return 1;
   }
+  // `cfg` is what the process started with (the restart-only sections stay as they were);
+  // `limits` follows reloads (the drain timeout of the latest good configuration).
   const config::config& cfg = *loaded.value;
   if (test_only) {
     std::printf("tlsfront: configuration %s is valid\n", config_path.c_str());
@@ -128,15 +132,62 @@ int main(int argc, char** argv) {
                                   });
   }
 
+  // Reloads come from SIGHUP (main thread) and POST /reload (admin thread), one at a time.
+  std::mutex reload_mu;
+  proxy::limits_options limits = cfg.server.limits;
+  core::counter& reloads_ok = metrics.add_counter(
+      "tlsfront_reloads_total", "Configuration reloads, by result", "result=\"ok\"");
+  core::counter& reloads_refused = metrics.add_counter(
+      "tlsfront_reloads_total", "Configuration reloads, by result", "result=\"refused\"");
+  auto reload = [&](const char* origin, std::string& err) {
+    std::lock_guard lock(reload_mu);
+    config::load_result next = config::load_file(config_path);
+    if (!next.value) {
+      err = next.error.to_string();
+    } else if (!srv->reload(next.value->server, err)) {
+      err = config_path + ": " + err;
+    }
+    if (!err.empty()) {
+      spdlog::error("{}: reload refused, the running configuration stays: {}", origin, err);
+      reloads_refused.inc();
+      return false;
+    }
+    for (const std::string& section : config::restart_only_changes(cfg, *next.value)) {
+      spdlog::warn("{}: {} changed; it takes effect at the next restart", origin, section);
+    }
+    if (srv->tickets().options().source == tls::ticket_key_options::source_kind::file) {
+      std::string key_err;
+      if (srv->tickets().reload(key_err)) {
+        spdlog::info("{}: ticket key files reloaded", origin);
+      } else {
+        spdlog::error("{}: ticket key reload refused, running keys kept: {}", origin, key_err);
+      }
+    }
+    limits = next.value->server.limits;
+    reloads_ok.inc();
+    if (!ports_file.empty() && !write_ports_file(ports_file, *srv, admin.get())) {
+      spdlog::error("cannot write ports file {}", ports_file);
+    }
+    spdlog::info("{}: configuration reloaded ({} listeners, {} pools, {} routes)", origin,
+                 next.value->server.listeners.size(), next.value->server.pools.size(),
+                 next.value->server.routes.size());
+    return true;
+  };
+  if (admin) {
+    admin::register_reload_route(*admin,
+                                 [&reload](std::string& err) { return reload("admin", err); });
+  }
+
   boost::asio::io_context main_ctx(1);
   boost::asio::signal_set stop_signals(main_ctx, SIGTERM, SIGINT);
   boost::asio::signal_set hup(main_ctx, SIGHUP);
+  boost::asio::signal_set usr1(main_ctx, SIGUSR1);
 
   srv->start();
   if (admin) {
     admin->start();
   }
-  for (const auto& l : srv->listeners()) {
+  for (const auto& l : srv->current()->listeners) {
     spdlog::info("listener {} on {} ({} worker threads)", l.opts.name, endpoint_text(l.bound),
                  srv->threads());
   }
@@ -152,30 +203,42 @@ int main(int argc, char** argv) {
       if (ec) {
         return;
       }
-      if (srv->tickets().options().source == tls::ticket_key_options::source_kind::file) {
-        std::string err;
-        if (srv->tickets().reload(err)) {
-          spdlog::info("SIGHUP: ticket key files reloaded");
-        } else {
-          spdlog::error("SIGHUP: ticket key reload refused, running keys kept: {}", err);
-        }
-      }
-      spdlog::warn(
-          "SIGHUP: reloading the rest of the configuration is not supported yet; "
-          "restart to apply other changes");
+      std::string err;
+      reload("SIGHUP", err);
       wait_hup();
     });
   };
   wait_hup();
+  std::function<void()> wait_usr1 = [&] {
+    usr1.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) {
+        return;
+      }
+      std::string err;
+      if (log::reopen(err)) {
+        spdlog::info("SIGUSR1: log files reopened");
+      } else {
+        spdlog::error("SIGUSR1: {}", err);
+      }
+      wait_usr1();
+    });
+  };
+  wait_usr1();
   int exit_code = 0;
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) {
       return;
     }
-    spdlog::info("signal {}: draining (up to {} ms)", sig, cfg.server.limits.drain_timeout.count());
+    std::chrono::milliseconds drain_timeout;
+    {
+      std::lock_guard lock(reload_mu);
+      drain_timeout = limits.drain_timeout;
+    }
+    spdlog::info("signal {}: draining (up to {} ms)", sig, drain_timeout.count());
     hup.cancel();
+    usr1.cancel();
     // Drain off the signal thread's handler so a second signal could still be seen.
-    srv->drain(cfg.server.limits.drain_timeout);
+    srv->drain(drain_timeout);
     main_ctx.stop();
   });
   main_ctx.run();

@@ -2,28 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/json_reply.h"
+
 namespace tlsfront::admin {
 namespace {
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-    }
-    if (static_cast<unsigned char>(c) >= 0x20) {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 admin_response result(bool ok, const std::string& error, const char* what) {
   if (ok) {
     return admin_response{200, "application/json", std::string("{\"") + what + "\":true}\n"};
   }
-  return admin_response{409, "application/json",
-                        "{\"error\":\"" + json_escape(error) + "\"}\n"};
+  return json_error(409, error);
 }
 
 const char* source_name(tls::ticket_key_options::source_kind k) {

@@ -1022,6 +1022,13 @@ load_result load_string(std::string_view text, const std::string& path) {
     config c;
     c.path = path;
     reader(std::filesystem::path(path).parent_path()).read(root, c);
+    for (const char* section : {"server", "session_cache", "tickets", "cluster", "admin", "log"}) {
+      std::ostringstream printed;
+      if (const toml::node* n = root.get(section)) {
+        printed << *n->as_table();
+      }
+      c.restart_only.emplace_back(section, printed.str());
+    }
     result.value = std::move(c);
   } catch (const toml::parse_error& e) {
     result.error = make_error(path, e.source().begin, std::string(e.description()));
@@ -1031,6 +1038,16 @@ load_result load_string(std::string_view text, const std::string& path) {
     result.error = config_error{path, 1, 1, std::string("internal error: ") + e.what()};
   }
   return result;
+}
+
+std::vector<std::string> restart_only_changes(const config& running, const config& next) {
+  std::vector<std::string> changed;
+  for (std::size_t i = 0; i < next.restart_only.size(); ++i) {
+    if (i >= running.restart_only.size() || running.restart_only[i] != next.restart_only[i]) {
+      changed.push_back("[" + next.restart_only[i].first + "]");
+    }
+  }
+  return changed;
 }
 
 load_result load_file(const std::string& path) {

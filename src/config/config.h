@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "admin/options.h"
 #include "log/options.h"
@@ -19,7 +21,13 @@ struct config {
   proxy::server_options server;
   admin::admin_options admin;
   log::log_options log;
+  // The sections a reload cannot apply ([server], [session_cache], [tickets], [cluster],
+  // [admin], [log]) as TOML text, by name: a reload compares them to say what needs a restart.
+  std::vector<std::pair<std::string, std::string>> restart_only;
 };
+
+// The names of the restart-only sections whose text differs between `running` and `next`.
+std::vector<std::string> restart_only_changes(const config& running, const config& next);
 
 // Where and what: printed as "file:line:column: message".
 struct config_error {

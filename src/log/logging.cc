@@ -1,15 +1,49 @@
 #include "log/logging.h"
 
 #include <spdlog/async.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <atomic>
+#include <mutex>
+#include <vector>
 
 namespace tlsfront::log {
 namespace {
+
+// A file sink that can reopen its file by name, for log rotation (spdlog's basic_file_sink
+// cannot). Writes and reopen take the sink's mutex.
+class reopenable_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit reopenable_file_sink(const std::string& path) { file_.open(path, false); }
+  bool reopen(std::string& error) {
+    std::lock_guard lock(mutex_);
+    try {
+      file_.reopen(false);
+      return true;
+    } catch (const spdlog::spdlog_ex& e) {
+      error = "cannot reopen log file " + file_.filename() + ": " + e.what();
+      return false;
+    }
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_.write(formatted);
+  }
+  void flush_() override { file_.flush(); }
+
+ private:
+  spdlog::details::file_helper file_;
+};
+
 std::shared_ptr<spdlog::logger> access_holder;
 std::atomic<spdlog::logger*> access_ptr{nullptr};
+std::mutex files_mu;
+std::vector<std::shared_ptr<reopenable_file_sink>> files;  // the sinks that write to files
 
 spdlog::sink_ptr make_sink(const std::string& target, std::string& error) {
   try {
@@ -19,7 +53,10 @@ spdlog::sink_ptr make_sink(const std::string& target, std::string& error) {
     if (target == "stdout") {
       return std::make_shared<spdlog::sinks::stdout_sink_mt>();
     }
-    return std::make_shared<spdlog::sinks::basic_file_sink_mt>(target, false);
+    auto sink = std::make_shared<reopenable_file_sink>(target);
+    std::lock_guard lock(files_mu);
+    files.push_back(sink);
+    return sink;
   } catch (const spdlog::spdlog_ex& e) {
     error = "cannot open log file " + target + ": " + e.what();
     return nullptr;
@@ -68,6 +105,15 @@ bool setup(const log_options& opts, std::string& error) {
   access_ptr.store(access_holder.get(), std::memory_order_release);
   spdlog::flush_every(std::chrono::seconds(1));
   return true;
+}
+
+bool reopen(std::string& error) {
+  std::lock_guard lock(files_mu);
+  bool ok = true;
+  for (auto& f : files) {
+    ok = f->reopen(error) && ok;
+  }
+  return ok;
 }
 
 void shutdown() {

@@ -18,6 +18,9 @@ namespace tlsfront::log {
 bool setup(const log_options& opts, std::string& error);
 // Flushes and stops the background writer.
 void shutdown();
+// Reopens the log files by name (after logrotate moved them; SIGUSR1). False + `error` if one
+// cannot be reopened (that log then keeps writing to the file it had open, if any).
+bool reopen(std::string& error);
 
 // The access logger; nullptr when the access log is "off".
 spdlog::logger* access_logger() noexcept;

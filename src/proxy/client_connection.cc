@@ -40,12 +40,13 @@ struct client_connection::exchange {
   int failure_status = 502;
 };
 
-client_connection::client_connection(server& srv, worker& w, std::size_t listener_index,
-                                     asio::ip::tcp::socket socket,
+client_connection::client_connection(server& srv, worker& w, std::shared_ptr<const snapshot> snap,
+                                     std::size_t listener_index, asio::ip::tcp::socket socket,
                                      const asio::ip::tcp::endpoint& ep)
     : srv_(srv),
       worker_(w),
-      snap_(srv.snap()),
+      snap_holder_(std::move(snap)),
+      snap_(*snap_holder_),
       listener_(snap_.listeners[listener_index]),
       tls_(std::move(socket), listener_.tls->new_ssl()),
       client_wd_(w.ioc.get_executor(),
@@ -325,7 +326,10 @@ asio::awaitable<boost::system::error_code> client_connection::read_backend(std::
 
 asio::awaitable<int> client_connection::forward(exchange& ex) {
   backend_pool& pool = *snap_.pools[ex.pool];
-  idle_cache& cache = worker_.idle[static_cast<std::size_t>(ex.pool)];
+  idle_cache& cache = snap_.idle[worker_.index][static_cast<std::size_t>(ex.pool)];
+  // Pooled connections go back only into the worker's current snapshot (a reload clears the
+  // old one's and nothing may refill it).
+  const bool current_config = worker_.snap.get() == &snap_;
   const pool_options& po = pool.options();
   const http::message_head& h = request_.head();
   const bool has_body = h.chunked || h.content_length.value_or(0) > 0;
@@ -605,7 +609,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     ex.bytes_sent = response_.body_bytes();
     bool reusable = complete && rh.keep_alive && !response_.body_until_close() &&
                     bin_begin_ == bin_end_ && rh.version_minor == 1;
-    if (reusable) {
+    if (reusable && current_config) {
       cache.put(static_cast<std::size_t>(si), std::move(backend_));
       backend_ = asio::ip::tcp::socket(worker_.ioc);
     } else {

@@ -26,9 +26,11 @@ namespace tlsfront::proxy {
 
 class client_connection {
  public:
-  // `peer` is the client's address as accept(2) returned it.
-  client_connection(server& srv, worker& w, std::size_t listener_index,
-                    asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer);
+  // `peer` is the client's address as accept(2) returned it; `snap` the configuration it was
+  // accepted under (kept until the connection closes, whatever reloads happen meanwhile).
+  client_connection(server& srv, worker& w, std::shared_ptr<const snapshot> snap,
+                    std::size_t listener_index, asio::ip::tcp::socket socket,
+                    const asio::ip::tcp::endpoint& peer);
   ~client_connection();
   client_connection(const client_connection&) = delete;
   client_connection& operator=(const client_connection&) = delete;
@@ -59,6 +61,7 @@ class client_connection {
 
   server& srv_;
   worker& worker_;
+  std::shared_ptr<const snapshot> snap_holder_;
   const snapshot& snap_;
   const listener_runtime& listener_;
   tls::stream tls_;

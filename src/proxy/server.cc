@@ -8,7 +8,9 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <chrono>
+#include <future>
 
 #include "core/hex.h"
 #include "proxy/client_connection.h"
@@ -233,31 +235,10 @@ void server::register_revocation(server& srv, const cluster::cluster_options& co
       });
 }
 
-std::unique_ptr<server> server::create(const server_options& opts, core::metrics_registry& metrics,
-                                       std::string& error) {
-  std::unique_ptr<server> srv(new server());
+std::shared_ptr<snapshot> server::build(const server_options& opts, std::string& error) {
+  core::metrics_registry& metrics = *registry_;
   auto snap = std::make_shared<snapshot>();
   snap->opts = opts;
-
-  if (opts.session_cache_enabled) {
-    try {
-      srv->sessions_ =
-          std::make_unique<cache::session_cache>(opts.session_cache, core::real_clock::instance());
-    } catch (const std::exception& e) {
-      error = std::string("session cache: ") + e.what();
-      return nullptr;
-    }
-    register_cache_metrics(*srv->sessions_, metrics);
-  }
-
-  srv->tickets_ =
-      std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
-  if (!srv->tickets_->start(error)) {
-    error = "ticket keys: " + error;
-    return nullptr;
-  }
-  register_ticket_metrics(*srv->tickets_, srv->ticket_metrics_, metrics);
-
   std::vector<std::string> pool_names;
   for (const pool_options& po : opts.pools) {
     auto pool = backend_pool::create(po, metrics, error);
@@ -268,19 +249,27 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     pool_names.push_back(po.name);
   }
   snap->routes = std::make_unique<router>(opts.routes, pool_names);
+  snap->idle.resize(workers_.size());
+  for (auto& row : snap->idle) {
+    for (const pool_options& po : opts.pools) {
+      row.emplace_back(po.servers.size(), po.max_idle, po.idle_timeout);
+    }
+  }
 
   static const char* versions[2] = {"TLSv1.2", "TLSv1.3"};
   static const char* kinds[3] = {"none", "id", "ticket"};
   for (const listener_options& lo : opts.listeners) {
     listener_runtime lr;
     lr.opts = lo;
-    lr.tls = tls::server_context::create(lo.tls, error, srv->sessions_.get(),
-                                         core::real_clock::instance(), srv->tickets_.get(),
-                                         &srv->ticket_metrics_);
+    lr.tls = tls::server_context::create(lo.tls, error, sessions_.get(),
+                                         core::real_clock::instance(), tickets_.get(),
+                                         &ticket_metrics_);
     if (!lr.tls) {
       error = "listener " + lo.name + ": " + error;
       return nullptr;
     }
+    // The registry returns the existing series for a name and labels: a listener that stays
+    // across a reload keeps counting where it was.
     std::string l = "listener=\"" + lo.name + "\"";
     lr.connections =
         &metrics.add_counter("tlsfront_connections_total", "Client TCP connections accepted", l);
@@ -300,8 +289,88 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     lr.handshake_us = &metrics.add_histogram(
         "tlsfront_handshake_duration_us", "TLS handshake duration in microseconds",
         {50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000}, l);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(lo.address, ec);
+    if (ec) {
+      error = "listener " + lo.name + ": invalid address " + lo.address;
+      return nullptr;
+    }
+    lr.bound = asio::ip::tcp::endpoint(addr, lo.port);
     snap->listeners.push_back(std::move(lr));
   }
+  return snap;
+}
+
+void server::run_on(worker& w, const std::function<void()>& f) {
+  if (!started_) {
+    f();
+    return;
+  }
+  std::promise<void> done;
+  asio::post(w.ioc, [&] {
+    f();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+bool server::open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
+                           std::vector<std::shared_ptr<acceptor_slot>>& slots,
+                           std::string& error) {
+  slots.clear();
+  for (auto& w : workers_) {
+    auto slot = std::make_shared<acceptor_slot>(w->ioc);
+    bool ok = false;
+    run_on(*w, [&] {
+      ok = open_acceptor(slot->acc, bound, error);
+      if (ok && bound.port() == 0) {
+        bound = slot->acc.local_endpoint();  // the others bind to the port it got
+      }
+    });
+    if (!ok) {
+      error = "listener " + lo.name + ": " + error;
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        run_on(*workers_[i], [&] {
+          boost::system::error_code ignored;
+          slots[i]->acc.close(ignored);
+        });
+      }
+      slots.clear();
+      return false;
+    }
+    slots.push_back(std::move(slot));
+  }
+  return true;
+}
+
+static std::string listening_key(const listener_options& lo) {
+  // Port 0 (any free port, tests) names no socket: such a listener is matched by its name.
+  return lo.address + "|" + std::to_string(lo.port) + (lo.port == 0 ? "|" + lo.name : "");
+}
+
+std::unique_ptr<server> server::create(const server_options& opts, core::metrics_registry& metrics,
+                                       std::string& error) {
+  std::unique_ptr<server> srv(new server());
+  srv->registry_ = &metrics;
+
+  if (opts.session_cache_enabled) {
+    try {
+      srv->sessions_ =
+          std::make_unique<cache::session_cache>(opts.session_cache, core::real_clock::instance());
+    } catch (const std::exception& e) {
+      error = std::string("session cache: ") + e.what();
+      return nullptr;
+    }
+    register_cache_metrics(*srv->sessions_, metrics);
+  }
+
+  srv->tickets_ =
+      std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
+  if (!srv->tickets_->start(error)) {
+    error = "ticket keys: " + error;
+    return nullptr;
+  }
+  register_ticket_metrics(*srv->tickets_, srv->ticket_metrics_, metrics);
 
   srv->metrics_.active =
       &metrics.add_gauge("tlsfront_connections_active", "Client connections open now");
@@ -326,9 +395,6 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     w->accepted = &metrics.add_counter("tlsfront_worker_connections_total",
                                        "Client connections accepted, by worker thread",
                                        "worker=\"" + std::to_string(i) + "\"");
-    for (const pool_options& po : opts.pools) {
-      w->idle.emplace_back(po.servers.size(), po.max_idle, po.idle_timeout);
-    }
     srv->workers_.push_back(std::move(w));
   }
   if (opts.cluster) {
@@ -356,40 +422,123 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     }
   }
 
-  // Bind: the first worker's acceptor resolves port 0; the others bind to the same port.
-  for (std::size_t li = 0; li < snap->listeners.size(); ++li) {
-    listener_runtime& lr = snap->listeners[li];
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(lr.opts.address, ec);
-    if (ec) {
-      error = "listener " + lr.opts.name + ": invalid address " + lr.opts.address;
+  auto snap = srv->build(opts, error);
+  if (!snap) {
+    return nullptr;
+  }
+  for (listener_runtime& lr : snap->listeners) {
+    listening l;
+    l.key = listening_key(lr.opts);
+    if (!srv->open_listener(lr.opts, lr.bound, l.slots, error)) {
       return nullptr;
     }
-    asio::ip::tcp::endpoint ep(addr, lr.opts.port);
-    for (auto& w : srv->workers_) {
-      w->acceptors.emplace_back(w->ioc);
-      if (!open_acceptor(w->acceptors.back(), ep, error)) {
-        error = "listener " + lr.opts.name + ": " + error;
-        return nullptr;
-      }
-      if (ep.port() == 0) {
-        ep = w->acceptors.back().local_endpoint();
-      }
+    l.bound = lr.bound;
+    srv->listening_.push_back(std::move(l));
+  }
+  for (auto& w : srv->workers_) {
+    w->snap = snap;
+    for (std::size_t li = 0; li < srv->listening_.size(); ++li) {
+      auto& slot = srv->listening_[li].slots[w->index];
+      slot->listener = li;
+      w->slots.push_back(slot);
     }
-    lr.bound = ep;
   }
   srv->snap_ = std::move(snap);
   return srv;
 }
 
+bool server::reload(const server_options& opts, std::string& error) {
+  std::lock_guard reload_lock(reload_mu_);
+  if (draining()) {
+    error = "shutting down";
+    return false;
+  }
+  auto snap = build(opts, error);
+  if (!snap) {
+    return false;
+  }
+  // Listening sockets: kept by key, opened for new listeners (any failure: nothing changes).
+  std::vector<listening> next;
+  std::vector<std::size_t> opened;  // indexes in `next` of sockets opened by this reload
+  for (listener_runtime& lr : snap->listeners) {
+    const std::string key = listening_key(lr.opts);
+    auto kept = std::find_if(listening_.begin(), listening_.end(),
+                             [&](const listening& l) { return l.key == key; });
+    if (kept != listening_.end()) {
+      lr.bound = kept->bound;
+      next.push_back(*kept);
+      continue;
+    }
+    listening l;
+    l.key = key;
+    if (!open_listener(lr.opts, lr.bound, l.slots, error)) {
+      for (std::size_t i : opened) {
+        for (auto& w : workers_) {
+          run_on(*w, [&] {
+            boost::system::error_code ignored;
+            next[i].slots[w->index]->acc.close(ignored);
+          });
+        }
+      }
+      return false;
+    }
+    l.bound = lr.bound;
+    opened.push_back(next.size());
+    next.push_back(std::move(l));
+  }
+  // Each worker switches in one step on its own thread: new connections get the new snapshot
+  // and listener indexes; connections in flight keep theirs.
+  for (auto& wp : workers_) {
+    worker& w = *wp;
+    run_on(w, [&] {
+      std::vector<std::shared_ptr<acceptor_slot>> slots;
+      for (std::size_t li = 0; li < next.size(); ++li) {
+        auto& slot = next[li].slots[w.index];
+        slot->listener = li;
+        slots.push_back(slot);
+        if (std::find(w.slots.begin(), w.slots.end(), slot) == w.slots.end() &&
+            started_ && !draining()) {
+          asio::co_spawn(w.ioc, accept_loop(w, slot), asio::detached);
+        }
+      }
+      for (auto& old : w.slots) {
+        if (std::find(slots.begin(), slots.end(), old) == slots.end()) {
+          boost::system::error_code ignored;
+          old->acc.close(ignored);  // removed: stops accepting; its connections finish
+        }
+      }
+      w.slots = std::move(slots);
+      if (w.snap) {
+        for (auto& c : w.snap->idle[w.index]) {
+          c.clear();  // the old snapshot's pooled connections; in-flight ones close on their own
+        }
+      }
+      w.snap = snap;
+    });
+  }
+  listening_ = std::move(next);
+  {
+    std::lock_guard lock(snap_mu_);
+    snap_ = snap;
+  }
+  return true;
+}
+
 server::~server() {
   stop();
   wait();
+  // The threads are gone: pooled backend sockets close here, before their io_contexts.
+  for (auto& w : workers_) {
+    if (w->snap) {
+      for (auto& c : w->snap->idle[w->index]) {
+        c.clear();
+      }
+    }
+  }
 }
 
-asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
-  asio::ip::tcp::acceptor& acc = w.acceptors[li];
-  const std::int64_t max_conn = static_cast<std::int64_t>(snap_->opts.limits.max_connections);
+asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_slot> slot) {
+  asio::ip::tcp::acceptor& acc = slot->acc;
   asio::ip::tcp::endpoint peer;  // filled by accept(2): no getpeername per connection
   while (acc.is_open()) {
     auto [ec, sock] = co_await acc.async_accept(peer, use_tuple);
@@ -398,12 +547,14 @@ asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
         break;
       }
       // EMFILE/ENFILE/ENOBUFS: back off a little instead of spinning.
-      spdlog::warn("accept on {}: {}", snap_->listeners[li].opts.name, ec.message());
+      spdlog::warn("accept on {}: {}", w.snap->listeners[slot->listener].opts.name, ec.message());
       asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
       co_await t.async_wait(use_tuple);
       continue;
     }
     w.accepted->inc();
+    std::shared_ptr<const snapshot> snap = w.snap;
+    const auto max_conn = static_cast<std::int64_t>(snap->opts.limits.max_connections);
     if (open_.fetch_add(1, std::memory_order_relaxed) >= max_conn) {
       open_.fetch_sub(1, std::memory_order_relaxed);
       metrics_.rejected->inc();
@@ -411,11 +562,11 @@ asio::awaitable<void> server::accept_loop(worker& w, std::size_t li) {
     }
     asio::co_spawn(
         w.ioc,
-        [](server* self, worker* wk, std::size_t index, asio::ip::tcp::socket s,
-           asio::ip::tcp::endpoint from) -> asio::awaitable<void> {
-          client_connection conn(*self, *wk, index, std::move(s), from);
+        [](server* self, worker* wk, std::shared_ptr<const snapshot> sn, std::size_t index,
+           asio::ip::tcp::socket s, asio::ip::tcp::endpoint from) -> asio::awaitable<void> {
+          client_connection conn(*self, *wk, std::move(sn), index, std::move(s), from);
           co_await conn.run();
-        }(this, &w, li, std::move(sock), peer),
+        }(this, &w, std::move(snap), slot->listener, std::move(sock), peer),
         asio::detached);
   }
 }
@@ -426,7 +577,7 @@ void server::schedule_sweep(worker& w) {
     if (ec) {
       return;
     }
-    for (auto& c : w.idle) {
+    for (auto& c : w.snap->idle[w.index]) {
       c.sweep();
     }
     if (w.index == 0) {
@@ -439,8 +590,8 @@ void server::schedule_sweep(worker& w) {
 void server::start() {
   for (auto& wp : workers_) {
     worker& w = *wp;
-    for (std::size_t li = 0; li < w.acceptors.size(); ++li) {
-      asio::co_spawn(w.ioc, accept_loop(w, li), asio::detached);
+    for (auto& slot : w.slots) {
+      asio::co_spawn(w.ioc, accept_loop(w, slot), asio::detached);
     }
     schedule_sweep(w);
     if (w.redis) {
@@ -457,15 +608,18 @@ void server::start() {
       w.ioc.run();
     });
   }
+  std::lock_guard lock(reload_mu_);
+  started_ = true;
 }
 
 bool server::revoke_in_fleet(const std::string& session_id) {
-  const auto& co = snap_->opts.cluster;
+  const auto snap = current();
+  const auto& co = snap->opts.cluster;
   if (!co || !sessions_) {
     return false;
   }
   std::vector<std::string> del = {"DEL"};
-  for (const listener_runtime& lr : snap_->listeners) {
+  for (const listener_runtime& lr : snap->listeners) {
     for (std::uint64_t ctx : lr.tls->context_ids()) {
       del.push_back(cluster::session_store::redis_key(co->key_prefix,
                                                       tls::remote_session_key(ctx, session_id)));
@@ -500,16 +654,19 @@ bool server::rotate_tickets(std::string& error, bool& fleet) {
 }
 
 void server::drain(std::chrono::milliseconds timeout) {
-  draining_.store(true, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(reload_mu_);  // no reload half-way; none after this
+    draining_.store(true, std::memory_order_relaxed);
+  }
   for (auto& wp : workers_) {
     worker& w = *wp;
     asio::post(w.ioc, [&w] {
-      for (auto& acc : w.acceptors) {
+      for (auto& slot : w.slots) {
         boost::system::error_code ec;
-        acc.close(ec);
+        slot->acc.close(ec);
       }
       w.sweep.cancel();
-      for (auto& c : w.idle) {
+      for (auto& c : w.snap->idle[w.index]) {
         c.clear();
       }
       for (client_connection* c : w.live) {

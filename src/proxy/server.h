@@ -13,7 +13,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -45,12 +47,25 @@ struct listener_runtime {
   core::histogram* handshake_us = nullptr;
 };
 
-// Everything a connection reads from the configuration; immutable once built.
+// Everything a connection reads from the configuration; immutable once built, replaced whole on
+// reload. A connection keeps the snapshot it was accepted under until it closes.
 struct snapshot {
   server_options opts;
   std::vector<listener_runtime> listeners;
   std::vector<std::unique_ptr<backend_pool>> pools;
   std::unique_ptr<router> routes;
+  // [worker][pool]: idle keep-alive backend connections. Each worker touches only its own row
+  // (hence mutable in an otherwise immutable snapshot), and only while this snapshot is the
+  // worker's current one: connections finishing under an older snapshot close theirs.
+  mutable std::vector<std::vector<idle_cache>> idle;
+};
+
+// One listening socket of one worker. The accept loop holds it; the worker's `slots` too, until
+// a reload removes its listener.
+struct acceptor_slot {
+  explicit acceptor_slot(asio::io_context& ioc) : acc(ioc) {}
+  asio::ip::tcp::acceptor acc;
+  std::size_t listener = 0;  // index in the worker's current snapshot; set on the worker thread
 };
 
 struct proxy_metrics {
@@ -62,17 +77,19 @@ struct proxy_metrics {
   core::counter* backend_timeouts = nullptr;
 };
 
-// Member order matters: `live` is declared before `ioc` because destroying the io_context
-// destroys suspended connection coroutines, whose destructors unregister from `live`; sockets
-// (acceptors, idle caches) are declared after `ioc` so they close before it goes.
+// Member order matters: `live` and `snap` are declared before `ioc` because destroying the
+// io_context destroys suspended connection coroutines, whose destructors unregister from `live`
+// and whose snapshots hold sockets of this io_context (the idle caches); the acceptors are
+// declared after `ioc` so they close before it goes. Everything here is used on the worker's
+// thread only, once it runs (a reload posts its changes to it).
 struct worker {
   explicit worker(unsigned i) : index(i), ioc(1), sweep(ioc) {}
   unsigned index;
   std::unordered_set<client_connection*> live;  // for drain
+  std::shared_ptr<const snapshot> snap;         // what new connections are accepted under
   asio::io_context ioc;
-  std::vector<asio::ip::tcp::acceptor> acceptors;  // one per listener
-  std::vector<idle_cache> idle;                    // one per pool
-  core::counter* accepted = nullptr;               // connections this worker accepted
+  std::vector<std::shared_ptr<acceptor_slot>> slots;  // one per listener
+  core::counter* accepted = nullptr;                  // connections this worker accepted
   asio::steady_timer sweep;
   // The fleet store of this worker ([cluster] only): its own Redis connection, used only on
   // this thread. `l2` is declared after `redis` so it goes first.
@@ -95,6 +112,13 @@ class server {
   ~server();
 
   void start();
+  // Swaps in a new configuration for new connections: TLS contexts (certificates), routes,
+  // pools and limits. Listeners with the same address and port keep their sockets (nothing is
+  // refused), new ones are bound, removed ones stop accepting while their connections finish.
+  // The session cache, ticket keys, threads and the fleet store stay as they are. On failure
+  // (a certificate, a pool, a bind) nothing changes and `error` says why. Any thread, one at a
+  // time (serialized inside).
+  bool reload(const server_options& opts, std::string& error);
   // Fleet-wide revocation ([cluster] only; false without it): deletes the session from Redis
   // under every certificate context and publishes the ID, so every instance (this one included)
   // drops it from its cache. Asynchronous: returns once queued. Any thread.
@@ -110,7 +134,11 @@ class server {
   void stop();
   void wait();
 
-  const std::vector<listener_runtime>& listeners() const { return snap_->listeners; }
+  // The configuration in force (for new connections). Any thread.
+  std::shared_ptr<const snapshot> current() const {
+    std::lock_guard lock(snap_mu_);
+    return snap_;
+  }
   unsigned threads() const { return static_cast<unsigned>(workers_.size()); }
   std::int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   // The session-ID cache, or nullptr when disabled.
@@ -119,14 +147,20 @@ class server {
   tls::ticket_key_ring& tickets() const { return *tickets_; }
 
   // Used by client_connection.
-  const snapshot& snap() const { return *snap_; }
   proxy_metrics& metrics() { return metrics_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   void connection_closed() { open_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
   server() = default;
-  asio::awaitable<void> accept_loop(worker& w, std::size_t listener_index);
+  asio::awaitable<void> accept_loop(worker& w, std::shared_ptr<acceptor_slot> slot);
+  // Builds what a snapshot holds (TLS contexts, pools, routes, listener metrics); no sockets.
+  std::shared_ptr<snapshot> build(const server_options& opts, std::string& error);
+  // Opens `lo`'s listening socket on every worker (port 0: the first worker's port for all).
+  bool open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
+                     std::vector<std::shared_ptr<acceptor_slot>>& slots, std::string& error);
+  // Runs `f` on `w`'s thread and waits for it (directly before the workers run).
+  void run_on(worker& w, const std::function<void()>& f);
   void schedule_sweep(worker& w);
   static void register_revocation(server& srv, const cluster::cluster_options& co,
                                   core::metrics_registry& metrics);
@@ -139,7 +173,11 @@ class server {
   std::unique_ptr<cluster::sealer> session_sealer_;  // shared by the workers' L2 stores
   std::unique_ptr<cluster::sealer> ticket_sealer_;   // the fleet's ticket key list
   tls::ticket_metrics ticket_metrics_;
+  core::metrics_registry* registry_ = nullptr;
+  mutable std::mutex snap_mu_;  // guards snap_ (control threads: main, admin)
   std::shared_ptr<const snapshot> snap_;
+  std::mutex reload_mu_;  // one reload at a time; guards started_ and listening_
+  bool started_ = false;
   proxy_metrics metrics_;
   // Relaxed: a connection-count limit and a drain flag are hints; no data is published
   // through them (each connection reads its own state on its own thread).
@@ -148,6 +186,14 @@ class server {
   // Relaxed: a count for display, bumped on worker 0, read by the metrics renderer.
   std::atomic<std::uint64_t> revocations_received_{0};
   std::vector<std::unique_ptr<worker>> workers_;
+  // The listening sockets, one entry per listener of the current snapshot, in its order.
+  // Declared after workers_: dropped before the io_contexts go.
+  struct listening {
+    std::string key;  // address|port (|name for port 0)
+    asio::ip::tcp::endpoint bound;
+    std::vector<std::shared_ptr<acceptor_slot>> slots;  // [worker]
+  };
+  std::vector<listening> listening_;
 };
 
 }  // namespace tlsfront::proxy

@@ -161,23 +161,32 @@ long echo_backend::requests() {
 
 proxy_instance::proxy_instance(const std::string& config_text, const std::string& dir)
     : dir_(dir.empty() ? make_temp_dir() : dir) {
-  std::string text = replace_all(config_text, "{certs}", certs_dir());
-  text = replace_all(text, "{dir}", dir_);
-  std::string conf = dir_ + "/tlsfront.toml";
-  write_file(conf, text);
+  write_config(config_text);
   std::string ports = dir_ + "/ports";
   ::unlink(ports.c_str());
   proc_ = std::make_unique<process>(
-      std::vector<std::string>{TLSFRONT_BINARY, "-c", conf, "--ports-file", ports},
+      std::vector<std::string>{TLSFRONT_BINARY, "-c", dir_ + "/tlsfront.toml", "--ports-file",
+                               ports},
       dir_ + "/tlsfront.log");
-  std::string s = wait_for_file(ports, std::chrono::seconds(20));
-  std::istringstream in(s);
+  wait_for_file(ports, std::chrono::seconds(20));
+  read_ports();
+  if (ports_.empty()) {
+    ADD_FAILURE() << "tlsfront did not start: " << log();
+  }
+}
+
+void proxy_instance::write_config(const std::string& config_text) const {
+  std::string text = replace_all(config_text, "{certs}", certs_dir());
+  text = replace_all(text, "{dir}", dir_);
+  write_file(dir_ + "/tlsfront.toml", text);
+}
+
+void proxy_instance::read_ports() {
+  ports_.clear();
+  std::istringstream in(read_file(dir_ + "/ports"));
   std::string name, addr;
   while (in >> name >> addr) {
     ports_[name] = std::atoi(addr.substr(addr.rfind(':') + 1).c_str());
-  }
-  if (ports_.empty()) {
-    ADD_FAILURE() << "tlsfront did not start: " << log();
   }
 }
 

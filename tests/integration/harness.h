@@ -62,6 +62,10 @@ class proxy_instance {
   int admin_port() const { return ports_.at("admin"); }
   process& proc() { return *proc_; }
   const std::string& dir() const { return dir_; }
+  // Writes a new config file (placeholders as above) for a reload; the process is not told.
+  void write_config(const std::string& config_text) const;
+  // Re-reads the ports file (after a reload added or removed listeners).
+  void read_ports();
   std::string log() const;
   // GET on the admin endpoint: the body, or "" on failure.
   std::string admin_get(const std::string& path) const;

@@ -31,4 +31,8 @@ void write_file(const std::string& path, const std::string& content);
 // Reads a whole file; returns "" if it cannot be read.
 std::string read_file(const std::string& path);
 
+// A TCP socket listening on 127.0.0.1 at a free port (no SO_REUSEPORT, so nobody else can bind
+// that port); sets `port`. Returns the descriptor (the caller closes it), -1 on failure.
+int listen_on_loopback(int& port, bool nonblocking = false);
+
 }  // namespace tlsfront::test

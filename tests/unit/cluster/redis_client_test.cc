@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/redis_server.h"
+#include "support/test_env.h"
 #include "support/run_until.h"
 
 namespace tlsfront::cluster {
@@ -233,16 +234,11 @@ TEST_F(RedisClient, SubscriberGetsMessagesAndResubscribesAfterARestart) {
 
 TEST_F(RedisClient, GarbageFromTheServerDropsTheConnectionNotTheProcess) {
   // A "Redis" that answers with bytes that are not RESP.
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(lfd, 8), 0);
-  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  int port = 0;
+  int lfd = test::listen_on_loopback(port, true);
+  ASSERT_GE(lfd, 0);
   redis_options o;
-  o.port = ntohs(a.sin_port);
+  o.port = static_cast<std::uint16_t>(port);
   o.connect_timeout = 300ms;
   o.reconnect_min = 20ms;
   redis_client c(ioc_, o);
