@@ -12,6 +12,7 @@
 #include <string>
 
 #include "admin/admin_server.h"
+#include "admin/backend_routes.h"
 #include "admin/reload_route.h"
 #include "admin/session_routes.h"
 #include "admin/ticket_routes.h"
@@ -126,10 +127,10 @@ int main(int argc, char** argv) {
           *admin, *srv->sessions(),
           [s = srv.get()](const std::string& id) { return s->revoke_in_fleet(id); });
     }
-    admin::register_ticket_routes(*admin, srv->tickets(),
-                                  [s = srv.get()](std::string& err, bool& fleet) {
-                                    return s->rotate_tickets(err, fleet);
-                                  });
+    admin::register_backend_routes(*admin, *srv);
+    admin::register_ticket_routes(
+        *admin, srv->tickets(),
+        [s = srv.get()](std::string& err, bool& fleet) { return s->rotate_tickets(err, fleet); });
   }
 
   // Reloads come from SIGHUP (main thread) and POST /reload (admin thread), one at a time.

@@ -921,7 +921,7 @@ class reader {
       const toml::table& t = *p.as_table();
       check_keys(t, "pool",
                  {"name", "servers", "balance", "connect_timeout", "read_timeout", "idle_timeout",
-                  "max_idle", "cooldown", "retries"});
+                  "max_idle", "cooldown", "retries", "max_fails", "health_check"});
       proxy::pool_options pool;
       const toml::node& name_node = require(t, "name", "pool");
       pool.name = as_nonempty_string(name_node, "name");
@@ -958,9 +958,71 @@ class reader {
       optional_integer(t, "max_idle", 0, 100000, pool.max_idle);
       optional_duration(t, "cooldown", pool.cooldown);
       optional_integer(t, "retries", 0, 10, pool.retries);
+      optional_integer(t, "max_fails", 0, 1000, pool.max_fails);
+      if (const toml::node* n = t.get("health_check")) {
+        read_health_check(as_table(*n, "health_check"), pool.health);
+      }
       first_at.push_back(name_node.source().begin);
       out.push_back(std::move(pool));
     }
+  }
+
+  // [pool.health_check]: type = "tcp" | "http", and for http the path, Host and expected
+  // status (a code, or a class such as "2xx").
+  static void read_health_check(const toml::table& t, proxy::health_check_options& out) {
+    using kind = proxy::health_check_options::kind;
+    check_keys(t, "health_check",
+               {"type", "path", "host", "expect_status", "interval", "timeout", "rise", "fall"});
+    const toml::node& type = require(t, "type", "health_check");
+    const std::string v = as_string(type, "type");
+    if (v == "tcp") {
+      out.type = kind::tcp;
+    } else if (v == "http") {
+      out.type = kind::http;
+    } else {
+      fail(type, "'type' must be \"tcp\" or \"http\"");
+    }
+    for (const char* key : {"path", "host", "expect_status"}) {
+      if (const toml::node* n = t.get(key); n != nullptr && out.type != kind::http) {
+        fail(*n, single_quoted(key) + " needs type = \"http\"");
+      }
+    }
+    if (const toml::node* n = t.get("path")) {
+      out.path = as_string(*n, "path");
+      if (out.path.empty() || out.path[0] != '/' ||
+          out.path.find_first_of(" \r\n\t") != std::string::npos) {
+        fail(*n, "'path' must start with '/' and hold no spaces or control characters");
+      }
+    }
+    if (const toml::node* n = t.get("host")) {
+      out.host = as_nonempty_string(*n, "host");
+      if (out.host.find_first_of(" \r\n\t") != std::string::npos) {
+        fail(*n, "'host' must hold no spaces or control characters");
+      }
+    }
+    if (const toml::node* n = t.get("expect_status")) {
+      if (const auto* code = n->as_integer()) {
+        if (code->get() < 100 || code->get() > 599) {
+          fail(*n, "'expect_status' must be a status code (100..599) or a class (\"2xx\")");
+        }
+        out.expect_min = out.expect_max = static_cast<int>(code->get());
+      } else if (const auto* cls = n->as_string(); cls != nullptr && cls->get().size() == 3 &&
+                                                   cls->get()[0] >= '1' && cls->get()[0] <= '5' &&
+                                                   cls->get().substr(1) == "xx") {
+        out.expect_min = (cls->get()[0] - '0') * 100;
+        out.expect_max = out.expect_min + 99;
+      } else {
+        fail(*n, "'expect_status' must be a status code (100..599) or a class (\"2xx\")");
+      }
+    }
+    optional_timeout(t, "interval", out.interval);
+    optional_timeout(t, "timeout", out.timeout);
+    if (out.timeout > out.interval) {
+      fail(t.get("timeout") != nullptr ? *t.get("timeout") : *t.get("interval"),
+           "'timeout' must not exceed 'interval'");
+    }
+    optional_integer(t, "rise", 1, 100, out.rise);
+    optional_integer(t, "fall", 1, 100, out.fall);
   }
 
   static void read_routes(const toml::array& routes, const std::vector<proxy::pool_options>& pools,

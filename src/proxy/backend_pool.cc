@@ -14,9 +14,31 @@ std::int64_t steady_ms() {
 }
 }  // namespace
 
+std::shared_ptr<backend_health> health_registry::get(const std::string& pool,
+                                                     const std::string& server) {
+  std::lock_guard lock(mu_);
+  auto& h = by_name_[pool + "\n" + server];
+  if (!h) {
+    h = std::make_shared<backend_health>();
+    const std::string l = "pool=\"" + pool + "\",server=\"" + server + "\"";
+    h->checks_ok = &metrics_.add_counter("tlsfront_backend_health_checks_total",
+                                         "Active health checks, by result", l + ",result=\"ok\"");
+    h->checks_failed =
+        &metrics_.add_counter("tlsfront_backend_health_checks_total",
+                              "Active health checks, by result", l + ",result=\"failed\"");
+    h->ejections = &metrics_.add_counter(
+        "tlsfront_backend_ejections_total",
+        "Times a server was taken out of rotation by passive health (max_fails in a row)", l);
+    metrics_.add_gauge_fn("tlsfront_backend_up",
+                          "1 if the server takes requests now (health checks up, not ejected)", l,
+                          [hp = h.get()] { return hp->usable(steady_ms()) ? 1.0 : 0.0; });
+  }
+  return h;
+}
+
 std::unique_ptr<backend_pool> backend_pool::create(const pool_options& opts,
                                                    core::metrics_registry& metrics,
-                                                   std::string& error) {
+                                                   health_registry& health, std::string& error) {
   std::unique_ptr<backend_pool> p(new backend_pool());
   p->opts_ = opts;
   if (opts.servers.empty() || opts.servers.size() > 64) {
@@ -36,6 +58,11 @@ std::unique_ptr<backend_pool> backend_pool::create(const pool_options& opts,
       return nullptr;
     }
     srv->endpoint = results.begin()->endpoint();
+    srv->host = s.host;
+    srv->health = health.get(opts.name, srv->name);
+    if (opts.health.type == health_check_options::kind::none) {
+      srv->health->up.store(true, std::memory_order_relaxed);  // checks removed by a reload
+    }
     p->servers_.push_back(std::move(srv));
   }
   std::string pool_label = "pool=\"" + opts.name + "\"";
@@ -44,16 +71,16 @@ std::unique_ptr<backend_pool> backend_pool::create(const pool_options& opts,
   p->stats_.connect_errors =
       &metrics.add_counter("tlsfront_backend_connect_errors_total",
                            "Backend connections refused, unreachable or timed out", pool_label);
-  p->stats_.reused = &metrics.add_counter(
-      "tlsfront_backend_reused_total", "Requests sent on a pooled keep-alive connection",
-      pool_label);
-  p->stats_.retries = &metrics.add_counter(
-      "tlsfront_backend_retries_total", "Requests retried on another connection or server",
-      pool_label);
+  p->stats_.reused =
+      &metrics.add_counter("tlsfront_backend_reused_total",
+                           "Requests sent on a pooled keep-alive connection", pool_label);
+  p->stats_.retries =
+      &metrics.add_counter("tlsfront_backend_retries_total",
+                           "Requests retried on another connection or server", pool_label);
   for (int c = 1; c <= 5; ++c) {
-    p->requests_[c] = &metrics.add_counter(
-        "tlsfront_requests_total", "Requests answered, by backend pool and status class",
-        pool_label + ",class=\"" + std::to_string(c) + "xx\"");
+    p->requests_[c] = &metrics.add_counter("tlsfront_requests_total",
+                                           "Requests answered, by backend pool and status class",
+                                           pool_label + ",class=\"" + std::to_string(c) + "xx\"");
   }
   return p;
 }
@@ -63,8 +90,7 @@ int backend_pool::pick(std::uint64_t tried) {
   const std::size_t n = servers_.size();
   auto usable = [&](std::size_t i) {
     // Relaxed: a stale cool-down read only means one extra or one skipped attempt.
-    return (tried & (std::uint64_t{1} << i)) == 0 &&
-           servers_[i]->down_until.load(std::memory_order_relaxed) <= now;
+    return (tried & (std::uint64_t{1} << i)) == 0 && servers_[i]->health->usable(now);
   };
   if (opts_.balance == balance_policy::least_connections) {
     int best = -1;
@@ -94,8 +120,29 @@ int backend_pool::pick(std::uint64_t tried) {
   return -1;
 }
 
-void backend_pool::mark_down(std::size_t i) {
-  servers_[i]->down_until.store(steady_ms() + opts_.cooldown.count(), std::memory_order_relaxed);
+void backend_pool::note_failure(std::size_t i) {
+  backend_health& h = *servers_[i]->health;
+  if (opts_.max_fails <= 0) {
+    return;
+  }
+  if (h.fails.fetch_add(1, std::memory_order_relaxed) + 1 >= opts_.max_fails) {
+    h.fails.store(0, std::memory_order_relaxed);
+    h.ejected_until.store(steady_ms() + opts_.cooldown.count(), std::memory_order_relaxed);
+    h.ejections->inc();
+  }
+}
+
+void backend_pool::note_success(std::size_t i) {
+  servers_[i]->health->fails.store(0, std::memory_order_relaxed);
+}
+
+std::size_t backend_pool::servers_up() const {
+  const std::int64_t now = steady_ms();
+  std::size_t n = 0;
+  for (const auto& s : servers_) {
+    n += s->health->usable(now) ? 1 : 0;
+  }
+  return n;
 }
 
 bool idle_cache::take(std::size_t i, asio::ip::tcp::socket& out) {

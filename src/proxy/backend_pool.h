@@ -12,7 +12,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,11 +25,42 @@ namespace tlsfront::proxy {
 
 namespace asio = boost::asio;
 
+// The health of one server of one pool, by name: it outlives reloads (a pool rebuilt by a
+// reload finds its servers as they were), and its metrics are registered once.
+// Relaxed atomics: verdicts and counts that order nothing else; a stale read costs one extra or
+// one skipped attempt.
+struct backend_health {
+  std::atomic<bool> up{true};                  // the active checks' verdict (true without checks)
+  std::atomic<int> fails{0};                   // passive failures in a row
+  std::atomic<std::int64_t> ejected_until{0};  // steady-clock ms
+  core::counter* checks_ok = nullptr;
+  core::counter* checks_failed = nullptr;
+  core::counter* ejections = nullptr;
+  bool usable(std::int64_t now_ms) const {
+    return up.load(std::memory_order_relaxed) &&
+           ejected_until.load(std::memory_order_relaxed) <= now_ms;
+  }
+};
+
+// Every backend_health the process has, keyed by pool and server name. Thread-safety: get() is
+// called while building a snapshot (control thread) under the registry's mutex.
+class health_registry {
+ public:
+  explicit health_registry(core::metrics_registry& metrics) : metrics_(metrics) {}
+  std::shared_ptr<backend_health> get(const std::string& pool, const std::string& server);
+
+ private:
+  core::metrics_registry& metrics_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<backend_health>> by_name_;
+};
+
 struct backend_server {
   std::string name;  // "host:port" as configured
+  std::string host;  // as configured (the default Host of HTTP health checks)
   asio::ip::tcp::endpoint endpoint;
-  std::atomic<int> active{0};               // requests in flight on it, all workers
-  std::atomic<std::int64_t> down_until{0};  // steady-clock ms; refused → skipped until then
+  std::atomic<int> active{0};  // requests in flight on it, all workers
+  std::shared_ptr<backend_health> health;
 };
 
 class backend_pool {
@@ -35,17 +68,21 @@ class backend_pool {
   // Resolves every server (names once, at start). On failure returns nullptr and sets `error`.
   static std::unique_ptr<backend_pool> create(const pool_options& opts,
                                               core::metrics_registry& metrics,
-                                              std::string& error);
+                                              health_registry& health, std::string& error);
 
   const pool_options& options() const { return opts_; }
   std::size_t size() const { return servers_.size(); }
   backend_server& server(std::size_t i) { return *servers_[i]; }
 
-  // Picks a server by the pool's policy among those not cooling down and not in `tried`
-  // (bit i = server i already tried for this request). -1 if none is available.
+  // Picks a server by the pool's policy among the healthy ones (active checks up, not ejected)
+  // not in `tried` (bit i = server i already tried for this request). -1 if none is.
   int pick(std::uint64_t tried);
-  // The server refused or timed out a connection: skip it for the cool-down.
-  void mark_down(std::size_t i);
+  // Passive health: a failed attempt (refused, unreachable, timed out, broken before a response
+  // head) and a response head received. max_fails failures in a row eject for the cool-down.
+  void note_failure(std::size_t i);
+  void note_success(std::size_t i);
+  // Servers usable now.
+  std::size_t servers_up() const;
 
   struct counters {
     core::counter* connects;        // new backend connections

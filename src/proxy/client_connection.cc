@@ -386,7 +386,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       boost::system::error_code ec = co_await connect_backend(ex, si);
       if (ec) {
         pool.stats().connect_errors->inc();
-        pool.mark_down(static_cast<std::size_t>(si));
+        pool.note_failure(static_cast<std::size_t>(si));
         ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
         spdlog::warn("pool {}: connect to {} failed: {}", po.name, bs.name, ec.message());
         continue;  // nothing was sent: any request may go to the next server
@@ -533,8 +533,10 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         tried &= ~(std::uint64_t{1} << si);
         continue;
       }
+      pool.note_failure(static_cast<std::size_t>(si));
       break;
     }
+    pool.note_success(static_cast<std::size_t>(si));
 
     // --- the response, streamed to the client ---
     const http::message_head& rh = response_.head();

@@ -24,6 +24,20 @@ struct backend_server_options {
 
 enum class balance_policy { round_robin, least_connections };
 
+// Active health checks of a pool's servers (from worker 0): every `interval`, a TCP connect, or
+// an HTTP GET whose status must fall in [expect_min, expect_max]; `fall` failures in a row take
+// a server out of rotation, `rise` successes in a row bring it back.
+struct health_check_options {
+  enum class kind { none, tcp, http } type = kind::none;
+  std::string path = "/";
+  std::string host;                        // Host header; empty: the server's host:port
+  int expect_min = 200, expect_max = 399;  // HTTP: 2xx and 3xx are healthy by default
+  milliseconds interval{std::chrono::seconds(2)};
+  milliseconds timeout{std::chrono::seconds(1)};
+  int rise = 2;
+  int fall = 3;
+};
+
 struct pool_options {
   std::string name;
   std::vector<backend_server_options> servers;  // at least one
@@ -34,8 +48,11 @@ struct pool_options {
   // An idle pooled connection older than this is closed.
   milliseconds idle_timeout{std::chrono::seconds(60)};
   std::size_t max_idle = 64;  // idle keep-alive connections kept per worker thread and server
-  // A server that refused a connection is skipped for this long.
+  // Passive ejection: after `max_fails` failures in a row (refused, unreachable, timed out, or
+  // broken before a response head) a server is skipped for `cooldown`. 0: never ejected.
+  int max_fails = 1;
   milliseconds cooldown{std::chrono::seconds(5)};
+  health_check_options health;
   // Extra attempts on another server for a request that was not sent yet (idempotent only).
   int retries = 1;
 };

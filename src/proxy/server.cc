@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -155,15 +155,16 @@ void register_key_sync_metrics(const cluster::ticket_key_sync& sync,
       return static_cast<double>((c.*m).load(std::memory_order_relaxed));
     });
   }
-  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_version",
-                       "Version of the installed fleet ticket key list (-1: none read yet)", "",
-                       [&c] { return static_cast<double>(c.version.load(std::memory_order_relaxed)); });
   metrics.add_gauge_fn(
-      "tlsfront_fleet_ticket_keys_age_seconds",
-      "Seconds since the fleet ticket key list was last read (-1: never)", "", [&c, &ring] {
-        const std::int64_t at = c.read_at.load(std::memory_order_relaxed);
-        return at == 0 ? -1.0 : static_cast<double>(ring.clock().now_s() - at);
-      });
+      "tlsfront_fleet_ticket_keys_version",
+      "Version of the installed fleet ticket key list (-1: none read yet)", "",
+      [&c] { return static_cast<double>(c.version.load(std::memory_order_relaxed)); });
+  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_age_seconds",
+                       "Seconds since the fleet ticket key list was last read (-1: never)", "",
+                       [&c, &ring] {
+                         const std::int64_t at = c.read_at.load(std::memory_order_relaxed);
+                         return at == 0 ? -1.0 : static_cast<double>(ring.clock().now_s() - at);
+                       });
   metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_shared",
                        "1 while the ticket keys are the fleet's, 0 while they are per instance", "",
                        [&c] { return c.shared.load(std::memory_order_relaxed) ? 1.0 : 0.0; });
@@ -241,9 +242,22 @@ std::shared_ptr<snapshot> server::build(const server_options& opts, std::string&
   snap->opts = opts;
   std::vector<std::string> pool_names;
   for (const pool_options& po : opts.pools) {
-    auto pool = backend_pool::create(po, metrics, error);
+    auto pool = backend_pool::create(po, metrics, *health_, error);
     if (!pool) {
       return nullptr;
+    }
+    if (pool_gauges_.insert(po.name).second) {
+      metrics.add_gauge_fn("tlsfront_pool_servers_up",
+                           "Servers of the pool taking requests now (0: it answers 503)",
+                           "pool=\"" + po.name + "\"", [this, name = po.name] {
+                             auto now = current();
+                             for (const auto& p : now->pools) {
+                               if (p->options().name == name) {
+                                 return static_cast<double>(p->servers_up());
+                               }
+                             }
+                             return 0.0;  // removed by a reload
+                           });
     }
     snap->pools.push_back(std::move(pool));
     pool_names.push_back(po.name);
@@ -261,9 +275,9 @@ std::shared_ptr<snapshot> server::build(const server_options& opts, std::string&
   for (const listener_options& lo : opts.listeners) {
     listener_runtime lr;
     lr.opts = lo;
-    lr.tls = tls::server_context::create(lo.tls, error, sessions_.get(),
-                                         core::real_clock::instance(), tickets_.get(),
-                                         &ticket_metrics_);
+    lr.tls =
+        tls::server_context::create(lo.tls, error, sessions_.get(), core::real_clock::instance(),
+                                    tickets_.get(), &ticket_metrics_);
     if (!lr.tls) {
       error = "listener " + lo.name + ": " + error;
       return nullptr;
@@ -315,8 +329,7 @@ void server::run_on(worker& w, const std::function<void()>& f) {
 }
 
 bool server::open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
-                           std::vector<std::shared_ptr<acceptor_slot>>& slots,
-                           std::string& error) {
+                           std::vector<std::shared_ptr<acceptor_slot>>& slots, std::string& error) {
   slots.clear();
   for (auto& w : workers_) {
     auto slot = std::make_shared<acceptor_slot>(w->ioc);
@@ -352,6 +365,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
                                        std::string& error) {
   std::unique_ptr<server> srv(new server());
   srv->registry_ = &metrics;
+  srv->health_ = std::make_unique<health_registry>(metrics);
 
   if (opts.session_cache_enabled) {
     try {
@@ -416,8 +430,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       worker& w0 = *srv->workers_.front();
       srv->ticket_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront ticket keys v1");
       w0.key_sync = std::make_unique<cluster::ticket_key_sync>(
-          w0.ioc, *w0.redis, *srv->ticket_sealer_, *srv->tickets_, co.key_prefix,
-          co.poll_interval);
+          w0.ioc, *w0.redis, *srv->ticket_sealer_, *srv->tickets_, co.key_prefix, co.poll_interval);
       register_key_sync_metrics(*w0.key_sync, *srv->tickets_, metrics);
     }
   }
@@ -496,8 +509,8 @@ bool server::reload(const server_options& opts, std::string& error) {
         auto& slot = next[li].slots[w.index];
         slot->listener = li;
         slots.push_back(slot);
-        if (std::find(w.slots.begin(), w.slots.end(), slot) == w.slots.end() &&
-            started_ && !draining()) {
+        if (std::find(w.slots.begin(), w.slots.end(), slot) == w.slots.end() && started_ &&
+            !draining()) {
           asio::co_spawn(w.ioc, accept_loop(w, slot), asio::detached);
         }
       }
@@ -514,6 +527,9 @@ bool server::reload(const server_options& opts, std::string& error) {
         }
       }
       w.snap = snap;
+      if (w.index == 0 && started_) {
+        start_health_checks_on(w);  // the old snapshot's checks end at their next wake-up
+      }
     });
   }
   listening_ = std::move(next);
@@ -587,7 +603,17 @@ void server::schedule_sweep(worker& w) {
   });
 }
 
+void server::start_health_checks_on(worker& w0) {
+  std::shared_ptr<const snapshot> snap = w0.snap;
+  for (const auto& pool : snap->pools) {
+    start_health_checks(w0.ioc, snap, *pool, [this, &w0, in_force = snap.get()] {
+      return w0.snap.get() == in_force && !draining();
+    });
+  }
+}
+
 void server::start() {
+  start_health_checks_on(*workers_.front());  // queued: they run once worker 0 does
   for (auto& wp : workers_) {
     worker& w = *wp;
     for (auto& slot : w.slots) {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -27,6 +28,7 @@
 #include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
 #include "proxy/backend_pool.h"
+#include "proxy/health_checker.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
 #include "tls/server_context.h"
@@ -159,6 +161,8 @@ class server {
   // Opens `lo`'s listening socket on every worker (port 0: the first worker's port for all).
   bool open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
                      std::vector<std::shared_ptr<acceptor_slot>>& slots, std::string& error);
+  // Starts the active health checks of worker 0's current snapshot (on worker 0's thread).
+  void start_health_checks_on(worker& w0);
   // Runs `f` on `w`'s thread and waits for it (directly before the workers run).
   void run_on(worker& w, const std::function<void()>& f);
   void schedule_sweep(worker& w);
@@ -174,7 +178,9 @@ class server {
   std::unique_ptr<cluster::sealer> ticket_sealer_;   // the fleet's ticket key list
   tls::ticket_metrics ticket_metrics_;
   core::metrics_registry* registry_ = nullptr;
-  mutable std::mutex snap_mu_;  // guards snap_ (control threads: main, admin)
+  std::unique_ptr<health_registry> health_;
+  std::set<std::string> pool_gauges_;  // pools whose servers-up gauge exists (reload_mu_)
+  mutable std::mutex snap_mu_;         // guards snap_ (control threads: main, admin)
   std::shared_ptr<const snapshot> snap_;
   std::mutex reload_mu_;  // one reload at a time; guards started_ and listening_
   bool started_ = false;

@@ -60,7 +60,8 @@ testing::AssertionResult fails_with(std::string_view text, std::string_view wher
 // the cert value sits at 4:10 and the key value at 5:9.
 std::string one_certificate(const std::string& cert, const std::string& key) {
   return "\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n  [[listener.certificate]]\n"
-         "  cert = \"@CERTS@/" + cert + "\"\n  key = \"@CERTS@/" + key + "\"\n";
+         "  cert = \"@CERTS@/" +
+         cert + "\"\n  key = \"@CERTS@/" + key + "\"\n";
 }
 
 void copy_file(const std::string& from, const std::string& to) {
@@ -474,6 +475,63 @@ timeout = "1s"
                          "10:1", "unknown key 'timeout' in [pool]"));
 }
 
+TEST(config_load, health_checks) {
+  const load_result r = load(std::string(minimal) + R"(
+[[pool]]
+name = "p"
+servers = ["127.0.0.1:8080"]
+max_fails = 3
+[pool.health_check]
+type = "http"
+path = "/healthz"
+host = "app.internal"
+expect_status = "2xx"
+interval = "5s"
+timeout = "2s"
+rise = 3
+fall = 4
+[[pool]]
+name = "q"
+servers = ["127.0.0.1:8081"]
+)");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const proxy::pool_options& p = r.value->server.pools[0];
+  EXPECT_EQ(p.max_fails, 3);
+  EXPECT_EQ(p.health.type, proxy::health_check_options::kind::http);
+  EXPECT_EQ(p.health.path, "/healthz");
+  EXPECT_EQ(p.health.host, "app.internal");
+  EXPECT_EQ(p.health.expect_min, 200);
+  EXPECT_EQ(p.health.expect_max, 299);
+  EXPECT_EQ(p.health.interval, std::chrono::seconds(5));
+  EXPECT_EQ(p.health.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(p.health.rise, 3);
+  EXPECT_EQ(p.health.fall, 4);
+  EXPECT_EQ(r.value->server.pools[1].health.type, proxy::health_check_options::kind::none);
+  EXPECT_EQ(r.value->server.pools[1].max_fails, 1);
+}
+
+TEST(config_errors, bad_health_checks) {
+  const std::string pool = std::string(minimal) +
+                           "[[pool]]\nname = \"p\"\nservers = [\"127.0.0.1:80\"]\n"
+                           "[pool.health_check]\n";  // the health_check keys start on line 10
+  EXPECT_TRUE(
+      fails_with(pool + "path = \"/\"\n", "9:1", "missing required key 'type' in [health_check]"));
+  EXPECT_TRUE(fails_with(pool + "type = \"icmp\"\n", "10:8", "'type' must be \"tcp\" or \"http\""));
+  EXPECT_TRUE(
+      fails_with(pool + "type = \"tcp\"\npath = \"/\"\n", "11:8", "'path' needs type = \"http\""));
+  EXPECT_TRUE(fails_with(pool + "type = \"http\"\npath = \"health\"\n", "11:8",
+                         "'path' must start with '/'"));
+  EXPECT_TRUE(fails_with(pool + "type = \"http\"\nexpect_status = 42\n", "11:17",
+                         "'expect_status' must be"));
+  EXPECT_TRUE(fails_with(pool + "type = \"http\"\nexpect_status = \"2xy\"\n", "11:17",
+                         "'expect_status' must be"));
+  EXPECT_TRUE(fails_with(pool + "type = \"tcp\"\ninterval = \"1s\"\ntimeout = \"2s\"\n", "12:11",
+                         "'timeout' must not exceed 'interval'"));
+  EXPECT_TRUE(fails_with(pool + "type = \"tcp\"\nrise = 0\n", "11:8", "'rise'"));
+  EXPECT_TRUE(fails_with(pool + "type = \"tcp\"\nping = 1\n", "11:1",
+                         "unknown key 'ping' in [health_check]"));
+}
+
 TEST(config_errors, unknown_key_in_route) {
   EXPECT_TRUE(fails_with(std::string(minimal) + R"(
 [[pool]]
@@ -770,28 +828,25 @@ pool = "p"
 }
 
 TEST(config_errors, unreadable_cert_file) {
-  EXPECT_TRUE(fails_with(one_certificate("missing.crt", "a.key"),
-                         "4:10", "cannot read " + test::certs_dir() + "/missing.crt"));
+  EXPECT_TRUE(fails_with(one_certificate("missing.crt", "a.key"), "4:10",
+                         "cannot read " + test::certs_dir() + "/missing.crt"));
 }
 
 TEST(config_errors, unreadable_key_file) {
-  EXPECT_TRUE(fails_with(one_certificate("a.crt", "missing.key"),
-                         "5:9", "cannot read " + test::certs_dir() + "/missing.key"));
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "missing.key"), "5:9",
+                         "cannot read " + test::certs_dir() + "/missing.key"));
 }
 
 TEST(config_errors, garbage_cert_file) {
-  EXPECT_TRUE(fails_with(one_certificate("garbage.pem", "a.key"),
-                         "4:10", "garbage.pem"));
+  EXPECT_TRUE(fails_with(one_certificate("garbage.pem", "a.key"), "4:10", "garbage.pem"));
 }
 
 TEST(config_errors, garbage_key_file) {
-  EXPECT_TRUE(fails_with(one_certificate("a.crt", "garbage.pem"),
-                         "5:9", "garbage.pem"));
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "garbage.pem"), "5:9", "garbage.pem"));
 }
 
 TEST(config_errors, key_does_not_match_certificate) {
-  EXPECT_TRUE(fails_with(one_certificate("a.crt", "other.key"),
-                         "5:9", "does not match"));
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "other.key"), "5:9", "does not match"));
 }
 
 TEST(config_errors, bad_cipher_list) {
@@ -939,8 +994,8 @@ TEST(config_load, session_cache_in_entries_or_memory) {
   r = load(std::string(minimal) + "[session_cache]\ncapacity = \"1m\"\n");
   ASSERT_TRUE(r.value) << r.error.to_string();
   EXPECT_EQ(r.value->server.session_cache.capacity,
-            (1u << 20) / cache::session_cache::bytes_per_entry(
-                             cache::session_cache_options{}.slot_bytes));
+            (1u << 20) /
+                cache::session_cache::bytes_per_entry(cache::session_cache_options{}.slot_bytes));
 
   r = load(std::string(minimal) + "[session_cache]\nenabled = false\n");
   ASSERT_TRUE(r.value);
@@ -958,8 +1013,8 @@ TEST(config_load, session_tickets_per_listener) {
 TEST(config_errors, bad_session_cache) {
   EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ntimeout = \"0s\"\n", "7:11",
                          "'timeout' must be between 1s and 7d"));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ncapacity = 0\n", "7:12",
-                         "'capacity'"));
+  EXPECT_TRUE(
+      fails_with(std::string(minimal) + "[session_cache]\ncapacity = 0\n", "7:12", "'capacity'"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ncapacity = \"100\"\n", "7:12",
                          "smaller than one entry"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\nslot_bytes = \"8k\"\n", "7:14",
@@ -1005,22 +1060,23 @@ TEST(config_errors, bad_tickets) {
                          "source = \"redis\" needs a [cluster] section"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"vault\"\n", "7:10",
                          "'source' must be \"memory\", \"file\" or \"redis\""));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\n", "7:10",
-                         "needs 'files'"));
+  EXPECT_TRUE(
+      fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\n", "7:10", "needs 'files'"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nfiles = [\"x\"]\n", "7:9",
                          "'files' needs source = \"file\""));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" +
-                             dir + "/missing.key\"]\n",
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" + dir +
+                             "/missing.key\"]\n",
                          "8:10", "cannot read ticket key file"));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" +
-                             dir + "/short.key\"]\n",
-                         "8:10", "not 50 bytes"));
+  EXPECT_TRUE(fails_with(
+      std::string(minimal) + "[tickets]\nsource = \"file\"\nfiles = [\"" + dir + "/short.key\"]\n",
+      "8:10", "not 50 bytes"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nlifetime = \"8d\"\nrotation = \"9d\"\n",
                          "7:12", "at most 7d"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nrotation = \"1h\"\nlifetime = \"2h\"\n",
                          "8:12", "RFC 9325"));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nrotation = \"1m\"\npublish_ahead = \"2m\"\n",
-                         "8:17", "'publish_ahead' must not exceed 'rotation'"));
+  EXPECT_TRUE(
+      fails_with(std::string(minimal) + "[tickets]\nrotation = \"1m\"\npublish_ahead = \"2m\"\n",
+                 "8:17", "'publish_ahead' must not exceed 'rotation'"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\ntls13_tickets = 9\n", "7:17",
                          "'tls13_tickets'"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nkeys = 1\n", "7:1",
