@@ -50,8 +50,8 @@ void BM_MessageParser_RequestAndRewrite(benchmark::State& state) {
     std::size_t consumed = 0;
     p.feed(request, consumed);
     out.clear();
-    build_backend_request(p.head(), forwarded_info{"192.0.2.1", "https", ""}, body_framing::none,
-                          out);
+    build_backend_request(p.head(), forwarded_info{"192.0.2.1", "https", "", ""},
+                          body_framing::none, out);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations());

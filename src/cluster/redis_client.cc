@@ -165,6 +165,7 @@ void redis_client::start() {
 
 void redis_client::connect() {
   state_ = state::connecting;
+  connected_.store(false, std::memory_order_relaxed);
   ++attempt_;
   connect_started_ = std::chrono::steady_clock::now();
   redisAsyncContext* ac = redisAsyncConnect(opts_.host.c_str(), opts_.port);
@@ -302,6 +303,7 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
     }
     if (p->last_handshake) {
       self->state_ = state::ready;
+      self->connected_.store(true, std::memory_order_relaxed);
       self->delay_ = self->opts_.reconnect_min;
       ++self->counters_.connects;
       if (!self->last_error_.empty()) {
@@ -373,6 +375,7 @@ void redis_client::note_failure(const std::string& why) {
 
 void redis_client::schedule_reconnect() {
   state_ = state::backoff;
+  connected_.store(false, std::memory_order_relaxed);
   sent_.clear();
   backoff_.expires_after(delay_);
   delay_ = std::min(delay_ * 2, opts_.reconnect_max);

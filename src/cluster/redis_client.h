@@ -16,6 +16,7 @@
 // (callbacks run inside the destructor) and closes the connection.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
@@ -90,6 +91,8 @@ class redis_client {
   // Starts connecting (and reconnecting whenever the connection is lost). Idempotent.
   void start();
   bool ready() const noexcept { return state_ == state::ready; }
+  // ready(), readable from any thread (for metrics): relaxed, a display value.
+  bool connected() const noexcept { return connected_.load(std::memory_order_relaxed); }
 
   // Sends one command (argv, binary-safe). `h` runs exactly once, on the io_context's thread, never
   // inside this call: with the reply, or with a redis_errc.
@@ -129,6 +132,7 @@ class redis_client {
   asio::io_context& ioc_;
   redis_options opts_;
   state state_ = state::idle;
+  std::atomic<bool> connected_{false};
   redisAsyncContext* ac_ = nullptr;
   std::shared_ptr<watcher> watcher_;
   std::deque<std::chrono::steady_clock::time_point> sent_;  // send times of unanswered commands

@@ -1029,7 +1029,7 @@ class reader {
                           std::vector<proxy::route_options>& out) {
     for (const toml::node& r : routes) {
       const toml::table& t = *r.as_table();
-      check_keys(t, "route", {"host", "path_prefix", "pool"});
+      check_keys(t, "route", {"host", "path_prefix", "pool", "upgrades"});
       proxy::route_options route;
       if (const toml::node* n = t.get("host")) {
         const std::string text = as_string(*n, "host");
@@ -1052,6 +1052,26 @@ class reader {
       });
       if (!known) {
         fail(pool_node, "route names unknown pool " + single_quoted(route.pool));
+      }
+      if (const toml::node* n = t.get("upgrades")) {
+        route.upgrades.clear();
+        for_each_string(*n, "upgrades", [&](const toml::node& e, const std::string& v) {
+          std::string p;
+          for (char c : v) {
+            const bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                               (c >= '0' && c <= '9') || std::strchr("!#$%&'*+-.^_`|~", c);
+            if (!tchar || c == '\0') {
+              fail(e, "'upgrades' holds protocol names (tokens such as \"websocket\")");
+            }
+            p.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+          }
+          if (p == "h2c") {
+            fail(e,
+                 "h2c cannot be upgraded to over TLS (RFC 9113 section 3.2); tlsfront strips "
+                 "it");
+          }
+          route.upgrades.push_back(std::move(p));
+        });
       }
       out.push_back(std::move(route));
     }

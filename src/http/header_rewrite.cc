@@ -6,11 +6,22 @@
 namespace tlsfront::http {
 namespace {
 
-constexpr std::array<std::string_view, 13> dropped_fields = {
-    "connection",      "keep-alive",       "proxy-connection", "te",
-    "transfer-encoding", "upgrade",        "trailer",          "content-length",
-    "expect",          "x-forwarded-for",  "x-forwarded-proto", "x-forwarded-host",
-    "forwarded"};
+// The first seven are hop-by-hop in both directions; the rest are re-created by tlsfront or,
+// for HTTP2-Settings, only meaningful for the h2c upgrade tlsfront never forwards.
+constexpr std::array<std::string_view, 14> dropped_fields = {"connection",
+                                                             "keep-alive",
+                                                             "proxy-connection",
+                                                             "te",
+                                                             "transfer-encoding",
+                                                             "upgrade",
+                                                             "trailer",
+                                                             "content-length",
+                                                             "expect",
+                                                             "x-forwarded-for",
+                                                             "x-forwarded-proto",
+                                                             "x-forwarded-host",
+                                                             "forwarded",
+                                                             "http2-settings"};
 
 bool names_in_connection(const message_head& head, std::string_view name) {
   for (const auto& h : head.headers) {
@@ -103,12 +114,16 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
   if (host_written) {
     append_field(out, "X-Forwarded-Host", host);
   }
+  if (!fwd.upgrade.empty()) {
+    append_field(out, "Connection", "Upgrade");
+    append_field(out, "Upgrade", fwd.upgrade);
+  }
   append_framing(head, framing, out);
   out.append("\r\n");
 }
 
 void build_client_response(const message_head& head, body_framing framing, bool close,
-                           std::string& out) {
+                           std::string& out, std::string_view upgrade) {
   out.append("HTTP/1.1 ");
   char buf[8];
   auto r = std::to_chars(buf, buf + sizeof buf, head.status);
@@ -123,10 +138,40 @@ void build_client_response(const message_head& head, body_framing framing, bool 
     append_field(out, h.name, h.value);
   }
   append_framing(head, framing, out);
-  if (close) {
+  if (!upgrade.empty()) {
+    append_field(out, "Connection", "Upgrade");
+    append_field(out, "Upgrade", upgrade);
+  } else if (close) {
     out.append("Connection: close\r\n");
   }
   out.append("\r\n");
+}
+
+std::vector<std::string> header_tokens(std::string_view value) {
+  std::vector<std::string> out;
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    std::string_view token = value.substr(0, comma);
+    token = token.substr(0, token.find('/'));  // "websocket/13" → "websocket"
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+      token.remove_prefix(1);
+    }
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+      token.remove_suffix(1);
+    }
+    if (!token.empty()) {
+      std::string t(token);
+      for (char& c : t) {
+        c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+      }
+      out.push_back(std::move(t));
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(comma + 1);
+  }
+  return out;
 }
 
 }  // namespace tlsfront::http

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/message_parser.h"
 
@@ -17,6 +18,9 @@ struct forwarded_info {
   std::string_view proto = "https";
   // Host sent when the request had none (HTTP/1.0): the TLS SNI name, if any.
   std::string_view default_host;
+  // Non-empty: the protocol upgrade to ask the backend for ("websocket"), sent as
+  // "Connection: Upgrade" + "Upgrade: <it>". Empty: any Upgrade of the client is dropped.
+  std::string_view upgrade;
 };
 
 // Appends the request head for the backend to `out`. `framing` says how tlsfront frames the
@@ -24,9 +28,15 @@ struct forwarded_info {
 void build_backend_request(const message_head& head, const forwarded_info& fwd,
                            body_framing framing, std::string& out);
 
-// Appends the response head for the client to `out`. `close` adds "Connection: close".
+// Appends the response head for the client to `out`. `close` adds "Connection: close";
+// `upgrade` (a 101's protocol) adds "Connection: Upgrade" + "Upgrade: <it>" instead.
 void build_client_response(const message_head& head, body_framing framing, bool close,
-                           std::string& out);
+                           std::string& out, std::string_view upgrade = {});
+
+// The tokens of a comma-separated header value ("Upgrade: h2c, WebSocket/13" → "h2c",
+// "websocket"; "Connection: keep-alive, Upgrade" → "keep-alive", "upgrade"): lowercase, without
+// a "/version" suffix.
+std::vector<std::string> header_tokens(std::string_view value);
 
 // True if the field is hop-by-hop for this message (fixed list or named in Connection).
 bool is_hop_by_hop(const message_head& head, std::string_view name);

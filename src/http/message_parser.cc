@@ -6,7 +6,9 @@
 namespace tlsfront::http {
 namespace {
 
-message_parser* self(llhttp_t* p) { return static_cast<message_parser*>(p->data); }
+message_parser* self(llhttp_t* p) {
+  return static_cast<message_parser*>(p->data);
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -57,8 +59,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
-         m == "TRACE";
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
 std::optional<std::string_view> message_head::find(std::string_view name) const {
@@ -113,7 +114,7 @@ void message_parser::reset_for_next() {
   raw_.clear();
   url_ = status_text_ = method_ = span{};
   in_value_ = in_trailers_ = started_ = head_complete_ = head_reported_ = complete_ = false;
-  until_close_ = no_body_expected_ = false;
+  until_close_ = no_body_expected_ = upgrade_expected_ = false;
   head_bytes_ = 0;
   body_bytes_ = 0;
   feed_begin_ = feed_end_ = last_value_end_ = nullptr;
@@ -296,7 +297,7 @@ int message_parser::validate_head() {
   if (kind_ == kind::response) {
     h.status = llhttp_get_status_code(&parser_);
     h.reason = view(status_text_);
-    if (h.status == 101) {
+    if (h.status == 101 && !upgrade_expected_) {
       return fail(parse_error::bad_message, "unexpected 101 Switching Protocols");
     }
     return 0;
@@ -362,7 +363,7 @@ int message_parser::on_headers_complete(llhttp_t* p) {
   m->in_trailers_ = true;  // any further header callbacks are trailers
   m->in_value_ = true;     // so the first trailer field starts a new name
   m->head_bytes_ = 0;      // the limit applies to trailers separately
-  if (m->kind_ == kind::response && m->no_body_expected_) {
+  if (m->kind_ == kind::response && (m->no_body_expected_ || m->head_.status == 101)) {
     return 1;  // no body (response to HEAD); the message completes right away
   }
   if (m->kind_ == kind::response && !m->head_.chunked && !m->head_.content_length) {
@@ -372,7 +373,9 @@ int message_parser::on_headers_complete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
-int message_parser::on_chunk_header(llhttp_t*) { return 0; }
+int message_parser::on_chunk_header(llhttp_t*) {
+  return 0;
+}
 
 int message_parser::on_body(llhttp_t* p, const char* at, size_t n) {
   message_parser* m = self(p);

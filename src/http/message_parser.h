@@ -50,9 +50,9 @@ struct message_head {
   std::vector<header_field> headers;
   bool chunked = false;
   std::optional<std::uint64_t> content_length;
-  bool keep_alive = true;   // per llhttp_should_keep_alive(): version and Connection header
+  bool keep_alive = true;  // per llhttp_should_keep_alive(): version and Connection header
   bool expect_continue = false;
-  bool upgrade = false;     // an Upgrade header was present
+  bool upgrade = false;  // an Upgrade header was present
 
   // The first header of that name (case-insensitive), if any.
   std::optional<std::string_view> find(std::string_view name) const;
@@ -86,6 +86,10 @@ class message_parser {
   // For responses: the request was HEAD (or the response must have no body): set before the
   // response head is fed.
   void set_no_body_expected(bool v) { no_body_expected_ = v; }
+  // Response parser: the request asked for a protocol upgrade, so a 101 is a valid answer (its
+  // head completes the message; what follows is the new protocol, not HTTP). Otherwise a 101 is
+  // refused. Cleared by reset_for_next().
+  void set_upgrade_expected(bool v) { upgrade_expected_ = v; }
   // Where decoded body bytes go and how they are framed there. nullptr discards them.
   void set_body_output(std::string* sink, body_framing framing);
 
@@ -149,6 +153,7 @@ class message_parser {
   bool complete_ = false;
   bool until_close_ = false;
   bool no_body_expected_ = false;
+  bool upgrade_expected_ = false;
   std::size_t head_bytes_ = 0;
   std::uint64_t body_bytes_ = 0;
   std::string* sink_ = nullptr;

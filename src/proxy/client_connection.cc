@@ -1,7 +1,9 @@
 #include "proxy/client_connection.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -28,6 +30,7 @@ std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
 struct client_connection::exchange {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::string method, path;
+  std::string upgrade;  // the protocol asked of the backend ("websocket"), or empty
   int pool = -1;
   int server = -1;
   int status = 0;
@@ -269,11 +272,13 @@ asio::awaitable<client_connection::outcome> client_connection::serve_request() {
   bool keep_alive = h.keep_alive && h.version_minor == 1 && !srv_.draining();
 
   // An HTTP/1.0 request may lack Host: route it (and name it to the backend) by its SNI name.
-  ex.pool = snap_.routes->match(h.host.empty() ? std::string_view(tls_.info().server_name) : h.host,
-                                h.target);
-  if (ex.pool < 0) {
+  const router::target* route = snap_.routes->match(
+      h.host.empty() ? std::string_view(tls_.info().server_name) : h.host, h.target);
+  if (route == nullptr) {
     co_return co_await respond_local(404, keep_alive && !request_has_body, ex);
   }
+  ex.pool = route->pool;
+  ex.upgrade = upgrade_for(h, *route);
   std::uint64_t max_body = snap_.opts.limits.max_body_bytes;
   if (max_body > 0 && h.content_length.value_or(0) > max_body) {
     co_return co_await respond_local(413, false, ex);
@@ -286,6 +291,122 @@ asio::awaitable<client_connection::outcome> client_connection::serve_request() {
     co_return outcome::close;
   }
   co_return closing_ || !keep_alive ? outcome::close : outcome::keep_alive;
+}
+
+std::string client_connection::upgrade_for(const http::message_head& h,
+                                           const router::target& route) {
+  // An upgrade is a GET/1.1 with "Connection: upgrade" and an Upgrade protocol the route
+  // allows. h2c is never one: HTTP/2 over TLS is negotiated by ALPN (RFC 9113 section 3.2).
+  // Anything else is dropped from the request, which then goes on as a plain one.
+  if (!h.upgrade || h.method != "GET" || h.version_minor != 1) {
+    return {};
+  }
+  bool connection_upgrade = false;
+  for (const http::header_field& f : h.headers) {
+    if (http::iequals(f.name, "connection")) {
+      for (const std::string& t : http::header_tokens(f.value)) {
+        connection_upgrade = connection_upgrade || t == "upgrade";
+      }
+    }
+  }
+  if (!connection_upgrade) {
+    return {};
+  }
+  for (const http::header_field& f : h.headers) {
+    if (!http::iequals(f.name, "upgrade")) {
+      continue;
+    }
+    for (const std::string& protocol : http::header_tokens(f.value)) {
+      if (protocol != "h2c" && std::find(route.upgrades.begin(), route.upgrades.end(), protocol) !=
+                                   route.upgrades.end()) {
+        return protocol;
+      }
+    }
+  }
+  return {};
+}
+
+asio::awaitable<void> client_connection::tunnel(std::chrono::milliseconds idle,
+                                                std::uint64_t& to_backend,
+                                                std::uint64_t& to_client) {
+  tunnel_state t;
+  t.idle = idle;
+  watchdog wd(worker_.ioc.get_executor(), [this, &t] { abort_tunnel(t); });
+  t.wd = &wd;
+  wd.arm(idle);
+  using namespace asio::experimental::awaitable_operators;
+  co_await (pump_to_backend(t) && pump_to_client(t));
+  to_backend = t.to_backend;
+  to_client = t.to_client;
+}
+
+void client_connection::abort_tunnel(tunnel_state& t) {
+  t.failed = true;
+  boost::system::error_code ignored;
+  backend_.close(ignored);
+  tls_.socket().cancel(ignored);
+}
+
+asio::awaitable<void> client_connection::pump_to_backend(tunnel_state& t) {
+  // Bytes the client sent after its request head (or first, in TCP mode) go first.
+  while (!t.failed) {
+    if (in_begin_ == in_end_) {
+      auto [ec, n] = co_await tls_.read_some(in_.data(), in_.size());
+      if (ec || t.failed) {
+        if (ec == asio::error::eof && !t.failed) {
+          // The client is done sending (close_notify or FIN): half-close towards the backend,
+          // whose answer may still be coming.
+          boost::system::error_code ignored;
+          backend_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        } else {
+          abort_tunnel(t);
+        }
+        co_return;
+      }
+      in_begin_ = 0;
+      in_end_ = n;
+    }
+    t.wd->arm(t.idle);
+    const std::size_t len = in_end_ - in_begin_;
+    auto [wec, written] =
+        co_await asio::async_write(backend_, asio::buffer(in_.data() + in_begin_, len), use_tuple);
+    in_begin_ = in_end_ = 0;
+    if (wec) {
+      abort_tunnel(t);
+      co_return;
+    }
+    t.to_backend += written;
+  }
+}
+
+asio::awaitable<void> client_connection::pump_to_client(tunnel_state& t) {
+  while (!t.failed) {
+    if (bin_begin_ == bin_end_) {
+      auto [ec, n] = co_await backend_.async_read_some(asio::buffer(bin_), use_tuple);
+      if (ec || t.failed) {
+        if (ec == asio::error::eof && !t.failed) {
+          // The backend is done: tell the client (close_notify, FIN); its side may still send.
+          tls_.shutdown();
+          boost::system::error_code ignored;
+          tls_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        } else {
+          abort_tunnel(t);
+        }
+        co_return;
+      }
+      bin_begin_ = 0;
+      bin_end_ = n;
+    }
+    t.wd->arm(t.idle);
+    const std::size_t len = bin_end_ - bin_begin_;
+    boost::system::error_code wec = co_await tls_.write_all(bin_.data() + bin_begin_, len);
+    bin_begin_ = bin_end_ = 0;
+    if (wec) {
+      abort_tunnel(t);
+      co_return;
+    }
+    t.to_client += len;
+  }
 }
 
 asio::awaitable<boost::system::error_code> client_connection::connect_backend(exchange& ex,
@@ -345,8 +466,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   // any backend is touched: a malformed body that came in the same read never reaches one.
   std::string prefix;
   prefix.reserve(512 + (in_end_ - in_begin_));
-  http::build_backend_request(h, http::forwarded_info{peer_ip_, "https", tls_.info().server_name},
-                              req_framing, prefix);
+  http::build_backend_request(
+      h, http::forwarded_info{peer_ip_, "https", tls_.info().server_name, ex.upgrade}, req_framing,
+      prefix);
   request_.set_body_output(&prefix, req_framing);
   bool whole_request_buffered = false;
   {
@@ -480,6 +602,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     // --- the response head ---
     response_.reset_for_next();
     response_.set_no_body_expected(head_request);
+    response_.set_upgrade_expected(!ex.upgrade.empty());
     bin_begin_ = bin_end_ = 0;
     bool got_any = false;
     bool head_ok = false;
@@ -514,11 +637,12 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       }
       if (st == http::message_parser::status::head_done) {
         int s = response_.head().status;
-        if (s >= 100 && s < 200) {
+        if (s >= 100 && s < 200 && s != 101) {
           // Interim response (100, 102, 103): tlsfront answered Expect itself; drop it.
           feed_response();  // completes the interim message
           response_.reset_for_next();
           response_.set_no_body_expected(head_request);
+          response_.set_upgrade_expected(!ex.upgrade.empty());
           continue;
         }
         head_ok = true;
@@ -537,6 +661,24 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       break;
     }
     pool.note_success(static_cast<std::size_t>(si));
+    if (response_.head().status == 101) {
+      // Switched (only possible when this request asked for it): the 101 goes to the client,
+      // then bytes flow both ways untouched until both sides are done or idle too long.
+      const http::message_head& uh = response_.head();
+      ex.status = 101;
+      to_client_.clear();
+      http::build_client_response(uh, http::body_framing::none, false, to_client_,
+                                  uh.find("upgrade").value_or(std::string_view(ex.upgrade)));
+      backend_wd_.disarm();
+      if (co_await write_client(to_client_)) {
+        co_await tunnel(po.read_timeout, ex.bytes_received, ex.bytes_sent);
+      }
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+      pool.requests(1).inc();
+      log_access(ex, 101);
+      closing_ = true;
+      co_return 101;
+    }
 
     // --- the response, streamed to the client ---
     const http::message_head& rh = response_.head();

@@ -52,6 +52,23 @@ class client_connection {
   asio::awaitable<int> forward(exchange& ex);
   asio::awaitable<boost::system::error_code> connect_backend(exchange& ex, int server_index);
   asio::awaitable<boost::system::error_code> read_backend(std::size_t& n);
+  // The protocol this request may be upgraded to on this route ("" for none).
+  static std::string upgrade_for(const http::message_head& h, const router::target& route);
+
+  // A tunnel: bytes relayed both ways between the client (TLS) and backend_, half-closes passed
+  // on, until both directions ended or nothing moved for `idle`. Bytes already buffered (in_,
+  // bin_) go first. Counts what went each way.
+  struct tunnel_state {
+    watchdog* wd = nullptr;
+    std::chrono::milliseconds idle{};
+    std::uint64_t to_backend = 0, to_client = 0;
+    bool failed = false;
+  };
+  asio::awaitable<void> tunnel(std::chrono::milliseconds idle, std::uint64_t& to_backend,
+                               std::uint64_t& to_client);
+  asio::awaitable<void> pump_to_backend(tunnel_state& t);
+  asio::awaitable<void> pump_to_client(tunnel_state& t);
+  void abort_tunnel(tunnel_state& t);
   void log_access(const exchange& ex, int status);
   int status_for(http::parse_error e) const;
   // Feed the buffered client (backend) bytes to the request (response) parser and consume what

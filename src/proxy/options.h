@@ -62,6 +62,9 @@ struct route_options {
   std::string host;  // empty: any host; exact ("a.example.com") or wildcard ("*.example.com")
   std::string path_prefix = "/";
   std::string pool;  // a pool_options::name
+  // Protocols a request may be upgraded to (Upgrade header, then a tunnel after the backend's
+  // 101), lowercase. Others are dropped from the request. h2c never: over TLS it is stripped.
+  std::vector<std::string> upgrades = {"websocket"};
 };
 
 struct limits_options {

@@ -28,18 +28,18 @@ router::router(const std::vector<route_options>& routes,
       continue;
     }
     routes_.push_back(compiled{normalize_host(r.host), r.path_prefix,
-                               static_cast<int>(it - pool_names.begin())});
+                               target{static_cast<int>(it - pool_names.begin()), r.upgrades}});
   }
 }
 
-int router::match(std::string_view host, std::string_view path) const {
+const router::target* router::match(std::string_view host, std::string_view path) const {
   std::string h = normalize_host(host);
   for (const compiled& r : routes_) {
     if (!r.host.empty()) {
       if (r.host.rfind("*.", 0) == 0) {
         std::string_view suffix = std::string_view(r.host).substr(1);  // ".x.y"
-        if (h.size() <= suffix.size() || h.compare(h.size() - suffix.size(), suffix.size(),
-                                                   suffix) != 0 ||
+        if (h.size() <= suffix.size() ||
+            h.compare(h.size() - suffix.size(), suffix.size(), suffix) != 0 ||
             h.find('.') != h.size() - suffix.size()) {
           continue;
         }
@@ -50,9 +50,9 @@ int router::match(std::string_view host, std::string_view path) const {
     if (path.substr(0, r.path_prefix.size()) != r.path_prefix) {
       continue;
     }
-    return r.pool;
+    return &r.to;
   }
-  return -1;
+  return nullptr;
 }
 
 }  // namespace tlsfront::proxy

@@ -16,15 +16,19 @@ class router {
   // validation refuses them earlier).
   router(const std::vector<route_options>& routes, const std::vector<std::string>& pool_names);
 
-  // The pool index for this request, or -1 if no route matches. `host` may carry a port
+  struct target {
+    int pool = -1;                      // index of the pool that serves the request
+    std::vector<std::string> upgrades;  // protocols it may be upgraded to (lowercase)
+  };
+  // What serves this request, or nullptr if no route matches. `host` may carry a port
   // ("a.example:8443"), which is ignored; matching is case-insensitive.
-  int match(std::string_view host, std::string_view path) const;
+  const target* match(std::string_view host, std::string_view path) const;
 
  private:
   struct compiled {
     std::string host;  // lowercase; "" any; "*.x" wildcard
     std::string path_prefix;
-    int pool = -1;
+    target to;
   };
   std::vector<compiled> routes_;
 };

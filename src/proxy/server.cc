@@ -416,6 +416,15 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     for (auto& w : srv->workers_) {
       w->redis = std::make_unique<cluster::redis_client>(w->ioc, co.redis);
     }
+    metrics.add_gauge_fn("tlsfront_fleet_redis_connections_up",
+                         "Worker Redis connections ready now (one per worker thread)", "",
+                         [s = srv.get()] {
+                           double up = 0;
+                           for (const auto& w : s->workers_) {
+                             up += w->redis->connected() ? 1 : 0;
+                           }
+                           return up;
+                         });
     if (srv->sessions_) {
       srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
       for (auto& w : srv->workers_) {

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -388,6 +389,20 @@ int tls_client::read_some(char* buf, int n) {
   return r;
 }
 
+std::string tls_client::read_exact(std::size_t n) {
+  std::string out = pending_.substr(0, n);
+  pending_.erase(0, out.size());
+  char buf[16384];
+  while (ok_ && out.size() < n) {
+    int got = read_some(buf, static_cast<int>(std::min(sizeof buf, n - out.size())));
+    if (got <= 0) {
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(got));
+  }
+  return out;
+}
+
 std::string tls_client::read_response(bool head_request) {
   if (!ok_) {
     return "";
@@ -551,8 +566,7 @@ std::string default_config(const std::string& backend, const std::string& limits
          backend + "\"]\n" + pool_extra + "\n[[route]]\npool = \"echo\"\n";
 }
 
-tls_client::options client(const std::string& sni, std::uint16_t version,
-                           SSL_SESSION* session) {
+tls_client::options client(const std::string& sni, std::uint16_t version, SSL_SESSION* session) {
   tls_client::options o;
   o.sni = sni;
   o.max_version = version;
@@ -562,8 +576,7 @@ tls_client::options client(const std::string& sni, std::uint16_t version,
 }
 
 // A session whose ticket arrived (after one request, so TLS 1.3 tickets are in).
-bssl::UniquePtr<SSL_SESSION> ticket_session(int port, const std::string& sni,
-                                            std::uint16_t version,
+bssl::UniquePtr<SSL_SESSION> ticket_session(int port, const std::string& sni, std::uint16_t version,
                                             SSL_SESSION* offer, bool* resumed) {
   tls_client c(port, client(sni, version, offer));
   EXPECT_TRUE(c.connected()) << c.error();

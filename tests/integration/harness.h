@@ -134,6 +134,8 @@ class tls_client {
   std::string read_response(bool head_request = false);
   // Reads until the server closes; returns what arrived.
   std::string read_all();
+  // Reads exactly `n` bytes (fewer if the server closes first).
+  std::string read_exact(std::size_t n);
   // True if the server closed the connection (read returns EOF) within the timeout.
   bool wait_closed(int timeout_ms);
   SSL* ssl() { return ssl_.get(); }
@@ -171,9 +173,8 @@ tls_client::options client(const std::string& sni, std::uint16_t version,
                            SSL_SESSION* session = nullptr);
 // A session whose ticket arrived (after one request, so TLS 1.3 tickets are in); `offer` is
 // offered for resumption and `resumed` says whether it resumed.
-bssl::UniquePtr<SSL_SESSION> ticket_session(int port, const std::string& sni,
-                                            std::uint16_t version, SSL_SESSION* offer = nullptr,
-                                            bool* resumed = nullptr);
+bssl::UniquePtr<SSL_SESSION> ticket_session(int port, const std::string& sni, std::uint16_t version,
+                                            SSL_SESSION* offer = nullptr, bool* resumed = nullptr);
 // Hex of the ticket's key name (its first 16 bytes); "" without a ticket.
 std::string ticket_key_name(SSL_SESSION* s);
 // True if a handshake offering `s` resumed.

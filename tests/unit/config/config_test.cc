@@ -532,6 +532,21 @@ TEST(config_errors, bad_health_checks) {
                          "unknown key 'ping' in [health_check]"));
 }
 
+TEST(config_errors, bad_route_upgrades) {
+  const std::string base =
+      std::string(minimal) +
+      "[[pool]]\nname = \"p\"\nservers = [\"127.0.0.1:80\"]\n[[route]]\npool = "
+      "\"p\"\n";  // upgrades on line 11
+  EXPECT_TRUE(fails_with(base + "upgrades = [\"h2c\"]\n", "11:13", "h2c cannot be upgraded to"));
+  EXPECT_TRUE(fails_with(base + "upgrades = [\"web socket\"]\n", "11:13", "protocol names"));
+  EXPECT_TRUE(fails_with(base + "upgrades = [\"\"]\n", "11:13", "must not hold an empty string"));
+  EXPECT_TRUE(fails_with(base + "upgrades = \"websocket\"\n", "11:12", "'upgrades'"));
+  const load_result r = load(base + "upgrades = [\"WebSocket\", \"my-proto\"]\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.routes[0].upgrades,
+            (std::vector<std::string>{"websocket", "my-proto"}));
+}
+
 TEST(config_errors, unknown_key_in_route) {
   EXPECT_TRUE(fails_with(std::string(minimal) + R"(
 [[pool]]

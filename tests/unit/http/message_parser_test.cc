@@ -12,7 +12,7 @@ using status = message_parser::status;
 
 struct parsed {
   status last = status::need_more;
-  std::string body;  // as framed on output
+  std::string body;   // as framed on output
   message_head head;  // copy of the views is unsafe; tests read through the parser instead
 };
 
@@ -44,7 +44,9 @@ status feed_all(message_parser& p, const std::string& raw, std::size_t step, std
   }
 }
 
-message_parser::limits small_limits() { return {1024, 10}; }
+message_parser::limits small_limits() {
+  return {1024, 10};
+}
 
 TEST(MessageParser, SimpleGetAnyChunking) {
   const std::string raw = "GET /a?b=c HTTP/1.1\r\nHost: Example.com:8443\r\nX-A: 1\r\n\r\n";
@@ -120,23 +122,40 @@ TEST(MessageParser, FramingAttacksAreRefused) {
     std::string raw;
     parse_error err;
   } cases[] = {
-      {"CL+TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
-      {"CL twice", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", parse_error::bad_message},
-      {"TE twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
-      {"TE gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", parse_error::not_implemented},
-      {"TE in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
+      {"CL+TE",
+       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+       parse_error::bad_message},
+      {"CL twice", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+       parse_error::bad_message},
+      {"TE twice",
+       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n",
+       parse_error::bad_message},
+      {"TE gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+       parse_error::not_implemented},
+      {"TE in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+       parse_error::bad_message},
       {"no Host", "GET / HTTP/1.1\r\n\r\n", parse_error::bad_message},
       {"Host twice", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", parse_error::bad_message},
       {"empty Host", "GET / HTTP/1.1\r\nHost: \r\n\r\n", parse_error::bad_message},
       {"Host with slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", parse_error::bad_message},
-      {"CL in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 3\r\n\r\n", parse_error::bad_message},
-      {"TE in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n", parse_error::bad_message},
-      {"negative CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", parse_error::bad_message},
+      {"CL in trailer",
+       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: "
+       "3\r\n\r\n",
+       parse_error::bad_message},
+      {"TE in trailer",
+       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n",
+       parse_error::bad_message},
+      {"negative CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+       parse_error::bad_message},
       {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", parse_error::bad_message},
       {"CONNECT", "CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n", parse_error::not_implemented},
       {"asterisk GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", parse_error::bad_message},
-      {"too many headers", "GET / HTTP/1.1\r\nHost: a\r\n" + std::string(11 * 5, 'x') + "\r\n\r\n", parse_error::bad_message},
-      {"header bytes", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(2000, 'v') + "\r\n\r\n", parse_error::header_too_large},
+      {"too many headers", "GET / HTTP/1.1\r\nHost: a\r\n" + std::string(11 * 5, 'x') + "\r\n\r\n",
+       parse_error::bad_message},
+      {"header bytes", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(2000, 'v') + "\r\n\r\n",
+       parse_error::header_too_large},
   };
   for (const auto& tc : cases) {
     for (std::size_t step : {1u, 1000000u}) {
@@ -214,7 +233,7 @@ TEST(HeaderRewrite, BackendRequestDropsHopByHopAndUntrustedForwarding) {
                      1000, nullptr, body_framing::none),
             status::message_done);
   std::string out;
-  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", ""},
+  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", "", ""},
                         body_framing::content_length, out);
   EXPECT_EQ(out,
             "POST /u HTTP/1.1\r\nX-Keep: 2\r\nHost: a.example\r\nX-Forwarded-For: 10.0.0.1\r\n"
@@ -254,7 +273,7 @@ TEST(HeaderRewrite, Http10RequestWithoutHostGetsTheSniName) {
   std::size_t consumed = 0;
   ASSERT_EQ(p.feed("GET /x HTTP/1.0\r\n\r\n", consumed), message_parser::status::head_done);
   std::string out;
-  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", "a.example"},
+  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", "a.example", ""},
                         body_framing::none, out);
   EXPECT_NE(out.find("Host: a.example\r\n"), std::string::npos) << out;
   EXPECT_EQ(out.rfind("GET /x HTTP/1.1\r\n", 0), 0u);
