@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cluster/fleet_secret.h"
+#include "proxy/proxy_protocol.h"
 #include "tls/certificate.h"
 #include "tls/ticket_key_ring.h"
 
@@ -486,6 +487,7 @@ class reader {
  private:
   std::chrono::seconds session_timeout_{tls::listener_tls_options{}.session_timeout};
   const toml::node* tickets_source_ = nullptr;  // [tickets] source, when given
+  std::vector<const toml::node*> tcp_pools_;    // tcp listeners' 'pool', checked after [[pool]]
 
  public:
   void read(const toml::table& root, config& out) {
@@ -529,6 +531,13 @@ class reader {
     }
     if (const toml::node* n = root.get("route")) {
       read_routes(as_table_array(*n, "route", "route"), out.server.pools, out.server.routes);
+    }
+    for (const toml::node* n : tcp_pools_) {
+      const std::string name = as_string(*n, "pool");
+      if (std::none_of(out.server.pools.begin(), out.server.pools.end(),
+                       [&](const proxy::pool_options& p) { return p.name == name; })) {
+        fail(*n, "listener names unknown pool " + single_quoted(name));
+      }
     }
   }
 
@@ -808,10 +817,56 @@ class reader {
     }
   }
 
+  // mode, pool and proxy_protocol (tcp listeners), trusted_proxies (any listener).
+  void read_listener_mode(const toml::table& t, proxy::listener_options& out) {
+    using mode = proxy::listener_options::mode_kind;
+    if (const toml::node* n = t.get("mode")) {
+      const std::string v = as_string(*n, "mode");
+      if (v == "tcp") {
+        out.mode = mode::tcp;
+      } else if (v != "http") {
+        fail(*n, "'mode' must be \"http\" or \"tcp\"");
+      }
+    }
+    if (const toml::node* n = t.get("pool")) {
+      if (out.mode != mode::tcp) {
+        fail(*n, "'pool' needs mode = \"tcp\" (http listeners are served by [[route]])");
+      }
+      out.pool = as_nonempty_string(*n, "pool");
+      tcp_pools_.push_back(n);
+    } else if (out.mode == mode::tcp) {
+      fail(*t.get("mode"), "mode = \"tcp\" needs 'pool', the pool every connection goes to");
+    }
+    if (const toml::node* n = t.get("proxy_protocol")) {
+      if (out.mode != mode::tcp) {
+        fail(*n, "'proxy_protocol' needs mode = \"tcp\"");
+      }
+      const std::string v = as_string(*n, "proxy_protocol");
+      if (v == "v1") {
+        out.send_proxy = proxy::listener_options::proxy_header::v1;
+      } else if (v == "v2") {
+        out.send_proxy = proxy::listener_options::proxy_header::v2;
+      } else if (v != "off") {
+        fail(*n, "'proxy_protocol' must be \"v1\", \"v2\" or \"off\"");
+      }
+    }
+    if (const toml::node* n = t.get("trusted_proxies")) {
+      for_each_string(*n, "trusted_proxies", [&](const toml::node& e, const std::string& v) {
+        proxy::network net;
+        std::string why;
+        if (!proxy::parse_network(v, net, why)) {
+          fail(e, "invalid 'trusted_proxies' entry " + double_quoted(v) + ": " + why);
+        }
+        out.trusted_proxies.push_back(net);
+      });
+    }
+  }
+
   void read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out) {
-    check_keys(t, "listener",
-               {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn",
-                "handshake_timeout", "session_tickets", "certificate"});
+    check_keys(
+        t, "listener",
+        {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn", "handshake_timeout",
+         "session_tickets", "certificate", "mode", "pool", "proxy_protocol", "trusted_proxies"});
     out.name = "listener" + std::to_string(index);
     if (const toml::node* n = t.get("name")) {
       out.name = as_nonempty_string(*n, "name");
@@ -823,6 +878,7 @@ class reader {
                                 /*allow_port_zero=*/true);
     out.address = std::move(hp.host);
     out.port = hp.port;
+    read_listener_mode(t, out);
 
     tls::listener_tls_options& tls = out.tls;
     optional_key(t, "min_tls", tls.min_version,

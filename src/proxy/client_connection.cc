@@ -1,11 +1,14 @@
 #include "proxy/client_connection.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -13,6 +16,7 @@
 #include "http/header_rewrite.h"
 #include "log/access_log.h"
 #include "log/logging.h"
+#include "proxy/proxy_protocol.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -72,9 +76,7 @@ client_connection::client_connection(server& srv, worker& w, std::shared_ptr<con
   if (w.l2) {
     tls_.set_remote_store(w.l2.get(), w.lookup_timeout);
   }
-  peer_ip_ = ep.address().to_string();
-  peer_ = ep.address().is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
-                               : peer_ip_ + ":" + std::to_string(ep.port());
+  set_peer(ep);
   worker_.live.insert(this);
   srv_.metrics().active->inc();
   listener_.connections->inc();
@@ -84,6 +86,123 @@ client_connection::~client_connection() {
   worker_.live.erase(this);
   srv_.metrics().active->dec();
   srv_.connection_closed();
+}
+
+void client_connection::set_peer(const asio::ip::tcp::endpoint& ep) {
+  client_ep_ = ep;
+  asio::ip::address a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  peer_ip_ = a.to_string();
+  peer_ = a.is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
+                    : peer_ip_ + ":" + std::to_string(ep.port());
+}
+
+asio::awaitable<bool> client_connection::read_proxy_header() {
+  std::string got;
+  char buf[kMaxProxyHeader];
+  const int fd = tls_.socket().native_handle();
+  while (got.size() < kMaxProxyHeader) {
+    const ssize_t n = ::recv(fd, buf, kMaxProxyHeader - got.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      co_return false;  // closed or broken before a whole header
+    }
+    if (n < 0) {
+      auto [ec] = co_await tls_.socket().async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+      if (ec) {
+        co_return false;  // the handshake timeout cancelled the wait
+      }
+      continue;
+    }
+    // Consume what is surely header: up to its end when it is whole, everything seen so far
+    // while it is not (a connection from a trusted peer starts with one).
+    const proxy_parse r = parse_proxy_header(got + std::string(buf, static_cast<std::size_t>(n)));
+    if (r.result == proxy_parse::status::invalid) {
+      spdlog::debug("{}: {}", peer_, r.error);
+      co_return false;
+    }
+    const std::size_t take =
+        r.result == proxy_parse::status::done ? r.length - got.size() : static_cast<std::size_t>(n);
+    const ssize_t consumed = ::recv(fd, buf, take, MSG_DONTWAIT);
+    if (consumed != static_cast<ssize_t>(take)) {
+      co_return false;
+    }
+    got.append(buf, take);
+    if (r.result == proxy_parse::status::done) {
+      if (r.has_source) {
+        set_peer(r.source);
+        proxied_dst_ = r.destination;
+      }
+      co_return true;
+    }
+  }
+  co_return false;
+}
+
+asio::awaitable<void> client_connection::serve_tcp() {
+  exchange ex;
+  ex.method = "TCP";
+  ex.pool = listener_.pool;
+  backend_pool& pool = *snap_.pools[static_cast<std::size_t>(ex.pool)];
+  const pool_options& po = pool.options();
+  std::uint64_t tried = 0;
+  int connected = -1;
+  for (int attempts = 1 + std::max(0, po.retries); attempts > 0 && connected < 0; --attempts) {
+    const int si = pool.pick(tried);
+    if (si < 0) {
+      break;
+    }
+    tried |= std::uint64_t{1} << si;
+    ex.server = si;
+    boost::system::error_code ec = co_await connect_backend(ex, si);
+    if (ec) {
+      pool.stats().connect_errors->inc();
+      pool.note_failure(static_cast<std::size_t>(si));
+      ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
+      spdlog::warn("pool {}: connect to {} failed: {}", po.name,
+                   pool.server(static_cast<std::size_t>(si)).name, ec.message());
+      continue;
+    }
+    pool.note_success(static_cast<std::size_t>(si));
+    connected = si;
+  }
+  if (connected < 0) {
+    log_access(ex, tried == 0 ? 503 : ex.failure_status);  // nothing to relay to
+    co_return;
+  }
+  backend_server& bs = pool.server(static_cast<std::size_t>(connected));
+  bs.active.fetch_add(1, std::memory_order_relaxed);
+  if (listener_.opts.send_proxy != listener_options::proxy_header::none) {
+    boost::system::error_code ignored;
+    const asio::ip::tcp::endpoint dst =
+        proxied_dst_.port() != 0 ? proxied_dst_ : tls_.socket().local_endpoint(ignored);
+    const tls::handshake_info& info = tls_.info();
+    std::string header;
+    if (listener_.opts.send_proxy == listener_options::proxy_header::v1) {
+      header = build_proxy_v1(client_ep_, dst);
+    } else {
+      const unsigned char* alpn = nullptr;
+      unsigned alpn_len = 0;
+      SSL_get0_alpn_selected(tls_.native(), &alpn, &alpn_len);
+      header = build_proxy_v2(
+          client_ep_, dst,
+          proxy_tls_info{info.version, info.cipher, info.server_name,
+                         std::string_view(reinterpret_cast<const char*>(alpn), alpn_len)});
+    }
+    backend_wd_.arm(po.read_timeout);
+    auto [ec, n] = co_await asio::async_write(backend_, asio::buffer(header), use_tuple);
+    backend_wd_.disarm();
+    if (ec) {
+      bs.active.fetch_sub(1, std::memory_order_relaxed);
+      srv_.metrics().backend_errors->inc();
+      log_access(ex, 502);
+      co_return;
+    }
+  }
+  co_await tunnel(po.read_timeout, ex.bytes_received, ex.bytes_sent);
+  bs.active.fetch_sub(1, std::memory_order_relaxed);
+  log_access(ex, 0);  // relayed: no HTTP status
 }
 
 void client_connection::on_drain() {
@@ -98,6 +217,15 @@ asio::awaitable<void> client_connection::run() {
     co_return;
   }
   client_wd_.arm(listener_.opts.tls.handshake_timeout);
+  const auto& trusted = listener_.opts.trusted_proxies;
+  if (std::any_of(trusted.begin(), trusted.end(),
+                  [&](const network& n) { return in_network(client_ep_.address(), n); })) {
+    if (!co_await read_proxy_header()) {
+      client_wd_.disarm();
+      listener_.proxy_header_errors->inc();
+      co_return;
+    }
+  }
   boost::system::error_code ec = co_await tls_.handshake();
   client_wd_.disarm();
   if (ec) {
@@ -114,7 +242,10 @@ asio::awaitable<void> client_connection::run() {
   listener_.handshakes[v][static_cast<int>(info.resumed)]->inc();
   listener_.handshake_us->observe(static_cast<double>(info.handshake_us));
 
-  while (!closing_) {
+  if (listener_.opts.mode == listener_options::mode_kind::tcp) {
+    co_await serve_tcp();
+  }
+  while (!closing_ && listener_.opts.mode == listener_options::mode_kind::http) {
     if (co_await serve_request() == outcome::close) {
       break;
     }

@@ -45,6 +45,12 @@ class client_connection {
   struct exchange;  // one request/response, see .cc
 
   asio::awaitable<outcome> serve_request();
+  // Trusted peers: reads the PROXY header in front of the TLS bytes (consuming nothing past
+  // it); its source then stands for the client. False: missing, malformed or timed out.
+  asio::awaitable<bool> read_proxy_header();
+  // tcp mode: one backend connection (PROXY header first if configured), then a tunnel.
+  asio::awaitable<void> serve_tcp();
+  void set_peer(const asio::ip::tcp::endpoint& ep);
   asio::awaitable<bool> read_client(bool idle);
   asio::awaitable<bool> write_client(const std::string& data);
   asio::awaitable<outcome> respond_local(int status, bool keep_alive, exchange& ex);
@@ -83,7 +89,9 @@ class client_connection {
   const listener_runtime& listener_;
   tls::stream tls_;
   std::string peer_ip_;
-  std::string peer_;  // ip:port
+  std::string peer_;                     // ip:port
+  asio::ip::tcp::endpoint client_ep_;    // the client (from accept, or a PROXY header)
+  asio::ip::tcp::endpoint proxied_dst_;  // the address the client reached, from a PROXY header
   watchdog client_wd_;
 
   std::vector<char> in_;  // client bytes read, [in_begin_, in_end_) not yet parsed

@@ -1,6 +1,7 @@
 // proxy/options.h — listeners, routes, backend pools and limits as plain data (filled by config).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -80,11 +81,26 @@ struct limits_options {
   milliseconds drain_timeout{std::chrono::seconds(30)};
 };
 
+// An IPv4 or IPv6 network ("10.0.0.0/8", "::1/128"; a bare address is a /32 or /128).
+struct network {
+  std::array<std::uint8_t, 16> address{};  // IPv4 as IPv4-mapped IPv6
+  int prefix = 128;                        // in the IPv6 form (IPv4 /8 → 104)
+};
+
 struct listener_options {
   std::string name;
   std::string address = "0.0.0.0";
   std::uint16_t port = 8443;  // 0: any free port (tests)
   tls::listener_tls_options tls;
+  // http: requests routed to pools. tcp: after the handshake, bytes relayed both ways to `pool`.
+  enum class mode_kind { http, tcp } mode = mode_kind::http;
+  std::string pool;  // tcp mode: the pool_options::name that serves every connection
+  // tcp mode: a PROXY protocol header sent to the backend first (the client's address; v2 also
+  // the TLS version, cipher, SNI and ALPN).
+  enum class proxy_header { none, v1, v2 } send_proxy = proxy_header::none;
+  // A PROXY protocol header (v1 or v2) is read before the TLS handshake from these sources
+  // (load balancers), and its source address stands for the client. Others connect directly.
+  std::vector<network> trusted_proxies;
 };
 
 struct server_options {

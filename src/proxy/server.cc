@@ -303,6 +303,17 @@ std::shared_ptr<snapshot> server::build(const server_options& opts, std::string&
     lr.handshake_us = &metrics.add_histogram(
         "tlsfront_handshake_duration_us", "TLS handshake duration in microseconds",
         {50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000}, l);
+    lr.proxy_header_errors = &metrics.add_counter(
+        "tlsfront_proxy_protocol_errors_total",
+        "Connections from trusted proxies closed for a missing or malformed PROXY header", l);
+    if (lo.mode == listener_options::mode_kind::tcp) {
+      auto it = std::find(pool_names.begin(), pool_names.end(), lo.pool);
+      if (it == pool_names.end()) {
+        error = "listener " + lo.name + ": unknown pool " + lo.pool;
+        return nullptr;
+      }
+      lr.pool = static_cast<int>(it - pool_names.begin());
+    }
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(lo.address, ec);
     if (ec) {

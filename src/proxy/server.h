@@ -47,6 +47,8 @@ struct listener_runtime {
   core::counter* handshake_timeouts = nullptr;
   core::counter* handshakes[2][3] = {};  // [TLS 1.2, 1.3][none, id, ticket]
   core::histogram* handshake_us = nullptr;
+  core::counter* proxy_header_errors = nullptr;  // bad or missing PROXY headers from trusted peers
+  int pool = -1;                                 // tcp mode: index of the pool in the snapshot
 };
 
 // Everything a connection reads from the configuration; immutable once built, replaced whole on

@@ -287,6 +287,12 @@ tls_client::tls_client(int port, const options& opts) {
   }
   timeval tv{opts.timeout_ms / 1000, (opts.timeout_ms % 1000) * 1000};
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (!opts.preamble.empty() &&
+      ::send(fd_, opts.preamble.data(), opts.preamble.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(opts.preamble.size())) {
+    error_ = "cannot send the preamble";
+    return;
+  }
   ctx_.reset(SSL_CTX_new(TLS_method()));
   SSL_CTX_set_min_proto_version(ctx_.get(), opts.min_version);
   SSL_CTX_set_max_proto_version(ctx_.get(), opts.max_version);
@@ -387,6 +393,23 @@ int tls_client::read_some(char* buf, int n) {
     ERR_clear_error();
   }
   return r;
+}
+
+void tls_client::shutdown_write() {
+  if (ok_) {
+    SSL_shutdown(ssl_.get());  // sends close_notify; BoringSSL can still read after it
+    ::shutdown(fd_, SHUT_WR);
+  }
+}
+
+int tls_client::local_port() const {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return -1;
+  }
+  return a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port)
+                                 : ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port);
 }
 
 std::string tls_client::read_exact(std::size_t n) {

@@ -107,6 +107,7 @@ class tls_client {
     bool tickets = true;
     std::vector<std::string> alpn = {"http/1.1"};
     int timeout_ms = 10000;
+    std::string preamble;  // bytes sent on the TCP connection before the TLS handshake (PROXY)
   };
   // TLS 1.2 only, no ticket extension: the server must resume (if at all) by session ID.
   static options session_id_only(const std::string& sni, SSL_SESSION* session = nullptr);
@@ -138,6 +139,10 @@ class tls_client {
   std::string read_exact(std::size_t n);
   // True if the server closed the connection (read returns EOF) within the timeout.
   bool wait_closed(int timeout_ms);
+  // Half-close: close_notify, then the TCP write side; reading goes on.
+  void shutdown_write();
+  // The local TCP port of the connection.
+  int local_port() const;
   SSL* ssl() { return ssl_.get(); }
 
  private:

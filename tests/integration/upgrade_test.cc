@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "integration/harness.h"
+#include "support/loopback_server.h"
 #include "support/test_env.h"
 
 namespace tlsfront::test {
@@ -25,18 +26,6 @@ std::string websocket_accept(const std::string& key) {
   uint8_t out[64];
   size_t n = EVP_EncodeBlock(out, digest, sizeof digest);
   return std::string(reinterpret_cast<char*>(out), n);
-}
-
-bool read_n(int fd, std::string& out, std::size_t n) {
-  while (out.size() < n) {
-    char buf[4096];
-    ssize_t r = ::read(fd, buf, std::min(sizeof buf, n - out.size()));
-    if (r <= 0) {
-      return false;
-    }
-    out.append(buf, static_cast<std::size_t>(r));
-  }
-  return true;
 }
 
 // One frame: FIN, `opcode`, the payload, masked with `mask` if given (clients mask).
@@ -64,25 +53,7 @@ std::string frame(int opcode, const std::string& payload, const char* mask = nul
 // (unmasked, as servers send) and answers a close frame with a close frame and a close.
 class websocket_echo {
  public:
-  websocket_echo() {
-    fd_ = listen_on_loopback(port_);
-    thread_ = std::thread([this] {
-      for (;;) {
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) {
-          return;
-        }
-        serve(c);
-        ::close(c);
-      }
-    });
-  }
-  ~websocket_echo() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return server_.address(); }
   std::string last_request() {
     std::lock_guard lock(mu_);
     return request_;
@@ -115,20 +86,20 @@ class websocket_echo {
     ::write(c, reply.data(), reply.size());
     std::string rest = in.substr(head.size());
     for (;;) {
-      if (!read_n(c, rest, 2)) {
+      if (!read_until_size(c, rest, 2)) {
         return;
       }
       const int opcode = rest[0] & 0x0f;
       std::size_t len = static_cast<unsigned char>(rest[1]) & 0x7f, at = 2;
       if (len == 126) {
-        if (!read_n(c, rest, 4)) {
+        if (!read_until_size(c, rest, 4)) {
           return;
         }
         len = (static_cast<std::size_t>(static_cast<unsigned char>(rest[2])) << 8) |
               static_cast<unsigned char>(rest[3]);
         at = 4;
       }
-      if (!read_n(c, rest, at + 4 + len)) {
+      if (!read_until_size(c, rest, at + 4 + len)) {
         return;
       }
       const std::string mask = rest.substr(at, 4);
@@ -144,11 +115,9 @@ class websocket_echo {
       }
     }
   }
-  int fd_ = -1;
-  int port_ = 0;
-  std::thread thread_;
   std::mutex mu_;
   std::string request_;
+  loopback_server server_{[this](int c) { serve(c); }};  // last: stops before the rest goes
 };
 
 const char kMask[4] = {0x12, 0x34, 0x56, 0x78};

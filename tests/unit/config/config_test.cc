@@ -547,6 +547,36 @@ TEST(config_errors, bad_route_upgrades) {
             (std::vector<std::string>{"websocket", "my-proto"}));
 }
 
+TEST(config_errors, bad_listener_modes) {
+  // The listener's keys are appended after `minimal`'s certificate table: put them first.
+  auto with = [](const std::string& keys, const std::string& tail = "") {
+    return "[[listener]]\nlisten = \"127.0.0.1:8443\"\n" + keys +
+           "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n" +
+           tail;
+  };
+  const std::string pool = "[[pool]]\nname = \"db\"\nservers = [\"127.0.0.1:5432\"]\n";
+  EXPECT_TRUE(fails_with(with("mode = \"udp\"\n"), "3:8", "'mode' must be \"http\" or \"tcp\""));
+  EXPECT_TRUE(fails_with(with("mode = \"tcp\"\n"), "3:8", "mode = \"tcp\" needs 'pool'"));
+  EXPECT_TRUE(fails_with(with("pool = \"db\"\n", pool), "3:8", "'pool' needs mode = \"tcp\""));
+  EXPECT_TRUE(fails_with(with("mode = \"tcp\"\npool = \"nope\"\n", pool), "4:8",
+                         "listener names unknown pool 'nope'"));
+  EXPECT_TRUE(fails_with(with("proxy_protocol = \"v2\"\n"), "3:18", "'proxy_protocol' needs mode"));
+  EXPECT_TRUE(fails_with(with("mode = \"tcp\"\npool = \"db\"\nproxy_protocol = \"v3\"\n", pool),
+                         "5:18", "'proxy_protocol' must be"));
+  EXPECT_TRUE(fails_with(with("trusted_proxies = [\"10.0.0.0/40\"]\n"), "3:20",
+                         "invalid 'trusted_proxies' entry \"10.0.0.0/40\""));
+  const load_result r =
+      load(with("mode = \"tcp\"\npool = \"db\"\nproxy_protocol = \"v1\"\ntrusted_proxies = "
+                "[\"10.0.0.0/8\", \"::1\"]\n",
+                pool));
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const proxy::listener_options& l = r.value->server.listeners[0];
+  EXPECT_EQ(l.mode, proxy::listener_options::mode_kind::tcp);
+  EXPECT_EQ(l.pool, "db");
+  EXPECT_EQ(l.send_proxy, proxy::listener_options::proxy_header::v1);
+  EXPECT_EQ(l.trusted_proxies.size(), 2u);
+}
+
 TEST(config_errors, unknown_key_in_route) {
   EXPECT_TRUE(fails_with(std::string(minimal) + R"(
 [[pool]]
