@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "admin/ticket_routes.h"
 #include "config/config.h"
 #include "core/metrics.h"
+#include "core/service_notify.h"
 #include "log/logging.h"
 #include "proxy/server.h"
 
@@ -142,6 +144,10 @@ int main(int argc, char** argv) {
       "tlsfront_reloads_total", "Configuration reloads, by result", "result=\"refused\"");
   auto reload = [&](const char* origin, std::string& err) {
     std::lock_guard lock(reload_mu);
+    core::service_notify("RELOADING=1");
+    struct ready_again {
+      ~ready_again() { core::service_notify("READY=1"); }  // refused or applied: serving
+    } ready;
     config::load_result next = config::load_file(config_path);
     if (!next.value) {
       err = next.error.to_string();
@@ -198,6 +204,9 @@ int main(int argc, char** argv) {
   if (!ports_file.empty() && !write_ports_file(ports_file, *srv, admin.get())) {
     spdlog::error("cannot write ports file {}", ports_file);
   }
+  if (!core::service_notify("READY=1")) {
+    spdlog::warn("cannot notify systemd (NOTIFY_SOCKET={})", std::getenv("NOTIFY_SOCKET"));
+  }
 
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
@@ -236,6 +245,7 @@ int main(int argc, char** argv) {
       drain_timeout = limits.drain_timeout;
     }
     spdlog::info("signal {}: draining (up to {} ms)", sig, drain_timeout.count());
+    core::service_notify("STOPPING=1");
     hup.cancel();
     usr1.cancel();
     // Drain off the signal thread's handler so a second signal could still be seen.

@@ -4,9 +4,12 @@
 // nothing; SIGUSR1 reopens the log files.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -288,6 +291,35 @@ TEST_F(ReloadTest, Sigusr1ReopensTheLogFilesAfterRotation) {
   }
   EXPECT_NE(fresh.find("/marker"), std::string::npos) << "nothing was written to the new file";
   EXPECT_NE(read_file(access + ".1").find("/marker"), std::string::npos);
+}
+
+TEST_F(ReloadTest, SystemdHearsReadyReloadingAndStopping) {
+  // A stand-in for systemd's notification socket.
+  const std::string path = dir_ + "/notify";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto next = [fd] {
+    char buf[256];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("(nothing)");
+  };
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);  // inherited by the tlsfront started next
+  echo_backend b(dir_);
+  proxy_instance p(default_config(b.address()), dir_);
+  ::unsetenv("NOTIFY_SOCKET");
+  EXPECT_EQ(next(), "READY=1");
+  p.proc().signal(SIGHUP);
+  EXPECT_EQ(next(), "RELOADING=1");
+  EXPECT_EQ(next(), "READY=1");
+  p.proc().signal(SIGTERM);
+  EXPECT_EQ(next(), "STOPPING=1");
+  EXPECT_EQ(p.proc().wait(std::chrono::seconds(10)), 0);
+  ::close(fd);
 }
 
 }  // namespace
