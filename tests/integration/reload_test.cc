@@ -87,7 +87,8 @@ class client_load {
 void make_second_b_certificate(const std::string& dir) {
   command_result r = run_command(
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -keyout " +
-      dir + "/b2.key -out " + dir + "/b2.crt -subj /CN=b-reloaded -addext "
+      dir + "/b2.key -out " + dir +
+      "/b2.crt -subj /CN=b-reloaded -addext "
       "subjectAltName=DNS:b.example 2>&1");
   ASSERT_EQ(r.status, 0) << r.out;
 }
@@ -193,9 +194,10 @@ TEST_F(ReloadTest, ListenersAreAddedAndRemovedWhileTheOthersStay) {
   echo_backend b(dir_);
   const std::string base = default_config(b.address(), "", "", 2);
   std::string two = base;
-  two.replace(two.find("[[pool]]"), 0,
-              "[[listener]]\nname = \"extra\"\nlisten = \"127.0.0.1:0\"\n"
-              "  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n  key = \"{certs}/a.key\"\n");
+  two.replace(
+      two.find("[[pool]]"), 0,
+      "[[listener]]\nname = \"extra\"\nlisten = \"127.0.0.1:0\"\n"
+      "  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n  key = \"{certs}/a.key\"\n");
   proxy_instance p(base, dir_);
   const int https = p.port();
   tls_client kept(https, client("a.example", TLS1_3_VERSION));
@@ -231,11 +233,11 @@ TEST_F(ReloadTest, ListenersAreAddedAndRemovedWhileTheOthersStay) {
   int holder = listen_on_loopback(held_port);
   ASSERT_GE(holder, 0);
   std::string clash = base;
-  clash.replace(clash.find("[[pool]]"), 0,
-                "[[listener]]\nname = \"clash\"\nlisten = \"127.0.0.1:" +
-                    std::to_string(held_port) +
-                    "\"\n  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n"
-                    "  key = \"{certs}/a.key\"\n");
+  clash.replace(
+      clash.find("[[pool]]"), 0,
+      "[[listener]]\nname = \"clash\"\nlisten = \"127.0.0.1:" + std::to_string(held_port) +
+          "\"\n  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n"
+          "  key = \"{certs}/a.key\"\n");
   p.write_config(clash);
   std::string refused = p.admin_request("POST", "/reload");
   ::close(holder);
