@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "integration/harness.h"
+#include "support/loopback_server.h"
 #include "support/test_env.h"
 
 namespace tlsfront::test {
@@ -140,6 +141,37 @@ TEST_F(HealthTest, PassiveEjectionAfterMaxFailsInARow) {
   EXPECT_EQ(p.metric(up_series(a)), 0);
   std::string backends = p.admin_get("/backends");
   EXPECT_NE(backends.find("\"checks_up\":true,\"ejected_ms\":"), std::string::npos) << backends;
+}
+
+TEST_F(HealthTest, GarbageOrTruncatedCheckAnswersCountAsFailures) {
+  // Backends that read the check's request and answer with something that is not an HTTP
+  // status line, or close before the line ends.
+  auto read_head = [](int fd) {
+    std::string req;
+    while (req.find("\r\n\r\n") == std::string::npos && read_until_size(fd, req, req.size() + 1)) {
+    }
+  };
+  loopback_server garbage([&](int fd) {
+    read_head(fd);
+    ::write(fd, "SSH-2.0-OpenSSH_9.2\r\n", 21);
+  });
+  loopback_server truncated([&](int fd) {
+    read_head(fd);
+    ::write(fd, "HTTP/1.1 2", 10);
+  });
+  for (const loopback_server* s : {&garbage, &truncated}) {
+    const std::string dir = make_temp_dir();
+    std::string cfg = default_config(s->address(), "",
+                                     "[pool.health_check]\ntype = \"http\"\n"
+                                     "interval = \"100ms\"\ntimeout = \"100ms\"\nfall = 1\n");
+    proxy_instance p(cfg, dir);
+    EXPECT_EQ(wait_metric(p, "tlsfront_pool_servers_up{pool=\"echo\"}", 0), 0) << p.log();
+    const std::string why = s == &garbage ? "is down: response: not an HTTP/1.x status line"
+                                          : "is down: response: closed early";
+    EXPECT_NE(p.log().find(why), std::string::npos) << p.log();
+    EXPECT_EQ(get_status(p), 503);
+    EXPECT_TRUE(p.proc().running());
+  }
 }
 
 }  // namespace
