@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/json_reply.h"
 #include "core/hex.h"
 
 namespace tlsfront::admin {
@@ -12,8 +13,7 @@ void register_session_routes(admin_server& admin, cache::session_cache& sessions
     std::size_t before = sessions.entries_in_use();
     sessions.clear();
     spdlog::info("admin: session cache flushed ({} sessions)", before);
-    return admin_response{200, "application/json",
-                          "{\"flushed\":" + std::to_string(before) + "}\n"};
+    return json_reply(200, "{\"flushed\":" + std::to_string(before) + "}\n");
   });
   admin.handle("DELETE", "/sessions/", [&sessions, revoke_in_fleet](const admin_request& r) {
     std::string_view hex = std::string_view(r.path).substr(std::string_view("/sessions/").size());
@@ -26,14 +26,12 @@ void register_session_routes(admin_server& admin, cache::session_cache& sessions
     spdlog::info("admin: session {} revoked ({} entries)", core::to_hex(*id), removed);
     if (revoke_in_fleet && revoke_in_fleet(*id)) {
       // Other instances may hold it even when this one does not: always 200, always published.
-      return admin_response{200, "application/json",
-                            "{\"removed\":" + std::to_string(removed) + ",\"fleet\":true}\n"};
+      return json_reply(200, "{\"removed\":" + std::to_string(removed) + ",\"fleet\":true}\n");
     }
     if (removed == 0) {
-      return admin_response{404, "application/json", "{\"removed\":0}\n"};
+      return json_reply(404, "{\"removed\":0}\n");
     }
-    return admin_response{200, "application/json",
-                          "{\"removed\":" + std::to_string(removed) + "}\n"};
+    return json_reply(200, "{\"removed\":" + std::to_string(removed) + "}\n");
   });
 }
 

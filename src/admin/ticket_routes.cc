@@ -9,7 +9,7 @@ namespace {
 
 admin_response result(bool ok, const std::string& error, const char* what) {
   if (ok) {
-    return admin_response{200, "application/json", std::string("{\"") + what + "\":true}\n"};
+    return json_reply(200, std::string("{\"") + what + "\":true}\n");
   }
   return json_error(409, error);
 }
@@ -31,8 +31,7 @@ const char* source_name(tls::ticket_key_options::source_kind k) {
 void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rotate_fn rotate) {
   admin.handle("GET", "/tickets", [&ring](const admin_request&) {
     std::string body = std::string("{\"source\":\"") + source_name(ring.options().source) +
-                       "\",\"fallback\":" + (ring.fallback() ? "true" : "false") +
-                       ",\"keys\":[";
+                       "\",\"fallback\":" + (ring.fallback() ? "true" : "false") + ",\"keys\":[";
     bool first = true;
     for (const auto& k : ring.list()) {
       body += first ? "" : ",";
@@ -43,7 +42,7 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rot
               ",\"local\":" + (k.local ? "true" : "false") + "}";
     }
     body += "]}\n";
-    return admin_response{200, "application/json", body};
+    return json_reply(200, std::move(body));
   });
   admin.handle("POST", "/tickets/rotate", [&ring, rotate](const admin_request&) {
     std::string error;
@@ -51,7 +50,7 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rot
     bool ok = rotate ? rotate(error, fleet) : ring.rotate_now(error);
     if (ok && fleet) {
       spdlog::info("admin: a new fleet ticket key was requested");
-      return admin_response{202, "application/json", "{\"rotated\":true,\"fleet\":true}\n"};
+      return json_reply(202, "{\"rotated\":true,\"fleet\":true}\n");
     }
     if (ok) {
       spdlog::info("admin: a new ticket key was published; it encrypts in {} s",

@@ -135,13 +135,7 @@ bool ticket_key_sync::plan(key_list& list, const tls::ticket_key_ring& ring, std
     has_next = has_next || k.not_before > now;
   }
   if (!has_next) {
-    // As a memory ring schedules: the next key starts when the newest one's rotation ends,
-    // never sooner than `ahead_s` from now.
-    const std::int64_t start = newest == INT64_MIN
-                                   ? now + ahead_s
-                                   : std::max(newest + ring.options().rotation.count(),
-                                              now + ahead_s);
-    list.keys.push_back(ring.new_key(start));
+    list.keys.push_back(ring.new_key(ring.next_start(newest, now, ahead_s)));  // as a memory ring
     changed = true;
   }
   // The list stays bounded however often operators rotate: past kMaxKeys the keys that
@@ -202,12 +196,12 @@ void ticket_key_sync::schedule_poll() {
 void ticket_key_sync::poll() {
   busy_ = true;
   counters_.polls.fetch_add(1, std::memory_order_relaxed);
-  client_.command({"GET", key_}, [this, alive = alive_](const error_code& ec,
-                                                        const redis_reply& r) {
-    if (*alive) {
-      on_read(ec, r);
-    }
-  });
+  client_.command({"GET", key_},
+                  [this, alive = alive_](const error_code& ec, const redis_reply& r) {
+                    if (*alive) {
+                      on_read(ec, r);
+                    }
+                  });
 }
 
 void ticket_key_sync::done() {
@@ -221,8 +215,8 @@ void ticket_key_sync::done() {
 }
 
 void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
-  if (ec || r.is_error() || (r.type != redis_reply::kind::nil &&
-                             r.type != redis_reply::kind::string)) {
+  if (ec || r.is_error() ||
+      (r.type != redis_reply::kind::nil && r.type != redis_reply::kind::string)) {
     counters_.errors.fetch_add(1, std::memory_order_relaxed);
     degrade(ec ? ec.message() : r.is_error() ? r.str : "unexpected reply type");
     done();
@@ -254,8 +248,10 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
     degrade(opened == sealer::open_result::ok
                 ? "the ticket key list in Redis does not parse"
                 : "the ticket key list in Redis does not open with this fleet secret "
-                  "(another fleet's, or altered); delete " + key_ + " to let the fleet write a "
-                  "new one");
+                  "(another fleet's, or altered); delete " +
+                      key_ +
+                      " to let the fleet write a "
+                      "new one");
     done();
     return;
   }
@@ -280,27 +276,26 @@ void ticket_key_sync::propose(key_list list, std::string expected, bool rotating
   std::string plain = encode(list);
   std::string sealed = seal_.seal(plain, key_);
   OPENSSL_cleanse(plain.data(), plain.size());
-  client_.command(
-      {"EVAL", kCompareAndSet, "1", key_, std::move(expected), std::move(sealed)},
-      [this, alive = alive_, rotating](const error_code& ec, const redis_reply& r) {
-        if (!*alive) {
-          return;
-        }
-        if (ec || r.type != redis_reply::kind::integer) {
-          counters_.errors.fetch_add(1, std::memory_order_relaxed);
-          degrade(ec ? ec.message() : r.is_error() ? r.str : "unexpected reply type");
-          done();
-          return;
-        }
-        (r.integer == 1 ? counters_.added : counters_.conflicts)
-            .fetch_add(1, std::memory_order_relaxed);
-        if (r.integer == 1 && rotating) {
-          rotate_ = false;  // a lost proposal keeps the request for the next one
-        }
-        // Won or lost, install only what the store holds now.
-        again_ = true;
-        done();
-      });
+  client_.command({"EVAL", kCompareAndSet, "1", key_, std::move(expected), std::move(sealed)},
+                  [this, alive = alive_, rotating](const error_code& ec, const redis_reply& r) {
+                    if (!*alive) {
+                      return;
+                    }
+                    if (ec || r.type != redis_reply::kind::integer) {
+                      counters_.errors.fetch_add(1, std::memory_order_relaxed);
+                      degrade(ec ? ec.message() : r.is_error() ? r.str : "unexpected reply type");
+                      done();
+                      return;
+                    }
+                    (r.integer == 1 ? counters_.added : counters_.conflicts)
+                        .fetch_add(1, std::memory_order_relaxed);
+                    if (r.integer == 1 && rotating) {
+                      rotate_ = false;  // a lost proposal keeps the request for the next one
+                    }
+                    // Won or lost, install only what the store holds now.
+                    again_ = true;
+                    done();
+                  });
 }
 
 void ticket_key_sync::degrade(const std::string& why) {

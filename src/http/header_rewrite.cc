@@ -4,24 +4,6 @@
 #include <charconv>
 
 namespace tlsfront::http {
-namespace {
-
-// The first seven are hop-by-hop in both directions; the rest are re-created by tlsfront or,
-// for HTTP2-Settings, only meaningful for the h2c upgrade tlsfront never forwards.
-constexpr std::array<std::string_view, 14> dropped_fields = {"connection",
-                                                             "keep-alive",
-                                                             "proxy-connection",
-                                                             "te",
-                                                             "transfer-encoding",
-                                                             "upgrade",
-                                                             "trailer",
-                                                             "content-length",
-                                                             "expect",
-                                                             "x-forwarded-for",
-                                                             "x-forwarded-proto",
-                                                             "x-forwarded-host",
-                                                             "forwarded",
-                                                             "http2-settings"};
 
 bool names_in_connection(const message_head& head, std::string_view name) {
   for (const auto& h : head.headers) {
@@ -49,6 +31,25 @@ bool names_in_connection(const message_head& head, std::string_view name) {
   }
   return false;
 }
+
+namespace {
+
+// The first seven are hop-by-hop in both directions; the rest are re-created by tlsfront or,
+// for HTTP2-Settings, only meaningful for the h2c upgrade tlsfront never forwards.
+constexpr std::array<std::string_view, 14> dropped_fields = {"connection",
+                                                             "keep-alive",
+                                                             "proxy-connection",
+                                                             "te",
+                                                             "transfer-encoding",
+                                                             "upgrade",
+                                                             "trailer",
+                                                             "content-length",
+                                                             "expect",
+                                                             "x-forwarded-for",
+                                                             "x-forwarded-proto",
+                                                             "x-forwarded-host",
+                                                             "forwarded",
+                                                             "http2-settings"};
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);

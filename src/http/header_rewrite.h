@@ -41,4 +41,8 @@ std::vector<std::string> header_tokens(std::string_view value);
 // True if the field is hop-by-hop for this message (fixed list or named in Connection).
 bool is_hop_by_hop(const message_head& head, std::string_view name);
 
+// True if a Connection header of the message lists `token` (case-insensitive): "upgrade",
+// "close", or a field name.
+bool names_in_connection(const message_head& head, std::string_view token);
+
 }  // namespace tlsfront::http

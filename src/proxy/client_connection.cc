@@ -155,13 +155,7 @@ asio::awaitable<void> client_connection::serve_tcp() {
     }
     tried |= std::uint64_t{1} << si;
     ex.server = si;
-    boost::system::error_code ec = co_await connect_backend(ex, si);
-    if (ec) {
-      pool.stats().connect_errors->inc();
-      pool.note_failure(static_cast<std::size_t>(si));
-      ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
-      spdlog::warn("pool {}: connect to {} failed: {}", po.name,
-                   pool.server(static_cast<std::size_t>(si)).name, ec.message());
+    if (!co_await connect_backend(ex, si)) {
       continue;
     }
     pool.note_success(static_cast<std::size_t>(si));
@@ -429,18 +423,8 @@ std::string client_connection::upgrade_for(const http::message_head& h,
   // An upgrade is a GET/1.1 with "Connection: upgrade" and an Upgrade protocol the route
   // allows. h2c is never one: HTTP/2 over TLS is negotiated by ALPN (RFC 9113 section 3.2).
   // Anything else is dropped from the request, which then goes on as a plain one.
-  if (!h.upgrade || h.method != "GET" || h.version_minor != 1) {
-    return {};
-  }
-  bool connection_upgrade = false;
-  for (const http::header_field& f : h.headers) {
-    if (http::iequals(f.name, "connection")) {
-      for (const std::string& t : http::header_tokens(f.value)) {
-        connection_upgrade = connection_upgrade || t == "upgrade";
-      }
-    }
-  }
-  if (!connection_upgrade) {
+  if (!h.upgrade || h.method != "GET" || h.version_minor != 1 ||
+      !http::names_in_connection(h, "upgrade")) {
     return {};
   }
   for (const http::header_field& f : h.headers) {
@@ -540,22 +524,28 @@ asio::awaitable<void> client_connection::pump_to_client(tunnel_state& t) {
   }
 }
 
-asio::awaitable<boost::system::error_code> client_connection::connect_backend(exchange& ex,
-                                                                              int server_index) {
+asio::awaitable<bool> client_connection::connect_backend(exchange& ex, int server_index) {
   backend_pool& pool = *snap_.pools[ex.pool];
+  const auto si = static_cast<std::size_t>(server_index);
   backend_ = asio::ip::tcp::socket(worker_.ioc);
   backend_wd_.arm(pool.options().connect_timeout);
-  auto [ec] = co_await backend_.async_connect(pool.server(server_index).endpoint, use_tuple);
+  auto [ec] = co_await backend_.async_connect(pool.server(si).endpoint, use_tuple);
   backend_wd_.disarm();
   if (backend_wd_.fired()) {
     ec = asio::error::timed_out;
   }
-  if (!ec) {
-    boost::system::error_code ignored;
-    backend_.set_option(asio::ip::tcp::no_delay(true), ignored);
-    pool.stats().connects->inc();
+  if (ec) {
+    pool.stats().connect_errors->inc();
+    pool.note_failure(si);
+    ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
+    spdlog::warn("pool {}: connect to {} failed: {}", pool.options().name, pool.server(si).name,
+                 ec.message());
+    co_return false;
   }
-  co_return ec;
+  boost::system::error_code ignored;
+  backend_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  pool.stats().connects->inc();
+  co_return true;
 }
 
 asio::awaitable<boost::system::error_code> client_connection::read_backend(std::size_t& n) {
@@ -636,12 +626,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     if (ex.reused) {
       pool.stats().reused->inc();
     } else {
-      boost::system::error_code ec = co_await connect_backend(ex, si);
-      if (ec) {
-        pool.stats().connect_errors->inc();
-        pool.note_failure(static_cast<std::size_t>(si));
-        ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
-        spdlog::warn("pool {}: connect to {} failed: {}", po.name, bs.name, ec.message());
+      if (!co_await connect_backend(ex, si)) {
         continue;  // nothing was sent: any request may go to the next server
       }
     }

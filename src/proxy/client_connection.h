@@ -56,7 +56,9 @@ class client_connection {
   asio::awaitable<outcome> respond_local(int status, bool keep_alive, exchange& ex);
   asio::awaitable<void> linger();
   asio::awaitable<int> forward(exchange& ex);
-  asio::awaitable<boost::system::error_code> connect_backend(exchange& ex, int server_index);
+  // A new connection to server `server_index` of the request's pool in backend_. On failure
+  // it is counted, the server's passive health noted, ex.failure_status set (502/504), false.
+  asio::awaitable<bool> connect_backend(exchange& ex, int server_index);
   asio::awaitable<boost::system::error_code> read_backend(std::size_t& n);
   // The protocol this request may be upgraded to on this route ("" for none).
   static std::string upgrade_for(const http::message_head& h, const router::target& route);

@@ -48,6 +48,11 @@ ticket_key ticket_key_ring::new_key(std::int64_t not_before) const {
   return k;
 }
 
+std::int64_t ticket_key_ring::next_start(std::int64_t newest, std::int64_t now,
+                                         std::int64_t ahead) const {
+  return newest == INT64_MIN ? now + ahead : std::max(newest + opts_.rotation.count(), now + ahead);
+}
+
 std::shared_ptr<const ticket_key> ticket_key_ring::make_key(std::int64_t not_before) const {
   return std::make_shared<ticket_key>(new_key(not_before));
 }
@@ -81,61 +86,39 @@ void ticket_key_ring::maintain() {
     return;
   }
   std::lock_guard lock(mu_);
-  const bool fleet = opts_.source == ticket_key_options::source_kind::fleet;
-  if (fleet && !fallback()) {
-    // The fleet list schedules the keys: only drop what expired.
-    const std::int64_t now = clock_.now_s();
-    std::vector<std::shared_ptr<const ticket_key>> keys;
-    for (const auto& k : snap_->keys) {
-      if (now < k->not_after) {
-        keys.push_back(k);
-      }
-    }
-    if (keys.size() != snap_->keys.size()) {
-      publish(std::move(keys));
-    }
-    return;
-  }
-  schedule(clock_.now_s(), fleet);
-}
-
-void ticket_key_ring::schedule(std::int64_t now, bool fallback) {
-  // Keys made in fallback rotate as a memory ring's do; once the fleet list is back, install()
-  // demotes them to `local` as it does any key not on the list.
-  auto made = [&](std::int64_t not_before) {
-    if (fallback) {
-      local_made_.fetch_add(1, std::memory_order_relaxed);
-    }
-    return make_key(not_before);
-  };
+  const std::int64_t now = clock_.now_s();
   std::vector<std::shared_ptr<const ticket_key>> keys;
-  bool changed = false;
   for (const auto& k : snap_->keys) {
-    if (now >= k->not_after) {
-      changed = true;  // dropped: the last reference going away wipes it
-      continue;
+    if (now < k->not_after) {
+      keys.push_back(k);  // a dropped key is wiped when its last reference goes
     }
-    keys.push_back(k);
   }
-  bool has_current = false, has_next = false;
-  std::int64_t last_start = INT64_MIN;
-  for (const auto& k : keys) {
-    has_current = has_current || (k->not_before <= now && now < k->not_after);
-    has_next = has_next || k->not_before > now;
-    last_start = std::max(last_start, k->not_before);
-  }
-  if (!has_current) {
-    keys.push_back(made(now));  // e.g. the clock jumped past every key
-    last_start = std::max(last_start, now);
-    changed = true;
-  }
-  if (!has_next) {
-    // The next key starts when the newest one's rotation ends, and never sooner than
-    // publish_ahead from now: holders of the ring get it before anyone encrypts with it.
-    std::int64_t start = std::max(last_start + opts_.rotation.count(),
-                                  now + opts_.publish_ahead.count());
-    keys.push_back(made(start));
-    changed = true;
+  bool changed = keys.size() != snap_->keys.size();
+  // A fleet ring schedules nothing while the fleet's list arrives; in fallback it schedules as
+  // a memory ring does (install() demotes those keys to `local` once the list is back).
+  const bool fleet = opts_.source == ticket_key_options::source_kind::fleet;
+  if (!fleet || fallback()) {
+    auto made = [&](std::int64_t not_before) {
+      if (fleet) {
+        local_made_.fetch_add(1, std::memory_order_relaxed);
+      }
+      changed = true;
+      return make_key(not_before);
+    };
+    bool has_current = false, has_next = false;
+    std::int64_t last_start = INT64_MIN;
+    for (const auto& k : keys) {
+      has_current = has_current || k->not_before <= now;
+      has_next = has_next || k->not_before > now;
+      last_start = std::max(last_start, k->not_before);
+    }
+    if (!has_current) {
+      keys.push_back(made(now));  // e.g. the clock jumped past every key
+      last_start = std::max(last_start, now);
+    }
+    if (!has_next) {
+      keys.push_back(made(next_start(last_start, now, opts_.publish_ahead.count())));
+    }
   }
   if (changed) {
     publish(std::move(keys));

@@ -46,8 +46,8 @@ struct ticket_key {
   std::array<std::uint8_t, 16> name{};
   std::array<std::uint8_t, 32> hmac_key{};
   std::array<std::uint8_t, 32> aes_key{};
-  std::size_t hmac_len = 32;  // 32 (80-byte layout) or 16 (48-byte layout)
-  std::size_t aes_len = 32;   // AES-256-CBC or AES-128-CBC
+  std::size_t hmac_len = 32;    // 32 (80-byte layout) or 16 (48-byte layout)
+  std::size_t aes_len = 32;     // AES-256-CBC or AES-128-CBC
   std::int64_t not_before = 0;  // seconds; 0 for file keys
   std::int64_t not_after = INT64_MAX;
   bool local = false;  // fleet ring: not on the fleet list (seals only if no other key can)
@@ -66,7 +66,7 @@ struct ticket_key_options {
   std::chrono::seconds rotation{std::chrono::hours(1)};
   std::chrono::seconds publish_ahead{std::chrono::minutes(1)};
   std::chrono::seconds lifetime{std::chrono::hours(1)};  // ticket lifetime (hint and validity)
-  unsigned tls13_tickets = 2;  // tickets sent after a TLS 1.3 handshake
+  unsigned tls13_tickets = 2;                            // tickets sent after a TLS 1.3 handshake
 };
 
 class ticket_key_ring {
@@ -106,6 +106,9 @@ class ticket_key_ring {
   std::uint64_t local_keys_made() const { return local_made_.load(std::memory_order_relaxed); }
   // A fresh random key valid from `not_before` for rotation + lifetime.
   ticket_key new_key(std::int64_t not_before) const;
+  // When the next key starts: when the newest key's (`newest`; INT64_MIN for none) rotation
+  // ends, never sooner than `ahead` seconds from `now`, so every holder gets it before use.
+  std::int64_t next_start(std::int64_t newest, std::int64_t now, std::int64_t ahead) const;
 
   // The handshake path. `current()` is null only if the ring has no current key.
   std::shared_ptr<const snapshot> view() const;
@@ -127,7 +130,6 @@ class ticket_key_ring {
  private:
   void publish(std::vector<std::shared_ptr<const ticket_key>> keys);  // mu_ held
   std::shared_ptr<const ticket_key> make_key(std::int64_t not_before) const;
-  void schedule(std::int64_t now, bool fallback);  // mu_ held: the memory ring's maintain()
   bool load_files(std::vector<std::shared_ptr<const ticket_key>>& out, std::string& error) const;
 
   ticket_key_options opts_;
