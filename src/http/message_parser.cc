@@ -122,7 +122,10 @@ void message_parser::reset_for_next() {
   value_split_ = false;
   sink_ = nullptr;
   framing_ = body_framing::none;
+  std::vector<header_field> fields = std::move(head_.headers);
+  fields.clear();  // keeps its capacity: the next message's head allocates nothing
   head_ = message_head{};
+  head_.headers = std::move(fields);
   error_ = parse_error::none;
   reason_.clear();
 }

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -145,6 +146,14 @@ std::size_t backend_pool::servers_up() const {
   return n;
 }
 
+idle_cache::idle_cache(std::size_t servers, std::size_t max_idle,
+                       std::chrono::milliseconds idle_timeout)
+    : idle_(servers), max_idle_(max_idle), idle_timeout_(idle_timeout) {
+  for (auto& q : idle_) {
+    q.reserve(std::min<std::size_t>(max_idle_, 1024));
+  }
+}
+
 bool idle_cache::take(std::size_t i, asio::ip::tcp::socket& out) {
   auto& q = idle_[i];
   const auto now = std::chrono::steady_clock::now();
@@ -176,9 +185,9 @@ void idle_cache::put(std::size_t i, asio::ip::tcp::socket s) {
 void idle_cache::sweep() {
   const auto now = std::chrono::steady_clock::now();
   for (auto& q : idle_) {
-    while (!q.empty() && now - q.front().since > idle_timeout_) {
-      q.pop_front();
-    }
+    auto fresh = std::find_if(q.begin(), q.end(),
+                              [&](const entry& e) { return now - e.since <= idle_timeout_; });
+    q.erase(q.begin(), fresh);  // the stale ones close here
   }
 }
 

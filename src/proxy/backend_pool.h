@@ -11,7 +11,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,8 +105,7 @@ class backend_pool {
 // One worker's idle keep-alive connections, per server of one pool.
 class idle_cache {
  public:
-  idle_cache(std::size_t servers, std::size_t max_idle, std::chrono::milliseconds idle_timeout)
-      : idle_(servers), max_idle_(max_idle), idle_timeout_(idle_timeout) {}
+  idle_cache(std::size_t servers, std::size_t max_idle, std::chrono::milliseconds idle_timeout);
 
   // A live idle connection to server i, or an empty optional. Connections that went stale or
   // that the backend closed (checked with a non-blocking peek) are dropped on the way.
@@ -123,7 +121,9 @@ class idle_cache {
     asio::ip::tcp::socket socket;
     std::chrono::steady_clock::time_point since;
   };
-  std::vector<std::deque<entry>> idle_;
+  // Per server, oldest first; used as a stack at the back. Reserved up front (up to max_idle), so
+  // returning a connection to the cache allocates nothing.
+  std::vector<std::vector<entry>> idle_;
   std::size_t max_idle_;
   std::chrono::milliseconds idle_timeout_;
 };

@@ -244,9 +244,9 @@ asio::awaitable<void> client_connection::run() {
       break;
     }
   }
+  // close_notify (unless the last response carried it); the socket's close(2) sends the FIN,
+  // in the same segment as the last bytes when they were written with write_last().
   tls_.shutdown();
-  boost::system::error_code ignored;
-  tls_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
 }
 
 asio::awaitable<bool> client_connection::read_client(bool idle) {
@@ -279,9 +279,10 @@ asio::awaitable<bool> client_connection::read_client(bool idle) {
   co_return true;
 }
 
-asio::awaitable<bool> client_connection::write_client(const std::string& data) {
+asio::awaitable<bool> client_connection::write_client(const std::string& data, bool last) {
   client_wd_.arm(snap_.opts.limits.client_read_timeout);
-  boost::system::error_code ec = co_await tls_.write_all(data.data(), data.size());
+  boost::system::error_code ec = last ? co_await tls_.write_last(data.data(), data.size())
+                                      : co_await tls_.write_all(data.data(), data.size());
   client_wd_.disarm();
   co_return !ec;
 }
@@ -319,7 +320,7 @@ asio::awaitable<client_connection::outcome> client_connection::respond_local(int
   std::string_view r = http::error_response(status, keep_alive);
   bool will_keep = keep_alive && r.find("Connection: close") == std::string_view::npos;
   to_client_.assign(r);
-  bool ok = co_await write_client(to_client_);
+  bool ok = co_await write_client(to_client_, !will_keep);
   srv_.metrics().local_responses[status / 100]->inc();
   log_access(ex, status);
   if (!ok || !will_keep) {
@@ -585,8 +586,8 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
 
   // The head for the backend, then whatever body bytes already arrived with it, parsed before
   // any backend is touched: a malformed body that came in the same read never reaches one.
-  std::string prefix;
-  prefix.reserve(512 + (in_end_ - in_begin_));
+  std::string& prefix = prefix_;  // a member: its capacity serves every request
+  prefix.clear();
   http::build_backend_request(
       h, http::forwarded_info{peer_ip_, "https", tls_.info().server_name, ex.upgrade}, req_framing,
       prefix);
@@ -832,7 +833,8 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       if (!to_client_.empty() &&
           (to_client_.size() >= 8192 || st == http::message_parser::status::message_done ||
            bin_begin_ == bin_end_)) {
-        if (!co_await write_client(to_client_)) {
+        const bool last = close_client && st == http::message_parser::status::message_done;
+        if (!co_await write_client(to_client_, last)) {
           client_ok = false;
           break;
         }
@@ -848,7 +850,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
         boost::system::error_code ec = co_await read_backend(n);
         if (ec == asio::error::eof && response_.body_until_close()) {
           if (response_.finish() == http::message_parser::status::message_done) {
-            if (!to_client_.empty() && !co_await write_client(to_client_)) {
+            if (!to_client_.empty() && !co_await write_client(to_client_, close_client)) {
               client_ok = false;
             }
             complete = client_ok;

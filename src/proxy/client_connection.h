@@ -52,7 +52,8 @@ class client_connection {
   asio::awaitable<void> serve_tcp();
   void set_peer(const asio::ip::tcp::endpoint& ep);
   asio::awaitable<bool> read_client(bool idle);
-  asio::awaitable<bool> write_client(const std::string& data);
+  // `last`: the connection closes right after (close_notify and FIN leave with these bytes).
+  asio::awaitable<bool> write_client(const std::string& data, bool last = false);
   asio::awaitable<outcome> respond_local(int status, bool keep_alive, exchange& ex);
   asio::awaitable<void> linger();
   asio::awaitable<int> forward(exchange& ex);
@@ -99,7 +100,8 @@ class client_connection {
   std::vector<char> in_;  // client bytes read, [in_begin_, in_end_) not yet parsed
   std::size_t in_begin_ = 0, in_end_ = 0;
   http::message_parser request_;
-  std::string out_;  // bytes framed for the backend
+  std::string prefix_;  // the request head for the backend, and the body bytes that came with it
+  std::string out_;     // bytes framed for the backend
 
   asio::ip::tcp::socket backend_;
   watchdog backend_wd_;

@@ -13,6 +13,7 @@
 #include <future>
 
 #include "core/hex.h"
+#include "proxy/accepted_socket.h"
 #include "proxy/client_connection.h"
 
 namespace tlsfront::proxy {
@@ -45,6 +46,9 @@ bool open_acceptor(asio::ip::tcp::acceptor& acc, const asio::ip::tcp::endpoint& 
   }
   if (!ec) {
     acc.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (!ec) {
+    tune_listener(acc, ec);
   }
   if (ec) {
     error = "cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
@@ -577,9 +581,23 @@ asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_sl
   asio::ip::tcp::acceptor& acc = slot->acc;
   asio::ip::tcp::endpoint peer;  // filled by accept(2): no getpeername per connection
   while (acc.is_open()) {
-    auto [ec, sock] = co_await acc.async_accept(peer, use_tuple);
+    // Take every connection that is queued, then wait for the next one: one readiness wait per
+    // batch, and accept4 hands each socket out non-blocking.
+    boost::system::error_code ec;
+    const int fd = accept_one(acc, peer, ec);
+    if (ec == asio::error::would_block) {
+      auto [wec] = co_await acc.async_wait(asio::ip::tcp::acceptor::wait_read, use_tuple);
+      if (wec && (wec == asio::error::operation_aborted || !acc.is_open())) {
+        break;
+      }
+      continue;
+    }
+    asio::ip::tcp::socket sock(w.ioc);
+    if (!ec) {
+      sock = adopt(w.ioc, peer, fd, ec);
+    }
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acc.is_open()) {
+      if (!acc.is_open()) {
         break;
       }
       // EMFILE/ENFILE/ENOBUFS: back off a little instead of spinning.

@@ -14,11 +14,24 @@ bool would_block(int e) {
   return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-ssize_t read_fd(int fd, void* out, std::size_t n) {
+ssize_t recv_fd(socket_bio_state& s, void* out, std::size_t n) {
   ssize_t r;
+  ++s.reads;
   do {
-    r = ::read(fd, out, n);
+    r = ::recv(s.fd, out, n, MSG_DONTWAIT);
   } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+ssize_t send_fd(socket_bio_state& s, const void* in, std::size_t n, int flags) {
+  ssize_t r;
+  ++s.sends;
+  do {
+    r = ::send(s.fd, in, n, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
+  } while (r < 0 && errno == EINTR);
+  if (r > 0) {
+    s.sent_since_wait = true;
+  }
   return r;
 }
 
@@ -35,10 +48,15 @@ int bio_read(BIO* bio, char* out, int len) {
     s->begin += n;
     return static_cast<int>(n);
   }
+  if (s->sent_since_wait || s->output_pending()) {
+    // The peer has not seen (or not had time to answer) what was just written: a recv(2) now
+    // would only say EAGAIN. The owner flushes and waits; the wait sees bytes already there.
+    BIO_set_retry_read(bio);
+    return -1;
+  }
   ssize_t r;
-  ++s->reads;
   if (want >= socket_bio_state::kReadAhead) {
-    r = read_fd(s->fd, out, want);
+    r = recv_fd(*s, out, want);
     if (r > 0) {
       return static_cast<int>(r);
     }
@@ -46,7 +64,7 @@ int bio_read(BIO* bio, char* out, int len) {
     if (!s->buf) {
       s->buf = std::make_unique<std::uint8_t[]>(socket_bio_state::kReadAhead);
     }
-    r = read_fd(s->fd, s->buf.get(), socket_bio_state::kReadAhead);
+    r = recv_fd(*s, s->buf.get(), socket_bio_state::kReadAhead);
     if (r > 0) {
       s->begin = 0;
       s->end = static_cast<std::size_t>(r);
@@ -71,10 +89,16 @@ int bio_write(BIO* bio, const char* in, int len) {
   if (len <= 0) {
     return 0;
   }
-  ssize_t r;
-  do {
-    r = ::send(s->fd, in, static_cast<std::size_t>(len), MSG_NOSIGNAL);
-  } while (r < 0 && errno == EINTR);
+  if (s->hold || s->output_pending()) {
+    // Held (or queued behind held bytes, which must leave first): sent by flush_output().
+    if (s->out_begin == s->out.size()) {
+      s->out.clear();
+      s->out_begin = 0;
+    }
+    s->out.insert(s->out.end(), in, in + len);
+    return len;
+  }
+  ssize_t r = send_fd(*s, in, static_cast<std::size_t>(len), 0);
   if (r >= 0) {
     return static_cast<int>(r);
   }
@@ -85,7 +109,8 @@ int bio_write(BIO* bio, const char* in, int len) {
 }
 
 long bio_ctrl(BIO*, int cmd, long, void*) {
-  return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // writes are never buffered here
+  // BoringSSL flushes after each flight; held output leaves when the owner flushes it.
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
 const BIO_METHOD* socket_bio_method() {
@@ -115,6 +140,20 @@ bssl::UniquePtr<BIO> make_socket_bio(socket_bio_state* state) {
     BIO_set_init(bio.get(), 1);
   }
   return bio;
+}
+
+int flush_output(socket_bio_state& s, bool more) noexcept {
+  while (s.output_pending()) {
+    ssize_t r =
+        send_fd(s, s.out.data() + s.out_begin, s.out.size() - s.out_begin, more ? MSG_MORE : 0);
+    if (r < 0) {
+      return would_block(errno) ? 0 : -1;
+    }
+    s.out_begin += static_cast<std::size_t>(r);
+  }
+  s.out.clear();  // keeps its capacity: the next connection phase reuses it
+  s.out_begin = 0;
+  return 1;
 }
 
 }  // namespace tlsfront::tls

@@ -53,8 +53,6 @@ const char* resumption_name(resumption r) noexcept {
 
 stream::stream(asio::ip::tcp::socket socket, bssl::UniquePtr<SSL> ssl)
     : socket_(std::move(socket)), ssl_(std::move(ssl)) {
-  error_code ec;
-  socket_.non_blocking(true, ec);
   bio_state_.fd = socket_.native_handle();
   bssl::UniquePtr<BIO> bio = ssl_ ? make_socket_bio(&bio_state_) : nullptr;
   if (!bio) {  // out of memory: the owner sees native() == nullptr and closes
@@ -73,10 +71,36 @@ handshake_info* info_of(const SSL* ssl) noexcept {
 stream::~stream() = default;
 
 asio::awaitable<error_code> stream::wait_for(int ssl_error) {
-  auto what = ssl_error == SSL_ERROR_WANT_WRITE ? asio::ip::tcp::socket::wait_write
-                                                : asio::ip::tcp::socket::wait_read;
-  auto [ec] = co_await socket_.async_wait(what, use_tuple);
+  if (ssl_error == SSL_ERROR_WANT_WRITE) {
+    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+    co_return ec;
+  }
+  // The peer answers only what it has seen: send what is held first (a handshake flight).
+  if (bio_state_.output_pending()) {
+    if (error_code ec = co_await flush(false)) {
+      co_return ec;
+    }
+  }
+  // Asio re-arms the descriptor for this wait, so bytes that arrived before it are seen.
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  bio_state_.note_waited();
   co_return ec;
+}
+
+asio::awaitable<error_code> stream::flush(bool more) {
+  for (;;) {
+    int r = flush_output(bio_state_, more);
+    if (r > 0) {
+      co_return error_code{};
+    }
+    if (r < 0) {
+      co_return error_code(errno, boost::system::system_category());
+    }
+    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+    if (ec) {
+      co_return ec;
+    }
+  }
 }
 
 error_code stream::classify(int ssl_error, int ret) noexcept {
@@ -105,6 +129,9 @@ error_code stream::classify(int ssl_error, int ret) noexcept {
 asio::awaitable<error_code> stream::handshake() {
   auto start = std::chrono::steady_clock::now();
   SSL* ssl = ssl_.get();
+  // Each flight leaves as one send when BoringSSL waits for the peer; what is written at the end
+  // (TLS 1.3 tickets) waits for the first response, or for the next wait for the peer.
+  bio_state_.hold = true;
   for (;;) {
     int r = SSL_do_handshake(ssl);
     if (r == 1) {
@@ -122,8 +149,11 @@ asio::awaitable<error_code> stream::handshake() {
       continue;  // the get callback runs again and takes the answer (or a miss)
     }
     error_code ec = classify(e, r);
+    bio_state_.hold = false;
+    flush_output(bio_state_, false);  // the alert, if the socket takes it now
     co_return ec == tls_errc::protocol_error ? error_code(tls_errc::handshake_failed) : ec;
   }
+  bio_state_.hold = false;
   info_.handshake_us = std::chrono::duration_cast<std::chrono::microseconds>(
                            std::chrono::steady_clock::now() - start)
                            .count();
@@ -184,6 +214,27 @@ asio::awaitable<std::pair<error_code, std::size_t>> stream::read_some(void* data
 }
 
 asio::awaitable<error_code> stream::write_all(const void* data, std::size_t size) {
+  if (error_code ec = co_await write_records(data, size)) {
+    co_return ec;
+  }
+  co_return bio_state_.output_pending() ? co_await flush(false) : error_code{};
+}
+
+asio::awaitable<error_code> stream::write_last(const void* data, std::size_t size) {
+  bio_state_.hold = true;
+  error_code ec = co_await write_records(data, size);
+  if (!ec && SSL_is_init_finished(ssl_.get())) {
+    SSL_shutdown(ssl_.get());  // close_notify joins the response
+    ERR_clear_error();
+  }
+  bio_state_.hold = false;
+  if (!ec) {
+    ec = co_await flush(true);
+  }
+  co_return ec;
+}
+
+asio::awaitable<error_code> stream::write_records(const void* data, std::size_t size) {
   SSL* ssl = ssl_.get();
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
@@ -211,6 +262,7 @@ void stream::shutdown() noexcept {
     SSL_shutdown(ssl_.get());  // one non-blocking attempt; the result does not matter
   }
   ERR_clear_error();
+  flush_output(bio_state_, false);  // held bytes (tickets, close_notify), if the socket takes them
 }
 
 }  // namespace tlsfront::tls

@@ -1,8 +1,11 @@
 // tls/stream.h — a TLS server stream: BoringSSL driving a non-blocking TCP socket directly
-// (through tls/socket_bio.h, which reads ahead to save system calls), with Asio reactor waits when
-// BoringSSL wants to read or write. Owning the loop (rather than using asio::ssl) lets later layers
-// suspend a handshake for an async session lookup (SSL_ERROR_PENDING_SESSION) and costs no extra
-// buffer copies.
+// (through tls/socket_bio.h, which reads ahead, holds output and skips reads that cannot succeed,
+// to save system calls and TCP segments), with Asio reactor waits when BoringSSL wants to read or
+// write. A handshake's flights leave as one send(2) each, its TLS 1.3 tickets with the first
+// response; write_last() sends a connection's last response with close_notify, and the FIN of the
+// close that follows joins them in one segment. Owning the loop (rather than using asio::ssl) lets
+// later layers suspend a handshake for an async session lookup (SSL_ERROR_PENDING_SESSION) and
+// costs no extra buffer copies.
 //
 // Thread-safety: none; a stream lives on one io_context thread (the one its socket uses).
 // Ownership: owns the socket and the SSL. Errors are values (never thrown): the awaitables
@@ -59,7 +62,8 @@ handshake_info* info_of(const SSL* ssl) noexcept;
 
 class stream {
  public:
-  // Takes an open, connected socket and a server SSL; makes the socket non-blocking.
+  // Takes an open, connected socket and an SSL. The socket may be blocking: every system call on it
+  // is non-blocking by flag (an accepted socket should already be O_NONBLOCK for Asio's waits).
   stream(asio::ip::tcp::socket socket, bssl::UniquePtr<SSL> ssl);
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
@@ -68,9 +72,13 @@ class stream {
   asio::awaitable<error_code> handshake();
   // Reads at least one byte of application data. eof when the peer closed.
   asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data, std::size_t size);
-  // Writes all of it (several records if needed).
+  // Writes all of it (several records if needed), then sends anything still held (tickets).
   asio::awaitable<error_code> write_all(const void* data, std::size_t size);
-  // Sends close_notify if the socket can take it right now; never waits for the peer's.
+  // The connection's last write: all of it and close_notify in one send(2) with MSG_MORE, so the
+  // caller's close(2) or shutdown(SHUT_WR) right after puts the FIN into the same segment.
+  asio::awaitable<error_code> write_last(const void* data, std::size_t size);
+  // Sends close_notify (and anything held) if the socket can take it right now; never waits for
+  // the peer's.
   void shutdown() noexcept;
 
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
@@ -81,12 +89,17 @@ class stream {
     info_.remote = store;
     info_.lookup_timeout = timeout;
   }
-  // read(2) calls made on the socket so far (for tests and profiles).
+  // recv(2) / send(2) calls made on the socket so far (for tests and profiles).
   std::uint64_t socket_reads() const noexcept { return bio_state_.reads; }
+  std::uint64_t socket_sends() const noexcept { return bio_state_.sends; }
 
  private:
-  // Waits for the socket to become readable/writable as BoringSSL asked.
+  // Waits for the socket to become readable/writable as BoringSSL asked (held output is sent
+  // before a wait for the peer).
   asio::awaitable<error_code> wait_for(int ssl_error);
+  // Sends what the BIO holds, waiting for writability as needed.
+  asio::awaitable<error_code> flush(bool more);
+  asio::awaitable<error_code> write_records(const void* data, std::size_t size);
   // Waits for the pending L2 lookup to answer, at most lookup_timeout (then it counts as a miss).
   asio::awaitable<void> wait_for_lookup();
   error_code classify(int ssl_error, int ret) noexcept;

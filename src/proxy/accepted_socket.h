@@ -1,0 +1,33 @@
+// proxy/accepted_socket.h — accepting client connections for the fewest system calls per
+// connection: accept4(2) hands out the socket already non-blocking (no ioctl(FIONBIO) per
+// connection, which Asio's acceptor would issue), TCP_DEFER_ACCEPT lets the kernel wake the
+// worker only once the client's first bytes (the ClientHello or a PROXY header) are there, and the
+// adopted Asio socket is told it is a sole, non-blocking descriptor, so closing it is one close(2)
+// (Asio would otherwise first remove it from epoll, in case it had been duplicated).
+//
+// Thread-safety: none; call on the thread of the io_context the sockets belong to.
+// Failure: accept_one() returns -1 with `ec` set (would_block when nothing is waiting); adopt()
+// closes the descriptor and returns a closed socket with `ec` set.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace tlsfront::proxy {
+
+namespace asio = boost::asio;
+
+// Options on a listening socket: non-blocking (required by accept_one(); its failure is `ec`) and,
+// best effort, TCP_DEFER_ACCEPT (a connection that sends nothing is still accepted after about a
+// second, then meets the handshake timeout).
+void tune_listener(asio::ip::tcp::acceptor& acc, boost::system::error_code& ec) noexcept;
+
+// One non-blocking accept4(2) on `acc`; fills `peer`. The descriptor, or -1 with `ec`.
+int accept_one(asio::ip::tcp::acceptor& acc, asio::ip::tcp::endpoint& peer,
+               boost::system::error_code& ec) noexcept;
+
+// Wraps a descriptor from accept_one() in an Asio socket registered with `ioc`'s reactor.
+asio::ip::tcp::socket adopt(asio::io_context& ioc, const asio::ip::tcp::endpoint& peer, int fd,
+                            boost::system::error_code& ec);
+
+}  // namespace tlsfront::proxy
