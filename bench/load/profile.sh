@@ -9,7 +9,9 @@
 # before the client starts and detached after it ends:
 #   clean   nothing attached: throughput, server CPU µs, context switches of tlsfront's threads
 #           and TCP segments (/proc/net/snmp OutSegs, all senders) per connection/request
-#   strace  strace -f -c on tlsfront: system calls per connection/request, by call
+#   sys     perf stat on the syscall tracepoints of tlsfront's threads: system calls per
+#           connection/request, by call, with no slow-down (epoll_wait batches as unobserved)
+#   strace  strace -f -c on tlsfront: the same by call with errors (EAGAIN), slowed down
 #   malloc  perf stat on uprobes at libc malloc/calloc/realloc/free (perf probe -x libc): heap
 #           calls per connection/request (falls back to ltrace -c when uprobes do not work)
 #   perf    perf record -e cpu-clock -g on tlsfront: share of its CPU by DSO and the top symbols
@@ -140,6 +142,20 @@ measure() {
   log "phase $phase: $(awk -F'\t' '{printf "%.0f/s, %s completed, tlsfront CPU %.0f%%, resumed %s, errors %s", $1, $2, $6, $7, $8}' "$work/$phase.tsv")"
 }
 
+# traced PHASE OUTPUT COMMAND...: runs COMMAND (a tracer attaching to tlsfront) on the client's
+# CPU with its output to OUTPUT, lets it attach, measures PHASE, then stops it.
+traced() {
+  local phase=$1 output=$2
+  shift 2
+  taskset -c "$client_cpu" "$@" >"$output" 2>&1 &
+  tracer_pid=$!
+  sleep 1   # attach to every thread before the client starts
+  measure "$phase"
+  kill -INT "$tracer_pid" 2>/dev/null || true
+  wait "$tracer_pid" 2>/dev/null || true
+  tracer_pid=""
+}
+
 # ---- warm-up and the clean phase --------------------------------------------------------------
 bench_run_client "$client" "$mode" "$port" 1 "$conns" "$work/warmup.out" "$client_cpu" || true
 # others' loopback traffic over one idle second, subtracted from the clean phase's OutSegs
@@ -149,14 +165,16 @@ b1=$(tcp_out_segs)
 idle_segs_per_s=$((b1 - b0))
 measure clean
 
+# ---- system calls by tracepoint (no slow-down) -------------------------------------------------
+sys_events="raw_syscalls:sys_enter"
+for c in accept4 accept recvfrom recvmsg sendto sendmsg read write readv writev epoll_ctl \
+  epoll_wait close shutdown ioctl fcntl setsockopt getsockopt futex timerfd_settime io_uring_enter; do
+  sys_events="$sys_events,syscalls:sys_enter_$c"
+done
+traced sys "$work/sys.err" perf stat -x, -e "$sys_events" -p "$tf" -o "$work/sys.txt"
+
 # ---- strace -----------------------------------------------------------------------------------
-taskset -c "$client_cpu" strace -f -c -o "$work/strace.txt" -p "$tf" 2>"$work/strace.err" &
-tracer_pid=$!
-sleep 1   # attach to every thread before the client starts
-measure strace
-kill -INT "$tracer_pid" 2>/dev/null || true
-wait "$tracer_pid" 2>/dev/null || true
-tracer_pid=""
+traced strace "$work/strace.err" strace -f -c -o "$work/strace.txt" -p "$tf"
 
 # ---- heap allocations -------------------------------------------------------------------------
 libc=$(ldd "$BENCH_BIN/src/tlsfront" | awk '$1 ~ /^libc\.so/ {print $3; exit}')
@@ -173,13 +191,8 @@ if [ -n "$libc" ]; then
 fi
 if [ ${#events[@]} -gt 0 ]; then
   ev=$(IFS=,; echo "${events[*]}")
-  taskset -c "$client_cpu" perf stat -x, -e "$ev" -p "$tf" -o "$work/malloc.txt" 2>>"$work/probe.log" &
-  tracer_pid=$!
-  sleep 1
-  measure malloc
-  kill -INT "$tracer_pid" 2>/dev/null || true
-  wait "$tracer_pid" 2>/dev/null || true
-  tracer_pid=""
+  traced malloc "$work/malloc.err" perf stat -x, -e "$ev" -p "$tf" -o "$work/malloc.txt"
+  cat "$work/malloc.err" >>"$work/probe.log"
   perf probe -q -d "probe_libc:${probe_prefix}_*" >/dev/null 2>&1 || true
   probes_added=0
   if grep -q "${probe_prefix}_malloc" "$work/malloc.txt" && ! grep -q 'not counted\|not supported' "$work/malloc.txt"; then
@@ -191,26 +204,14 @@ else
   heap_note="perf probe could not add uprobes on $libc: $(tail -3 "$work/probe.log" 2>/dev/null | tr '\n' ' ' | cut -c1-300)"
 fi
 if [ "$heap_method" = none ] && command -v ltrace >/dev/null; then
-  taskset -c "$client_cpu" ltrace -f -c -e malloc+calloc+realloc+free -o "$work/ltrace.txt" -p "$tf" &
-  tracer_pid=$!
-  sleep 1
-  measure malloc
-  kill -INT "$tracer_pid" 2>/dev/null || true
-  wait "$tracer_pid" 2>/dev/null || true
-  tracer_pid=""
+  traced malloc "$work/ltrace.err" ltrace -f -c -e malloc+calloc+realloc+free -o "$work/ltrace.txt" -p "$tf"
   [ -s "$work/ltrace.txt" ] && heap_method="ltrace"
 fi
 [ "$heap_method" = none ] && log "WARNING: heap allocations not measured: $heap_note"
 
 # ---- perf record ------------------------------------------------------------------------------
-taskset -c "$client_cpu" perf record -q -e cpu-clock -F 1999 -g -p "$tf" -o "$work/perf.data" \
-  >"$work/perf-record.log" 2>&1 &
-tracer_pid=$!
-sleep 1
-measure perf
-kill -INT "$tracer_pid" 2>/dev/null || true
-wait "$tracer_pid" 2>/dev/null || true
-tracer_pid=""
+traced perf "$work/perf-record.log" perf record -q -e cpu-clock -F 1999 -g -p "$tf" \
+  -o "$work/perf.data"
 perf report -i "$work/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null >"$work/perf-dso.txt" || true
 perf report -i "$work/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null >"$work/perf-sym.txt" || true
 
@@ -280,7 +281,8 @@ L.append("## Per phase")
 L.append("")
 L.append(f"| phase | {units}/s | completed | tlsfront CPU % | resumed | errors | tlsfront CPU µs per {unit} |")
 L.append("|---|---|---|---|---|---|---|")
-for name, what in (("clean", "nothing attached"), ("strace", "strace -f -c"),
+for name, what in (("clean", "nothing attached"), ("sys", "perf stat on syscall tracepoints"),
+                   ("strace", "strace -f -c"),
                    ("malloc", "perf stat on malloc uprobes" if env["heap_method"] != "ltrace" else "ltrace -c"),
                    ("perf", "perf record -g")):
     d = phase(name)
@@ -310,6 +312,32 @@ if clean:
              "tlsfront (pure ACKs included); one loopback segment sent is one received.")
     L.append("")
 
+# perf stat -x, on the syscall tracepoints: "count,,event,...", one line per event
+d = phase("sys")
+L.append(f"## System calls per {unit} (perf stat on the syscall tracepoints)")
+L.append("")
+sys_counts = {}
+if d and os.path.exists(f"{work}/sys.txt"):
+    for line in open(f"{work}/sys.txt"):
+        t = line.strip().split(",")
+        if len(t) >= 3 and re.match(r"^\d+$", t[0]):
+            sys_counts[t[2]] = int(t[0])
+if d and d["done"] and "raw_syscalls:sys_enter" in sys_counts:
+    n = d["done"]
+    total = sys_counts.pop("raw_syscalls:sys_enter")
+    L.append(f"**{total / n:.2f} system calls per {unit}** (every system call entered by tlsfront's "
+             f"threads, {total:,} for {int(n):,} {units}; tracepoints do not slow tlsfront down, so "
+             "`epoll_wait` batches as in the clean run).")
+    L.append("")
+    L.append(f"| system call | per {unit} |")
+    L.append("|---|---|")
+    for name, calls in sorted(sys_counts.items(), key=lambda kv: -kv[1]):
+        if calls:
+            L.append(f"| `{name.replace('syscalls:sys_enter_', '')}` | {calls / n:.3f} |")
+else:
+    L.append("Not measured (perf stat on the syscall tracepoints gave nothing; see sys.err in the temp dir).")
+L.append("")
+
 # strace -c: "% time seconds usecs/call calls [errors] syscall", then a total line
 d = phase("strace")
 rows = []
@@ -321,7 +349,7 @@ if d and os.path.exists(f"{work}/strace.txt"):
         calls = int(t[3])
         errors = int(t[4]) if len(t) == 6 else 0
         rows.append((calls, errors, float(t[0]), t[-1]))
-L.append(f"## System calls per {unit} (strace -f -c)")
+L.append(f"## System calls per {unit} under strace -f -c (errors: EAGAIN and the like)")
 L.append("")
 if rows and d["done"]:
     n = d["done"]

@@ -5,7 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+
+#include "tls/edge_recv.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -29,13 +34,49 @@ class adopted_socket : public asio::ip::tcp::socket {
 
 }  // namespace
 
-void tune_listener(asio::ip::tcp::acceptor& acc, boost::system::error_code& ec) noexcept {
+bool open_listener(listener_socket& l, const asio::ip::tcp::endpoint& ep, std::string& error) {
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  boost::system::error_code ec;
+  l.open(ep.protocol(), ec);
+  if (!ec) {
+    l.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    l.set_option(reuse_port(true), ec);
+  }
+  if (!ec) {
+    l.set_option(asio::ip::tcp::no_delay(true), ec);
+  }
+  if (!ec && ep.protocol() == asio::ip::tcp::v6()) {
+    l.set_option(asio::ip::v6_only(false), ec);
+    ec.clear();
+  }
+  if (!ec) {
+    l.bind(ep, ec);
+  }
+  if (!ec && ::listen(l.native_handle(), SOMAXCONN) != 0) {
+    ec = boost::system::error_code(errno, boost::system::system_category());
+  }
+  if (!ec) {
+    tune_listener(l, ec);
+  }
+  if (ec) {
+    error = "cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+            ": " + ec.message();
+    l.close(ec);
+    return false;
+  }
+  return true;
+}
+
+void tune_listener(listener_socket& acc, boost::system::error_code& ec) noexcept {
   acc.non_blocking(true, ec);  // accept_one() must never block the worker
   int seconds = 1;
   ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds);
+  tls::enable_inq(acc.native_handle());  // accepted sockets inherit it (tls/edge_recv.h)
 }
 
-int accept_one(asio::ip::tcp::acceptor& acc, asio::ip::tcp::endpoint& peer,
+int accept_one(listener_socket& acc, asio::ip::tcp::endpoint& peer,
                boost::system::error_code& ec) noexcept {
   for (;;) {
     socklen_t len = static_cast<socklen_t>(peer.capacity());
@@ -54,6 +95,43 @@ int accept_one(asio::ip::tcp::acceptor& acc, asio::ip::tcp::endpoint& peer,
     }
     return -1;
   }
+}
+
+namespace {
+
+struct accept_target {
+  asio::ip::tcp::endpoint* peer;
+  int fd = -1;
+};
+
+tls::recv_result accept_into(void* target, int listen_fd) noexcept {
+  auto* t = static_cast<accept_target*>(target);
+  tls::recv_result r;  // never "drained": the next accept is tried at once
+  for (;;) {
+    socklen_t len = static_cast<socklen_t>(t->peer->capacity());
+    int fd = ::accept4(listen_fd, t->peer->data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      t->peer->resize(len);
+      t->fd = fd;
+      r.n = 1;
+      return r;
+    }
+    if (errno != EINTR && errno != ECONNABORTED) {
+      r.n = -1;
+      r.error = errno;
+      return r;
+    }
+  }
+}
+
+}  // namespace
+
+asio::awaitable<std::pair<boost::system::error_code, int>> accept_next(
+    listener_socket& acc, asio::ip::tcp::endpoint& peer) {
+  accept_target t{&peer};
+  auto [ec, n] =
+      co_await tls::async_edge_recv(acc, &accept_into, &t, asio::as_tuple(asio::use_awaitable));
+  co_return std::pair{ec, ec ? -1 : t.fd};
 }
 
 asio::ip::tcp::socket adopt(asio::io_context& ioc, const asio::ip::tcp::endpoint& peer, int fd,

@@ -10,21 +10,41 @@
 // closes the descriptor and returns a closed socket with `ec` set.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <string>
+#include <utility>
 
 namespace tlsfront::proxy {
 
 namespace asio = boost::asio;
 
+// A listening socket is held as a plain Asio socket (not an asio::ip::tcp::acceptor, whose
+// reactor registration is private), so accept_next() can wait on it as tls/edge_recv.h does.
+using listener_socket = asio::ip::tcp::socket;
+
+// Opens `l` listening on `ep`: SO_REUSEADDR, SO_REUSEPORT (one listener per worker), TCP_NODELAY
+// (Linux copies it to every accepted socket: one setsockopt per listener, not per connection),
+// dual-stack for "[::]", the system's backlog, then tune_listener(). False with `error`
+// ("cannot listen on ADDR:PORT: reason").
+bool open_listener(listener_socket& l, const asio::ip::tcp::endpoint& ep, std::string& error);
+
 // Options on a listening socket: non-blocking (required by accept_one(); its failure is `ec`) and,
 // best effort, TCP_DEFER_ACCEPT (a connection that sends nothing is still accepted after about a
 // second, then meets the handshake timeout).
-void tune_listener(asio::ip::tcp::acceptor& acc, boost::system::error_code& ec) noexcept;
+void tune_listener(listener_socket& l, boost::system::error_code& ec) noexcept;
 
 // One non-blocking accept4(2) on `acc`; fills `peer`. The descriptor, or -1 with `ec`.
-int accept_one(asio::ip::tcp::acceptor& acc, asio::ip::tcp::endpoint& peer,
+int accept_one(listener_socket& l, asio::ip::tcp::endpoint& peer,
                boost::system::error_code& ec) noexcept;
+
+// Waits for and takes the next connection: accept4(2) at once if one may be queued, else after
+// the listener's next readiness event, through tls/edge_recv.h (no EPOLL_CTL_MOD per wait, as
+// Asio's async_wait would issue). Completes with (error_code, descriptor); the error is the
+// accept's, or operation_aborted when the listener is closed or cancelled.
+asio::awaitable<std::pair<boost::system::error_code, int>> accept_next(
+    listener_socket& l, asio::ip::tcp::endpoint& peer);
 
 // Wraps a descriptor from accept_one() in an Asio socket registered with `ioc`'s reactor.
 asio::ip::tcp::socket adopt(asio::io_context& ioc, const asio::ip::tcp::endpoint& peer, int fd,

@@ -3,11 +3,49 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "tls/edge_recv.h"
+
 namespace tlsfront::proxy {
 namespace {
+
+struct probe_result {
+  bool tried = false;
+  long n = 0;
+  int error = 0;
+};
+
+tls::recv_result peek_into(void* target, int fd) noexcept {
+  auto* p = static_cast<probe_result*>(target);
+  p->tried = true;
+  char byte;
+  tls::recv_result r;
+  r.n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  r.error = r.n < 0 ? errno : 0;
+  p->n = r.n;
+  p->error = r.error;
+  return r;
+}
+
+// Whether a pooled connection is still open and silent. The probe is a peek started as an
+// edge-triggered reactor receive (tls/edge_recv.h): when the connection's last receive drained it
+// and no epoll event came since (the backend sent nothing: no FIN, no bytes), the reactor does not
+// even try it, so the common case costs no system call; otherwise one MSG_PEEK says. The probe is
+// then cancelled (no system call either) and its completion does nothing.
+bool still_open(asio::ip::tcp::socket& s) {
+  probe_result p;
+  tls::async_edge_recv(s, &peek_into, &p, asio::detached);
+  boost::system::error_code ignored;
+  s.cancel(ignored);
+  if (!p.tried) {
+    return true;
+  }
+  return p.n < 0 && (p.error == EAGAIN || p.error == EWOULDBLOCK);
+}
+
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -163,9 +201,7 @@ bool idle_cache::take(std::size_t i, asio::ip::tcp::socket& out) {
     if (now - e.since > idle_timeout_) {
       continue;  // the socket closes as `e` goes out of scope
     }
-    char probe;
-    ssize_t r = ::recv(e.socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0 || r > 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (!still_open(e.socket)) {
       continue;  // closed by the backend, unexpected bytes, or broken
     }
     out = std::move(e.socket);

@@ -17,6 +17,7 @@
 #include "log/access_log.h"
 #include "log/logging.h"
 #include "proxy/proxy_protocol.h"
+#include "tls/edge_recv.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -447,6 +448,7 @@ asio::awaitable<void> client_connection::tunnel(std::chrono::milliseconds idle,
                                                 std::uint64_t& to_client) {
   tunnel_state t;
   t.idle = idle;
+  tls_.set_edge_reads(false);  // waits here send nothing first (tls/edge_recv.h on RSTs)
   watchdog wd(worker_.ioc.get_executor(), [this, &t] { abort_tunnel(t); });
   t.wd = &wd;
   wd.arm(idle);
@@ -498,6 +500,7 @@ asio::awaitable<void> client_connection::pump_to_backend(tunnel_state& t) {
 asio::awaitable<void> client_connection::pump_to_client(tunnel_state& t) {
   while (!t.failed) {
     if (bin_begin_ == bin_end_) {
+      // A plain receive: this wait sends nothing first (tls/edge_recv.h on RSTs).
       auto [ec, n] = co_await backend_.async_read_some(asio::buffer(bin_), use_tuple);
       if (ec || t.failed) {
         if (ec == asio::error::eof && !t.failed) {
@@ -545,6 +548,7 @@ asio::awaitable<bool> client_connection::connect_backend(exchange& ex, int serve
   }
   boost::system::error_code ignored;
   backend_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  tls::enable_inq(backend_.native_handle());  // waits for responses cost no recv (tls/edge_recv.h)
   pool.stats().connects->inc();
   co_return true;
 }
@@ -557,8 +561,9 @@ asio::awaitable<boost::system::error_code> client_connection::read_backend(std::
     bin_end_ -= bin_begin_;
     bin_begin_ = 0;
   }
-  auto [ec, got] = co_await backend_.async_read_some(
-      asio::buffer(bin_.data() + bin_end_, bin_.size() - bin_end_), use_tuple);
+  // Waiting for a response costs no system call until it is there (tls/edge_recv.h).
+  tls::recv_buffer target{bin_.data() + bin_end_, bin_.size() - bin_end_};
+  auto [ec, got] = co_await tls::async_edge_recv(backend_, target, use_tuple);
   if (backend_wd_.fired()) {
     ec = asio::error::timed_out;
   }

@@ -20,43 +20,6 @@ namespace tlsfront::proxy {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-bool open_acceptor(asio::ip::tcp::acceptor& acc, const asio::ip::tcp::endpoint& ep,
-                   std::string& error) {
-  boost::system::error_code ec;
-  acc.open(ep.protocol(), ec);
-  if (!ec) {
-    acc.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acc.set_option(reuse_port(true), ec);
-  }
-  if (!ec) {
-    // Linux copies TCP_NODELAY to every accepted socket: one setsockopt per listener, not per
-    // connection.
-    acc.set_option(asio::ip::tcp::no_delay(true), ec);
-  }
-  if (!ec && ep.protocol() == asio::ip::tcp::v6()) {
-    acc.set_option(asio::ip::v6_only(false), ec);
-    ec.clear();
-  }
-  if (!ec) {
-    acc.bind(ep, ec);
-  }
-  if (!ec) {
-    acc.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (!ec) {
-    tune_listener(acc, ec);
-  }
-  if (ec) {
-    error = "cannot listen on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
-            ": " + ec.message();
-    return false;
-  }
-  return true;
-}
 
 void register_cache_metrics(cache::session_cache& c, core::metrics_registry& metrics) {
   using stats = cache::session_cache::stats;
@@ -350,7 +313,7 @@ bool server::open_listener(const listener_options& lo, asio::ip::tcp::endpoint& 
     auto slot = std::make_shared<acceptor_slot>(w->ioc);
     bool ok = false;
     run_on(*w, [&] {
-      ok = open_acceptor(slot->acc, bound, error);
+      ok = proxy::open_listener(slot->acc, bound, error);
       if (ok && bound.port() == 0) {
         bound = slot->acc.local_endpoint();  // the others bind to the port it got
       }
@@ -578,19 +541,12 @@ server::~server() {
 }
 
 asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_slot> slot) {
-  asio::ip::tcp::acceptor& acc = slot->acc;
+  listener_socket& acc = slot->acc;
   asio::ip::tcp::endpoint peer;  // filled by accept(2): no getpeername per connection
   while (acc.is_open()) {
-    // Take every connection that is queued, then wait for the next one: one readiness wait per
-    // batch, and accept4 hands each socket out non-blocking.
-    boost::system::error_code ec;
-    const int fd = accept_one(acc, peer, ec);
-    if (ec == asio::error::would_block) {
-      auto [wec] = co_await acc.async_wait(asio::ip::tcp::acceptor::wait_read, use_tuple);
-      if (wec && (wec == asio::error::operation_aborted || !acc.is_open())) {
-        break;
-      }
-      continue;
+    auto [ec, fd] = co_await accept_next(acc, peer);
+    if (ec == asio::error::operation_aborted || !acc.is_open()) {
+      break;
     }
     asio::ip::tcp::socket sock(w.ioc);
     if (!ec) {

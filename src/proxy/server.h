@@ -68,8 +68,8 @@ struct snapshot {
 // a reload removes its listener.
 struct acceptor_slot {
   explicit acceptor_slot(asio::io_context& ioc) : acc(ioc) {}
-  asio::ip::tcp::acceptor acc;
-  std::size_t listener = 0;  // index in the worker's current snapshot; set on the worker thread
+  asio::ip::tcp::socket acc;  // listening (proxy/accepted_socket.h)
+  std::size_t listener = 0;   // index in the worker's current snapshot; set on the worker thread
 };
 
 struct proxy_metrics {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 namespace tlsfront::tls {
 namespace {
@@ -14,24 +15,12 @@ bool would_block(int e) {
   return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-ssize_t recv_fd(socket_bio_state& s, void* out, std::size_t n) {
-  ssize_t r;
-  ++s.reads;
-  do {
-    r = ::recv(s.fd, out, n, MSG_DONTWAIT);
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
-
 ssize_t send_fd(socket_bio_state& s, const void* in, std::size_t n, int flags) {
   ssize_t r;
   ++s.sends;
   do {
     r = ::send(s.fd, in, n, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
   } while (r < 0 && errno == EINTR);
-  if (r > 0) {
-    s.sent_since_wait = true;
-  }
   return r;
 }
 
@@ -41,45 +30,26 @@ int bio_read(BIO* bio, char* out, int len) {
   if (len <= 0) {
     return 0;
   }
-  const auto want = static_cast<std::size_t>(len);
   if (s->begin < s->end) {
-    std::size_t n = std::min(want, s->end - s->begin);
+    std::size_t n = std::min(static_cast<std::size_t>(len), s->end - s->begin);
     std::memcpy(out, s->buf.get() + s->begin, n);
     s->begin += n;
+    if (s->begin == s->end) {
+      s->buf.reset();  // nothing unread: an idle connection holds no buffer
+      s->begin = s->end = 0;
+    }
     return static_cast<int>(n);
   }
-  if (s->sent_since_wait || s->output_pending()) {
-    // The peer has not seen (or not had time to answer) what was just written: a recv(2) now
-    // would only say EAGAIN. The owner flushes and waits; the wait sees bytes already there.
-    BIO_set_retry_read(bio);
-    return -1;
-  }
-  ssize_t r;
-  if (want >= socket_bio_state::kReadAhead) {
-    r = recv_fd(*s, out, want);
-    if (r > 0) {
-      return static_cast<int>(r);
-    }
-  } else {
-    if (!s->buf) {
-      s->buf = std::make_unique<std::uint8_t[]>(socket_bio_state::kReadAhead);
-    }
-    r = recv_fd(*s, s->buf.get(), socket_bio_state::kReadAhead);
-    if (r > 0) {
-      s->begin = 0;
-      s->end = static_cast<std::size_t>(r);
-      std::size_t n = std::min(want, s->end);
-      std::memcpy(out, s->buf.get(), n);
-      s->begin = n;
-      return static_cast<int>(n);
-    }
-  }
-  if (r == 0) {
+  if (s->eof) {
     return 0;  // end of stream
   }
-  if (would_block(errno)) {
-    BIO_set_retry_read(bio);
+  if (s->error != 0) {
+    errno = s->error;
+    s->error = 0;
+    return -1;
   }
+  // Nothing buffered: the owner fills the buffer when the socket has bytes (fill_read_ahead).
+  BIO_set_retry_read(bio);
   return -1;
 }
 
@@ -140,6 +110,31 @@ bssl::UniquePtr<BIO> make_socket_bio(socket_bio_state* state) {
     BIO_set_init(bio.get(), 1);
   }
   return bio;
+}
+
+recv_result fill_read_ahead(void* state, int fd) noexcept {
+  auto* s = static_cast<socket_bio_state*>(state);
+  recv_result r;
+  if (!s->buf) {
+    s->buf.reset(new (std::nothrow) std::uint8_t[socket_bio_state::kReadAhead]);
+    if (!s->buf) {
+      r.n = -1;
+      r.error = s->error = ENOMEM;
+      return r;
+    }
+  }
+  ++s->reads;
+  r = recv_with_inq(fd, s->buf.get(), socket_bio_state::kReadAhead);
+  r.drained = r.drained && s->edge;
+  if (r.n > 0) {
+    s->begin = 0;
+    s->end = static_cast<std::size_t>(r.n);
+  } else if (r.n == 0) {
+    s->eof = true;
+  } else if (!would_block(r.error)) {
+    s->error = r.error;
+  }
+  return r;
 }
 
 int flush_output(socket_bio_state& s, bool more) noexcept {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "tls/edge_recv.h"
 #include "tls/ticket_keys.h"
 
 namespace tlsfront::tls {
@@ -81,10 +82,15 @@ asio::awaitable<error_code> stream::wait_for(int ssl_error) {
       co_return ec;
     }
   }
-  // Asio re-arms the descriptor for this wait, so bytes that arrived before it are seen.
-  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-  bio_state_.note_waited();
-  co_return ec;
+  // One recv(2) into the BIO's read-ahead buffer once the socket has bytes: none is tried while
+  // the reactor knows the socket is still empty (tls/edge_recv.h). End of stream and errors are
+  // left in the BIO state, for BoringSSL to see on its next read (a close_notify before the FIN
+  // is still read as one); only a cancelled wait (a timeout) is returned.
+  auto [ec, n] = co_await async_edge_recv(socket_, &fill_read_ahead, &bio_state_, use_tuple);
+  if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+    co_return ec;
+  }
+  co_return error_code{};
 }
 
 asio::awaitable<error_code> stream::flush(bool more) {

@@ -1,11 +1,11 @@
 // tls/stream.h — a TLS server stream: BoringSSL driving a non-blocking TCP socket directly
-// (through tls/socket_bio.h, which reads ahead, holds output and skips reads that cannot succeed,
-// to save system calls and TCP segments), with Asio reactor waits when BoringSSL wants to read or
-// write. A handshake's flights leave as one send(2) each, its TLS 1.3 tickets with the first
-// response; write_last() sends a connection's last response with close_notify, and the FIN of the
-// close that follows joins them in one segment. Owning the loop (rather than using asio::ssl) lets
-// later layers suspend a handshake for an async session lookup (SSL_ERROR_PENDING_SESSION) and
-// costs no extra buffer copies.
+// (through tls/socket_bio.h, which reads ahead and holds output, and tls/edge_recv.h, which
+// tries no read that cannot succeed, to save system calls and TCP segments), with Asio reactor
+// waits when BoringSSL wants to read or write. A handshake's flights leave as one send(2) each, its
+// TLS 1.3 tickets with the first response; write_last() sends a connection's last response with
+// close_notify, and the FIN of the close that follows joins them in one segment. Owning the loop
+// (rather than using asio::ssl) lets later layers suspend a handshake for an async session lookup
+// (SSL_ERROR_PENDING_SESSION) and costs no extra buffer copies.
 //
 // Thread-safety: none; a stream lives on one io_context thread (the one its socket uses).
 // Ownership: owns the socket and the SSL. Errors are values (never thrown): the awaitables
@@ -89,6 +89,10 @@ class stream {
     info_.remote = store;
     info_.lookup_timeout = timeout;
   }
+  // Off: every wait for input tries a recv(2) first, as Asio's own receive does. For waits that
+  // send nothing first (tunnels), where an RST queued behind the last bytes would otherwise only
+  // be seen at the idle timeout (tls/edge_recv.h).
+  void set_edge_reads(bool on) noexcept { bio_state_.edge = on; }
   // recv(2) / send(2) calls made on the socket so far (for tests and profiles).
   std::uint64_t socket_reads() const noexcept { return bio_state_.reads; }
   std::uint64_t socket_sends() const noexcept { return bio_state_.sends; }

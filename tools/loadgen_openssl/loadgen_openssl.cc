@@ -20,7 +20,9 @@
 // Threads: each --threads thread runs one edge-triggered epoll loop over its own connections and
 // its own SSL_CTX; OpenSSL reads and writes the non-blocking sockets itself (SSL_set_fd, read-ahead
 // on, so a record header and its body are not two reads). Threads share only the options.
-// Benchmark client only: OpenSSL is never linked into tlsfront or any tlsfront:: library.
+// Benchmark client only: OpenSSL is never linked into tlsfront or any tlsfront:: library. The
+// command line, the text line and the JSON file come from tools/loadgen/loadgen_common.h (plain
+// C++, no TLS headers), shared with tlsfront-loadgen.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,7 +30,6 @@
 #include <openssl/opensslv.h>
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,14 +39,12 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "loadgen/loadgen_common.h"
 
 #if !defined(OPENSSL_VERSION_MAJOR) || OPENSSL_VERSION_MAJOR < 3 || defined(OPENSSL_IS_BORINGSSL)
 #error "tlsfront-loadgen-openssl builds against OpenSSL 3 (libssl-dev), never BoringSSL"
@@ -53,30 +52,15 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using tlsfront::loadgen::clock_type;
+using tlsfront::loadgen::mode;
+using tlsfront::loadgen::options;
+using tlsfront::loadgen::thread_stats;
 
 // A connection still running this long after --duration ends counts as an error (a server that
 // never closes must not hang the benchmark).
 constexpr std::chrono::seconds drain_limit{10};
 constexpr std::chrono::milliseconds connect_retry{10};
-
-enum class mode { full, id, ticket12, ticket13 };
-
-struct options {
-  std::string host = "127.0.0.1";
-  std::vector<unsigned short> ports;  // each connection cycles through them, one per handshake
-  bool fresh_sessions = false;        // forget a session once it resumed: full, resumed, full...
-  std::string sni = "localhost";
-  mode m = mode::full;
-  std::string mode_name = "full";
-  int tls = 13;  // 12 or 13, for full mode
-  int connections = 32;
-  int threads = 1;
-  double duration = 10;
-  std::string path = "/";
-  std::string expect = "hello from tlsfront-echo-backend";
-  std::string json;
-};
 
 struct ssl_ctx_free {
   void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); }
@@ -94,11 +78,6 @@ using session_ptr = std::unique_ptr<SSL_SESSION, ssl_session_free>;
 struct endpoint {
   sockaddr_storage addr{};
   socklen_t len = 0;
-};
-
-struct thread_stats {
-  std::uint64_t handshakes = 0, resumed = 0, errors = 0, bad_responses = 0;
-  std::vector<std::uint32_t> latency_us;
 };
 
 // Where one connection slot stands: starting begins the next round (or ends the slot after
@@ -145,10 +124,7 @@ ctx_ptr make_ctx(const options& o) {
     print_ssl_errors("SSL_CTX_new failed");
     return nullptr;
   }
-  int version = TLS1_3_VERSION;
-  if (o.m == mode::id || o.m == mode::ticket12 || (o.m == mode::full && o.tls == 12)) {
-    version = TLS1_2_VERSION;
-  }
+  const int version = tlsfront::loadgen::uses_tls12(o) ? TLS1_2_VERSION : TLS1_3_VERSION;
   static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   if (SSL_CTX_set_min_proto_version(ctx.get(), version) != 1 ||
       SSL_CTX_set_max_proto_version(ctx.get(), version) != 1 ||
@@ -161,7 +137,7 @@ ctx_ptr make_ctx(const options& o) {
   // An EOF without close_notify ends the response like close_notify does; without this flag
   // OpenSSL 3 turns it into a fatal error that also marks the slot's session not resumable.
   std::uint64_t opts = SSL_OP_IGNORE_UNEXPECTED_EOF;
-  if (o.m == mode::id || o.m == mode::full) {
+  if (tlsfront::loadgen::disables_tickets(o)) {
     opts |= SSL_OP_NO_TICKET;
   }
   SSL_CTX_set_options(ctx.get(), opts);
@@ -186,8 +162,7 @@ class worker {
         st_(st),
         conns_(static_cast<std::size_t>(connections)),
         buf_(16384),
-        request_("GET " + o.path + " HTTP/1.1\r\nHost: " + o.sni +
-                 "\r\nConnection: close\r\n\r\n") {}
+        request_(tlsfront::loadgen::make_request(o)) {}
 
   // False (after printing why) if the loop could not run at all.
   bool run() {
@@ -249,38 +224,29 @@ class worker {
   // Runs the connection's state machine until it waits for the socket (or the slot is done).
   // `events` are the epoll events that woke it (0 when not woken by epoll).
   void drive(connection& c, std::uint32_t events) {
-    for (;;) {
+    bool more = true;  // false once the connection waits for the socket or the slot is done
+    while (more) {
       switch (c.state) {
         case phase::starting:
           begin(c);
           events = 0;  // they were for the previous round's socket
           break;
         case phase::connecting:
-          if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) {
-            return;
-          }
-          if (!connected(c)) {
-            return;
-          }
+          more = (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && connected(c);
           break;
         case phase::handshaking:
-          if (!handshake(c)) {
-            return;
-          }
+          more = handshake(c);
           break;
         case phase::writing:
-          if (!write_request(c)) {
-            return;
-          }
+          more = write_request(c);
           break;
         case phase::reading:
-          if (!read_response(c)) {
-            return;
-          }
+          more = read_response(c);
           break;
         case phase::backoff:
         case phase::done:
-          return;
+          more = false;
+          break;
       }
     }
   }
@@ -394,8 +360,7 @@ class worker {
 
   // The server closed: check the response, count the round, close.
   void complete(connection& c, bool clean_close) {
-    if (c.response.rfind("HTTP/1.1 200", 0) != 0 ||
-        c.response.find(o_.expect) == std::string::npos) {
+    if (!tlsfront::loadgen::response_ok(o_, c.response)) {
       ++st_.bad_responses;
       fail(c);
       return;
@@ -403,11 +368,7 @@ class worker {
     if (clean_close) {
       SSL_shutdown(c.ssl.get());  // one non-blocking attempt; the result does not matter
     }
-    ++st_.handshakes;
-    st_.resumed += c.resumed ? 1 : 0;
-    st_.latency_us.push_back(static_cast<std::uint32_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - c.start)
-            .count()));
+    st_.add_round(c.resumed, c.start);
     close(c);
     c.state = phase::starting;
   }
@@ -467,92 +428,6 @@ class worker {
   std::size_t backoffs_ = 0;  // connections in backoff
 };
 
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-int usage() {
-  std::fputs(
-      "usage: tlsfront-loadgen-openssl --port N[,N...] [--host 127.0.0.1] [--sni NAME]\n"
-      "       [--mode full|id|ticket12|ticket13] [--tls 1.2|1.3] [--connections 32]\n"
-      "       [--threads 1] [--duration 10] [--path /] [--expect TEXT] [--json FILE]\n"
-      "       [--fresh-sessions]\n"
-      "  several ports: each connection cycles through them (a fleet behind a balancer)\n"
-      "  --fresh-sessions: drop a session once it resumed (full, resumed, full, ...)\n",
-      stderr);
-  return 2;
-}
-
-// The options, or nothing if the command line is not understood (as tlsfront-loadgen's).
-std::optional<options> parse_args(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--host") {
-      o.host = value();
-    } else if (a == "--port") {
-      std::string v = value();
-      for (std::size_t p = 0; p <= v.size();) {
-        std::size_t e = v.find(',', p);
-        if (e == std::string::npos) {
-          e = v.size();
-        }
-        int port = std::atoi(v.substr(p, e - p).c_str());
-        if (port <= 0 || port > 65535) {
-          return std::nullopt;
-        }
-        o.ports.push_back(static_cast<unsigned short>(port));
-        p = e + 1;
-      }
-    } else if (a == "--fresh-sessions") {
-      o.fresh_sessions = true;
-    } else if (a == "--sni") {
-      o.sni = value();
-    } else if (a == "--mode") {
-      o.mode_name = value();
-      if (o.mode_name == "full") {
-        o.m = mode::full;
-      } else if (o.mode_name == "id") {
-        o.m = mode::id;
-      } else if (o.mode_name == "ticket12") {
-        o.m = mode::ticket12;
-      } else if (o.mode_name == "ticket13") {
-        o.m = mode::ticket13;
-      } else {
-        return std::nullopt;
-      }
-    } else if (a == "--tls") {
-      std::string v = value();
-      if (v != "1.2" && v != "1.3") {
-        return std::nullopt;
-      }
-      o.tls = v == "1.2" ? 12 : 13;
-    } else if (a == "--connections") {
-      o.connections = std::max(1, std::atoi(value().c_str()));
-    } else if (a == "--threads") {
-      o.threads = std::max(1, std::atoi(value().c_str()));
-    } else if (a == "--duration") {
-      o.duration = std::max(0.1, std::atof(value().c_str()));
-    } else if (a == "--path") {
-      o.path = value();
-    } else if (a == "--expect") {
-      o.expect = value();
-    } else if (a == "--json") {
-      o.json = value();
-    } else {
-      return std::nullopt;
-    }
-  }
-  if (o.ports.empty()) {
-    return std::nullopt;
-  }
-  return o;
-}
-
 // --host (IPv4 or IPv6 literal) with each port; nothing if the host is not an address.
 std::optional<std::vector<endpoint>> make_endpoints(const options& o) {
   std::vector<endpoint> eps;
@@ -579,9 +454,9 @@ std::optional<std::vector<endpoint>> make_endpoints(const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::optional<options> parsed = parse_args(argc, argv);
+  std::optional<options> parsed = tlsfront::loadgen::parse_args(argc, argv);
   if (!parsed) {
-    return usage();
+    return tlsfront::loadgen::usage("tlsfront-loadgen-openssl");
   }
   const options& o = *parsed;
   std::optional<std::vector<endpoint>> eps = make_endpoints(o);
@@ -598,67 +473,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const std::string tls_name = o.m == mode::id || o.m == mode::ticket12 ? "1.2"
-                               : o.m == mode::ticket13                  ? "1.3"
-                               : o.tls == 12                            ? "1.2"
-                                                                        : "1.3";
-
-  std::vector<thread_stats> stats(static_cast<std::size_t>(o.threads));
-  std::vector<std::thread> threads;
-  const double cpu_before = cpu_seconds();
-  const auto start = clock_type::now();
-  const auto end = start + std::chrono::microseconds(static_cast<long>(o.duration * 1e6));
-  for (int t = 0; t < o.threads; ++t) {
-    threads.emplace_back([&, t] {
-      int mine = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
-      worker w(o, ctxs[static_cast<std::size_t>(t)].get(), *eps, end, mine,
-               stats[static_cast<std::size_t>(t)]);
-      w.run();  // a loop that cannot start says why and leaves its stats at zero
-    });
-  }
-  for (auto& th : threads) {
-    th.join();
-  }
-  const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
-  const double cpu = cpu_seconds() - cpu_before;
-
-  thread_stats total;
-  for (auto& s : stats) {
-    total.handshakes += s.handshakes;
-    total.resumed += s.resumed;
-    total.errors += s.errors;
-    total.bad_responses += s.bad_responses;
-    total.latency_us.insert(total.latency_us.end(), s.latency_us.begin(), s.latency_us.end());
-  }
-  std::sort(total.latency_us.begin(), total.latency_us.end());
-  auto pct = [&](double p) -> std::uint32_t {
-    if (total.latency_us.empty()) {
-      return 0;
-    }
-    std::size_t i = static_cast<std::size_t>(p * static_cast<double>(total.latency_us.size() - 1));
-    return total.latency_us[i];
-  };
-  const double rate = static_cast<double>(total.handshakes) / elapsed;
-  const double share = total.handshakes == 0 ? 0.0
-                                             : static_cast<double>(total.resumed) /
-                                                   static_cast<double>(total.handshakes);
-  std::printf(
-      "mode=%s tls=%s connections=%d duration=%.2fs handshakes=%llu (%.0f/s) resumed=%.1f%% "
-      "errors=%llu latency p50=%uus p99=%uus p99.9=%uus client_cpu=%.2fs (%.0f%% of one "
-      "core)\n",
-      o.mode_name.c_str(), tls_name.c_str(), o.connections, elapsed,
-      static_cast<unsigned long long>(total.handshakes), rate, share * 100,
-      static_cast<unsigned long long>(total.errors), pct(0.5), pct(0.99), pct(0.999), cpu,
-      cpu / elapsed * 100);
-  if (!o.json.empty()) {
-    std::ofstream out(o.json);
-    out << "{\"mode\":\"" << o.mode_name << "\",\"tls\":\"" << tls_name
-        << "\",\"connections\":" << o.connections << ",\"duration_s\":" << elapsed
-        << ",\"handshakes\":" << total.handshakes << ",\"handshakes_per_s\":" << rate
-        << ",\"resumed\":" << total.resumed << ",\"resumed_share\":" << share
-        << ",\"errors\":" << total.errors << ",\"bad_responses\":" << total.bad_responses
-        << ",\"latency_us\":{\"p50\":" << pct(0.5) << ",\"p99\":" << pct(0.99)
-        << ",\"p999\":" << pct(0.999) << "},\"client_cpu_s\":" << cpu << "}\n";
-  }
-  return total.handshakes > 0 ? 0 : 1;
+  return tlsfront::loadgen::run_and_report(
+      o, [&](int thread, int connections, clock_type::time_point end, thread_stats& st) {
+        worker w(o, ctxs[static_cast<std::size_t>(thread)].get(), *eps, end, connections, st);
+        w.run();  // a loop that cannot start says why and leaves its stats at zero
+      });
 }

@@ -1,5 +1,6 @@
 // proxy/accepted_socket: a tuned listener never blocks the worker and, with TCP_DEFER_ACCEPT,
-// offers a connection only once its first bytes are there; accept_one() hands out non-blocking,
+// offers a connection only once its first bytes are there; its TCP_INQ is inherited by every
+// accepted socket (tls/edge_recv.h); accept_one() hands out non-blocking,
 // close-on-exec descriptors; adopt() makes an Asio socket that knows its descriptor is sole and
 // non-blocking (no EPOLL_CTL_DEL before close), whose waits work and whose destruction closes it.
 #include "proxy/accepted_socket.h"
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "support/run_until.h"
+#include "tls/edge_recv.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -69,12 +71,9 @@ bool readable(int fd, int timeout_ms) {
 class AcceptedSocket : public ::testing::Test {
  protected:
   void SetUp() override {
-    acc_.open(ip::tcp::v4());
-    acc_.bind(ip::tcp::endpoint(ip::address_v4::loopback(), 0));
-    acc_.listen();
-    error_code ec;
-    tune_listener(acc_, ec);
-    ASSERT_FALSE(ec) << ec.message();
+    std::string error;
+    ASSERT_TRUE(open_listener(acc_, ip::tcp::endpoint(ip::address_v4::loopback(), 0), error))
+        << error;
   }
   void TearDown() override {
     if (client_ >= 0) {
@@ -103,7 +102,7 @@ class AcceptedSocket : public ::testing::Test {
   }
 
   asio::io_context ioc_{1};
-  ip::tcp::acceptor acc_{ioc_};
+  listener_socket acc_{ioc_};
   int client_ = -1;
 };
 
@@ -141,6 +140,32 @@ TEST_F(AcceptedSocket, AConnectionIsOfferedOnlyOnceItsFirstBytesAreThere) {
   char c = 0;
   EXPECT_EQ(::recv(fd, &c, 1, MSG_DONTWAIT), 1) << "the first byte is there on accept";
   EXPECT_EQ(c, 'x');
+  ::close(fd);
+}
+
+// Guards tune_listener() turning TCP_INQ on for the listener: Linux copies it to every socket
+// accepted from it (no setsockopt per connection), so a connection's receives get the kernel's
+// "bytes still queued" report that tls/edge_recv.h needs to take a read as draining the socket.
+// Without it (a listener without the option) getsockopt says 0 on the accepted socket and no
+// receive ever counts as drained.
+TEST_F(AcceptedSocket, AcceptedSocketInheritsTcpInqFromTheListener) {
+  int on = -1;
+  socklen_t len = sizeof on;
+  ASSERT_EQ(::getsockopt(acc_.native_handle(), IPPROTO_TCP, TCP_INQ, &on, &len), 0);
+  EXPECT_EQ(on, 1) << "tune_listener() did not turn TCP_INQ on";
+  connect_client();
+  ip::tcp::endpoint peer;
+  int fd = accept_after_first_byte(peer);
+  ASSERT_GE(fd, 0);
+  on = -1;
+  len = sizeof on;
+  ASSERT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, &len), 0);
+  EXPECT_EQ(on, 1) << "the accepted socket did not inherit TCP_INQ";
+  char c = 0;
+  tls::recv_result r = tls::recv_with_inq(fd, &c, 1);
+  EXPECT_EQ(r.n, 1);
+  EXPECT_EQ(c, 'x');
+  EXPECT_TRUE(r.drained) << "the kernel's report says the only byte was taken";
   ::close(fd);
 }
 

@@ -1,8 +1,7 @@
-// The read-ahead socket BIO on a real socket pair: small reads are served from one recv(2),
-// large reads bypass the buffer, would-block and end of stream are reported the BoringSSL way;
-// held output leaves in one send(2) and later writes queue behind it; reads that cannot succeed
-// (output pending, or sent since the last readiness wait) make no system call; a blocking
-// descriptor never blocks.
+// The socket BIO on a real socket pair: reads are served from the read-ahead buffer that
+// fill_read_ahead() fills with one recv(2) (the BIO itself never reads the socket), end of
+// stream and errors from a fill come out of the next read the BoringSSL way; held output leaves
+// in one send(2) and later writes queue behind it; a blocking descriptor never blocks.
 #include "tls/socket_bio.h"
 
 #include <fcntl.h>
@@ -67,60 +66,87 @@ class SocketBio : public ::testing::Test {
   int last_ = 0;
 };
 
-TEST_F(SocketBio, SmallReadsShareOneSystemCall) {
-  // What a TLS 1.2 client sends together: record headers and bodies read 5 bytes, then n.
+// What a TLS 1.2 client sends together (record headers and bodies, read as 5 bytes then n) is
+// taken by one fill and served to every BIO read; the buffer is released once all is read.
+TEST_F(SocketBio, OneFillServesEverySmallRead) {
   peer_send(
       "HDR01body-one"
       "HDR02body-two-longer");
+  recv_result r = fill_read_ahead(&state_, fds_[0]);
+  EXPECT_EQ(r.n, 33);
+  EXPECT_FALSE(r.drained) << "no TCP_INQ report on a UNIX socket: never taken as drained";
   EXPECT_EQ(bio_read(5), "HDR01");
   EXPECT_EQ(bio_read(8), "body-one");
   EXPECT_EQ(bio_read(5), "HDR02");
   EXPECT_EQ(bio_read(100), "body-two-longer");  // a short read returns what is buffered
   EXPECT_EQ(state_.reads, 1u);
+  EXPECT_EQ(state_.buf, nullptr) << "an idle connection holds no read buffer";
 }
 
-TEST_F(SocketBio, WouldBlockIsARetryAndDataAfterItIsRead) {
+// The BIO never calls recv(2) itself: with nothing buffered a read is a retry-read, even though
+// the peer's bytes are already in the socket (the owner fills when the reactor says so).
+TEST_F(SocketBio, AnEmptyBufferIsARetryWithoutASystemCall) {
+  peer_send("answer");
   EXPECT_EQ(bio_read(5), "");
   EXPECT_EQ(last_, -1);
   EXPECT_TRUE(BIO_should_retry(bio_.get()));
   EXPECT_TRUE(BIO_should_read(bio_.get()));
-  peer_send("later");
-  EXPECT_EQ(bio_read(5), "later");
+  EXPECT_EQ(state_.reads, 0u);
+  ASSERT_EQ(fill_read_ahead(&state_, fds_[0]).n, 6);
+  EXPECT_EQ(bio_read(6), "answer");
   EXPECT_FALSE(BIO_should_retry(bio_.get()));
 }
 
-TEST_F(SocketBio, LargeReadsBypassTheBuffer) {
-  std::string big(3 * socket_bio_state::kReadAhead, 'x');
-  big[0] = 'a';
-  big.back() = 'z';
-  peer_send(big);
-  std::string got;
-  while (got.size() < big.size()) {
-    std::string part = bio_read(static_cast<int>(big.size()));
-    ASSERT_GT(last_, 0);
-    got += part;
-  }
-  EXPECT_EQ(got, big);
-  EXPECT_EQ(state_.buf, nullptr);  // never needed: no small read happened
+// A fill on an empty socket is would-block and changes nothing: no error, no end of stream.
+TEST_F(SocketBio, AFillOnAnEmptySocketIsWouldBlockAndChangesNothing) {
+  recv_result r = fill_read_ahead(&state_, fds_[0]);
+  EXPECT_EQ(r.n, -1);
+  EXPECT_EQ(r.error, EAGAIN);
+  EXPECT_FALSE(state_.eof);
+  EXPECT_EQ(state_.error, 0);
+  EXPECT_EQ(bio_read(1), "");
+  EXPECT_TRUE(BIO_should_retry(bio_.get()));
 }
 
-TEST_F(SocketBio, BufferedBytesComeBeforeNewOnesAndEndOfStreamIsZero) {
+// A whole TLS record (16 KiB of plaintext plus overhead) arrives in one fill.
+TEST_F(SocketBio, AWholeRecordFitsOneFill) {
+  std::string record(16384 + 5 + 256, 'r');
+  record.front() = 'a';
+  record.back() = 'z';
+  peer_send(record);
+  ASSERT_EQ(fill_read_ahead(&state_, fds_[0]).n, static_cast<long>(record.size()));
+  EXPECT_EQ(bio_read(5), record.substr(0, 5));
+  EXPECT_EQ(bio_read(static_cast<int>(record.size())), record.substr(5));
+}
+
+// Bytes buffered before the peer closed come first; then the fill that sees the end of the
+// stream makes the next read 0 (end of stream, not an error, not a retry).
+TEST_F(SocketBio, EndOfStreamComesAfterTheBufferedBytes) {
   peer_send("0123456789");
-  EXPECT_EQ(bio_read(4), "0123");
-  peer_send("abc");
+  ASSERT_EQ(fill_read_ahead(&state_, fds_[0]).n, 10);
   ::close(fds_[1]);
   fds_[1] = -1;
-  std::string rest;
-  for (;;) {
-    std::string part = bio_read(3);
-    if (last_ <= 0) {
-      break;
-    }
-    rest += part;
-  }
-  EXPECT_EQ(rest, "456789abc");
-  EXPECT_EQ(last_, 0);  // end of stream, not an error
+  EXPECT_EQ(bio_read(4), "0123");
+  EXPECT_EQ(bio_read(100), "456789");
+  EXPECT_EQ(fill_read_ahead(&state_, fds_[0]).n, 0);
+  EXPECT_TRUE(state_.eof);
+  EXPECT_EQ(bio_read(3), "");
+  EXPECT_EQ(last_, 0);
   EXPECT_FALSE(BIO_should_retry(bio_.get()));
+}
+
+// A fill's recv(2) error comes out of the next read once, with errno, and is no retry.
+TEST_F(SocketBio, AFillErrorIsReportedOnceWithErrno) {
+  recv_result r = fill_read_ahead(&state_, -1);
+  EXPECT_EQ(r.n, -1);
+  EXPECT_EQ(r.error, EBADF);
+  errno = 0;
+  EXPECT_EQ(bio_read(1), "");
+  EXPECT_EQ(last_, -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_FALSE(BIO_should_retry(bio_.get()));
+  EXPECT_EQ(bio_read(1), "");  // reported once: now an ordinary retry
+  EXPECT_TRUE(BIO_should_retry(bio_.get()));
 }
 
 TEST_F(SocketBio, WritesReachThePeerAndAClosedPeerIsAnErrorNotASignal) {
@@ -168,53 +194,6 @@ TEST_F(SocketBio, WritesQueueBehindPendingBytesEvenWithHoldOff) {
   EXPECT_EQ(BIO_write(bio_.get(), ",third", 6), 6);
   EXPECT_EQ(state_.sends, 2u) << "nothing pending: a direct send";
   EXPECT_EQ(peer_drain(), "first,second,third");
-}
-
-// Guards (b): with output pending (held) or after a send with no readiness wait since, a read that
-// finds the read-ahead buffer empty reports retry-read without calling recv(2) -- even though the
-// peer's bytes are already there -- until the owner calls note_waited().
-TEST_F(SocketBio, ReadsThatCannotSucceedMakeNoSystemCallUntilAWait) {
-  peer_send("answer");  // already readable: a recv(2) would succeed, so a skipped one is visible
-  state_.hold = true;
-  ASSERT_EQ(BIO_write(bio_.get(), "flight", 6), 6);
-  EXPECT_EQ(bio_read(5), "");
-  EXPECT_EQ(last_, -1);
-  EXPECT_TRUE(BIO_should_retry(bio_.get()));
-  EXPECT_TRUE(BIO_should_read(bio_.get()));
-  EXPECT_EQ(state_.reads, 0u) << "output pending: no recv(2)";
-
-  state_.hold = false;
-  ASSERT_EQ(flush_output(state_, false), 1);
-  EXPECT_TRUE(state_.sent_since_wait);
-  EXPECT_EQ(bio_read(5), "");
-  EXPECT_EQ(last_, -1);
-  EXPECT_TRUE(BIO_should_read(bio_.get()));
-  EXPECT_EQ(state_.reads, 0u) << "sent since the last wait: no recv(2)";
-
-  state_.note_waited();
-  EXPECT_FALSE(state_.sent_since_wait);
-  EXPECT_EQ(bio_read(3), "ans");
-  EXPECT_EQ(state_.reads, 1u);
-
-  // Bytes already in the read-ahead buffer are served even while output is pending.
-  state_.hold = true;
-  ASSERT_EQ(BIO_write(bio_.get(), "more", 4), 4);
-  EXPECT_EQ(bio_read(3), "wer");
-  EXPECT_EQ(state_.reads, 1u);
-  EXPECT_EQ(peer_drain(), "flight");
-}
-
-// Guards (b) for a direct (unheld) send: it sets sent_since_wait, so the next read is skipped.
-TEST_F(SocketBio, ADirectSendSkipsTheNextReadUntilAWait) {
-  peer_send("pong");
-  ASSERT_EQ(BIO_write(bio_.get(), "ping", 4), 4);
-  EXPECT_EQ(state_.sends, 1u);
-  EXPECT_EQ(bio_read(4), "");
-  EXPECT_TRUE(BIO_should_read(bio_.get()));
-  EXPECT_EQ(state_.reads, 0u);
-  state_.note_waited();
-  EXPECT_EQ(bio_read(4), "pong");
-  EXPECT_EQ(state_.reads, 1u);
 }
 
 // Guards (a): flush_output() on a full socket returns 0 (wait for writability, call again) and
@@ -281,21 +260,16 @@ class SocketBioBlocking : public SocketBio {
 };
 
 // Guards (c): every recv(2)/send(2) passes MSG_DONTWAIT, so the BIO works on a blocking
-// descriptor: an empty socket is a retry-read and a full one a short write then a retry-write,
-// never a hang. (Before the change it called read(2)/send(2) without the flag, which block.)
+// descriptor: an empty socket is a would-block fill and a full one a short write then a
+// retry-write, never a hang. (Before the change it called read(2)/send(2) without the flag, which
+// block.)
 TEST_F(SocketBioBlocking, ABlockingDescriptorNeverBlocks) {
-  int read_result = 0;
-  bool read_retry = false;
-  ASSERT_TRUE(returns_promptly(
-      [&] {
-        char c;
-        read_result = BIO_read(bio_.get(), &c, 1);
-        read_retry = BIO_should_retry(bio_.get()) && BIO_should_read(bio_.get());
-      },
-      [&] { peer_send("!"); }))
-      << "BIO_read blocked on an empty blocking socket";
-  EXPECT_EQ(read_result, -1);
-  EXPECT_TRUE(read_retry);
+  recv_result fill;
+  ASSERT_TRUE(
+      returns_promptly([&] { fill = fill_read_ahead(&state_, fds_[0]); }, [&] { peer_send("!"); }))
+      << "a fill blocked on an empty blocking socket";
+  EXPECT_EQ(fill.n, -1);
+  EXPECT_EQ(fill.error, EAGAIN);
   EXPECT_EQ(state_.reads, 1u);
 
   const std::string big(4 << 20, 'x');

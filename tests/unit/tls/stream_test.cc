@@ -5,13 +5,26 @@
 // in TLS 1.2 resumption, the server's CCS+Finished in a TLS 1.2 full handshake) is held and
 // joins the next write or leaves before the next wait, instead of costing a send of its own
 // (the server's TLS 1.3 tickets join its first write: BoringSSL defers them to it, and the
-// stream must not add a send); reads that cannot succeed are not tried; write_last() sends the
-// response, close_notify and (with the close that follows) the FIN in one send and one TCP
-// segment; a failed handshake still sends its alert.
+// stream must not add a send); no recv(2) is made that finds the socket empty once a read has
+// drained it (tls/edge_recv.h: both sockets have TCP_INQ, as in production, where the server's
+// socket inherits it from the listener); write_last() sends the response, close_notify and
+// (with the close that follows) the FIN in one send and one TCP segment; a failed handshake
+// still sends its alert.
 //
-// The send/recv counts were checked against mutated copies of src/ (outside the tree): with the
-// handshake hold removed, or with socket_bio's read skip removed, these tests fail with the
-// counts quoted below as "without".
+// How the recv(2) counts come about. The client starts first, so its ClientHello is queued
+// before the server's first receive, which takes it with the speculative try at the start (the
+// epoll event its arrival raised is dropped by the kernel at the next epoll_wait, the socket no
+// longer being readable, so it does not make the reactor try the next receive).
+// Every other receive waits behind a flight its side has just sent, and on loopback nothing of
+// the answer is there yet: with edge reads the wait makes no recv(2) (the last read drained the
+// socket: TCP_INQ said 0 left) until the epoll event for the answer, and then one takes all of
+// it. A receive on a socket not yet read from (the client's first, right after its ClientHello)
+// has no such knowledge and says EAGAIN once. Without edge reads each wait behind a flight costs
+// that EAGAIN; EdgeReadsSpendNoRecvFindingTheSocketEmpty runs the same connections with edge
+// reads off on the server and with no TCP_INQ, and checks those counts.
+//
+// The send counts quoted as "without the hold" were checked against mutated copies of src/
+// (outside the tree), with the handshake hold removed.
 #include "tls/stream.h"
 
 #include <gtest/gtest.h>
@@ -29,10 +42,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/run_until.h"
 #include "support/test_env.h"
+#include "tls/edge_recv.h"
 
 namespace tlsfront::tls {
 namespace {
@@ -115,6 +130,22 @@ long segments_in(int fd) {
   return static_cast<long>(info.segs_in);
 }
 
+// How the connection is set up. As in production by default: TCP_INQ on the server's socket,
+// inherited from the listener (proxy::tune_listener sets it there), and on the client's, as
+// tlsfront sets it on its own client sockets to backends (client_connection::connect_backend);
+// edge reads on.
+struct setup {
+  bool inq = true;
+  bool server_edge_reads = true;  // stream::set_edge_reads on the server
+};
+
+// The socket's TCP_INQ option (1 on, 0 off), or -1 if the kernel does not know it.
+int inq_option(int fd) {
+  int on = -1;
+  socklen_t len = sizeof on;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, &len) == 0 ? on : -1;
+}
+
 // What one connection did, as seen from both ends.
 struct observed {
   bool server_done = false, client_done = false;
@@ -122,6 +153,7 @@ struct observed {
   std::uint64_t server_sends_after_handshake = 0, server_reads_after_request = 0;
   std::uint64_t server_sends = 0;  // through the response (write_all) or write_last
   std::uint64_t client_sends = 0;  // through the request
+  std::uint64_t client_reads = 0;  // through the response (until read_some() ended)
   bool server_reused = false, client_reused = false;
   std::string server_version, request_seen, response_seen;
   error_code client_end;  // how the client's reading ended
@@ -140,20 +172,29 @@ class TlsStream : public ::testing::Test {
   void TearDown() override { g_session.reset(); }
 
   // A connected loopback TCP pair (blocking descriptors, as Asio's synchronous accept and
-  // connect leave them: the stream's system calls are non-blocking by flag).
-  void connect_pair(ip::tcp::socket& server, ip::tcp::socket& client) {
+  // connect leave them: the stream's system calls are non-blocking by flag). With `inq`, the
+  // listener has TCP_INQ (the server's socket inherits it) and the client sets it.
+  void connect_pair(ip::tcp::socket& server, ip::tcp::socket& client, bool inq = true) {
     ip::tcp::acceptor acc(ioc_, ip::tcp::endpoint(ip::address_v4::loopback(), 0));
+    if (inq) {
+      enable_inq(acc.native_handle());
+    }
     client.connect(acc.local_endpoint());
+    if (inq) {
+      enable_inq(client.native_handle());
+    }
     server = acc.accept();
+    EXPECT_EQ(inq_option(server.native_handle()), inq ? 1 : 0);
+    EXPECT_EQ(inq_option(client.native_handle()), inq ? 1 : 0);
   }
 
   // One connection: handshake, the client sends kRequest, the server answers kResponse with
   // write_all (or write_last followed by a close), the client reads until the server's end.
-  observed exchange(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION* resume,
-                    bool last_write) {
+  observed exchange(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION* resume, bool last_write,
+                    setup how = {}) {
     observed o;
     ip::tcp::socket server_sock(ioc_), client_sock(ioc_);
-    connect_pair(server_sock, client_sock);
+    connect_pair(server_sock, client_sock, how.inq);
     const int client_fd = client_sock.native_handle();
     bssl::UniquePtr<SSL> server_ssl(SSL_new(server_ctx));
     bssl::UniquePtr<SSL> client_ssl(SSL_new(client_ctx));
@@ -169,6 +210,7 @@ class TlsStream : public ::testing::Test {
     }
     stream server(std::move(server_sock), std::move(server_ssl));
     stream client(std::move(client_sock), std::move(client_ssl));
+    server.set_edge_reads(how.server_edge_reads);
 
     // The client starts first (its ClientHello is queued before the server's first read), so
     // the server's recv(2) count is deterministic.
@@ -258,6 +300,7 @@ class TlsStream : public ::testing::Test {
       }
       o.response_seen.append(buf, n);
     }
+    o.client_reads = c.socket_reads();
     o.client_got_close_notify = (SSL_get_shutdown(c.native()) & SSL_RECEIVED_SHUTDOWN) != 0;
     pollfd p{fd, POLLIN, 0};
     ::poll(&p, 1, 1000);
@@ -273,8 +316,12 @@ class TlsStream : public ::testing::Test {
 // end of its handshake, is held and leaves with the request in one send: client 2 sends (without
 // the hold: 3, and the request then waits behind the unacknowledged Finished for Nagle). The
 // server's flight (ServerHello .. Finished) is one send and its tickets leave with the response:
-// 2 sends in all. The server reads the ClientHello and Finished+request with one recv(2) each
-// (2; without the hold: 4; without socket_bio's read skip (b): 3, an EAGAIN after its flight).
+// 2 sends in all. Receives: the server reads the ClientHello (already there when it starts) and
+// Finished+request with one recv(2) each, and none finds its socket empty: 2 (without edge
+// reads: 3, an EAGAIN after its flight). The client: one EAGAIN right after its ClientHello (its
+// socket has not been read yet), the server's flight, then tickets+response+close_notify, which
+// the server sent before the client ran again: 3 (without TCP_INQ: 4, an EAGAIN after
+// Finished+request).
 TEST_F(TlsStream, Tls13FullHandshakeCostsOneSendPerFlightAndTicketsJoinTheResponse) {
   auto sctx = make_server_ctx(TLS1_3_VERSION, true);
   auto cctx = make_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, true);
@@ -290,10 +337,14 @@ TEST_F(TlsStream, Tls13FullHandshakeCostsOneSendPerFlightAndTicketsJoinTheRespon
   EXPECT_EQ(o.server_sends, 2u) << "the tickets must not cost a send of their own";
   EXPECT_EQ(o.server_reads_after_request, 2u) << "ClientHello, then Finished+request";
   EXPECT_EQ(o.client_sends, 2u) << "ClientHello, then Finished+request";
+  EXPECT_EQ(o.client_reads, 3u) << "EAGAIN, the server's flight, the response";
   EXPECT_NE(g_session, nullptr) << "the held tickets did reach the client";
 }
 
-// Guards the same on a TLS 1.3 resumption (PSK from the ticket of a first connection).
+// Guards the same on a TLS 1.3 resumption (PSK from the ticket of a first connection): the same
+// shape with a shorter server flight (ServerHello, EncryptedExtensions, Finished). Server: one
+// recv(2) for the ClientHello, one for Finished+request, none that finds the socket empty (2;
+// without edge reads: 3); 2 sends. Client: 2 sends, 3 recv(2) (EAGAIN, flight, response).
 TEST_F(TlsStream, Tls13ResumptionCostsOneSendPerFlight) {
   auto sctx = make_server_ctx(TLS1_3_VERSION, true);
   auto cctx = make_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, true);
@@ -310,17 +361,21 @@ TEST_F(TlsStream, Tls13ResumptionCostsOneSendPerFlight) {
   EXPECT_EQ(o.response_seen, kResponse);
   EXPECT_EQ(o.server_sends_after_handshake, 1u);
   EXPECT_EQ(o.server_sends, 2u);
-  EXPECT_EQ(o.server_reads_after_request, 2u);
+  EXPECT_EQ(o.server_reads_after_request, 2u) << "ClientHello, then Finished+request";
   EXPECT_EQ(o.client_sends, 2u);
+  EXPECT_EQ(o.client_reads, 3u) << "EAGAIN, the server's flight, the response";
 }
 
 // Guards stream change 2 on TLS 1.2 with session IDs (tickets off). Full handshake: the server's
 // two flights are one send each (the second, CCS+Finished, is held until the server waits for
 // the request: 1 send when the handshake returns; without the hold: 2) and it makes 3 recv(2)
-// calls (ClientHello, CKE..Finished, request; without the read skip (b): 5, an EAGAIN after each
-// flight). Resumption by ID: the client's CCS+Finished, written at the end of its handshake,
-// leave with the request (client: 2 sends; without the hold: 3); the server: 2 sends and 2 reads
-// (without the hold: 4 reads; without the read skip: 3).
+// calls, none finding the socket empty (ClientHello, CKE..Finished, request; without edge reads:
+// 5, an EAGAIN after each flight). The client: 3 sends (ClientHello, CKE..Finished, request)
+// and 4 recv(2) (EAGAIN after its ClientHello, the server's two flights, the response; without
+// TCP_INQ: 6). Resumption by ID: the client's CCS+Finished, written at the end of its handshake,
+// leave with the request (client: 2 sends; without the hold: 3; 3 recv(2): EAGAIN, the server's
+// flight, the response); the server: 2 sends and 2 recv(2), ClientHello and
+// CCS+Finished+request (without edge reads: 3).
 TEST_F(TlsStream, Tls12FullAndSessionIdResumption) {
   auto sctx = make_server_ctx(TLS1_2_VERSION, false);
   auto cctx = make_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION, false);
@@ -334,8 +389,9 @@ TEST_F(TlsStream, Tls12FullAndSessionIdResumption) {
   EXPECT_EQ(full.response_seen, kResponse);
   EXPECT_EQ(full.server_sends_after_handshake, 1u) << "flight 2 (CCS+Finished) is held";
   EXPECT_EQ(full.server_sends, 3u);
-  EXPECT_EQ(full.server_reads_after_request, 3u);
+  EXPECT_EQ(full.server_reads_after_request, 3u) << "ClientHello, CKE..Finished, request";
   EXPECT_EQ(full.client_sends, 3u);
+  EXPECT_EQ(full.client_reads, 4u) << "EAGAIN, flight 1, flight 2, the response";
 
   ASSERT_NE(g_session, nullptr);
   bssl::UniquePtr<SSL_SESSION> session = std::move(g_session);
@@ -351,8 +407,57 @@ TEST_F(TlsStream, Tls12FullAndSessionIdResumption) {
   EXPECT_EQ(o.response_seen, kResponse);
   EXPECT_EQ(o.server_sends_after_handshake, 1u) << "SH+CCS+Finished in one send";
   EXPECT_EQ(o.server_sends, 2u);
-  EXPECT_EQ(o.server_reads_after_request, 2u);
+  EXPECT_EQ(o.server_reads_after_request, 2u) << "ClientHello, CCS+Finished+request";
   EXPECT_EQ(o.client_sends, 2u) << "the client's CCS+Finished must leave with the request";
+  EXPECT_EQ(o.client_reads, 3u) << "EAGAIN, the server's flight, the response";
+}
+
+// Guards the edge reads (tls/edge_recv.h) as the stream uses them, by running the same full
+// handshakes three ways. Production (TCP_INQ on both sockets, edge reads on): the counts above.
+// Edge reads off on the server (stream::set_edge_reads(false), as tunnels use): every wait of
+// the server behind a flight tries a recv(2) first, which says EAGAIN: one more per server flight
+// (TLS 1.3: 3 instead of 2; TLS 1.2: 5 instead of 3); the client is unchanged. No TCP_INQ on
+// either socket: no read counts as draining (the kernel gives no report), so both sides pay that
+// EAGAIN after each flight they send (server as with edge reads off; client TLS 1.3: 4 instead
+// of 3, TLS 1.2: 6 instead of 4). The sends are the same three ways: only the receives change.
+TEST_F(TlsStream, EdgeReadsSpendNoRecvFindingTheSocketEmpty) {
+  struct expected {
+    std::uint64_t server_reads, client_reads;
+  };
+  struct version_case {
+    const char* name;
+    std::uint16_t version;
+    bool tickets;
+    std::uint64_t server_sends, client_sends;
+    expected production, server_edge_off, no_inq;
+  };
+  const version_case cases[] = {
+      {"TLS 1.3", TLS1_3_VERSION, true, 2, 2, {2, 3}, {3, 3}, {3, 4}},
+      {"TLS 1.2", TLS1_2_VERSION, false, 3, 3, {3, 4}, {5, 4}, {5, 6}},
+  };
+  for (const version_case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto sctx = make_server_ctx(c.version, c.tickets);
+    auto cctx = make_client_ctx(c.version, c.version, c.tickets);
+    ASSERT_TRUE(sctx && cctx);
+    const std::pair<setup, expected> runs[] = {
+        {setup{}, c.production},
+        {setup{.inq = true, .server_edge_reads = false}, c.server_edge_off},
+        {setup{.inq = false, .server_edge_reads = true}, c.no_inq},
+    };
+    for (const auto& [how, want] : runs) {
+      SCOPED_TRACE(!how.inq ? "no TCP_INQ" : how.server_edge_reads ? "production" : "edge off");
+      observed o = exchange(sctx.get(), cctx.get(), nullptr, false, how);
+      ASSERT_FALSE(o.server_handshake) << o.server_handshake.message();
+      ASSERT_FALSE(o.client_handshake) << o.client_handshake.message();
+      EXPECT_EQ(o.request_seen, kRequest);
+      EXPECT_EQ(o.response_seen, kResponse);
+      EXPECT_EQ(o.server_sends, c.server_sends);
+      EXPECT_EQ(o.client_sends, c.client_sends);
+      EXPECT_EQ(o.server_reads_after_request, want.server_reads);
+      EXPECT_EQ(o.client_reads, want.client_reads);
+    }
+  }
 }
 
 // Guards stream change 2 (write_last): the response (with the TLS 1.3 tickets BoringSSL puts
