@@ -385,7 +385,7 @@ if counts and d["done"]:
     L.append(f"**{allocs / n:.2f} allocations per {unit}** (malloc + calloc + realloc; "
              f"free {counts.get('free', 0) / n:.2f}), counted in tlsfront's threads only, "
              + ("with `perf probe -x " + env["libc"] + "` uprobes and `perf stat -e ... -p PID` "
-                "(operator new and BoringSSL's OPENSSL_malloc end in these)."
+                "(in the tlsfront executable, operator new and BoringSSL's OPENSSL_malloc are served by its per-thread block cache and reach malloc only when it has no block; libssl allocates its record buffers with malloc directly)."
                 if method == "perf-uprobes" else "with `ltrace -f -c -p PID`."))
     L.append("")
     L.append(f"| call | per {unit} | total |")
