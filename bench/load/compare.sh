@@ -161,11 +161,7 @@ work=$(mktemp -d /tmp/tlsfront-compare-XXXXXX)
 cleanup() {
   local rc=$?
   bench_stop_all
-  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$rc" != 0 ]; then
-    echo "compare.sh: temp dir kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  bench_drop_work compare.sh "$work" "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

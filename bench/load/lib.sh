@@ -375,3 +375,13 @@ bench_resumes() {
     echo "no (full handshake)"
   fi
 }
+
+# bench_drop_work NAME DIR RC: after bench_stop_all, removes the temp dir DIR of script NAME, or
+# keeps it (and says where) when KEEP_TMP=1 or the script failed (RC != 0).
+bench_drop_work() {
+  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$3" != 0 ]; then
+    echo "$1: temp dir kept: $2" >&2
+  else
+    rm -rf "$2"
+  fi
+}

@@ -91,11 +91,7 @@ cleanup() {
     perf probe -q -d "probe_libc:${probe_prefix}_*" >/dev/null 2>&1 || true
   fi
   bench_stop_all
-  if [ "${KEEP_TMP:-0}" = 1 ] || [ "$rc" != 0 ]; then
-    echo "profile.sh: temp dir kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  bench_drop_work profile.sh "$work" "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
