@@ -17,6 +17,9 @@
 #   env CLIENTS="openssl boringssl"  loadgen clients for the handshake cells (default both):
 #                        tlsfront-loadgen-openssl (OpenSSL 3) and tlsfront-loadgen (BoringSSL)
 #   env SERVERS="tlsfront nginx haproxy h2o hitch"   servers to run (default all five)
+#       SERVERS="tlsfront tlsfront-b" B_BIN=build/uring   tlsfront against another build of
+#                        itself (B_BIN/src/tlsfront, same config): tlsfront-b is then the only
+#                        "peer", so every ratio reads "this build ÷ B_BIN's"
 #   env CELLS="id full13/openssl wrk-ka ..."  only these cells; a handshake mode alone (id) means
 #                        every client of it (default: all, see CELL_DESC below)
 #   env CONNS=64         concurrent connections of every client (default 64)
@@ -83,7 +86,7 @@ conns=${CONNS:-64}
 client_threads=${CLIENT_THREADS:-1}
 [[ "$conns" =~ ^[1-9][0-9]*$ && "$client_threads" =~ ^[1-9][0-9]*$ ]] ||
   die "CONNS and CLIENT_THREADS must be positive integers"
-known_servers=" tlsfront nginx haproxy h2o hitch "
+known_servers=" tlsfront tlsfront-b nginx haproxy h2o hitch "
 for s in "${servers[@]}"; do
   [[ "$known_servers" == *" $s "* ]] || die "unknown server '$s' (known:$known_servers)"
 done
@@ -129,12 +132,14 @@ done
 for s in "${servers[@]}"; do
   case $s in
     tlsfront) ;;
+    tlsfront-b) [ -n "${B_BIN:-}" ] || die "server tlsfront-b needs B_BIN (a build directory)" ;;
     *) command -v "$s" >/dev/null || die "'$s' not found: run scripts/install-deps first" ;;
   esac
 done
 [ "$backend_kind" = nginx ] && { command -v nginx >/dev/null || die "'nginx' (the backend) not found"; }
 need=()
 [[ " ${servers[*]} " == *" tlsfront "* ]] && need+=("$BENCH_BIN/src/tlsfront")
+[[ " ${servers[*]} " == *" tlsfront-b "* ]] && need+=("$B_BIN/src/tlsfront")
 [ "$backend_kind" = echo ] && need+=("$BENCH_BIN/tools/tlsfront-echo-backend")
 for c in "${cells[@]}"; do
   [[ "$c" == */* ]] && need+=("$(bench_client_bin "${c#*/}")")
@@ -181,6 +186,7 @@ repro="VARIANT=$variant BACKEND=$backend_kind CLIENTS=\"${clients[*]}\" SERVERS=
 [ "$client_threads" != 1 ] && repro+=" CLIENT_THREADS=$client_threads"
 [ "$pin" = 1 ] && repro+=" SERVER_CPU=$server_cpu CLIENT_CPU=$client_cpu"
 [ -n "${CELLS:-}" ] && repro+=" CELLS=\"${cells[*]}\""
+[[ " ${servers[*]} " == *" tlsfront-b "* ]] && repro+=" B_BIN=$B_BIN"
 repro+=" bench/load/compare.sh $secs $rounds"
 
 n_runs=$((${#cells[@]} * ${#servers[@]} * rounds))
@@ -221,6 +227,18 @@ start_tlsfront() {
     PID[tlsfront]=$TLSFRONT_PID PORT[tlsfront]=0 WHY[tlsfront]=$(cat "$work/tlsfront.start")
   fi
   CONF[tlsfront]=$work/tlsfront.toml
+}
+
+start_tlsfront-b() {
+  local d=$work/tlsfront-b
+  mkdir -p "$d"
+  cp "$work/cert.pem" "$work/key.pem" "$d/"
+  if bench_start_tlsfront "$d" "$bport" "$workers" "$srv_cpus" "$B_BIN" 2>"$d/tlsfront.start"; then
+    PID[tlsfront-b]=$TLSFRONT_PID PORT[tlsfront-b]=$TLSFRONT_PORT
+  else
+    PID[tlsfront-b]=$TLSFRONT_PID PORT[tlsfront-b]=0 WHY[tlsfront-b]=$(cat "$d/tlsfront.start")
+  fi
+  CONF[tlsfront-b]=$d/tlsfront.toml
 }
 
 start_nginx() {
@@ -543,6 +561,9 @@ env_file=$work/env.txt
   echo "hitch	$(hitch --version 2>&1 | head -1)"
   echo "libssl3	$(dpkg-query -W -f='${Version}' libssl3 2>/dev/null || echo unknown)"
   echo "tlsfront	$(git describe --always --dirty 2>/dev/null || echo unknown)"
+  if [[ " ${servers[*]} " == *" tlsfront-b "* ]]; then
+    echo "tlsfront_b	$B_BIN/src/tlsfront ($(grep -E '^(CMAKE_BUILD_TYPE|TLSFRONT_IO_URING):' "$B_BIN/CMakeCache.txt" 2>/dev/null | tr '\n' ' '))"
+  fi
   echo "openssl	$(openssl version)"
   echo "boringssl	$(dpkg-query -W -f='${Version}' android-libboringssl 2>/dev/null || echo unknown)"
   echo "wrk	$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
@@ -673,7 +694,7 @@ def cpu_note(pct, c=None, s=None):
     return f"{pct:.0f} %{mark}"
 
 date = env["date"].split()[0]
-title_servers = ", ".join({"tlsfront": "tlsfront", "nginx": "nginx", "haproxy": "HAProxy",
+title_servers = ", ".join({"tlsfront": "tlsfront", "tlsfront-b": "tlsfront-b", "nginx": "nginx", "haproxy": "HAProxy",
                            "h2o": "H2O", "hitch": "hitch"}[s] for s in servers)
 vdesc = {"pinned": f"pinned: one worker each, the server under test alone on CPU {env['server_cpu']}, "
                    f"clients and backend on CPU {env['client_cpu']}",
@@ -748,6 +769,9 @@ if why:
 L.append("## Set-up")
 L.append("")
 L.append(f"- Date: {env['date']}")
+if "tlsfront_b" in env:
+    L.append(f"- tlsfront-b (the only \"peer\" when listed: ratios read tlsfront ÷ tlsfront-b): "
+             f"{env['tlsfront_b']}, same config as tlsfront")
 L.append(f"- Machine: {env['nproc']} cores, {env['cpu']}, {env['memory']} memory, {env['kernel']}; "
          f"{env['sysctl']}; {env['busy_before']} % busy over the second before the run started")
 L.append(f"- Servers: tlsfront commit `{env['tlsfront']}` (release preset, BoringSSL "

@@ -218,14 +218,15 @@ CONF
   return 1
 }
 
-# bench_start_tlsfront DIR BACKEND_PORT THREADS CPUS: writes DIR/tlsfront.toml (cert.pem and key.pem
-# in DIR) and starts the release tlsfront on a free port, pinned to CPUS when non-empty. Sets
-# TLSFRONT_PID and TLSFRONT_PORT; on failure prints why and returns 1.
+# bench_start_tlsfront DIR BACKEND_PORT THREADS CPUS [BUILD_DIR]: writes DIR/tlsfront.toml (cert.pem
+# and key.pem in DIR) and starts BUILD_DIR/src/tlsfront (default: $BENCH_BIN, the release build)
+# on a free port, pinned to CPUS when non-empty. Sets TLSFRONT_PID and TLSFRONT_PORT; on failure
+# prints why and returns 1.
 bench_start_tlsfront() {
-  local dir=$1 bport=$2 threads=$3 cpus=$4
+  local dir=$1 bport=$2 threads=$3 cpus=$4 bin=${5:-$BENCH_BIN}
   bench_tlsfront_config "$dir" "$bport" "$threads"
   bench_spawn "$cpus" "$dir/tlsfront.out" "$dir/tlsfront.err" \
-    "$BENCH_BIN/src/tlsfront" -c "$dir/tlsfront.toml" --ports-file "$dir/tlsfront.ports"
+    "$bin/src/tlsfront" -c "$dir/tlsfront.toml" --ports-file "$dir/tlsfront.ports"
   TLSFRONT_PID=$SPAWNED_PID
   TLSFRONT_PORT=0
   if ! wait_for_file "$dir/tlsfront.ports" 200; then

@@ -37,12 +37,16 @@ tls::recv_result peek_into(void* target, int fd) noexcept {
 // then cancelled (no system call either) and its completion does nothing.
 bool still_open(asio::ip::tcp::socket& s) {
   probe_result p;
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+  peek_into(&p, s.native_handle());  // no reactor state to consult: peek every time
+#else
   tls::async_edge_recv(s, &peek_into, &p, asio::detached);
   boost::system::error_code ignored;
   s.cancel(ignored);
   if (!p.tried) {
     return true;
   }
+#endif
   return p.n < 0 && (p.error == EAGAIN || p.error == EWOULDBLOCK);
 }
 

@@ -41,6 +41,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/query.hpp>
+#include <boost/asio/socket_base.hpp>
 // Then the reactor interface this operation plugs into.
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
@@ -69,6 +70,44 @@ recv_result recv_with_inq(int fd, void* data, std::size_t size) noexcept;
 // thread, possibly at once when the operation starts).
 using recv_fn = recv_result (*)(void* ctx, int fd) noexcept;
 
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+// Built with Asio's io_uring backend (cmake -DTLSFRONT_IO_URING=ON, for measuring it against
+// epoll; see bench/load/README.md): there is no reactor to tell "drained", so every receive
+// first waits for readiness (a poll request in the ring, submitted with the scheduler's next
+// io_uring_enter, answered at once when bytes are already queued) and then performs `fn`.
+template <typename IoObject, typename Token>
+auto async_edge_recv(IoObject& s, recv_fn fn, void* ctx, Token&& token) {
+  return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+      [&s, fn, ctx](auto handler) {
+        struct waiter {
+          IoObject& s;
+          recv_fn fn;
+          void* ctx;
+          std::decay_t<decltype(handler)> h;
+          void start() { s.async_wait(asio::socket_base::wait_read, std::move(*this)); }
+          void operator()(const boost::system::error_code& ec) {
+            if (ec) {
+              std::move(h)(ec, 0);
+              return;
+            }
+            const recv_result r = fn(ctx, s.native_handle());
+            if (r.n > 0) {
+              std::move(h)(boost::system::error_code(), static_cast<std::size_t>(r.n));
+            } else if (r.n == 0) {
+              std::move(h)(asio::error::eof, 0);
+            } else if (r.error == EAGAIN || r.error == EWOULDBLOCK) {
+              start();
+            } else {
+              std::move(h)(boost::system::error_code(r.error, boost::system::system_category()),
+                           0);
+            }
+          }
+        };
+        waiter{s, fn, ctx, std::move(handler)}.start();
+      },
+      token);
+}
+#else
 namespace detail {
 
 // Access to a socket's or acceptor's Asio implementation (descriptor and reactor registration):
@@ -147,6 +186,8 @@ auto async_edge_recv(IoObject& s, recv_fn fn, void* ctx, Token&& token) {
       },
       token);
 }
+
+#endif  // BOOST_ASIO_HAS_IO_URING_AS_DEFAULT
 
 // A receive into a fixed buffer; `target` must stay valid until the operation completes.
 struct recv_buffer {
