@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
       return 1;
     }
+    loaded.value->admin.token.clear();  // the admin server holds the one copy
     if (srv->sessions() != nullptr) {
       admin::register_session_routes(
           *admin, *srv->sessions(),
@@ -169,6 +170,9 @@ int main(int argc, char** argv) {
       } else {
         spdlog::error("{}: ticket key reload refused, running keys kept: {}", origin, key_err);
       }
+    }
+    if (admin && next.value->admin.token_file == cfg.admin.token_file) {
+      admin->set_token(next.value->admin.token);  // the token file may have been rewritten
     }
     limits = next.value->server.limits;
     reloads_ok.inc();

@@ -2,9 +2,13 @@
 // (never on a worker), serving /healthz, /metrics (Prometheus text) and whatever other modules
 // register with handle().
 //
+// Every request first passes admin/request_guard.h (Host, cross-site, bearer token); every
+// state-changing request and every refusal is logged with the peer's address and the outcome.
+// At most `max_connections` connections are served at once (one more is answered 503), and a
+// whole request must arrive within `request_timeout`.
+//
 // Thread-safety: handle() before start(); handlers run on the admin thread and must only touch
-// thread-safe state (metrics, atomics, posting to workers).
-// Bind it to loopback: it has no authentication.
+// thread-safe state (metrics, atomics, posting to workers). set_token() from any thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -12,11 +16,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "admin/options.h"
+#include "admin/request_guard.h"
 #include "core/metrics.h"
 
 namespace tlsfront::admin {
@@ -30,9 +38,17 @@ struct admin_request {
 };
 
 struct admin_response {
+  admin_response() = default;
+  admin_response(int st, std::string type, std::string text, std::string extra = {})
+      : status(st),
+        content_type(std::move(type)),
+        body(std::move(text)),
+        extra_headers(std::move(extra)) {}
+
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  std::string extra_headers;  // whole lines, each ending in \r\n (e.g. "Retry-After: 5\r\n")
 };
 
 class admin_server {
@@ -52,18 +68,29 @@ class admin_server {
   void start();
   void stop();
   asio::ip::tcp::endpoint endpoint() const { return bound_; }
+  const admin_options& options() const { return opts_; }
+  // Replaces the bearer token (a reload re-read the token file); empty: none required.
+  void set_token(std::string token);
 
  private:
-  admin_server(core::metrics_registry& metrics) : metrics_(metrics), acceptor_(ioc_) {}
+  admin_server(const admin_options& opts, core::metrics_registry& metrics);
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(asio::ip::tcp::socket s);
   admin_response dispatch(const admin_request& r) const;
+  // The guard's verdict on a request head, counted and logged when it refuses.
+  std::optional<admin_response> refuse(const http::message_head& head, const std::string& peer);
+  core::counter& refused(const char* reason);
 
   struct route {
     std::string method, path;
     handler h;
   };
+  admin_options opts_;
   core::metrics_registry& metrics_;
+  mutable std::mutex guard_mu_;  // guards guard_.token (set_token() may run on another thread)
+  guard_settings guard_;
+  std::size_t open_ = 0;  // connections being served (admin thread only)
+  core::gauge& connections_;
   asio::io_context ioc_{1};
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::endpoint bound_;

@@ -1,6 +1,8 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
 #include <openssl/mem.h>
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
@@ -547,15 +549,75 @@ class reader {
     optional_integer(t, "threads", 0, 1024, out.threads);
   }
 
-  static void read_admin(const toml::table& t, admin::admin_options& out) {
-    check_keys(t, "admin", {"enabled", "listen"});
+  // [admin]: the admin endpoint. A token (from `token_file`) is required for every
+  // state-changing call when set, and must be set when the endpoint listens beyond loopback.
+  void read_admin(const toml::table& t, admin::admin_options& out) {
+    check_keys(t, "admin",
+               {"enabled", "listen", "token_file", "allowed_hosts", "max_connections",
+                "request_timeout", "rotate_burst", "rotate_interval"});
     optional_key(t, "enabled", out.enabled,
                  [](const toml::node& n) { return as_bool(n, "enabled"); });
+    if (const toml::node* n = t.get("token_file")) {
+      out.token_file = resolve(as_nonempty_string(*n, "token_file"));
+      out.token = read_secret_file(out.token_file, *n, "the admin token file");
+      if (out.token.size() < 16) {
+        fail(*n, "the admin token in " + out.token_file +
+                     " is too short: use at least 16 characters (e.g. openssl rand -hex 32)");
+      }
+      for (unsigned char c : out.token) {
+        if (c <= 0x20 || c >= 0x7f) {
+          fail(*n, "the admin token in " + out.token_file +
+                       " must be one line of printable ASCII without spaces");
+        }
+      }
+    }
+    if (const toml::node* n = t.get("allowed_hosts")) {
+      for_each_string(*n, "allowed_hosts", [&](const toml::node&, const std::string& h) {
+        out.allowed_hosts.push_back(h);
+      });
+    }
+    optional_integer(t, "max_connections", 1, 10000, out.max_connections);
+    optional_timeout(t, "request_timeout", out.request_timeout);
+    optional_integer(t, "rotate_burst", 1, 1000000, out.rotate_burst);
+    optional_duration(t, "rotate_interval", out.rotate_interval);
     if (const toml::node* n = t.get("listen")) {
       host_port hp = as_host_port(*n, "listen", /*ip_only=*/true, /*allow_port_zero=*/true);
       out.address = std::move(hp.host);
       out.port = hp.port;
+      if (out.enabled && out.token.empty() && !is_loopback_literal(out.address)) {
+        fail(*n, "admin 'listen' " + double_quoted(out.address) +
+                     " is not a loopback address: anyone who reaches it could reload, flush "
+                     "sessions and rotate keys; set 'token_file' in [admin] or listen on "
+                     "127.0.0.1 or ::1");
+      }
     }
+  }
+
+  // A secret kept in its own file (a password, a token): the whole file, trailing line breaks
+  // removed; empty is refused; readable by group or others gets a warning.
+  static std::string read_secret_file(const std::string& path, const toml::node& at,
+                                      const std::string& what) {
+    std::string v = read_whole_file(path, at, what);
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) {
+      v.pop_back();
+    }
+    if (v.empty()) {
+      fail(at, what + " " + path + " is empty");
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+      spdlog::warn("{}: {} is readable by group or others (chmod 600 it)", path, what);
+    }
+    return v;
+  }
+
+  static bool is_loopback_literal(const std::string& ip) {
+    in_addr v4{};
+    if (::inet_pton(AF_INET, ip.c_str(), &v4) == 1) {
+      return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    in6_addr v6{};
+    return ::inet_pton(AF_INET6, ip.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
   }
 
   static void read_log(const toml::table& t, tlsfront::log::log_options& out) {
@@ -733,15 +795,8 @@ class reader {
     out.redis.host = hp.host;
     out.redis.port = hp.port;
     if (const toml::node* n = t.get("password_file")) {
-      std::string path = resolve(as_string(*n, "password_file"));
-      std::string pw = read_whole_file(path, *n, "the Redis password file");
-      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) {
-        pw.pop_back();
-      }
-      if (pw.empty()) {
-        fail(*n, "the Redis password file " + path + " is empty");
-      }
-      out.redis.password = std::move(pw);
+      out.redis.password = read_secret_file(resolve(as_string(*n, "password_file")), *n,
+                                            "the Redis password file");
     }
     const toml::node& sf = require(t, "secret_file", "cluster");
     std::string error, warning;

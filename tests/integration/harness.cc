@@ -201,9 +201,9 @@ std::string proxy_instance::admin_get(const std::string& path) const {
 
 std::string proxy_instance::admin_request(const std::string& method,
                                           const std::string& path) const {
-  return plain_exchange(admin_port(), method + " " + path +
-                                          " HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n"
-                                          "Connection: close\r\n\r\n");
+  return plain_exchange(admin_port(), method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" +
+                                          std::to_string(admin_port()) +
+                                          "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
 double proxy_instance::metric(const std::string& series) const {
