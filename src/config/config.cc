@@ -638,9 +638,10 @@ class reader {
   }
 
   static void read_limits(const toml::table& t, proxy::limits_options& out) {
-    check_keys(t, "limits",
-               {"max_connections", "max_header_bytes", "max_header_count", "max_body_bytes",
-                "client_idle_timeout", "client_read_timeout", "drain_timeout"});
+    check_keys(
+        t, "limits",
+        {"max_connections", "max_header_bytes", "max_header_count", "max_body_bytes",
+         "client_idle_timeout", "client_read_timeout", "client_write_timeout", "drain_timeout"});
     optional_integer(t, "max_connections", 1, std::numeric_limits<std::int64_t>::max(),
                      out.max_connections);
     optional_size(t, "max_header_bytes", 1024, 1024 * 1024, out.max_header_bytes);
@@ -649,6 +650,7 @@ class reader {
                   out.max_body_bytes);
     optional_timeout(t, "client_idle_timeout", out.client_idle_timeout);
     optional_timeout(t, "client_read_timeout", out.client_read_timeout);
+    optional_timeout(t, "client_write_timeout", out.client_write_timeout);
     optional_duration(t, "drain_timeout", out.drain_timeout);
   }
 

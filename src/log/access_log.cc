@@ -54,6 +54,9 @@ void write_access(const access_record& r) {
   line += " upstream=";
   line += r.upstream.empty() ? std::string_view("-") : r.upstream;
   line += " duration_us=" + std::to_string(r.duration_us);
+  if (r.aborted) {
+    line += " aborted=1";
+  }
   logger->info("{}", line);
 }
 

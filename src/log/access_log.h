@@ -22,6 +22,10 @@ struct access_record {
   std::uint64_t bytes_received = 0;  // request body bytes from the client
   std::string_view upstream;         // backend ip:port or "-"
   std::int64_t duration_us = 0;
+  // The response broke off after its head (backend framing error or close, client gone or cut
+  // by client_write_timeout; a tunnel cut by a timeout or an error): ` aborted=1` ends the line,
+  // and bytes_sent is what the client got, not what the head announced.
+  bool aborted = false;
 };
 
 // Writes one line: key=value pairs, values that may hold spaces quoted and escaped, so no client

@@ -1,5 +1,6 @@
 #include "proxy/accepted_socket.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -144,6 +145,39 @@ asio::ip::tcp::socket adopt(asio::io_context& ioc, const asio::ip::tcp::endpoint
   }
   s.mark_sole_non_blocking();
   return asio::ip::tcp::socket(std::move(s));
+}
+
+void spare_descriptor::release() noexcept {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+bool spare_descriptor::reopen() noexcept {
+  if (fd_ < 0) {
+    fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  return fd_ >= 0;
+}
+
+std::size_t shed_waiting(listener_socket& l, spare_descriptor& spare, std::size_t max) noexcept {
+  spare.release();
+  std::size_t shed = 0;
+  while (shed < max) {
+    // No address wanted: the connection is closed unread.
+    const int fd = ::accept4(l.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) {
+        continue;
+      }
+      break;  // EAGAIN: none left; EMFILE: another thread took the slot
+    }
+    ::close(fd);
+    ++shed;
+  }
+  spare.reopen();
+  return shed;
 }
 
 }  // namespace tlsfront::proxy

@@ -50,4 +50,31 @@ asio::awaitable<std::pair<boost::system::error_code, int>> accept_next(
 asio::ip::tcp::socket adopt(asio::io_context& ioc, const asio::ip::tcp::endpoint& peer, int fd,
                             boost::system::error_code& ec);
 
+// Out of descriptors. A connection the process cannot accept (EMFILE, ENFILE) waits in the
+// listen backlog until its client gives up; shedding it instead tells the client at once. A
+// spare_descriptor holds one descriptor (on /dev/null) in reserve for that; shed_waiting()
+// releases it, which lets accept(2) succeed again.
+// Thread-safety: none; one per worker thread. Another thread of the process may take the freed
+// slot first; the shedding then stops early and the spare is reopened once a descriptor frees.
+class spare_descriptor {
+ public:
+  spare_descriptor() noexcept { reopen(); }
+  ~spare_descriptor() { release(); }
+  spare_descriptor(const spare_descriptor&) = delete;
+  spare_descriptor& operator=(const spare_descriptor&) = delete;
+  bool held() const noexcept { return fd_ >= 0; }
+  void release() noexcept;
+  // Opens it again if it is not held; false while no descriptor is free.
+  bool reopen() noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// Releases `spare`, then accepts each connection waiting on `l` and closes it at once (at most
+// `max`, so a flood cannot hold the worker), then reopens `spare`. Returns how many were shed
+// (0 if none was waiting, or if even the released descriptor did not let one through).
+std::size_t shed_waiting(listener_socket& l, spare_descriptor& spare,
+                         std::size_t max = 256) noexcept;
+
 }  // namespace tlsfront::proxy

@@ -16,6 +16,7 @@
 #include "http/header_rewrite.h"
 #include "log/access_log.h"
 #include "log/logging.h"
+#include "log/rate_limit.h"
 #include "proxy/proxy_protocol.h"
 #include "tls/edge_recv.h"
 
@@ -42,7 +43,10 @@ struct client_connection::exchange {
   bool reused = false;
   bool continue_sent = false;
   bool request_body_started = false;
-  std::uint64_t bytes_sent = 0;
+  // The response broke off after its head (backend framing error or close, client gone or too
+  // slow): the client got `bytes_sent` body bytes of it, not what the head announced.
+  bool aborted = false;
+  std::uint64_t bytes_sent = 0;  // body bytes the client's socket took
   std::uint64_t bytes_received = 0;
   // What the client is told if every attempt fails before a response head arrived.
   int failure_status = 502;
@@ -195,7 +199,7 @@ asio::awaitable<void> client_connection::serve_tcp() {
       co_return;
     }
   }
-  co_await tunnel(po.read_timeout, ex.bytes_received, ex.bytes_sent);
+  ex.aborted = !co_await tunnel(po.read_timeout, ex.bytes_received, ex.bytes_sent);
   bs.active.fetch_sub(1, std::memory_order_relaxed);
   log_access(ex, 0);  // relayed: no HTTP status
 }
@@ -280,11 +284,35 @@ asio::awaitable<bool> client_connection::read_client(bool idle) {
   co_return true;
 }
 
+void client_connection::arm_write_timeout() {
+  // Cut only when the client took nothing for client_write_timeout (tls::stream's output
+  // progress), however long the whole write takes.
+  client_wd_.arm_progress(
+      snap_.opts.limits.client_write_timeout,
+      [](void* self) noexcept {
+        return static_cast<client_connection*>(self)->tls_.output_progress();
+      },
+      this);
+}
+
+bool client_connection::write_timed_out() {
+  if (!client_wd_.fired()) {
+    return false;
+  }
+  listener_.client_write_timeouts->inc();
+  spdlog::debug("{}: cut: the client took nothing for {} ms", peer_,
+                snap_.opts.limits.client_write_timeout.count());
+  return true;
+}
+
 asio::awaitable<bool> client_connection::write_client(const std::string& data, bool last) {
-  client_wd_.arm(snap_.opts.limits.client_read_timeout);
+  arm_write_timeout();
   boost::system::error_code ec = last ? co_await tls_.write_last(data.data(), data.size())
                                       : co_await tls_.write_all(data.data(), data.size());
   client_wd_.disarm();
+  if (ec) {
+    write_timed_out();
+  }
   co_return !ec;
 }
 
@@ -322,6 +350,9 @@ asio::awaitable<client_connection::outcome> client_connection::respond_local(int
   bool will_keep = keep_alive && r.find("Connection: close") == std::string_view::npos;
   to_client_.assign(r);
   bool ok = co_await write_client(to_client_, !will_keep);
+  // Its body went out whole, or (write failed) nothing is known to have.
+  ex.bytes_sent = ok ? r.size() - (r.find("\r\n\r\n") + 4) : 0;
+  ex.aborted = !ok;
   srv_.metrics().local_responses[status / 100]->inc();
   log_access(ex, status);
   if (!ok || !will_keep) {
@@ -443,19 +474,26 @@ std::string client_connection::upgrade_for(const http::message_head& h,
   return {};
 }
 
-asio::awaitable<void> client_connection::tunnel(std::chrono::milliseconds idle,
+asio::awaitable<bool> client_connection::tunnel(std::chrono::milliseconds idle,
                                                 std::uint64_t& to_backend,
                                                 std::uint64_t& to_client) {
   tunnel_state t;
   t.idle = idle;
   tls_.set_edge_reads(false);  // waits here send nothing first (tls/edge_recv.h on RSTs)
-  watchdog wd(worker_.ioc.get_executor(), [this, &t] { abort_tunnel(t); });
+  watchdog wd(worker_.ioc.get_executor(), [this, &t] {
+    if (t.writing_to_client) {
+      t.wd->arm(t.idle);  // not idle: the write in flight has client_write_timeout for a bound
+      return;
+    }
+    abort_tunnel(t);
+  });
   t.wd = &wd;
   wd.arm(idle);
   using namespace asio::experimental::awaitable_operators;
   co_await (pump_to_backend(t) && pump_to_client(t));
   to_backend = t.to_backend;
   to_client = t.to_client;
+  co_return !t.failed;
 }
 
 void client_connection::abort_tunnel(tunnel_state& t) {
@@ -518,9 +556,17 @@ asio::awaitable<void> client_connection::pump_to_client(tunnel_state& t) {
     }
     t.wd->arm(t.idle);
     const std::size_t len = bin_end_ - bin_begin_;
+    // While the client takes these bytes the tunnel is not idle; the write is cut only if the
+    // client takes nothing for client_write_timeout.
+    t.writing_to_client = true;
+    arm_write_timeout();
     boost::system::error_code wec = co_await tls_.write_all(bin_.data() + bin_begin_, len);
+    client_wd_.disarm();
+    t.writing_to_client = false;
+    t.wd->arm(t.idle);
     bin_begin_ = bin_end_ = 0;
     if (wec) {
+      write_timed_out();
       abort_tunnel(t);
       co_return;
     }
@@ -542,8 +588,9 @@ asio::awaitable<bool> client_connection::connect_backend(exchange& ex, int serve
     pool.stats().connect_errors->inc();
     pool.note_failure(si);
     ex.failure_status = ec == asio::error::timed_out ? 504 : 502;
-    spdlog::warn("pool {}: connect to {} failed: {}", pool.options().name, pool.server(si).name,
-                 ec.message());
+    static log::rate_limiter connect_log;
+    log::limited(connect_log, spdlog::level::warn, "pool {}: connect to {} failed: {}",
+                 pool.options().name, pool.server(si).name, ec.message());
     co_return false;
   }
   boost::system::error_code ignored;
@@ -752,8 +799,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       auto st = feed_response();
       if (st == http::message_parser::status::error) {
         srv_.metrics().backend_errors->inc();
-        spdlog::warn("pool {}: bad response from {}: {}", po.name, bs.name,
-                     response_.error_reason());
+        static log::rate_limiter bad_response_log;
+        log::limited(bad_response_log, spdlog::level::warn, "pool {}: bad response from {}: {}",
+                     po.name, bs.name, response_.error_reason());
         ex.failure_status = 502;
         break;
       }
@@ -792,8 +840,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       http::build_client_response(uh, http::body_framing::none, false, to_client_,
                                   uh.find("upgrade").value_or(std::string_view(ex.upgrade)));
       backend_wd_.disarm();
+      ex.aborted = true;
       if (co_await write_client(to_client_)) {
-        co_await tunnel(po.read_timeout, ex.bytes_received, ex.bytes_sent);
+        ex.aborted = !co_await tunnel(po.read_timeout, ex.bytes_received, ex.bytes_sent);
       }
       backend_ = asio::ip::tcp::socket(worker_.ioc);
       pool.requests(1).inc();
@@ -844,6 +893,7 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
           break;
         }
         to_client_.clear();
+        ex.bytes_sent = response_.body_bytes();  // all parsed so far was in to_client_
       }
       if (st == http::message_parser::status::message_done) {
         complete = true;
@@ -859,6 +909,9 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
               client_ok = false;
             }
             complete = client_ok;
+            if (client_ok) {
+              ex.bytes_sent = response_.body_bytes();
+            }
           }
           break;
         }
@@ -873,7 +926,15 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       }
     }
     backend_wd_.disarm();
-    ex.bytes_sent = response_.body_bytes();
+    ex.aborted = !complete;
+    if (!complete && client_ok) {
+      static log::rate_limiter broke_off_log;
+      log::limited(
+          broke_off_log, spdlog::level::warn,
+          "pool {}: response from {} broke off after {} body bytes: {}", po.name, bs.name,
+          response_.body_bytes(),
+          response_.error_reason().empty() ? "closed or timed out" : response_.error_reason());
+    }
     bool reusable = complete && rh.keep_alive && !response_.body_until_close() &&
                     bin_begin_ == bin_end_ && rh.version_minor == 1;
     if (reusable && current_config) {
@@ -922,6 +983,7 @@ void client_connection::log_access(const exchange& ex, int status) {
   r.status = status;
   r.bytes_sent = ex.bytes_sent;
   r.bytes_received = ex.bytes_received;
+  r.aborted = ex.aborted;
   r.upstream = upstream;
   r.duration_us = micros_since(ex.start);
   log::write_access(r);

@@ -53,7 +53,13 @@ class client_connection {
   void set_peer(const asio::ip::tcp::endpoint& ep);
   asio::awaitable<bool> read_client(bool idle);
   // `last`: the connection closes right after (close_notify and FIN leave with these bytes).
+  // Bounded by client_write_timeout as a progress timeout (arm_write_timeout()).
   asio::awaitable<bool> write_client(const std::string& data, bool last = false);
+  // Arms client_wd_ for a write to the client: it fires once the client took nothing for
+  // client_write_timeout.
+  void arm_write_timeout();
+  // After a failed write to the client: true (and counted) if client_wd_ cut it.
+  bool write_timed_out();
   asio::awaitable<outcome> respond_local(int status, bool keep_alive, exchange& ex);
   asio::awaitable<void> linger();
   asio::awaitable<int> forward(exchange& ex);
@@ -65,15 +71,18 @@ class client_connection {
   static std::string upgrade_for(const http::message_head& h, const router::target& route);
 
   // A tunnel: bytes relayed both ways between the client (TLS) and backend_, half-closes passed
-  // on, until both directions ended or nothing moved for `idle`. Bytes already buffered (in_,
-  // bin_) go first. Counts what went each way.
+  // on, until both directions ended or nothing moved for `idle` (a write to the client in flight
+  // is movement: it is bounded by client_write_timeout instead). Bytes already buffered (in_,
+  // bin_) go first. Counts what went each way. True if both directions ended cleanly (not cut
+  // by a timeout or an error).
   struct tunnel_state {
     watchdog* wd = nullptr;
     std::chrono::milliseconds idle{};
     std::uint64_t to_backend = 0, to_client = 0;
     bool failed = false;
+    bool writing_to_client = false;
   };
-  asio::awaitable<void> tunnel(std::chrono::milliseconds idle, std::uint64_t& to_backend,
+  asio::awaitable<bool> tunnel(std::chrono::milliseconds idle, std::uint64_t& to_backend,
                                std::uint64_t& to_client);
   asio::awaitable<void> pump_to_backend(tunnel_state& t);
   asio::awaitable<void> pump_to_client(tunnel_state& t);

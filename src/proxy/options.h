@@ -77,6 +77,9 @@ struct limits_options {
   milliseconds client_idle_timeout{std::chrono::seconds(60)};
   // Longest wait for the rest of a request head once it started, and between two body reads.
   milliseconds client_read_timeout{std::chrono::seconds(30)};
+  // A write to the client (a response, a tunnel's bytes) is cut once the client took no byte of
+  // it for this long; a slow but steady reader is never cut, however long the response.
+  milliseconds client_write_timeout{std::chrono::seconds(30)};
   // On SIGTERM/SIGINT, in-flight requests get this long to finish.
   milliseconds drain_timeout{std::chrono::seconds(30)};
 };

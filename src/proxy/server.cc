@@ -9,6 +9,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <chrono>
 #include <future>
 
@@ -59,6 +60,56 @@ void register_cache_metrics(cache::session_cache& c, core::metrics_registry& met
   metrics.add_gauge_fn("tlsfront_session_cache_memory_bytes",
                        "Memory allocated for the session-ID cache", "",
                        [&c] { return static_cast<double>(c.memory_bytes()); });
+}
+
+// A listener's counters of connections refused or cut for lack of resources: max_connections,
+// accept(2) failures (descriptors, memory), write timeouts.
+void register_limit_metrics(listener_runtime& lr, const std::string& l,
+                            core::metrics_registry& metrics) {
+  lr.rejected = &metrics.add_counter(
+      "tlsfront_connections_rejected_total",
+      "Client connections closed at accept because max_connections was reached", l);
+  static const char* reasons[3] = {"emfile", "enfile", "other"};
+  for (int r = 0; r < 3; ++r) {
+    lr.accept_errors[r] = &metrics.add_counter(
+        "tlsfront_accept_errors_total",
+        "accept(2) failures: out of descriptors (process: emfile, system: enfile) or other",
+        l + ",reason=\"" + reasons[r] + "\"");
+  }
+  lr.accept_shed = &metrics.add_counter(
+      "tlsfront_accept_shed_total",
+      "Connections accepted and closed at once because the process was out of descriptors", l);
+  lr.client_write_timeouts = &metrics.add_counter(
+      "tlsfront_client_write_timeouts_total",
+      "Client connections cut because the client took no byte for client_write_timeout", l);
+}
+
+// accept(2) failed on `slot` (after adopt(), any failure to take the connection). Out of
+// descriptors, the connections waiting are shed (shed_waiting()) rather than left to time out.
+// Counted per listener and reason, logged at most once per interval (with the count of lines
+// held back), then the accept loop pauses for `backoff`: 10 ms after the first failure, doubling
+// up to 1 s while failures go on; the caller resets it after an accept succeeds.
+asio::awaitable<void> after_accept_error(worker& w, acceptor_slot& slot,
+                                         const boost::system::error_code& ec,
+                                         std::chrono::milliseconds& backoff) {
+  const listener_runtime& lr = w.snap->listeners[slot.listener];
+  const bool system_error = ec.category() == boost::system::system_category();
+  const int reason = system_error && ec.value() == EMFILE   ? 0
+                     : system_error && ec.value() == ENFILE ? 1
+                                                            : 2;
+  lr.accept_errors[reason]->inc();
+  std::size_t shed = 0;
+  if (reason < 2) {
+    shed = shed_waiting(slot.acc, w.spare);
+    lr.accept_shed->inc(shed);
+  }
+  using std::chrono::milliseconds;
+  backoff = backoff.count() == 0 ? milliseconds(10) : std::min(backoff * 2, milliseconds(1000));
+  log::limited(*slot.accept_log, spdlog::level::warn,
+               "accept on {}: {}; {} waiting connection(s) shed, accepting again in {} ms",
+               lr.opts.name, ec.message(), shed, backoff.count());
+  asio::steady_timer t(w.ioc, backoff);
+  co_await t.async_wait(use_tuple);
 }
 
 void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
@@ -273,6 +324,7 @@ std::shared_ptr<snapshot> server::build(const server_options& opts, std::string&
     lr.proxy_header_errors = &metrics.add_counter(
         "tlsfront_proxy_protocol_errors_total",
         "Connections from trusted proxies closed for a missing or malformed PROXY header", l);
+    register_limit_metrics(lr, l, metrics);
     if (lo.mode == listener_options::mode_kind::tcp) {
       auto it = std::find(pool_names.begin(), pool_names.end(), lo.pool);
       if (it == pool_names.end()) {
@@ -309,8 +361,10 @@ void server::run_on(worker& w, const std::function<void()>& f) {
 bool server::open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
                            std::vector<std::shared_ptr<acceptor_slot>>& slots, std::string& error) {
   slots.clear();
+  auto accept_log = std::make_shared<log::rate_limiter>(1, std::chrono::seconds(5));
   for (auto& w : workers_) {
     auto slot = std::make_shared<acceptor_slot>(w->ioc);
+    slot->accept_log = accept_log;
     bool ok = false;
     run_on(*w, [&] {
       ok = proxy::open_listener(slot->acc, bound, error);
@@ -366,9 +420,6 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
 
   srv->metrics_.active =
       &metrics.add_gauge("tlsfront_connections_active", "Client connections open now");
-  srv->metrics_.rejected = &metrics.add_counter(
-      "tlsfront_connections_rejected_total",
-      "Client connections closed at accept because max_connections was reached");
   for (int c = 1; c <= 5; ++c) {
     srv->metrics_.local_responses[c] = &metrics.add_counter(
         "tlsfront_requests_total", "Requests answered, by backend pool and status class",
@@ -543,6 +594,7 @@ server::~server() {
 asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_slot> slot) {
   listener_socket& acc = slot->acc;
   asio::ip::tcp::endpoint peer;  // filled by accept(2): no getpeername per connection
+  std::chrono::milliseconds backoff{0};
   while (acc.is_open()) {
     auto [ec, fd] = co_await accept_next(acc, peer);
     if (ec == asio::error::operation_aborted || !acc.is_open()) {
@@ -556,18 +608,17 @@ asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_sl
       if (!acc.is_open()) {
         break;
       }
-      // EMFILE/ENFILE/ENOBUFS: back off a little instead of spinning.
-      spdlog::warn("accept on {}: {}", w.snap->listeners[slot->listener].opts.name, ec.message());
-      asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
-      co_await t.async_wait(use_tuple);
+      // EMFILE/ENFILE/ENOBUFS: shed, count, back off instead of spinning.
+      co_await after_accept_error(w, *slot, ec, backoff);
       continue;
     }
+    backoff = std::chrono::milliseconds(0);
     w.accepted->inc();
     std::shared_ptr<const snapshot> snap = w.snap;
     const auto max_conn = static_cast<std::int64_t>(snap->opts.limits.max_connections);
     if (open_.fetch_add(1, std::memory_order_relaxed) >= max_conn) {
       open_.fetch_sub(1, std::memory_order_relaxed);
-      metrics_.rejected->inc();
+      snap->listeners[slot->listener].rejected->inc();
       continue;  // `sock` closes here
     }
     asio::co_spawn(

@@ -27,6 +27,8 @@
 #include "cluster/session_store.h"
 #include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
+#include "log/rate_limit.h"
+#include "proxy/accepted_socket.h"
 #include "proxy/backend_pool.h"
 #include "proxy/health_checker.h"
 #include "proxy/options.h"
@@ -49,6 +51,11 @@ struct listener_runtime {
   core::histogram* handshake_us = nullptr;
   core::counter* proxy_header_errors = nullptr;  // bad or missing PROXY headers from trusted peers
   int pool = -1;                                 // tcp mode: index of the pool in the snapshot
+  // Connections refused or cut for lack of resources (server.cc, register_limit_metrics()).
+  core::counter* rejected = nullptr;               // closed at accept: max_connections reached
+  core::counter* accept_errors[3] = {};            // accept(2) failed: [EMFILE, ENFILE, other]
+  core::counter* accept_shed = nullptr;            // accepted and closed at once: no descriptors
+  core::counter* client_write_timeouts = nullptr;  // the client took nothing for too long
 };
 
 // Everything a connection reads from the configuration; immutable once built, replaced whole on
@@ -70,11 +77,12 @@ struct acceptor_slot {
   explicit acceptor_slot(asio::io_context& ioc) : acc(ioc) {}
   asio::ip::tcp::socket acc;  // listening (proxy/accepted_socket.h)
   std::size_t listener = 0;   // index in the worker's current snapshot; set on the worker thread
+  // Accept failures of this listener, all workers together: one line per interval at most.
+  std::shared_ptr<log::rate_limiter> accept_log;
 };
 
 struct proxy_metrics {
   core::gauge* active = nullptr;
-  core::counter* rejected = nullptr;       // over max_connections
   core::counter* local_responses[6] = {};  // proxy-generated, by status class
   core::counter* bad_requests = nullptr;
   core::counter* backend_errors = nullptr;
@@ -94,6 +102,8 @@ struct worker {
   asio::io_context ioc;
   std::vector<std::shared_ptr<acceptor_slot>> slots;  // one per listener
   core::counter* accepted = nullptr;                  // connections this worker accepted
+  // Released to shed connections when out of descriptors (proxy/accepted_socket.h).
+  spare_descriptor spare;
   asio::steady_timer sweep;
   // The fleet store of this worker ([cluster] only): its own Redis connection, used only on
   // this thread. `l2` is declared after `redis` so it goes first.

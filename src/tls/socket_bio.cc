@@ -21,6 +21,9 @@ ssize_t send_fd(socket_bio_state& s, const void* in, std::size_t n, int flags) {
   do {
     r = ::send(s.fd, in, n, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
   } while (r < 0 && errno == EINTR);
+  if (r > 0) {
+    s.bytes_sent += static_cast<std::uint64_t>(r);
+  }
   return r;
 }
 

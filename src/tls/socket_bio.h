@@ -48,6 +48,8 @@ struct socket_bio_state {
   std::size_t out_begin = 0;
   std::uint64_t reads = 0;  // recv(2) calls made (for tests and profiles)
   std::uint64_t sends = 0;  // send(2) calls made (for tests and profiles)
+  // Bytes the socket took: the output's progress (tls::stream::output_progress()).
+  std::uint64_t bytes_sent = 0;
 
   bool output_pending() const noexcept { return out_begin < out.size(); }
   bool input_buffered() const noexcept { return begin < end; }

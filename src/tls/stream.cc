@@ -1,7 +1,10 @@
 #include "tls/stream.h"
 
+#include <linux/sockios.h>
 #include <openssl/err.h>
+#include <sys/ioctl.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -261,6 +264,17 @@ asio::awaitable<error_code> stream::write_records(const void* data, std::size_t 
     co_return classify(e, r);
   }
   co_return error_code{};
+}
+
+std::uint64_t stream::output_progress() const noexcept {
+  int queued = 0;  // sent but not acknowledged, plus not sent yet
+  const std::uint64_t sent = bio_state_.bytes_sent;
+  if (::ioctl(bio_state_.fd, SIOCOUTQ, &queued) != 0 || queued < 0) {
+    return sent;
+  }
+  const std::uint64_t acked =
+      sent - std::min<std::uint64_t>(sent, static_cast<std::uint64_t>(queued));
+  return sent + acked;  // both only grow
 }
 
 void stream::shutdown() noexcept {

@@ -93,6 +93,12 @@ class stream {
   // send nothing first (tunnels), where an RST queued behind the last bytes would otherwise only
   // be seen at the idle timeout (tls/edge_recv.h).
   void set_edge_reads(bool on) noexcept { bio_state_.edge = on; }
+  // A count that grows while the peer takes our output: bytes the socket accepted plus bytes
+  // the peer's TCP acknowledged (the send queue's length from ioctl(SIOCOUTQ), one system call).
+  // For write timeouts that measure progress rather than whole writes: while a peer reads slowly,
+  // a full send buffer accepts nothing for long stretches, but its acknowledgements keep coming.
+  // If the ioctl fails only the accepted bytes count.
+  std::uint64_t output_progress() const noexcept;
   // recv(2) / send(2) calls made on the socket so far (for tests and profiles).
   std::uint64_t socket_reads() const noexcept { return bio_state_.reads; }
   std::uint64_t socket_sends() const noexcept { return bio_state_.sends; }

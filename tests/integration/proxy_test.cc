@@ -510,7 +510,7 @@ TEST(ProxyLimits, MaxConnectionsClosesTheExtraOne) {
   ASSERT_TRUE(c2.connected());
   tls_client c3(p.port());
   EXPECT_FALSE(c3.connected());  // accepted and closed at once: the handshake fails
-  EXPECT_GE(p.metric("tlsfront_connections_rejected_total"), 1);
+  EXPECT_GE(p.metric("tlsfront_connections_rejected_total{listener=\"https\"}"), 1);
   // The two open ones still work.
   ASSERT_TRUE(c1.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
   EXPECT_EQ(response_status(c1.read_response()), 200);

@@ -1128,5 +1128,21 @@ TEST(config_errors, bad_tickets) {
                          "unknown key 'keys' in [tickets]"));
 }
 
+// [limits] client_write_timeout: a progress timeout for writes to the client.
+TEST(config_load, client_write_timeout) {
+  auto dflt = load(std::string(minimal));
+  ASSERT_TRUE(dflt.value.has_value());
+  EXPECT_EQ(dflt.value->server.limits.client_write_timeout, std::chrono::seconds(30));
+  auto set = load(std::string(minimal) + "[limits]\nclient_write_timeout = \"5s\"\n");
+  ASSERT_TRUE(set.value.has_value());
+  EXPECT_EQ(set.value->server.limits.client_write_timeout, std::chrono::seconds(5));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[limits]\nclient_write_timeout = \"0s\"\n", "7:24",
+                         "'client_write_timeout' must be longer than zero"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[limits]\nclient_write_timeout = \"soon\"\n",
+                         "7:24", "invalid duration \"soon\" for 'client_write_timeout'"));
+  const std::string shipped = test::read_file(test::source_dir() + "/conf/tlsfront.toml");
+  EXPECT_NE(shipped.find("# client_write_timeout = "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tlsfront::config

@@ -260,5 +260,23 @@ TEST_F(AcceptedSocket, AdoptFailureIsAnErrorAndAClosedSocket) {
   EXPECT_FALSE(s.is_open());
 }
 
+// shed_waiting(): the connections waiting on the listener are accepted and closed at once (the
+// client sees the close), the spare descriptor is held again afterwards, and an empty listener
+// sheds nothing.
+TEST_F(AcceptedSocket, ShedWaitingClosesTheWaitingConnectionsAndKeepsTheSpare) {
+  spare_descriptor spare;
+  ASSERT_TRUE(spare.held());
+  connect_client();
+  ASSERT_EQ(::send(client_, "x", 1, 0), 1);
+  ASSERT_TRUE(readable(acc_.native_handle(), 1000)) << "the listener never offered it";
+  EXPECT_EQ(shed_waiting(acc_, spare), 1u);
+  EXPECT_TRUE(spare.held());
+  ASSERT_TRUE(readable(client_, 1000)) << "the shed connection was not closed";
+  char c = 0;
+  EXPECT_LE(::recv(client_, &c, 1, 0), 0);
+  EXPECT_EQ(shed_waiting(acc_, spare), 0u);
+  EXPECT_TRUE(spare.held());
+}
+
 }  // namespace
 }  // namespace tlsfront::proxy
