@@ -12,6 +12,7 @@
 
 #include "http/error_response.h"
 #include "http/message_parser.h"
+#include "log/rate_limit.h"
 
 namespace tlsfront::admin {
 namespace {
@@ -120,8 +121,8 @@ std::optional<admin_response> admin_server::refuse(const http::message_head& hea
     return std::nullopt;
   }
   refused(verdict_name(v)).inc();
-  spdlog::warn("admin: {} {} from {} refused ({})", head.method, head.target, peer,
-               verdict_name(v));
+  log::limited(refusal_log_, spdlog::level::warn, "admin: {} {} from {} refused ({})", head.method,
+               head.target, peer, verdict_name(v));
   if (v == guard_verdict::no_token || v == guard_verdict::bad_token) {
     return admin_response{401, "text/plain; charset=utf-8", "a valid bearer token is required\n",
                           "WWW-Authenticate: Bearer realm=\"tlsfront-admin\"\r\n"};
@@ -241,7 +242,8 @@ asio::awaitable<void> admin_server::serve(asio::ip::tcp::socket s) {
         auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
         if (ec) {
           if (timed_out && started) {
-            spdlog::warn("admin: request from {} not complete within {} ms, closed", peer,
+            log::limited(refusal_log_, spdlog::level::warn,
+                         "admin: request from {} not complete within {} ms, closed", peer,
                          opts_.request_timeout.count());
           }
           co_return;

@@ -26,6 +26,7 @@
 #include "admin/options.h"
 #include "admin/request_guard.h"
 #include "core/metrics.h"
+#include "log/rate_limit.h"
 
 namespace tlsfront::admin {
 
@@ -90,6 +91,7 @@ class admin_server {
   mutable std::mutex guard_mu_;  // guards guard_.token (set_token() may run on another thread)
   guard_settings guard_;
   std::size_t open_ = 0;  // connections being served (admin thread only)
+  log::rate_limiter refusal_log_{20, std::chrono::seconds(10)};  // refusals and timeouts
   core::gauge& connections_;
   asio::io_context ioc_{1};
   asio::ip::tcp::acceptor acceptor_;
