@@ -315,5 +315,57 @@ TEST_F(FleetKeys, AListThatDoesNotOpenIsNeverOverwritten) {
   }));
 }
 
+// A list numbered below the one installed (another instance recreated it after Redis lost it,
+// not knowing the number) is written back under a higher number: no instance's version ever
+// goes back, and the keys stay.
+TEST_F(FleetKeys, AListNumberedBelowTheInstalledOneIsNumberedOnAgain) {
+  ASSERT_TRUE(run_until([&] { return converged(); }));
+  for (int i = 0; i < 3; ++i) {
+    inst_[0]->sync.request_rotation();
+    step(400ms);
+  }
+  ASSERT_TRUE(run_until([&] {
+    step(100ms);
+    return converged() && inst_[0]->sync.counters().version == inst_[1]->sync.counters().version;
+  }));
+  const std::int64_t before = inst_[0]->sync.counters().version;
+  ASSERT_GE(before, 3);
+  const std::string key = ticket_key_sync::redis_key("t:");
+  redis_client writer(ioc_, opts_);
+  writer.start();
+  ASSERT_TRUE(run_until([&] { return writer.ready(); }));
+  key_list low{1, {}};
+  for (const auto& k : inst_[0]->ring.view()->keys) {
+    low.keys.push_back(*k);
+  }
+  bool written = false;
+  writer.command({"SET", key, seal_.seal(ticket_key_sync::encode(low), key)},
+                 [&](const error_code&, const redis_reply&) { written = true; });
+  ASSERT_TRUE(run_until([&] { return written; }));
+  std::optional<redis_reply> stored;
+  for (int t = 0; t < 10; ++t) {
+    step(200ms);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_GE(inst_[i]->sync.counters().version.load(), before) << "step " << t;
+    }
+  }
+  EXPECT_GT(inst_[0]->sync.counters().version.load(), before);
+  EXPECT_EQ(inst_[0]->sync.counters().version.load(), inst_[1]->sync.counters().version.load());
+  writer.command({"GET", key}, [&](const error_code&, const redis_reply& r) { stored = r; });
+  ASSERT_TRUE(run_until([&] { return stored.has_value(); }));
+  std::string plain;
+  ASSERT_EQ(seal_.open(stored->str, key, plain), sealer::open_result::ok);
+  key_list back;
+  ASSERT_TRUE(ticket_key_sync::decode(plain, back));
+  EXPECT_GT(back.version, static_cast<std::uint64_t>(before));
+  const std::set<std::string> now_held = names(0);
+  for (const auto& k : low.keys) {
+    if (clock_.now_s() < k.not_after) {
+      EXPECT_TRUE(now_held.count(name_of(k))) << "a key of the list was lost";
+    }
+  }
+  EXPECT_TRUE(converged());
+}
+
 }  // namespace
 }  // namespace tlsfront::cluster
