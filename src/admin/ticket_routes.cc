@@ -18,6 +18,20 @@ admin_response result(bool ok, const std::string& error, const char* what) {
   return json_error(409, error);
 }
 
+// What a key can do now, in words: "sealing" (the current key), "published" (a next key: opens
+// the tickets of instances that already switched, seals from not_before), "decrypt-only" (a
+// previous or demoted key: opens the tickets it sealed until not_after, seals none).
+const char* key_state(tls::key_role r) {
+  switch (r) {
+    case tls::key_role::current:
+      return "sealing";
+    case tls::key_role::next:
+      return "published";
+    default:
+      return "decrypt-only";
+  }
+}
+
 const char* source_name(tls::ticket_key_options::source_kind k) {
   switch (k) {
     case tls::ticket_key_options::source_kind::memory:
@@ -75,6 +89,7 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rot
       body += first ? "" : ",";
       first = false;
       body += "{\"name\":\"" + k.name_hex + "\",\"role\":\"" + tls::key_role_name(k.role) +
+              "\",\"state\":\"" + key_state(k.role) +
               "\",\"not_before\":" + std::to_string(k.not_before) + ",\"not_after\":" +
               (k.not_after == INT64_MAX ? std::string("null") : std::to_string(k.not_after)) +
               ",\"local\":" + (k.local ? "true" : "false") + "}";

@@ -224,10 +224,12 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
   }
   const std::int64_t now = ring_.clock().now_s();
   if (r.type == redis_reply::kind::nil) {
-    // No list yet (a new fleet, or it was deleted): propose our own keys, the ones every
-    // ticket this instance issued so far is sealed under.
+    // No list yet (a new fleet, or it was deleted, or Redis restarted without persistence):
+    // propose our own keys, the ones every ticket this instance issued so far is sealed under,
+    // numbered after the list this instance installed last (so the version never goes back).
     key_list mine;
-    mine.version = 1;
+    const std::int64_t held = counters_.version.load(std::memory_order_relaxed);
+    mine.version = held > 0 ? static_cast<std::uint64_t>(held) + 1 : 1;
     auto snap = ring_.view();
     for (const auto& k : snap->keys) {
       if (!k->local && now < k->not_after) {
@@ -257,7 +259,13 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
   }
   ring_.install(list.keys);
   ring_.set_fallback(false);
-  counters_.version.store(static_cast<std::int64_t>(list.version), std::memory_order_relaxed);
+  // A list numbered below the one installed before was recreated by an instance that had not
+  // seen it (Redis lost the list, and another instance wrote it first): it is written again
+  // under the next number, and the version shown stays where it was meanwhile.
+  const std::int64_t held = counters_.version.load(std::memory_order_relaxed);
+  const bool behind = static_cast<std::int64_t>(list.version) < held;
+  counters_.version.store(std::max(held, static_cast<std::int64_t>(list.version)),
+                          std::memory_order_relaxed);
   counters_.read_at.store(now, std::memory_order_relaxed);
   counters_.shared.store(true, std::memory_order_relaxed);
   if (logged_degraded_) {
@@ -265,7 +273,14 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
     spdlog::info("fleet: ticket keys shared again (list version {})", list.version);
   }
   key_list next = list;
-  if (plan(next, ring_, now, rotate_, ahead_s_)) {
+  if (behind) {
+    next.version = static_cast<std::uint64_t>(held);
+  }
+  const bool changed = plan(next, ring_, now, rotate_, ahead_s_);  // version + 1 if changed
+  if (changed || behind) {
+    if (!changed) {
+      ++next.version;  // the same keys, numbered after the list installed before
+    }
     propose(std::move(next), r.str, rotate_);
     return;
   }

@@ -10,6 +10,10 @@
 // proposals exactly one wins), then reads the list back and installs that, won or lost. A new
 // key is published `ahead` seconds before it starts sealing, ahead >= publish_ahead and
 // >= 2 poll intervals, so every instance holds it before any ticket under it exists.
+// The version only grows, as each instance sees it: when Redis lost the list (a restart
+// without persistence, a deleted key) the instance that writes it again from the keys it holds
+// numbers it after the last list it installed, and an instance that reads a list numbered
+// below the one it installed writes the same keys back under its next number.
 //
 // FAILURE. Redis down or slow, an error reply, or a list that does not open (another fleet's
 // secret, tampered) or does not parse: the ring keeps its keys and falls back to scheduling its
@@ -46,7 +50,7 @@ struct ticket_sync_counters {
   std::atomic<std::uint64_t> rejected{0};   // lists that did not open or parse
   std::atomic<std::uint64_t> added{0};      // changed lists this instance wrote (CAS won)
   std::atomic<std::uint64_t> conflicts{0};  // proposals another instance's write beat
-  std::atomic<std::int64_t> version{-1};    // version of the installed list; -1 before any
+  std::atomic<std::int64_t> version{-1};    // highest version installed; -1 before any
   std::atomic<std::int64_t> read_at{0};     // clock seconds of the last good read
   std::atomic<bool> shared{false};          // the last poll installed the fleet list
 };

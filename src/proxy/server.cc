@@ -121,8 +121,14 @@ void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
                                        "Tickets that resumed a session, by the role of their key",
                                        std::string("role=\"") + roles[r] + "\"");
   }
-  m.renewed = &metrics.add_counter("tlsfront_tickets_renewed_total",
-                                   "Tickets under a no longer current key, re-sealed (TLS 1.2)");
+  const char* versions[2] = {"1.2", "1.3"};
+  for (int v = 0; v < 2; ++v) {
+    m.renewed[v] = &metrics.add_counter(
+        "tlsfront_tickets_renewed_total",
+        "Resumptions with a ticket under a no longer current key whose session got a ticket "
+        "under the current key (TLS 1.2: the ticket re-sealed; TLS 1.3: the new tickets)",
+        std::string("version=\"") + versions[v] + "\"");
+  }
   m.unknown_key = &metrics.add_counter("tlsfront_tickets_unknown_key_total",
                                        "Tickets under a key the ring does not hold (or dropped)");
   m.rejected = &metrics.add_counter(
@@ -131,11 +137,13 @@ void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
   m.malformed = &metrics.add_counter(
       "tlsfront_tickets_malformed_total",
       "Tickets offered but too short or malformed for their key to be looked up");
-  metrics.add_gauge_fn("tlsfront_ticket_keys", "Ticket keys held (next, current, previous)", "",
-                       [&ring] { return static_cast<double>(ring.view()->keys.size()); });
+  metrics.add_gauge_fn(
+      "tlsfront_ticket_keys",
+      "Ticket keys held that can still seal or open tickets (next, current, previous)", "",
+      [&ring] { return static_cast<double>(ring.list().size()); });
   metrics.add_gauge_fn("tlsfront_ticket_current_key_age_seconds",
                        "Seconds since the current ticket key started encrypting", "", [&ring] {
-                         auto s = ring.view();
+                         auto s = ring.latest();
                          std::int64_t now = ring.clock().now_s();
                          auto k = tls::ticket_key_ring::current(*s, now);
                          return k ? static_cast<double>(now - k->not_before) : -1.0;
@@ -644,6 +652,9 @@ void server::schedule_sweep(worker& w) {
     if (w.index == 0) {
       tickets_->maintain();  // rotation: publish the next key when due, drop expired ones
     }
+    // Refreshes this worker's snapshot even without handshakes, so a dropped key's last
+    // reference goes (and the key is wiped) within a second.
+    tickets_->view();
     schedule_sweep(w);
   });
 }

@@ -112,6 +112,11 @@ SSL_SESSION* on_get_session(SSL* ssl, const uint8_t* id, int id_len, int* out_co
   const std::uint64_t ctx_id = session_context_id(ssl);
   const std::string_view sid(reinterpret_cast<const char*>(id), static_cast<size_t>(id_len));
   handshake_info* info = info_of(ssl);
+  if (info != nullptr && info->lookup) {
+    // BoringSSL calls again after the suspended L2 lookup: L1 already missed (and counted that
+    // miss) on the first call, so only the L2 answer is taken.
+    return from_remote(ssl, *a, *info, ctx_id, sid);
+  }
   std::size_t n = a->cache->lookup(ctx_id, sid, buf.data(), buf.size());
   if (n == 0) {
     return info != nullptr && info->remote != nullptr ? from_remote(ssl, *a, *info, ctx_id, sid)

@@ -13,9 +13,61 @@
 
 namespace tlsfront::tls {
 
+ticket_key::ticket_key(const ticket_key& o)
+    : name(o.name),
+      hmac_key(o.hmac_key),
+      aes_key(o.aes_key),
+      hmac_len(o.hmac_len),
+      aes_len(o.aes_len),
+      not_before(o.not_before),
+      not_after(o.not_after),
+      local(o.local),
+      sealed_until(o.sealed_until.load(std::memory_order_relaxed)),
+      ticket_lifetime(o.ticket_lifetime) {}
+
+ticket_key& ticket_key::operator=(const ticket_key& o) {
+  name = o.name;
+  hmac_key = o.hmac_key;
+  aes_key = o.aes_key;
+  hmac_len = o.hmac_len;
+  aes_len = o.aes_len;
+  not_before = o.not_before;
+  not_after = o.not_after;
+  local = o.local;
+  sealed_until.store(o.sealed_until.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  ticket_lifetime = o.ticket_lifetime;
+  return *this;
+}
+
 ticket_key::~ticket_key() {
   OPENSSL_cleanse(hmac_key.data(), hmac_key.size());
   OPENSSL_cleanse(aes_key.data(), aes_key.size());
+}
+
+std::int64_t ticket_key::opens_until() const noexcept {
+  if (!local) {
+    return not_after;
+  }
+  // A ticket sealed in second `sealed_until` is valid for ticket_lifetime; one more second
+  // covers a seal late in that second.
+  const std::int64_t last = sealed_until.load(std::memory_order_relaxed);
+  return last >= not_after - ticket_lifetime - 1 ? not_after : last + ticket_lifetime + 1;
+}
+
+bool ticket_key::may_seal(std::int64_t now) const noexcept {
+  if (not_before > now || now >= not_after) {
+    return false;
+  }
+  // A local key that has not sealed for a ticket lifetime opens nothing any more; it stays
+  // unused until it is dropped one second later (see opens_until).
+  return !local || now - ticket_lifetime < sealed_until.load(std::memory_order_relaxed);
+}
+
+void ticket_key::note_sealed(std::int64_t now) const noexcept {
+  // A running maximum: threads sealing in different seconds never move it back.
+  std::int64_t seen = sealed_until.load(std::memory_order_relaxed);
+  while (seen < now && !sealed_until.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+  }
 }
 
 const char* key_role_name(key_role r) noexcept {
@@ -89,7 +141,7 @@ void ticket_key_ring::maintain() {
   const std::int64_t now = clock_.now_s();
   std::vector<std::shared_ptr<const ticket_key>> keys;
   for (const auto& k : snap_->keys) {
-    if (now < k->not_after) {
+    if (now < k->opens_until()) {
       keys.push_back(k);  // a dropped key is wiped when its last reference goes
     }
   }
@@ -146,17 +198,22 @@ void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys) {
     keys.push_back(std::move(k));
   }
   for (const auto& k : snap_->keys) {
-    if (now >= k->not_after || find_in(keys, k->name.data())) {
+    if (now >= k->opens_until() || find_in(keys, k->name.data())) {
       continue;
     }
     if (k->local) {
       keys.push_back(k);
+    } else if (k->not_before > now) {
+      same = false;  // ours, published but never sealing: nothing needs it (wiped once unused)
     } else {
       same = false;
       // Ours but not the fleet's (made before the list was read, or the list was replaced):
-      // it opens the tickets it sealed until they expire, and seals no more.
+      // it opens the tickets it sealed (until now) until they expire, and seals no more but
+      // as a last resort.
       auto demoted = std::make_shared<ticket_key>(*k);
       demoted->local = true;
+      demoted->sealed_until.store(now, std::memory_order_relaxed);
+      demoted->ticket_lifetime = opts_.lifetime.count();
       keys.push_back(std::move(demoted));
     }
   }
@@ -283,7 +340,7 @@ std::shared_ptr<const ticket_key> ticket_key_ring::current(const snapshot& s, st
   // other key is valid).
   std::shared_ptr<const ticket_key> best;
   for (const auto& k : s.keys) {
-    if (k->not_before > now || now >= k->not_after) {
+    if (!k->may_seal(now)) {
       continue;
     }
     if (!best || (best->local && !k->local) ||
@@ -310,7 +367,7 @@ std::shared_ptr<const ticket_key> ticket_key_ring::find(const snapshot& s,
 }
 
 key_role ticket_key_ring::role_of(const snapshot& s, const ticket_key& k, std::int64_t now) {
-  if (now >= k.not_after) {
+  if (now >= k.opens_until()) {
     return key_role::dropped;
   }
   if (k.not_before > now) {
@@ -320,14 +377,23 @@ key_role ticket_key_ring::role_of(const snapshot& s, const ticket_key& k, std::i
   return cur.get() == &k ? key_role::current : key_role::previous;
 }
 
+std::shared_ptr<const ticket_key_ring::snapshot> ticket_key_ring::latest() const {
+  std::lock_guard lock(mu_);
+  return snap_;
+}
+
 std::vector<ticket_key_ring::listed_key> ticket_key_ring::list() const {
-  auto s = view();
+  auto s = latest();
   const std::int64_t now = clock_.now_s();
   std::vector<listed_key> out;
   for (const auto& k : s->keys) {
+    const key_role role = role_of(*s, *k, now);
+    if (role == key_role::dropped) {
+      continue;  // past its window; maintain() removes it within a second
+    }
     out.push_back(listed_key{
-        core::to_hex(std::string_view(reinterpret_cast<const char*>(k->name.data()), 16)),
-        role_of(*s, *k, now), k->not_before, k->not_after, k->local});
+        core::to_hex(std::string_view(reinterpret_cast<const char*>(k->name.data()), 16)), role,
+        k->not_before, k->opens_until(), k->local});
   }
   return out;
 }

@@ -5,9 +5,10 @@
 //   next      not_before > now: published ahead (decrypt only), so every holder of the ring has
 //             it before anyone encrypts with it
 //   current   the key with the greatest not_before <= now: seals every new ticket
-//   previous  any other key with now < not_after: opens tickets it sealed; such tickets are
-//             renewed (re-sealed under the current key)
-//   dropped   now >= not_after: removed and wiped (OPENSSL_cleanse)
+//   previous  any other key with now < opens_until(): opens tickets it sealed, seals none
+//             ("decrypt-only"); such tickets are renewed (re-sealed under the current key)
+//   dropped   now >= opens_until() (not_after, sooner for a demoted key: see below): removed
+//             and wiped (OPENSSL_cleanse)
 // A memory ring schedules keys itself: each key encrypts for `rotation`, is published at least
 // `publish_ahead` before that (in practice a whole rotation ahead), and is kept until every
 // ticket it sealed has expired (not_after = not_before + rotation + ticket lifetime). A file
@@ -15,8 +16,16 @@
 // A fleet ring (cluster::ticket_key_sync) holds the key list the fleet shares through Redis,
 // installed as read back from there; it schedules nothing itself while the fleet list arrives,
 // and falls back to scheduling its own keys (as a memory ring) when the sync says the list is
-// unreachable. Keys it held that are not on the fleet list stay as `local` keys: they open
-// tickets until their not_after but seal only when no other key is valid.
+// unreachable. Keys it held that are not on the fleet list are demoted to `local` keys:
+//   - a key that had not started sealing when demoted sealed nothing: it is dropped (wiped) at
+//     once;
+//   - a key that may have sealed until then opens tickets (role previous, "decrypt-only" in
+//     GET /tickets) until the last one it sealed has expired: the demotion time + the ticket
+//     lifetime + 1 s (never past its not_after), then it is dropped and wiped;
+//   - a local key seals only as a last resort, when no other key is valid; each ticket it seals
+//     so moves its end on (ticket_key::note_sealed), and once no ticket it sealed can still be
+//     valid it seals no more either.
+// ticket_key::opens_until() is that end for every key (not_after for all but local keys).
 //
 // KEY MATERIAL: the 80-byte layout of nginx and Envoy (16-byte name | 32-byte HMAC-SHA256 key |
 // 32-byte AES-256-CBC key) or the 48-byte one (16 | 16 | 16, AES-128-CBC). Tickets use the
@@ -24,7 +33,9 @@
 // servers use too.
 //
 // Thread-safety: readers (the handshake path) take an immutable snapshot without a lock: a
-// thread-local copy of the snapshot pointer, refreshed only when the ring's version changed.
+// thread-local copy of the snapshot pointer, refreshed only when the ring's version changed
+// (a worker calls view() at least every second, so a dropped key's last reference goes and
+// the key is wiped within about a second).
 // Writers (maintain, rotate_now, load_files: control plane) build a new snapshot under a mutex
 // and publish it by bumping the version (release; readers acquire).
 #pragma once
@@ -51,10 +62,26 @@ struct ticket_key {
   std::int64_t not_before = 0;  // seconds; 0 for file keys
   std::int64_t not_after = INT64_MAX;
   bool local = false;  // fleet ring: not on the fleet list (seals only if no other key can)
+  // Local keys only, set when the key is demoted: the last second at which it may have sealed a
+  // ticket (moved on by note_sealed) and how long such a ticket stays valid (ticket lifetime).
+  // Relaxed atomic: a handshake thread moves it on while the snapshot holding the key is shared;
+  // it publishes nothing else (the key itself is published through the ring's version).
+  mutable std::atomic<std::int64_t> sealed_until{INT64_MAX};
+  std::int64_t ticket_lifetime = 0;
   ticket_key() = default;
-  ticket_key(const ticket_key&) = default;
-  ticket_key& operator=(const ticket_key&) = default;
+  ticket_key(const ticket_key& o);
+  ticket_key& operator=(const ticket_key& o);
   ~ticket_key();  // wipes the secrets
+
+  // The second from which this key opens no ticket (and is dropped): not_after, or for a local
+  // key one second after the last ticket it sealed expires, if that comes first.
+  std::int64_t opens_until() const noexcept;
+  // True if the key may seal at `now`: started, not past not_after, and for a local key only
+  // while a ticket it sealed may still be valid (ticket_key_ring::current() also prefers every
+  // non-local key).
+  bool may_seal(std::int64_t now) const noexcept;
+  // The handshake path: a local key sealed a ticket at `now` (moves sealed_until on).
+  void note_sealed(std::int64_t now) const noexcept;
 };
 
 enum class key_role { next, current, previous, dropped };
@@ -78,7 +105,8 @@ class ticket_key_ring {
   struct listed_key {
     std::string name_hex;
     key_role role;
-    std::int64_t not_before, not_after;
+    std::int64_t not_before;
+    std::int64_t not_after;  // opens_until(): when the key is dropped
     bool local;
   };
 
@@ -97,7 +125,8 @@ class ticket_key_ring {
   bool reload(std::string& error);
 
   // Fleet ring. install(): the fleet's key list as read back from the store becomes the ring;
-  // keys held before and missing from it are kept as `local` until their not_after.
+  // keys held before and missing from it are demoted to `local` (see ROLES): dropped at once if
+  // they never sealed, else kept until the tickets they sealed have expired.
   // set_fallback(true): the list is unreachable: maintain() schedules (local) keys itself
   // whenever the ring lacks a current or a next key. local_keys_made(): keys it made so.
   void install(const std::vector<ticket_key>& fleet_keys);
@@ -118,6 +147,9 @@ class ticket_key_ring {
       const std::vector<std::shared_ptr<const ticket_key>>& keys, const std::uint8_t* name);
   static key_role role_of(const snapshot& s, const ticket_key& k, std::int64_t now);
 
+  // The control plane's read (admin, metrics): the snapshot in force, taken under the mutex and
+  // not cached per thread, so such readers never keep a dropped key alive.
+  std::shared_ptr<const snapshot> latest() const;
   std::vector<listed_key> list() const;
   const ticket_key_options& options() const { return opts_; }
   const core::clock& clock() const { return clock_; }

@@ -59,6 +59,9 @@ int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx,
       return -1;  // only a negative value is an error in encrypt mode
     }
     std::memcpy(key_name, k->name.data(), 16);
+    if (k->local) {
+      k->note_sealed(now);  // a last resort: its tickets keep the key for their lifetime
+    }
     bump(a->metrics ? a->metrics->issued : nullptr);
     return 1;
   }
@@ -112,7 +115,13 @@ void account_ticket_use(SSL* ssl, const handshake_info& info) {
   if (info.resumed == resumption::ticket) {
     bump(a->metrics->opened[info.ticket_role]);
     if (info.ticket_role == static_cast<int>(key_role::previous)) {
-      bump(a->metrics->renewed);
+      // TLS 1.2: the callback asked BoringSSL to re-seal the ticket. TLS 1.3: the tickets sent
+      // after this handshake are sealed under the current key (if any are sent at all).
+      if (SSL_version(ssl) < TLS1_3_VERSION) {
+        bump(a->metrics->renewed[0]);
+      } else if (a->ring->options().tls13_tickets > 0) {
+        bump(a->metrics->renewed[1]);
+      }
     }
   } else {
     bump(a->metrics->rejected);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <ctime>
 #include <set>
 #include <thread>
 
@@ -37,11 +39,13 @@ class FleetTest : public ::testing::Test {
            extra;
   }
   // Tickets on (the fleet's keys, read every 200 ms, published 2 s ahead), two workers.
-  std::string ticket_config(const std::string& backend, const redis_server& r) {
+  std::string ticket_config(const std::string& backend, const redis_server& r,
+                            const std::string& tickets = "publish_ahead = \"1s\"\n") {
     return default_config(backend, "", "", 2) + "[cluster]\nredis = \"" + r.address() +
            "\"\nsecret_file = \"" + secret_file_ +
            "\"\npoll_interval = \"200ms\"\nconnect_timeout = \"300ms\"\n"
-           "command_timeout = \"500ms\"\n[tickets]\npublish_ahead = \"1s\"\n";
+           "command_timeout = \"500ms\"\n[tickets]\n" +
+           tickets;
   }
   // Waits until both instances seal under the fleet's key (the same one).
   static void wait_shared_keys(proxy_instance& a, proxy_instance& b) {
@@ -148,15 +152,78 @@ TEST_F(FleetTest, ASessionMadeOnOneInstanceResumesOnAnother) {
   EXPECT_EQ(value.find("a.example"), std::string::npos);
 }
 
+// One session-ID lookup is one L1 hit or miss, and each L1 miss is one fleet lookup:
+// tlsfront_session_cache_misses_total once counted every miss twice in a fleet (the get
+// callback ran the L1 lookup again after the suspended Redis lookup).
+TEST_F(FleetTest, EachSessionIdLookupCountsOnceInEachTier) {
+  fleet f(*this);
+  auto& [r, b, a, bb] = f;
+  struct counts {
+    double l1_hits, l1_misses, lookups, fleet_hits, fleet_misses;
+  };
+  auto read = [](proxy_instance& p) {
+    return counts{p.metric("tlsfront_session_cache_hits_total"),
+                  p.metric("tlsfront_session_cache_misses_total"),
+                  p.metric("tlsfront_fleet_session_lookups_total"),
+                  p.metric("tlsfront_fleet_session_hits_total"),
+                  p.metric("tlsfront_fleet_session_misses_total")};
+  };
+  auto expect_delta = [](const counts& before, const counts& after, counts d, const char* what) {
+    EXPECT_EQ(after.l1_hits - before.l1_hits, d.l1_hits) << what << ": L1 hits";
+    EXPECT_EQ(after.l1_misses - before.l1_misses, d.l1_misses) << what << ": L1 misses";
+    EXPECT_EQ(after.lookups - before.lookups, d.lookups) << what << ": fleet lookups";
+    EXPECT_EQ(after.fleet_hits - before.fleet_hits, d.fleet_hits) << what << ": fleet hits";
+    EXPECT_EQ(after.fleet_misses - before.fleet_misses, d.fleet_misses) << what << ": fleet misses";
+  };
+  constexpr int n = 5;
+  auto template_session = session_on(a);
+
+  // IDs nobody issued: on B, one L1 miss and one fleet lookup (a miss) each.
+  counts before = read(bb);
+  for (int i = 0; i < n; ++i) {
+    auto unknown = session_with_id(template_session.get());
+    ASSERT_TRUE(unknown);
+    EXPECT_FALSE(resumes_on(bb, unknown.get()));
+  }
+  expect_delta(before, read(bb), {0, n, n, 0, n}, "unknown IDs");
+
+  // Sessions made on A, resumed on B: one L1 miss and one fleet hit each; then B's own cache
+  // has them: L1 hits, no fleet lookup.
+  std::vector<bssl::UniquePtr<SSL_SESSION>> made;
+  for (int i = 0; i < n; ++i) {
+    made.push_back(session_on(a));
+  }
+  before = read(bb);
+  for (auto& s : made) {
+    EXPECT_TRUE(resumes_on(bb, s.get()));
+  }
+  expect_delta(before, read(bb), {0, n, n, n, 0}, "A's sessions on B");
+  before = read(bb);
+  for (auto& s : made) {
+    EXPECT_TRUE(resumes_on(bb, s.get()));
+  }
+  expect_delta(before, read(bb), {n, 0, 0, 0, 0}, "A's sessions on B again");
+
+  // On A, where they were made: L1 hits only.
+  before = read(a);
+  for (auto& s : made) {
+    EXPECT_TRUE(resumes_on(a, s.get()));
+  }
+  expect_delta(before, read(a), {n, 0, 0, 0, 0}, "A's sessions on A");
+  // Every L1 miss went to the fleet once, on both instances.
+  EXPECT_EQ(read(a).l1_misses, read(a).lookups);
+  EXPECT_EQ(read(bb).l1_misses, read(bb).lookups);
+}
+
 // Redis, the echo backend and two instances with tickets on, sharing the fleet's keys.
 struct ticket_fleet {
   redis_server r;
   echo_backend b;
   proxy_instance a, bb;
-  explicit ticket_fleet(FleetTest& t)
+  explicit ticket_fleet(FleetTest& t, const std::string& tickets = "publish_ahead = \"1s\"\n")
       : b(t.dir()),
-        a(t.ticket_config(b.address(), r), make_temp_dir()),
-        bb(t.ticket_config(b.address(), r), make_temp_dir()) {
+        a(t.ticket_config(b.address(), r, tickets), make_temp_dir()),
+        bb(t.ticket_config(b.address(), r, tickets), make_temp_dir()) {
     FleetTest::wait_shared_keys(a, bb);
   }
 };
@@ -240,6 +307,139 @@ TEST_F(FleetTest, TicketKeysOutliveARedisOutageAndConvergeAfterIt) {
   auto s = ticket_session(bb.port(), "a.example", TLS1_3_VERSION);
   EXPECT_TRUE(resumes(a.port(), "a.example", TLS1_3_VERSION, s.get()));
   EXPECT_NE(a.log().find("ticket keys shared again"), std::string::npos);
+}
+
+// Redis restarted without persistence (the test server runs with --save "" --appendonly no)
+// loses the key list; the instances keep their keys and write the list again, and its version
+// goes on from where it was instead of starting again at 1.
+TEST_F(FleetTest, TheKeyListVersionNeverGoesBackWhenRedisLosesTheList) {
+  ticket_fleet f(*this);
+  auto& [r, b, a, bb] = f;
+  const std::string version = "tlsfront_fleet_ticket_keys_version";
+  // A few forced rotations move the version on.
+  for (int i = 0; i < 2; ++i) {
+    const double v = a.metric(version);
+    ASSERT_EQ(response_status(a.admin_request("POST", "/tickets/rotate")), 202);
+    ASSERT_GE(a.metric_reaching(version, v + 1), v + 1);
+  }
+  wait_shared_keys(a, bb);
+  const double before = a.metric(version);
+  ASSERT_GE(before, 3);
+  ASSERT_GE(bb.metric_reaching(version, before), before);
+  auto s12 = ticket_session(a.port(), "a.example", TLS1_2_VERSION);
+  auto s13 = ticket_session(a.port(), "a.example", TLS1_3_VERSION);
+
+  r.kill();
+  ASSERT_TRUE(r.restart());  // empty
+  // Until both share a list again, and after: never below `before`, and past it at the end.
+  double lowest = before;
+  for (int i = 0; i < 400; ++i) {
+    const double va = a.metric(version), vb = bb.metric(version);
+    lowest = std::min({lowest, va, vb});
+    if (va > before && va == vb && a.metric("tlsfront_fleet_ticket_keys_shared") == 1 &&
+        bb.metric("tlsfront_fleet_ticket_keys_shared") == 1) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(lowest, before) << "the version went back";
+  EXPECT_GT(a.metric(version), before);
+  EXPECT_EQ(a.metric(version), bb.metric(version));
+  EXPECT_EQ(r.cli({"EXISTS", "tlsfront:ticket-keys"}), "1\n");
+  // The keys were kept: tickets from before the restart resume on either instance.
+  for (SSL_SESSION* s : {s12.get(), s13.get()}) {
+    const std::uint16_t v = s == s12.get() ? TLS1_2_VERSION : TLS1_3_VERSION;
+    EXPECT_TRUE(resumes(bb.port(), "a.example", v, s)) << "version " << v;
+    EXPECT_TRUE(resumes(a.port(), "a.example", v, s)) << "version " << v;
+  }
+}
+
+// Keys an instance made alone (the list did not open) are demoted when the fleet's list is
+// back: the one that never sealed is dropped at once, the one that sealed stays decrypt-only
+// (GET /tickets, the tlsfront_ticket_keys gauge) until its tickets have expired, then goes.
+TEST_F(FleetTest, DemotedKeysStayOnlyWhileTheirTicketsCanBeValid) {
+  // Tickets live 3 s; a key published 2 s before it seals.
+  ticket_fleet f(*this, "publish_ahead = \"2s\"\nlifetime = \"3s\"\n");
+  auto& [r, b, a, bb] = f;
+  const std::string list_key = "tlsfront:ticket-keys";
+  const std::string fleet_key = current_key_name(a);
+  // Both hold the fleet's keys only (the keys the later one made at start are demoted, and
+  // gone once the tickets they might have sealed expired).
+  double fleet_keys = -1;
+  for (int i = 0; i < 200; ++i) {
+    fleet_keys = a.metric("tlsfront_ticket_keys");
+    if (fleet_keys == bb.metric("tlsfront_ticket_keys") &&
+        a.admin_get("/tickets").find("\"local\":true") == std::string::npos &&
+        bb.admin_get("/tickets").find("\"local\":true") == std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(fleet_keys, 2);
+  ASSERT_EQ(bb.metric("tlsfront_ticket_keys"), fleet_keys) << bb.admin_get("/tickets");
+  // Hide the list behind one that does not open: both instances keep their keys and fall back.
+  ASSERT_EQ(r.cli({"RENAME", list_key, "saved-list"}), "OK\n");
+  ASSERT_EQ(r.cli({"SET", list_key, "not a key list"}), "OK\n");
+  for (int i = 0; i < 100 && (a.metric("tlsfront_fleet_ticket_keys_shared") != 0 ||
+                              bb.metric("tlsfront_fleet_ticket_keys_shared") != 0);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_NE(a.admin_get("/tickets").find("\"fallback\":true"), std::string::npos);
+  // A seals under a key of its own (L), then publishes another (N) that never gets to seal.
+  ASSERT_EQ(response_status(a.admin_request("POST", "/tickets/rotate")), 200);
+  std::string own;
+  for (int i = 0; i < 200 && (own = current_key_name(a)) == fleet_key; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_NE(own, fleet_key);
+  auto s12 = ticket_session(a.port(), "a.example", TLS1_2_VERSION);
+  auto s13 = ticket_session(a.port(), "a.example", TLS1_3_VERSION);
+  ASSERT_EQ(ticket_key_name(s12.get()), own);
+  ASSERT_EQ(ticket_key_name(s13.get()), own);
+  ASSERT_EQ(response_status(a.admin_request("POST", "/tickets/rotate")), 200);
+  EXPECT_EQ(a.metric("tlsfront_ticket_keys"), fleet_keys + 2);
+  // The fleet's list is back before N starts sealing.
+  ASSERT_EQ(r.cli({"RENAME", "saved-list", list_key}), "OK\n");
+  for (int i = 0; i < 100 && a.metric("tlsfront_fleet_ticket_keys_shared") != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(a.metric("tlsfront_fleet_ticket_keys_shared"), 1);
+  EXPECT_EQ(current_key_name(a), fleet_key);
+  // N is gone; L is listed as what it is: decrypt-only, local, dropped when its tickets expire.
+  std::string list = a.admin_get("/tickets");
+  EXPECT_EQ(a.metric("tlsfront_ticket_keys"), fleet_keys + 1) << list;
+  const std::size_t at = list.find("\"name\":\"" + own + "\"");
+  ASSERT_NE(at, std::string::npos) << list;
+  const std::string entry = list.substr(at, list.find('}', at) - at);
+  EXPECT_NE(entry.find("\"role\":\"previous\""), std::string::npos) << entry;
+  EXPECT_NE(entry.find("\"state\":\"decrypt-only\""), std::string::npos) << entry;
+  EXPECT_NE(entry.find("\"local\":true"), std::string::npos) << entry;
+  const std::size_t na = entry.find("\"not_after\":");
+  ASSERT_NE(na, std::string::npos);
+  const long not_after = std::stol(entry.substr(na + 12));
+  const long now = static_cast<long>(std::time(nullptr));
+  EXPECT_LE(not_after, now + 3 + 2) << "kept past its tickets' lifetime: " << entry;
+  // Its tickets still open (and are renewed under the fleet's key), on A only.
+  for (SSL_SESSION* s : {s12.get(), s13.get()}) {
+    const std::uint16_t v = s == s12.get() ? TLS1_2_VERSION : TLS1_3_VERSION;
+    bool resumed = false;
+    auto renewed = ticket_session(a.port(), "a.example", v, s, &resumed);
+    EXPECT_TRUE(resumed) << "version " << v;
+    EXPECT_EQ(ticket_key_name(renewed.get()), fleet_key) << "version " << v;
+  }
+  // Past the lifetime of its last ticket, L is dropped: neither listed nor counted.
+  for (int i = 0; i < 120 && a.metric("tlsfront_ticket_keys") != fleet_keys; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(a.metric("tlsfront_ticket_keys"), fleet_keys);
+  list = a.admin_get("/tickets");
+  EXPECT_EQ(list.find(own), std::string::npos) << list;
+  EXPECT_EQ(list.find("\"local\":true"), std::string::npos) << list;
+  const double unknown = a.metric("tlsfront_tickets_unknown_key_total");
+  SSL_SESSION_set_timeout(s12.get(), 3600);  // a client that ignores the lifetime
+  EXPECT_FALSE(resumes(a.port(), "a.example", TLS1_2_VERSION, s12.get()));
+  EXPECT_EQ(a.metric("tlsfront_tickets_unknown_key_total"), unknown + 1);
 }
 
 TEST_F(FleetTest, RedisDownGivesFullHandshakesAndARestartRestoresSharing) {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <poll.h>
 #include <signal.h>
@@ -633,6 +634,27 @@ std::string current_key_name(proxy_instance& p) {
   size_t role = body.find("\"role\":\"current\"");
   size_t name = body.rfind("\"name\":\"", role);
   return role == std::string::npos ? "" : body.substr(name + 8, 32);
+}
+
+bssl::UniquePtr<SSL_SESSION> session_with_id(SSL_SESSION* s, std::vector<std::uint8_t> id) {
+  if (id.empty()) {
+    id.resize(32);
+    RAND_bytes(id.data(), id.size());
+  }
+  uint8_t* bytes = nullptr;
+  size_t len = 0;
+  if (SSL_SESSION_to_bytes(s, &bytes, &len) != 1) {
+    ADD_FAILURE() << "SSL_SESSION_to_bytes failed";
+    return nullptr;
+  }
+  bssl::UniquePtr<uint8_t> owned(bytes);
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  bssl::UniquePtr<SSL_SESSION> copy(SSL_SESSION_from_bytes(bytes, len, ctx.get()));
+  if (!copy || SSL_SESSION_set1_id(copy.get(), id.data(), id.size()) != 1) {
+    ADD_FAILURE() << "cannot copy the session under another ID";
+    return nullptr;
+  }
+  return copy;
 }
 
 }  // namespace tlsfront::test

@@ -187,4 +187,8 @@ bool resumes(int port, const std::string& sni, std::uint16_t version, SSL_SESSIO
 // The name of the key `p` seals tickets under now (GET /tickets).
 std::string current_key_name(proxy_instance& p);
 
+// A copy of session `s` under another session ID (one the server never issued, unless `id`
+// is one of its own); a random 32-byte ID if `id` is empty.
+bssl::UniquePtr<SSL_SESSION> session_with_id(SSL_SESSION* s, std::vector<std::uint8_t> id = {});
+
 }  // namespace tlsfront::test

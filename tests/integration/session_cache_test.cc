@@ -147,16 +147,10 @@ TEST_F(SessionCacheTest, GarbageSessionIdsAreAPlainMiss) {
   const std::vector<std::vector<uint8_t>> ids = {
       std::vector<uint8_t>(32, 0xff), std::vector<uint8_t>(32, 0x00), std::vector<uint8_t>(1, 7),
       std::vector<uint8_t>(17, 0x41)};
-  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-  uint8_t* bytes = nullptr;
-  size_t len = 0;
-  ASSERT_EQ(SSL_SESSION_to_bytes(real.get(), &bytes, &len), 1);
-  bssl::UniquePtr<uint8_t> owned(bytes);
   for (const auto& id : ids) {
     // A copy of a real session whose ID the server never issued.
-    bssl::UniquePtr<SSL_SESSION> forged(SSL_SESSION_from_bytes(bytes, len, ctx.get()));
+    auto forged = session_with_id(real.get(), id);
     ASSERT_TRUE(forged);
-    ASSERT_EQ(SSL_SESSION_set1_id(forged.get(), id.data(), id.size()), 1);
     tls_client c(p.port(), tls12("a.example", forged.get()));
     ASSERT_TRUE(c.connected()) << c.error();
     EXPECT_FALSE(c.resumed());
@@ -165,6 +159,39 @@ TEST_F(SessionCacheTest, GarbageSessionIdsAreAPlainMiss) {
   }
   EXPECT_GE(p.metric("tlsfront_session_cache_misses_total"), misses_before + ids.size());
   EXPECT_TRUE(tls_client(p.port(), tls12("a.example", real.get())).resumed());
+}
+
+// Each session-ID lookup is one hit or one miss: N unknown IDs are N misses, N resumptions N
+// hits (tlsfront_session_cache_misses_total once counted a miss twice in a fleet; the fleet
+// side of this is FleetTest.EachSessionIdLookupCountsOnceInEachTier).
+TEST_F(SessionCacheTest, EachLookupCountsOnceAsAHitOrAMiss) {
+  echo_backend b(dir_);
+  proxy_instance p(id_config(b.address()), dir_);
+  auto real = new_session(p.port(), "a.example");
+  const double hits = p.metric("tlsfront_session_cache_hits_total");
+  const double misses = p.metric("tlsfront_session_cache_misses_total");
+  ASSERT_GE(hits, 0);
+  ASSERT_GE(misses, 0);
+  constexpr int n = 7;
+  for (int i = 0; i < n; ++i) {
+    auto unknown = session_with_id(real.get());
+    ASSERT_TRUE(unknown);
+    tls_client c(p.port(), tls12("a.example", unknown.get()));
+    ASSERT_TRUE(c.connected()) << c.error();
+    EXPECT_FALSE(c.resumed());
+  }
+  EXPECT_EQ(p.metric("tlsfront_session_cache_misses_total"), misses + n);
+  EXPECT_EQ(p.metric("tlsfront_session_cache_hits_total"), hits);
+  for (int i = 0; i < n; ++i) {
+    tls_client c(p.port(), tls12("a.example", real.get()));
+    ASSERT_TRUE(c.connected()) << c.error();
+    EXPECT_TRUE(c.resumed());
+  }
+  EXPECT_EQ(p.metric("tlsfront_session_cache_hits_total"), hits + n);
+  EXPECT_EQ(p.metric("tlsfront_session_cache_misses_total"), misses + n);
+  EXPECT_EQ(p.metric("tlsfront_handshakes_total{listener=\"https\",version=\"TLSv1.2\","
+                     "resumed=\"id\"}"),
+            n);
 }
 
 TEST_F(SessionCacheTest, DisabledCacheMeansNoSessionIdResumption) {

@@ -65,13 +65,67 @@ TEST_F(TicketTest, OldTicketResumesAfterRotationAndIsRenewedUnderTheNewKey) {
     EXPECT_EQ(ticket_key_name(renewed.get()), new_key) << "version " << version;
   }
   EXPECT_GE(p.metric("tlsfront_tickets_opened_total{role=\"previous\"}"), 2);
-  EXPECT_GE(p.metric("tlsfront_tickets_renewed_total"), 1);  // the TLS 1.2 one
+  EXPECT_EQ(p.metric("tlsfront_tickets_renewed_total{version=\"1.2\"}"), 1);
+  EXPECT_EQ(p.metric("tlsfront_tickets_renewed_total{version=\"1.3\"}"), 1);
   // GET /tickets lists names, roles and windows, never secrets.
   std::string list = p.admin_get("/tickets");
   EXPECT_NE(list.find("\"role\":\"previous\""), std::string::npos) << list;
   EXPECT_NE(list.find("\"role\":\"current\""), std::string::npos) << list;
   EXPECT_EQ(list.find("hmac"), std::string::npos);
   EXPECT_EQ(list.find("aes"), std::string::npos);
+}
+
+// Renewal is counted per version: a TLS 1.2 ticket under a previous key is re-sealed, a
+// TLS 1.3 session resumed under one gets new tickets under the current key; resumptions under
+// the current key renew nothing. (The counter once had no version and was documented as
+// TLS 1.2 only while it counted both.)
+TEST_F(TicketTest, RenewalsAreCountedPerVersion) {
+  echo_backend b(dir_);
+  proxy_instance p(ticket_config(b.address(), "publish_ahead = \"1s\"\n"), dir_);
+  const std::string renewed12 = "tlsfront_tickets_renewed_total{version=\"1.2\"}";
+  const std::string renewed13 = "tlsfront_tickets_renewed_total{version=\"1.3\"}";
+  const std::string old_key = current_key_name(p);
+  std::vector<bssl::UniquePtr<SSL_SESSION>> t12, t13;
+  for (int i = 0; i < 2; ++i) {
+    t12.push_back(ticket_session(p.port(), "a.example", TLS1_2_VERSION));
+  }
+  for (int i = 0; i < 3; ++i) {
+    t13.push_back(ticket_session(p.port(), "a.example", TLS1_3_VERSION));
+  }
+  bool resumed = false;
+  ticket_session(p.port(), "a.example", TLS1_2_VERSION, t12[0].get(), &resumed);
+  EXPECT_TRUE(resumed);
+  ticket_session(p.port(), "a.example", TLS1_3_VERSION, t13[0].get(), &resumed);
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(p.metric(renewed12), 0) << "a ticket under the current key was counted as renewed";
+  EXPECT_EQ(p.metric(renewed13), 0);
+
+  ASSERT_EQ(response_status(p.admin_request("POST", "/tickets/rotate")), 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // past publish_ahead
+  const std::string new_key = current_key_name(p);
+  ASSERT_NE(new_key, old_key);
+  std::vector<bssl::UniquePtr<SSL_SESSION>> renewed;
+  for (auto* list : {&t12, &t13}) {
+    for (auto& s : *list) {
+      ASSERT_EQ(ticket_key_name(s.get()), old_key);
+      const std::uint16_t version = list == &t12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+      renewed.push_back(ticket_session(p.port(), "a.example", version, s.get(), &resumed));
+      EXPECT_TRUE(resumed) << "version " << version;
+      EXPECT_EQ(ticket_key_name(renewed.back().get()), new_key) << "version " << version;
+    }
+  }
+  EXPECT_EQ(p.metric(renewed12), 2);
+  EXPECT_EQ(p.metric(renewed13), 3);
+  EXPECT_EQ(p.metric("tlsfront_tickets_opened_total{role=\"previous\"}"), 5);
+  // The renewed tickets are under the current key: resuming with them renews nothing more.
+  for (std::size_t i = 0; i < renewed.size(); ++i) {
+    EXPECT_TRUE(
+        resumes(p.port(), "a.example", i < 2 ? TLS1_2_VERSION : TLS1_3_VERSION, renewed[i].get()));
+  }
+  ticket_session(p.port(), "a.example", TLS1_3_VERSION, renewed.back().get(), &resumed);
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(p.metric(renewed12), 2);
+  EXPECT_EQ(p.metric(renewed13), 3);
 }
 
 TEST_F(TicketTest, AfterTheOldKeysWindowAFullHandshake) {

@@ -37,6 +37,15 @@ struct TicketKeyRingTest : ::testing::Test {
   std::shared_ptr<const ticket_key> find(ticket_key_ring& r, const ticket_key& k) {
     return ticket_key_ring::find(*r.view(), k.name.data());
   }
+  // A started fleet ring with the memory_opts() schedule (its own two keys, no list yet).
+  std::unique_ptr<ticket_key_ring> started_fleet_ring() {
+    ticket_key_options o = memory_opts();
+    o.source = ticket_key_options::source_kind::fleet;
+    auto r = std::make_unique<ticket_key_ring>(o, clock);
+    std::string error;
+    EXPECT_TRUE(r->start(error)) << error;
+    return r;
+  }
 };
 
 TEST_F(TicketKeyRingTest, FullTimelineOverSeveralRotations) {
@@ -225,11 +234,8 @@ namespace {
 // Handshake threads read snapshots while the control plane rotates: every read sees a whole
 // snapshot with a current key (run under the tsan preset in CI).
 TEST_F(TicketKeyRingTest, FleetRingInstallsTheListAndKeepsItsOwnKeysAsLocal) {
-  ticket_key_options o = memory_opts();
-  o.source = ticket_key_options::source_kind::fleet;
-  ticket_key_ring r(o, clock);
-  std::string error;
-  ASSERT_TRUE(r.start(error));
+  auto ring = started_fleet_ring();
+  ticket_key_ring& r = *ring;
   auto own = current(r);
   ASSERT_TRUE(own);
   // The fleet's list: a key that started earlier than ours, and its next one.
@@ -280,6 +286,81 @@ TEST_F(TicketKeyRingTest, FleetRingInstallsTheListAndKeepsItsOwnKeysAsLocal) {
   r.install({});
   ASSERT_TRUE(current(r));
   EXPECT_TRUE(current(r)->local);
+}
+
+// Demoted keys last only as long as something can need them: one that never sealed goes at
+// once, one that sealed opens (decrypt-only) until the last ticket it sealed has expired, then
+// is dropped and, once no reader holds it, wiped.
+TEST_F(TicketKeyRingTest, DemotedKeysLastOnlyAsLongAsTheirTickets) {
+  // The memory_opts() schedule: rotation 3600 s, ticket lifetime 1800 s.
+  auto ring = started_fleet_ring();
+  ticket_key_ring& r = *ring;
+  auto own = current(r);  // seals from t0
+  ASSERT_EQ(r.view()->keys.size(), 2u);
+  std::weak_ptr<const ticket_key> own_next = r.view()->keys[1];  // published for t0 + 3600
+  ASSERT_GT(own_next.lock()->not_before, clock.now_s());
+  advance(100s);
+  const std::int64_t demoted_at = clock.now_s();
+  r.install({r.new_key(t0 - 100), r.new_key(t0 + 3500)});
+  EXPECT_EQ(r.view()->keys.size(), 3u) << "the own next key never sealed: it must go";
+  EXPECT_TRUE(own_next.expired()) << "a dropped key must be wiped once no reader holds it";
+  auto kept = find(r, *own);
+  ASSERT_TRUE(kept);
+  EXPECT_TRUE(kept->local);
+  EXPECT_EQ(kept->opens_until(), demoted_at + 1800 + 1);
+  EXPECT_NE(current(r)->name, own->name);
+  // Listed as what it is, with the time it goes.
+  bool listed = false;
+  for (const auto& l : r.list()) {
+    if (l.local) {
+      listed = true;
+      EXPECT_EQ(l.role, key_role::previous);
+      EXPECT_EQ(l.not_after, demoted_at + 1801);
+    }
+  }
+  EXPECT_TRUE(listed);
+  std::weak_ptr<const ticket_key> watch = kept;
+  kept.reset();
+  own.reset();
+  advance(1800s);  // a ticket sealed at the demotion is still valid
+  r.maintain();
+  ASSERT_TRUE(find(r, *watch.lock()));
+  EXPECT_EQ(role(r, watch.lock()), key_role::previous);
+  advance(1s);
+  EXPECT_EQ(role(r, watch.lock()), key_role::dropped);
+  r.maintain();
+  EXPECT_EQ(r.view()->keys.size(), 2u);  // view() also let go of this thread's old snapshot
+  EXPECT_EQ(r.list().size(), 2u);
+  EXPECT_TRUE(watch.expired());
+}
+
+// A demoted key seals only as a last resort (no fleet key valid), and then stays while the
+// tickets it sealed so can be valid; once it has not sealed for a ticket lifetime it seals no
+// more and goes.
+TEST_F(TicketKeyRingTest, ALocalKeySealingAsALastResortStaysForItsTickets) {
+  auto ring = started_fleet_ring();
+  ticket_key_ring& r = *ring;
+  auto own = current(r);
+  advance(10s);
+  r.install({r.new_key(clock.now_s() + 5000)});  // the fleet's only key starts much later
+  auto last_resort = current(r);
+  ASSERT_TRUE(last_resort);
+  EXPECT_EQ(last_resort->name, own->name);
+  EXPECT_TRUE(last_resort->local);
+  advance(1000s);
+  ASSERT_TRUE(current(r));
+  current(r)->note_sealed(clock.now_s());  // as the ticket callback does
+  const std::int64_t sealed_at = clock.now_s();
+  advance(1000s);  // past the demotion + lifetime, not past the last seal + lifetime
+  r.maintain();
+  ASSERT_TRUE(current(r));
+  EXPECT_EQ(current(r)->name, own->name);
+  advance(std::chrono::seconds(sealed_at + 1800 - clock.now_s()));
+  EXPECT_FALSE(current(r)) << "no ticket it sealed is still valid: it must not seal again";
+  EXPECT_EQ(role(r, find(r, *own)), key_role::previous);
+  advance(1s);
+  r.maintain();
+  EXPECT_FALSE(find(r, *own));
 }
 
 TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
