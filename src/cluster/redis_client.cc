@@ -33,30 +33,32 @@ class redis_category_impl final : public boost::system::error_category {
   }
 };
 
-redis_reply convert(const redisReply* r) {
+}  // namespace
+
+redis_reply to_redis_reply(const redisReply& r) {
   redis_reply out;
-  switch (r->type) {
+  switch (r.type) {
     case REDIS_REPLY_STRING:
       out.type = redis_reply::kind::string;
-      out.str.assign(r->str, r->len);
+      out.str.assign(r.str, r.len);
       break;
     case REDIS_REPLY_STATUS:
       out.type = redis_reply::kind::status;
-      out.str.assign(r->str, r->len);
+      out.str.assign(r.str, r.len);
       break;
     case REDIS_REPLY_ERROR:
       out.type = redis_reply::kind::error;
-      out.str.assign(r->str, r->len);
+      out.str.assign(r.str, r.len);
       break;
     case REDIS_REPLY_INTEGER:
       out.type = redis_reply::kind::integer;
-      out.integer = r->integer;
+      out.integer = r.integer;
       break;
     case REDIS_REPLY_ARRAY:
       out.type = redis_reply::kind::array;
-      out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) {
-        out.elements.push_back(convert(r->element[i]));
+      out.elements.reserve(r.elements);
+      for (std::size_t i = 0; i < r.elements; ++i) {
+        out.elements.push_back(to_redis_reply(*r.element[i]));
       }
       break;
     default:
@@ -66,7 +68,14 @@ redis_reply convert(const redisReply* r) {
   return out;
 }
 
-}  // namespace
+std::optional<std::string> subscription_payload(const redisReply& r) {
+  if (r.type == REDIS_REPLY_ARRAY && r.elements == 3 && r.element[0]->type == REDIS_REPLY_STRING &&
+      std::string_view(r.element[0]->str, r.element[0]->len) == "message" &&
+      r.element[2]->type == REDIS_REPLY_STRING) {
+    return std::string(r.element[2]->str, r.element[2]->len);
+  }
+  return std::nullopt;
+}
 
 const boost::system::error_category& redis_category() noexcept {
   static const redis_category_impl c;
@@ -278,11 +287,8 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
       delete sp;
       return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        r->element[0]->type == REDIS_REPLY_STRING &&
-        std::string_view(r->element[0]->str, r->element[0]->len) == "message" &&
-        r->element[2]->type == REDIS_REPLY_STRING && sp->subscription < self->subs_.size()) {
-      self->subs_[sp->subscription].on_message(std::string(r->element[2]->str, r->element[2]->len));
+    if (auto payload = subscription_payload(*r); payload && sp->subscription < self->subs_.size()) {
+      self->subs_[sp->subscription].on_message(*payload);
     }
     return;
   }
@@ -323,7 +329,7 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
     p->h(make_error_code(self->null_reply_error_), redis_reply{});
     return;
   }
-  p->h(error_code{}, convert(r));
+  p->h(error_code{}, to_redis_reply(*r));
 }
 
 void redis_client::on_connect(const redisAsyncContext* ac, int status) {

@@ -25,11 +25,13 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 struct redisAsyncContext;
+struct redisReply;
 
 namespace tlsfront::cluster {
 
@@ -70,6 +72,13 @@ struct redis_reply {
   bool is_error() const { return type == kind::error; }
   bool is_ok() const { return type == kind::status && str == "OK"; }
 };
+
+// hiredis's parsed reply (any depth hiredis's reader produces) copied into a redis_reply; an
+// unknown reply type becomes nil. Pure; what every command's handler receives.
+redis_reply to_redis_reply(const redisReply& r);
+// The payload of a pub/sub push ["message", channel, payload]; nullopt for any other reply
+// (subscribe confirmations, malformed pushes), which a subscriber ignores.
+std::optional<std::string> subscription_payload(const redisReply& r);
 
 struct redis_counters {
   std::uint64_t connects = 0;          // connections that became ready
