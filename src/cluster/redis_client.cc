@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace tlsfront::cluster {
 namespace {
@@ -33,7 +34,39 @@ class redis_category_impl final : public boost::system::error_category {
   }
 };
 
+// The reply functions of a plain hiredis reader (hiredis does not export them), read once.
+const redisReplyObjectFunctions& hiredis_functions() {
+  static const redisReplyObjectFunctions f = [] {
+    redisReader* r = redisReaderCreate();
+    const redisReplyObjectFunctions copy = *r->fn;
+    redisReaderFree(r);
+    return copy;
+  }();
+  return f;
+}
+
+// The array header refused last on this thread (0: none), for the disconnect's reason: hiredis
+// reports a refused array as "Out of memory". A connection's callbacks run on its one thread.
+thread_local int refused_array_elements = 0;
+
+void* create_bounded_array(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) {
+    refused_array_elements = elements;
+    return nullptr;  // the reader fails with an error; hiredis then drops the connection
+  }
+  return hiredis_functions().createArray(task, elements);
+}
+
 }  // namespace
+
+void limit_reply_arrays(redisReader& reader) {
+  static redisReplyObjectFunctions bounded = [] {
+    redisReplyObjectFunctions f = hiredis_functions();
+    f.createArray = &create_bounded_array;
+    return f;
+  }();
+  reader.fn = &bounded;
+}
 
 redis_reply to_redis_reply(const redisReply& r) {
   redis_reply out;
@@ -188,6 +221,7 @@ void redis_client::connect() {
     return;
   }
   ac->data = this;
+  limit_reply_arrays(*ac->c.reader);
   redisAsyncSetConnectCallback(ac, &redis_client::on_connect);
   redisAsyncSetDisconnectCallback(ac, &redis_client::on_disconnect);
   watcher_ = std::make_shared<watcher>(ioc_, ac->c.fd, ac);
@@ -346,6 +380,7 @@ void redis_client::on_connect(const redisAsyncContext* ac, int status) {
 
 void redis_client::on_disconnect(const redisAsyncContext* ac, int) {
   auto* self = static_cast<redis_client*>(ac->data);
+  const int refused = std::exchange(refused_array_elements, 0);
   if (self->ac_ != ac) {
     return;  // we dropped it ourselves (drop() or the destructor)
   }
@@ -355,8 +390,12 @@ void redis_client::on_disconnect(const redisAsyncContext* ac, int) {
   } else {
     ++self->counters_.connect_failures;  // e.g. garbage instead of the PING reply
   }
-  self->note_failure(std::string("connection lost: ") +
-                     (ac->errstr[0] != '\0' ? ac->errstr : "closed by the server"));
+  std::string why = ac->errstr[0] != '\0' ? ac->errstr : "closed by the server";
+  if (refused != 0) {
+    why = "a reply array of " + std::to_string(refused) + " elements (more than " +
+          std::to_string(kMaxReplyElements) + ") was refused";
+  }
+  self->note_failure("connection lost: " + why);
   self->schedule_reconnect();
 }
 

@@ -147,8 +147,8 @@ std::string remote_session_key(std::uint64_t context_id, std::string_view sessio
 }
 
 bssl::UniquePtr<SSL_SESSION> session_from_cache_bytes(std::string_view bytes, const SSL_CTX* ctx) {
-  bssl::UniquePtr<SSL_SESSION> session(SSL_SESSION_from_bytes(
-      reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ctx));
+  bssl::UniquePtr<SSL_SESSION> session(
+      SSL_SESSION_from_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ctx));
   if (!session) {
     ERR_clear_error();
   }

@@ -101,9 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(key_sealer().open(sealed, kRedisKey, plain) == cluster::sealer::open_result::ok &&
                 plain == value,
             "a sealed value does not open to itself");
-      check(key_sealer().open(sealed, "another key", plain) ==
-                cluster::sealer::open_result::corrupt,
-            "a value opens under another key");
+      check(
+          key_sealer().open(sealed, "another key", plain) == cluster::sealer::open_result::corrupt,
+          "a value opens under another key");
       use_list(plain);
       break;
     }

@@ -60,7 +60,9 @@ class splitter {
 
 // Seeds a target can make itself (real tickets, key lists, replies) go to the directory named
 // by $TLSFRONT_FUZZ_WRITE_SEEDS when its LLVMFuzzerInitialize runs; unset in a normal run.
-inline bool writing_seeds() { return std::getenv("TLSFRONT_FUZZ_WRITE_SEEDS") != nullptr; }
+inline bool writing_seeds() {
+  return std::getenv("TLSFRONT_FUZZ_WRITE_SEEDS") != nullptr;
+}
 inline void write_seed(const std::string& name, std::string_view bytes) {
   std::ofstream out(std::string(std::getenv("TLSFRONT_FUZZ_WRITE_SEEDS")) + "/" + name,
                     std::ios::binary | std::ios::trunc);

@@ -57,8 +57,8 @@ inline void drive_http_parser(http::message_parser::kind kind, std::string_view 
         (void)h.find("host");
         (void)total;
         const bool chunked_out = h.chunked || split.step() % 3 == 0;
-        p.set_body_output(&body, chunked_out ? http::body_framing::chunked
-                                             : http::body_framing::content_length);
+        p.set_body_output(
+            &body, chunked_out ? http::body_framing::chunked : http::body_framing::content_length);
         continue;
       }
       // message_done

@@ -14,9 +14,8 @@ using tlsfront::proxy::proxy_parse;
 
 void round_trip(const proxy_parse& r) {
   using tlsfront::proxy::parse_proxy_header;
-  const std::string v2 = tlsfront::proxy::build_proxy_v2(r.source, r.destination,
-                                                         {"TLSv1.3", "TLS_AES_128_GCM_SHA256",
-                                                          "a.example", "h2"});
+  const std::string v2 = tlsfront::proxy::build_proxy_v2(
+      r.source, r.destination, {"TLSv1.3", "TLS_AES_128_GCM_SHA256", "a.example", "h2"});
   const proxy_parse back2 = parse_proxy_header(v2);
   check(back2.result == proxy_parse::status::done && back2.length == v2.size(),
         "a built v2 header does not parse");

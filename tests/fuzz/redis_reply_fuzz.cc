@@ -1,10 +1,11 @@
 // Fuzz target: the Redis reply path. The input is what a Redis server sends, fed in
-// input-derived splits through hiredis's reply reader (redisReader, as the async context reads
-// it); every reply it yields is turned into a cluster::redis_reply (cluster::to_redis_reply, as
-// each command's handler gets it), looked at as a pub/sub push (subscription_payload), and
-// decoded as the answer to a session lookup (session_store::open_reply: the sealed session
-// value, opened with the fleet sealer under its Redis key), whose bytes then go to
-// tls::session_from_cache_bytes as a fleet hit would.
+// input-derived splits through hiredis's reply reader (redisReader, limited as the client
+// limits every connection's reader: cluster::limit_reply_arrays); every reply it yields is
+// turned into a cluster::redis_reply (cluster::to_redis_reply, as each command's handler gets
+// it), looked at as a pub/sub push (subscription_payload), and decoded as the answer to a
+// session lookup (session_store::open_reply: the sealed session value, opened with the fleet
+// sealer under its Redis key), whose bytes then go to tls::session_from_cache_bytes as a fleet
+// hit would.
 // Seeds: TLSFRONT_FUZZ_WRITE_SEEDS=<dir> redis_reply_fuzz -runs=0 writes a sealed-session reply.
 #include <hiredis/hiredis.h>
 #include <openssl/ssl.h>
@@ -76,6 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   tlsfront::fuzz::splitter split(tlsfront::fuzz::as_view(data, size));
   redisReader* reader = redisReaderCreate();
   check(reader != nullptr, "set-up: redisReaderCreate");
+  cluster::limit_reply_arrays(*reader);  // as every connection's reader is
   bool failed = false;
   while (!split.done() && !failed) {
     const std::string_view piece = split.next();

@@ -32,9 +32,9 @@ struct self_signed {
               ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) == 1 &&
               X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr &&
               X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 365 * 10) != nullptr &&
-              X509_NAME_add_entry_by_txt(
-                  name, "CN", MBSTRING_ASC,
-                  reinterpret_cast<const unsigned char*>("fuzz.example"), -1, -1, 0) == 1 &&
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                         reinterpret_cast<const unsigned char*>("fuzz.example"), -1,
+                                         -1, 0) == 1 &&
               X509_set_issuer_name(cert.get(), name) == 1 &&
               X509_set_pubkey(cert.get(), key.get()) == 1 &&
               X509_sign(cert.get(), key.get(), EVP_sha256()) > 0,

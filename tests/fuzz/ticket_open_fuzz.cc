@@ -169,10 +169,10 @@ std::string seal_ticket(const tls::ticket_key& k, std::string_view plain) {
   out.append(reinterpret_cast<const char*>(ct.data()), static_cast<std::size_t>(n1 + n2));
   std::uint8_t mac[32];
   unsigned mac_len = 0;
-  check(HMAC(EVP_sha256(), k.hmac_key.data(), k.hmac_len,
-             reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), mac,
-             &mac_len) != nullptr,
-        "seal: HMAC");
+  check(
+      HMAC(EVP_sha256(), k.hmac_key.data(), k.hmac_len,
+           reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), mac, &mac_len) != nullptr,
+      "seal: HMAC");
   out.append(reinterpret_cast<const char*>(mac), mac_len);
   return out;
 }
@@ -185,11 +185,11 @@ std::string open_ticket(const tls::ticket_key& k, std::string_view t) {
   const std::size_t ct_len = t.size() - 16 - 16 - 32;
   std::vector<std::uint8_t> plain(ct_len + 16);
   int n1 = 0, n2 = 0;
-  check(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, k.aes_key.data(), p + 16) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), plain.data(), &n1, p + 32, static_cast<int>(ct_len)) ==
-                1 &&
-            EVP_DecryptFinal_ex(ctx.get(), plain.data() + n1, &n2) == 1,
-        "seed: AES-CBC");
+  check(
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, k.aes_key.data(), p + 16) == 1 &&
+          EVP_DecryptUpdate(ctx.get(), plain.data(), &n1, p + 32, static_cast<int>(ct_len)) == 1 &&
+          EVP_DecryptFinal_ex(ctx.get(), plain.data() + n1, &n2) == 1,
+      "seed: AES-CBC");
   return std::string(reinterpret_cast<const char*>(plain.data()),
                      static_cast<std::size_t>(n1 + n2));
 }
