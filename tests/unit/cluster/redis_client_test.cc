@@ -47,6 +47,17 @@ class RedisClient : public ::testing::Test {
     o.reconnect_max = 200ms;
     return o;
   }
+  // The connection a client made to a "Redis" listening on `lfd` (-1 if none came).
+  int accept_from(int lfd) {
+    int cfd = -1;
+    EXPECT_TRUE(run_until([&] {
+      if (cfd < 0) {
+        cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
+      }
+      return cfd >= 0;
+    }));
+    return cfd;
+  }
   result call(redis_client& c, std::vector<std::string> argv) {
     std::optional<result> r;
     c.command(std::move(argv), [&](const error_code& ec, const redis_reply& rep) {
@@ -246,13 +257,8 @@ TEST_F(RedisClient, GarbageFromTheServerDropsTheConnectionNotTheProcess) {
   o.reconnect_min = 20ms;
   redis_client c(ioc_, o);
   c.start();
-  int cfd = -1;
-  ASSERT_TRUE(run_until([&] {
-    if (cfd < 0) {
-      cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
-    }
-    return cfd >= 0;
-  }));
+  const int cfd = accept_from(lfd);
+  ASSERT_GE(cfd, 0);
   const char garbage[] = "\x01\x02 not a redis reply\r\n";
   ASSERT_GT(::write(cfd, garbage, sizeof garbage - 1), 0);
   ASSERT_TRUE(run_until([&] { return c.counters().connect_failures >= 1; }));
@@ -274,13 +280,8 @@ TEST_F(RedisClient, AHugeArrayHeaderDropsTheConnectionInsteadOfAllocatingForIt) 
   o.reconnect_min = 20ms;
   redis_client c(ioc_, o);
   c.start();
-  int cfd = -1;
-  ASSERT_TRUE(run_until([&] {
-    if (cfd < 0) {
-      cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
-    }
-    return cfd >= 0;
-  }));
+  const int cfd = accept_from(lfd);
+  ASSERT_GE(cfd, 0);
   ASSERT_EQ(::write(cfd, "+PONG\r\n", 7), 7);
   ASSERT_TRUE(run_until([&] { return c.ready(); }));
   std::optional<result> r;
