@@ -331,8 +331,9 @@ const redisReply& raw(const reply_ptr& p) {
 }
 
 TEST(RedisReply, EveryReplyTypeIsCopiedOutOfHiredis) {
-  const auto replies = parse(std::string("+OK\r\n-ERR no\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n", 35) +
-                             "*3\r\n:1\r\n*1\r\n+x\r\n$-1\r\n*-1\r\n");
+  using namespace std::string_view_literals;
+  const auto replies = parse(
+      "+OK\r\n-ERR no\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n*3\r\n:1\r\n*1\r\n+x\r\n$-1\r\n*-1\r\n"sv);
   ASSERT_EQ(replies.size(), 7u);
   EXPECT_TRUE(to_redis_reply(raw(replies[0])).is_ok());
   const redis_reply err = to_redis_reply(raw(replies[1]));
