@@ -5,6 +5,7 @@
 // tickets/current.key, so the sections after [[listener]] (pools, routes) are reached too.
 // Checks: an error names the file and a position, and never an "internal error" (an exception
 // the loader did not expect, i.e. a check it lacks).
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -24,11 +25,22 @@ void write(const std::filesystem::path& p, const std::string& bytes) {
   check(static_cast<bool>(out), "set-up: cannot write a temp file");
 }
 
+// The temp dir, removed when the fuzzer exits (a crash leaves it, next to the reproducer).
+std::filesystem::path& temp_dir() {
+  static std::filesystem::path dir;
+  return dir;
+}
+
 const std::string& config_path() {
   static const std::string path = [] {
     char tmpl[] = "/tmp/tlsfront-config-fuzz-XXXXXX";
     check(mkdtemp(tmpl) != nullptr, "set-up: mkdtemp");
     const std::filesystem::path dir(tmpl);
+    temp_dir() = dir;
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(temp_dir(), ignored);
+    });
     const tlsfront::fuzz::self_signed pair;
     write(dir / "certs/tlsfront.crt", pair.cert_pem());
     write(dir / "certs/tlsfront.key", pair.key_pem());
