@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace tlsfront::cluster {
 namespace {
@@ -33,30 +34,64 @@ class redis_category_impl final : public boost::system::error_category {
   }
 };
 
-redis_reply convert(const redisReply* r) {
+// The reply functions of a plain hiredis reader (hiredis does not export them), read once.
+const redisReplyObjectFunctions& hiredis_functions() {
+  static const redisReplyObjectFunctions f = [] {
+    redisReader* r = redisReaderCreate();
+    const redisReplyObjectFunctions copy = *r->fn;
+    redisReaderFree(r);
+    return copy;
+  }();
+  return f;
+}
+
+// The array header refused last on this thread (0: none), for the disconnect's reason: hiredis
+// reports a refused array as "Out of memory". A connection's callbacks run on its one thread.
+thread_local int refused_array_elements = 0;
+
+void* create_bounded_array(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) {
+    refused_array_elements = elements;
+    return nullptr;  // the reader fails with an error; hiredis then drops the connection
+  }
+  return hiredis_functions().createArray(task, elements);
+}
+
+}  // namespace
+
+void limit_reply_arrays(redisReader& reader) {
+  static redisReplyObjectFunctions bounded = [] {
+    redisReplyObjectFunctions f = hiredis_functions();
+    f.createArray = &create_bounded_array;
+    return f;
+  }();
+  reader.fn = &bounded;
+}
+
+redis_reply to_redis_reply(const redisReply& r) {
   redis_reply out;
-  switch (r->type) {
+  switch (r.type) {
     case REDIS_REPLY_STRING:
       out.type = redis_reply::kind::string;
-      out.str.assign(r->str, r->len);
+      out.str.assign(r.str, r.len);
       break;
     case REDIS_REPLY_STATUS:
       out.type = redis_reply::kind::status;
-      out.str.assign(r->str, r->len);
+      out.str.assign(r.str, r.len);
       break;
     case REDIS_REPLY_ERROR:
       out.type = redis_reply::kind::error;
-      out.str.assign(r->str, r->len);
+      out.str.assign(r.str, r.len);
       break;
     case REDIS_REPLY_INTEGER:
       out.type = redis_reply::kind::integer;
-      out.integer = r->integer;
+      out.integer = r.integer;
       break;
     case REDIS_REPLY_ARRAY:
       out.type = redis_reply::kind::array;
-      out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) {
-        out.elements.push_back(convert(r->element[i]));
+      out.elements.reserve(r.elements);
+      for (std::size_t i = 0; i < r.elements; ++i) {
+        out.elements.push_back(to_redis_reply(*r.element[i]));
       }
       break;
     default:
@@ -66,7 +101,14 @@ redis_reply convert(const redisReply* r) {
   return out;
 }
 
-}  // namespace
+std::optional<std::string> subscription_payload(const redisReply& r) {
+  if (r.type == REDIS_REPLY_ARRAY && r.elements == 3 && r.element[0]->type == REDIS_REPLY_STRING &&
+      std::string_view(r.element[0]->str, r.element[0]->len) == "message" &&
+      r.element[2]->type == REDIS_REPLY_STRING) {
+    return std::string(r.element[2]->str, r.element[2]->len);
+  }
+  return std::nullopt;
+}
 
 const boost::system::error_category& redis_category() noexcept {
   static const redis_category_impl c;
@@ -179,6 +221,7 @@ void redis_client::connect() {
     return;
   }
   ac->data = this;
+  limit_reply_arrays(*ac->c.reader);
   redisAsyncSetConnectCallback(ac, &redis_client::on_connect);
   redisAsyncSetDisconnectCallback(ac, &redis_client::on_disconnect);
   watcher_ = std::make_shared<watcher>(ioc_, ac->c.fd, ac);
@@ -278,11 +321,8 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
       delete sp;
       return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        r->element[0]->type == REDIS_REPLY_STRING &&
-        std::string_view(r->element[0]->str, r->element[0]->len) == "message" &&
-        r->element[2]->type == REDIS_REPLY_STRING && sp->subscription < self->subs_.size()) {
-      self->subs_[sp->subscription].on_message(std::string(r->element[2]->str, r->element[2]->len));
+    if (auto payload = subscription_payload(*r); payload && sp->subscription < self->subs_.size()) {
+      self->subs_[sp->subscription].on_message(*payload);
     }
     return;
   }
@@ -323,7 +363,7 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
     p->h(make_error_code(self->null_reply_error_), redis_reply{});
     return;
   }
-  p->h(error_code{}, convert(r));
+  p->h(error_code{}, to_redis_reply(*r));
 }
 
 void redis_client::on_connect(const redisAsyncContext* ac, int status) {
@@ -340,6 +380,7 @@ void redis_client::on_connect(const redisAsyncContext* ac, int status) {
 
 void redis_client::on_disconnect(const redisAsyncContext* ac, int) {
   auto* self = static_cast<redis_client*>(ac->data);
+  const int refused = std::exchange(refused_array_elements, 0);
   if (self->ac_ != ac) {
     return;  // we dropped it ourselves (drop() or the destructor)
   }
@@ -349,8 +390,12 @@ void redis_client::on_disconnect(const redisAsyncContext* ac, int) {
   } else {
     ++self->counters_.connect_failures;  // e.g. garbage instead of the PING reply
   }
-  self->note_failure(std::string("connection lost: ") +
-                     (ac->errstr[0] != '\0' ? ac->errstr : "closed by the server"));
+  std::string why = ac->errstr[0] != '\0' ? ac->errstr : "closed by the server";
+  if (refused != 0) {
+    why = "a reply array of " + std::to_string(refused) + " elements (more than " +
+          std::to_string(kMaxReplyElements) + ") was refused";
+  }
+  self->note_failure("connection lost: " + why);
   self->schedule_reconnect();
 }
 

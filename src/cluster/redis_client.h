@@ -25,11 +25,14 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 struct redisAsyncContext;
+struct redisReader;
+struct redisReply;
 
 namespace tlsfront::cluster {
 
@@ -70,6 +73,22 @@ struct redis_reply {
   bool is_error() const { return type == kind::error; }
   bool is_ok() const { return type == kind::status && str == "OK"; }
 };
+
+// hiredis's parsed reply (any depth hiredis's reader produces) copied into a redis_reply; an
+// unknown reply type becomes nil. Pure; what every command's handler receives.
+redis_reply to_redis_reply(const redisReply& r);
+// The payload of a pub/sub push ["message", channel, payload]; nullopt for any other reply
+// (subscribe confirmations, malformed pushes), which a subscriber ignores.
+std::optional<std::string> subscription_payload(const redisReply& r);
+
+// hiredis 0.14 allocates an array reply's element table from the array's header alone, before
+// any element arrives: "*666666662\r\n" asks for 5 GB, so a dozen bytes from the server (or from
+// anything on the path to it) could exhaust memory. tlsfront's commands get arrays of at most
+// three elements; a reader passed to limit_reply_arrays() refuses an array header of more than
+// kMaxReplyElements elements (a reader error: the client drops the connection and reconnects,
+// and last_error() says why). Every connection's reader is limited so.
+constexpr int kMaxReplyElements = 65536;
+void limit_reply_arrays(redisReader& reader);
 
 struct redis_counters {
   std::uint64_t connects = 0;          // connections that became ready

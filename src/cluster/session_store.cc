@@ -58,26 +58,42 @@ void session_store::get(std::string_view key, std::function<void(std::string)> d
       done({});
       return;
     }
-    if (ec || r.type == redis_reply::kind::error) {
-      counters_.errors.fetch_add(1, std::memory_order_relaxed);
-      done({});
-      return;
-    }
-    if (r.type == redis_reply::kind::nil) {
-      counters_.misses.fetch_add(1, std::memory_order_relaxed);
-      done({});
-      return;
-    }
     std::string plain;
-    if (r.type != redis_reply::kind::string ||
-        seal_.open(r.str, k, plain) != sealer::open_result::ok) {
-      counters_.rejected.fetch_add(1, std::memory_order_relaxed);  // tampered or foreign
-      done({});
-      return;
+    switch (open_reply(seal_, k, ec, r, plain)) {
+      case lookup_outcome::error:
+        counters_.errors.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case lookup_outcome::miss:
+        counters_.misses.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case lookup_outcome::rejected:
+        counters_.rejected.fetch_add(1, std::memory_order_relaxed);  // tampered or foreign
+        break;
+      case lookup_outcome::hit:
+        counters_.hits.fetch_add(1, std::memory_order_relaxed);
+        done(std::move(plain));
+        return;
     }
-    counters_.hits.fetch_add(1, std::memory_order_relaxed);
-    done(std::move(plain));
+    done({});
   });
+}
+
+session_store::lookup_outcome session_store::open_reply(const sealer& seal,
+                                                        std::string_view redis_key,
+                                                        const error_code& ec, const redis_reply& r,
+                                                        std::string& session) {
+  if (ec || r.type == redis_reply::kind::error) {
+    return lookup_outcome::error;
+  }
+  if (r.type == redis_reply::kind::nil) {
+    return lookup_outcome::miss;
+  }
+  if (r.type != redis_reply::kind::string ||
+      seal.open(r.str, redis_key, session) != sealer::open_result::ok) {
+    session.clear();
+    return lookup_outcome::rejected;
+  }
+  return lookup_outcome::hit;
 }
 
 }  // namespace tlsfront::cluster

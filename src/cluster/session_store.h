@@ -45,6 +45,15 @@ class session_store final : public tls::remote_session_store {
   // The channel on which revoked session IDs (hex) are published.
   static std::string revoke_channel(std::string_view prefix);
 
+  // What a GET of a session's Redis key `redis_key` answered: `hit` (the opened session bytes
+  // in `session`), `miss` (nil), `error` (no reply or an error reply) or `rejected` (anything
+  // else: another type, or a value that does not open with `seal` under that key). Pure; the
+  // lookup's decoder.
+  enum class lookup_outcome { hit, miss, error, rejected };
+  static lookup_outcome open_reply(const sealer& seal, std::string_view redis_key,
+                                   const error_code& ec, const redis_reply& r,
+                                   std::string& session);
+
  private:
   redis_client& client_;
   const sealer& seal_;

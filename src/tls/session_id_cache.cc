@@ -59,21 +59,18 @@ SSL_SESSION* from_remote(SSL* ssl, attachment& a, handshake_info& info, std::uin
     return nullptr;  // a miss, a failure or the lookup timeout: full handshake
   }
   const std::string& b = info.lookup->bytes;
-  SSL_SESSION* session = SSL_SESSION_from_bytes(reinterpret_cast<const uint8_t*>(b.data()),
-                                                b.size(), SSL_get_SSL_CTX(ssl));
-  if (session == nullptr) {
-    ERR_clear_error();
+  bssl::UniquePtr<SSL_SESSION> session = session_from_cache_bytes(b, SSL_get_SSL_CTX(ssl));
+  if (!session) {
     return nullptr;
   }
   // BoringSSL still checks the session's ID context and time; L1 gets it for next time.
-  std::int64_t expires =
-      static_cast<std::int64_t>(SSL_SESSION_get_time(session)) + SSL_SESSION_get_timeout(session);
+  std::int64_t expires = session_expires_at(session.get());
   if (expires > a.clock->now_s()) {
     a.cache->insert(ctx_id, sid, b, expires);
   }
   info.cache_hit = true;
   info.remote_hit = true;
-  return session;
+  return session.release();
 }
 
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
@@ -122,15 +119,15 @@ SSL_SESSION* on_get_session(SSL* ssl, const uint8_t* id, int id_len, int* out_co
     return info != nullptr && info->remote != nullptr ? from_remote(ssl, *a, *info, ctx_id, sid)
                                                       : nullptr;
   }
-  SSL_SESSION* session = SSL_SESSION_from_bytes(buf.data(), n, SSL_get_SSL_CTX(ssl));
-  if (session == nullptr) {
-    ERR_clear_error();  // undecodable: a miss (full handshake)
-    return nullptr;
+  bssl::UniquePtr<SSL_SESSION> session = session_from_cache_bytes(
+      std::string_view(reinterpret_cast<const char*>(buf.data()), n), SSL_get_SSL_CTX(ssl));
+  if (!session) {
+    return nullptr;  // undecodable: a miss (full handshake)
   }
   if (info != nullptr) {
     info->cache_hit = true;
   }
-  return session;
+  return session.release();
 }
 
 void on_remove_session(SSL_CTX* ctx, SSL_SESSION* session) {
@@ -152,6 +149,20 @@ std::string remote_session_key(std::uint64_t context_id, std::string_view sessio
   std::memcpy(key.data(), &context_id, sizeof context_id);
   std::memcpy(key.data() + sizeof context_id, session_id.data(), session_id.size());
   return key;
+}
+
+bssl::UniquePtr<SSL_SESSION> session_from_cache_bytes(std::string_view bytes, const SSL_CTX* ctx) {
+  bssl::UniquePtr<SSL_SESSION> session(
+      SSL_SESSION_from_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ctx));
+  if (!session) {
+    ERR_clear_error();
+  }
+  return session;
+}
+
+std::int64_t session_expires_at(const SSL_SESSION* session) {
+  return static_cast<std::int64_t>(SSL_SESSION_get_time(session)) +
+         SSL_SESSION_get_timeout(session);
 }
 
 std::uint64_t session_context_id(const SSL* ssl) {

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 #include "cache/session_cache.h"
 #include "core/clock.h"
@@ -29,5 +30,11 @@ void attach_session_id_cache(SSL_CTX* ctx, cache::session_cache& cache, const co
 
 // The cache key context of an SSL's current session-ID context (0 if it has none).
 std::uint64_t session_context_id(const SSL* ssl);
+
+// Cached bytes (SSL_SESSION_to_bytes, from L1 or the fleet store) back into a session for
+// `ctx`. Null, with the error queue cleared, if they do not decode: the caller treats it as a miss.
+bssl::UniquePtr<SSL_SESSION> session_from_cache_bytes(std::string_view bytes, const SSL_CTX* ctx);
+// When a decoded session expires (seconds since the epoch): its time plus its timeout.
+std::int64_t session_expires_at(const SSL_SESSION* session);
 
 }  // namespace tlsfront::tls

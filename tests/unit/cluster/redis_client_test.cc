@@ -4,6 +4,7 @@
 #include "cluster/redis_client.h"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,8 +12,10 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/redis_server.h"
@@ -43,6 +46,17 @@ class RedisClient : public ::testing::Test {
     o.reconnect_min = 20ms;
     o.reconnect_max = 200ms;
     return o;
+  }
+  // The connection a client made to a "Redis" listening on `lfd` (-1 if none came).
+  int accept_from(int lfd) {
+    int cfd = -1;
+    EXPECT_TRUE(run_until([&] {
+      if (cfd < 0) {
+        cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
+      }
+      return cfd >= 0;
+    }));
+    return cfd;
   }
   result call(redis_client& c, std::vector<std::string> argv) {
     std::optional<result> r;
@@ -243,13 +257,8 @@ TEST_F(RedisClient, GarbageFromTheServerDropsTheConnectionNotTheProcess) {
   o.reconnect_min = 20ms;
   redis_client c(ioc_, o);
   c.start();
-  int cfd = -1;
-  ASSERT_TRUE(run_until([&] {
-    if (cfd < 0) {
-      cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
-    }
-    return cfd >= 0;
-  }));
+  const int cfd = accept_from(lfd);
+  ASSERT_GE(cfd, 0);
   const char garbage[] = "\x01\x02 not a redis reply\r\n";
   ASSERT_GT(::write(cfd, garbage, sizeof garbage - 1), 0);
   ASSERT_TRUE(run_until([&] { return c.counters().connect_failures >= 1; }));
@@ -257,6 +266,130 @@ TEST_F(RedisClient, GarbageFromTheServerDropsTheConnectionNotTheProcess) {
   ::close(cfd);
   ::close(lfd);
 }
+
+TEST_F(RedisClient, AHugeArrayHeaderDropsTheConnectionInsteadOfAllocatingForIt) {
+  // Found by redis_reply_fuzz: hiredis sizes an array's element table from its header, so
+  // "*666666662" asked for 5 GB before a single element arrived. A "Redis" that answers the
+  // PING, then answers a GET with that header only.
+  int port = 0;
+  int lfd = test::listen_on_loopback(port, true);
+  ASSERT_GE(lfd, 0);
+  redis_options o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.command_timeout = 60s;  // the command must fail because of the header, not time out
+  o.reconnect_min = 20ms;
+  redis_client c(ioc_, o);
+  c.start();
+  const int cfd = accept_from(lfd);
+  ASSERT_GE(cfd, 0);
+  ASSERT_EQ(::write(cfd, "+PONG\r\n", 7), 7);
+  ASSERT_TRUE(run_until([&] { return c.ready(); }));
+  std::optional<result> r;
+  c.command({"GET", "k"}, [&](const error_code& ec, const redis_reply& rep) {
+    r = result{ec, rep};
+  });
+  const char header[] = "*666666662\r\n";
+  ASSERT_EQ(::write(cfd, header, sizeof header - 1), static_cast<ssize_t>(sizeof header - 1));
+  ASSERT_TRUE(run_until([&] { return r.has_value(); }))
+      << "the command waits for 666666662 elements";
+  EXPECT_EQ(r->ec, make_error_code(redis_errc::connection_lost));
+  EXPECT_NE(c.last_error().find("reply array of 666666662 elements"), std::string::npos)
+      << c.last_error();
+  EXPECT_EQ(c.counters().disconnects, 1u);
+  ::close(cfd);
+  ::close(lfd);
+}
+
+// The reply conversion alone, on what hiredis's reader makes of a server's bytes (the path the
+// redis_reply_fuzz target drives).
+namespace reply_conversion {
+
+struct reader_deleter {
+  void operator()(redisReader* r) const { redisReaderFree(r); }
+};
+struct reply_deleter {
+  void operator()(void* r) const { freeReplyObject(r); }
+};
+using reply_ptr = std::unique_ptr<void, reply_deleter>;
+
+// Every reply in `bytes` (fed whole), as hiredis parses them.
+std::vector<reply_ptr> parse(std::string_view bytes) {
+  std::unique_ptr<redisReader, reader_deleter> reader(redisReaderCreate());
+  EXPECT_EQ(redisReaderFeed(reader.get(), bytes.data(), bytes.size()), REDIS_OK);
+  std::vector<reply_ptr> out;
+  for (;;) {
+    void* r = nullptr;
+    if (redisReaderGetReply(reader.get(), &r) != REDIS_OK || r == nullptr) {
+      return out;
+    }
+    out.emplace_back(r);
+  }
+}
+
+const redisReply& raw(const reply_ptr& p) {
+  return *static_cast<const redisReply*>(p.get());
+}
+
+TEST(RedisReply, EveryReplyTypeIsCopiedOutOfHiredis) {
+  using namespace std::string_view_literals;
+  const auto replies = parse(
+      "+OK\r\n-ERR no\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n*3\r\n:1\r\n*1\r\n+x\r\n$-1\r\n*-1\r\n"sv);
+  ASSERT_EQ(replies.size(), 7u);
+  EXPECT_TRUE(to_redis_reply(raw(replies[0])).is_ok());
+  const redis_reply err = to_redis_reply(raw(replies[1]));
+  EXPECT_TRUE(err.is_error());
+  EXPECT_EQ(err.str, "ERR no");
+  const redis_reply integer = to_redis_reply(raw(replies[2]));
+  EXPECT_EQ(integer.type, redis_reply::kind::integer);
+  EXPECT_EQ(integer.integer, -42);
+  const redis_reply bulk = to_redis_reply(raw(replies[3]));
+  EXPECT_EQ(bulk.type, redis_reply::kind::string);
+  EXPECT_EQ(bulk.str, std::string("a\0b", 3)) << "binary-safe";
+  EXPECT_EQ(to_redis_reply(raw(replies[4])).type, redis_reply::kind::nil);
+  const redis_reply array = to_redis_reply(raw(replies[5]));
+  ASSERT_EQ(array.type, redis_reply::kind::array);
+  ASSERT_EQ(array.elements.size(), 3u);
+  EXPECT_EQ(array.elements[0].integer, 1);
+  ASSERT_EQ(array.elements[1].elements.size(), 1u);
+  EXPECT_EQ(array.elements[1].elements[0].str, "x");
+  EXPECT_EQ(array.elements[2].type, redis_reply::kind::nil);
+  EXPECT_EQ(to_redis_reply(raw(replies[6])).type, redis_reply::kind::nil) << "a null array";
+}
+
+TEST(RedisReply, OnlyAMessagePushHasASubscriptionPayload) {
+  const auto replies = parse(
+      "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4\r\nab01\r\n"  // a message
+      "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"        // the subscription's confirmation
+      "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n:5\r\n"          // a payload that is no string
+      "*2\r\n$7\r\nmessage\r\n$2\r\nch\r\n"                // too short
+      "$7\r\nmessage\r\n");                                // not an array
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(subscription_payload(raw(replies[0])), std::optional<std::string>("ab01"));
+  for (std::size_t i = 1; i < replies.size(); ++i) {
+    EXPECT_EQ(subscription_payload(raw(replies[i])), std::nullopt) << i;
+  }
+}
+
+TEST(RedisReply, ALimitedReaderRefusesArrayHeadersOverTheLimitOnly) {
+  for (const auto& [bytes, ok] :
+       {std::pair{std::string("*666666662\r\n"), false},
+        std::pair{"*" + std::to_string(kMaxReplyElements + 1) + "\r\n", false},
+        std::pair{std::string("*2\r\n*") + std::to_string(kMaxReplyElements + 1) + "\r\n", false},
+        std::pair{std::string("*3\r\n:1\r\n:2\r\n:3\r\n"), true}}) {
+    std::unique_ptr<redisReader, reader_deleter> reader(redisReaderCreate());
+    limit_reply_arrays(*reader);
+    ASSERT_EQ(redisReaderFeed(reader.get(), bytes.data(), bytes.size()), REDIS_OK);
+    void* r = nullptr;
+    EXPECT_EQ(redisReaderGetReply(reader.get(), &r) == REDIS_OK, ok) << bytes;
+    if (ok) {
+      ASSERT_NE(r, nullptr);
+      reply_ptr owned(r);
+      EXPECT_EQ(to_redis_reply(raw(owned)).elements.size(), 3u);
+    }
+  }
+}
+
+}  // namespace reply_conversion
 
 }  // namespace
 }  // namespace tlsfront::cluster

@@ -1,0 +1,8 @@
+// Fuzz target: http::message_parser as a request parser (what a client sends tlsfront).
+#include "http_message_fuzz.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  tlsfront::fuzz::drive_http_parser(tlsfront::http::message_parser::kind::request,
+                                    tlsfront::fuzz::as_view(data, size));
+  return 0;
+}
