@@ -1,7 +1,9 @@
 // http/message_parser.h — an HTTP/1.1 request or response parser over llhttp that enforces
 // RFC 9112 framing more strictly than llhttp 8.1 does, and streams the body into an output
 // buffer re-framed by the proxy (so what leaves tlsfront is framed by tlsfront, never copied
-// verbatim from an untrusted peer).
+// verbatim from an untrusted peer). Chunk-size lines are capped (limits: size digits, leading
+// zeros included, and extension bytes), so neither a request nor a backend response can spin
+// the parser on zeros or stream unmetered extension bytes.
 //
 // Use: feed() bytes as they arrive. It stops after a complete head (head_done: inspect head()),
 // and after a complete message (message_done). Body bytes decoded meanwhile are appended to the
