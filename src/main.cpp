@@ -96,6 +96,9 @@ int main(int argc, char** argv) {
   // `limits` follows reloads (the drain timeout of the latest good configuration).
   const config::config& cfg = *loaded.value;
   if (test_only) {
+    for (const std::string& w : cfg.warnings) {
+      std::fprintf(stderr, "%s\n", w.c_str());
+    }
     std::printf("tlsfront: configuration %s is valid\n", config_path.c_str());
     return 0;
   }
@@ -104,6 +107,9 @@ int main(int argc, char** argv) {
   if (!log::setup(cfg.log, error)) {
     std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
     return 1;
+  }
+  for (const std::string& w : cfg.warnings) {
+    spdlog::warn("{}", w);
   }
   // A peer closing mid-write must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
@@ -159,6 +165,9 @@ int main(int argc, char** argv) {
       spdlog::error("{}: reload refused, the running configuration stays: {}", origin, err);
       reloads_refused.inc();
       return false;
+    }
+    for (const std::string& w : next.value->warnings) {
+      spdlog::warn("{}: {}", origin, w);
     }
     for (const std::string& section : config::restart_only_changes(cfg, *next.value)) {
       spdlog::warn("{}: {} changed; it takes effect at the next restart", origin, section);

@@ -23,6 +23,7 @@
 #include "cluster/fleet_secret.h"
 #include "proxy/proxy_protocol.h"
 #include "tls/certificate.h"
+#include "tls/cipher_policy.h"
 #include "tls/ticket_key_ring.h"
 
 namespace tlsfront::config {
@@ -490,6 +491,16 @@ class reader {
   std::chrono::seconds session_timeout_{tls::listener_tls_options{}.session_timeout};
   const toml::node* tickets_source_ = nullptr;  // [tickets] source, when given
   std::vector<const toml::node*> tcp_pools_;    // tcp listeners' 'pool', checked after [[pool]]
+  std::vector<std::string> warnings_;           // see config::warnings
+
+  void warn(const toml::node& at, const std::string& message) {
+    const toml::source_region& r = at.source();
+    warnings_.push_back((r.path ? *r.path : std::string()) + ":" + std::to_string(r.begin.line) +
+                        ":" + std::to_string(r.begin.column) + ": warning: " + message);
+  }
+
+ public:
+  std::vector<std::string> take_warnings() { return std::move(warnings_); }
 
  public:
   void read(const toml::table& root, config& out) {
@@ -923,7 +934,8 @@ class reader {
     check_keys(
         t, "listener",
         {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn", "handshake_timeout",
-         "session_tickets", "certificate", "mode", "pool", "proxy_protocol", "trusted_proxies"});
+         "session_tickets", "certificate", "mode", "pool", "proxy_protocol", "trusted_proxies",
+         "drop_client_headers", "allow_encoded_slashes"});
     out.name = "listener" + std::to_string(index);
     if (const toml::node* n = t.get("name")) {
       out.name = as_nonempty_string(*n, "name");
@@ -936,6 +948,7 @@ class reader {
     out.address = std::move(hp.host);
     out.port = hp.port;
     read_listener_mode(t, out);
+    read_listener_requests(t, out);
 
     tls::listener_tls_options& tls = out.tls;
     optional_key(t, "min_tls", tls.min_version,
@@ -950,6 +963,10 @@ class reader {
       std::string error;
       if (!tls.ciphers.empty() && !tls::check_cipher_list(tls.ciphers, error)) {
         fail(*n, "invalid 'ciphers': " + error);
+      }
+      if (const std::string w = tls::weak_cipher_warning(tls::weak_ciphers(tls.ciphers));
+          !w.empty()) {
+        warn(*n, "listener " + single_quoted(out.name) + ": " + w);
       }
     }
     if (const toml::node* n = t.get("curves")) {
@@ -998,6 +1015,25 @@ class reader {
       }
       tls.certificates.push_back(std::move(cert));
     }
+  }
+
+  // A listener's request rules (http mode): the client fields dropped before forwarding and
+  // whether encoded slashes may stay in a path.
+  static void read_listener_requests(const toml::table& t, proxy::listener_options& out) {
+    if (const toml::node* n = t.get("drop_client_headers")) {
+      out.drop_client_headers.clear();  // []: none beyond what tlsfront always replaces
+      for_each_string(*n, "drop_client_headers", [&](const toml::node& e, const std::string& v) {
+        const bool token = std::all_of(v.begin(), v.end(), [](char c) {
+          return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string::npos;
+        });
+        if (!token) {
+          fail(e, "invalid header name " + double_quoted(v) + " in 'drop_client_headers'");
+        }
+        out.drop_client_headers.push_back(v);
+      });
+    }
+    optional_key(t, "allow_encoded_slashes", out.allow_encoded_slashes,
+                 [](const toml::node& n) { return as_bool(n, "allow_encoded_slashes"); });
   }
 
   void read_certificate(const toml::table& t, tls::certificate_options& out) {
@@ -1216,7 +1252,9 @@ load_result load_string(std::string_view text, const std::string& path) {
     const toml::table root = toml::parse(text, std::string_view(path));
     config c;
     c.path = path;
-    reader(std::filesystem::path(path).parent_path()).read(root, c);
+    reader r(std::filesystem::path(path).parent_path());
+    r.read(root, c);
+    c.warnings = r.take_warnings();
     for (const char* section : {"server", "session_cache", "tickets", "cluster", "admin", "log"}) {
       std::ostringstream printed;
       if (const toml::node* n = root.get(section)) {

@@ -24,6 +24,10 @@ struct config {
   // The sections a reload cannot apply ([server], [session_cache], [tickets], [cluster],
   // [admin], [log]) as TOML text, by name: a reload compares them to say what needs a restart.
   std::vector<std::pair<std::string, std::string>> restart_only;
+  // What loads but deserves the operator's attention ("file:line:column: warning: the cipher
+  // list enables weak TLS 1.2 suites: ..."): printed by `tlsfront -t`, logged at start and at
+  // each reload.
+  std::vector<std::string> warnings;
 };
 
 // The names of the restart-only sections whose text differs between `running` and `next`.

@@ -1,8 +1,8 @@
 #include "core/hex.h"
 
 namespace tlsfront::core {
-namespace {
-int digit_value(char c) {
+
+int hex_digit_value(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
   }
@@ -14,7 +14,6 @@ int digit_value(char c) {
   }
   return -1;
 }
-}  // namespace
 
 std::string to_hex(std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -34,8 +33,8 @@ std::optional<std::string> from_hex(std::string_view hex) {
   std::string out;
   out.reserve(hex.size() / 2);
   for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = digit_value(hex[i]);
-    int lo = digit_value(hex[i + 1]);
+    int hi = hex_digit_value(hex[i]);
+    int lo = hex_digit_value(hex[i + 1]);
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }

@@ -1,5 +1,6 @@
 #include "http/header_rewrite.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -36,7 +37,7 @@ namespace {
 
 // The first seven are hop-by-hop in both directions; the rest are re-created by tlsfront or,
 // for HTTP2-Settings, only meaningful for the h2c upgrade tlsfront never forwards.
-constexpr std::array<std::string_view, 14> dropped_fields = {"connection",
+constexpr std::array<std::string_view, 13> dropped_fields = {"connection",
                                                              "keep-alive",
                                                              "proxy-connection",
                                                              "te",
@@ -48,7 +49,6 @@ constexpr std::array<std::string_view, 14> dropped_fields = {"connection",
                                                              "x-forwarded-for",
                                                              "x-forwarded-proto",
                                                              "x-forwarded-host",
-                                                             "forwarded",
                                                              "http2-settings"};
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -92,7 +92,7 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
                            body_framing framing, std::string& out) {
   out.append(head.method);
   out.push_back(' ');
-  out.append(head.target);
+  out.append(fwd.target.empty() ? head.target : fwd.target);
   out.append(" HTTP/1.1\r\n");
   bool host_written = false;
   for (const auto& h : head.headers) {
@@ -100,7 +100,8 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
       // Written once, from the parsed value (which an absolute-form target may override).
       continue;
     }
-    if (dropped(head, h.name)) {
+    if (dropped(head, h.name) || std::any_of(fwd.drop.begin(), fwd.drop.end(),
+                                             [&](const std::string& d) { return iequals(h.name, d); })) {
       continue;
     }
     append_field(out, h.name, h.value);

@@ -1,10 +1,14 @@
 // http/header_rewrite.h — builds the heads tlsfront sends: the request towards a backend and
 // the response towards the client. Hop-by-hop fields (RFC 9110 §7.6.1, plus every field the
 // Connection header names) and framing fields are dropped and re-created by tlsfront; the
-// client's X-Forwarded-*/Forwarded fields are never trusted and are replaced.
+// client's X-Forwarded-For/-Proto/-Host are never trusted and are replaced, and the other
+// client identity fields backends tend to trust (Forwarded, X-Real-IP, ...; a configurable
+// list, default_untrusted_fields) are dropped.
 // Thread-safety: pure functions.
 #pragma once
 
+#include <array>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +17,11 @@
 
 namespace tlsfront::http {
 
+// Client-sent fields that claim to say who the client is, dropped from requests by default
+// (a listener's `drop_client_headers`): a backend would take them for tlsfront's word.
+inline constexpr std::array<std::string_view, 5> default_untrusted_fields = {
+    "Forwarded", "X-Real-IP", "True-Client-IP", "X-Client-IP", "X-Forwarded-Port"};
+
 struct forwarded_info {
   std::string_view client_address;  // the TCP peer, without port
   std::string_view proto = "https";
@@ -20,7 +29,12 @@ struct forwarded_info {
   std::string_view default_host;
   // Non-empty: the protocol upgrade to ask the backend for ("websocket"), sent as
   // "Connection: Upgrade" + "Upgrade: <it>". Empty: any Upgrade of the client is dropped.
-  std::string_view upgrade;
+  std::string_view upgrade = {};
+  // Non-empty: the request target sent instead of head.target (the normalized path, see
+  // http/path_normalize.h).
+  std::string_view target = {};
+  // Further client fields to drop (case-insensitive names), e.g. default_untrusted_fields.
+  std::span<const std::string> drop = {};
 };
 
 // Appends the request head for the backend to `out`. `framing` says how tlsfront frames the

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/hex.h"
+
 namespace tlsfront::http {
 namespace {
 
@@ -86,6 +88,7 @@ const llhttp_settings_t& message_parser::settings() {
     st.on_body = &message_parser::on_body;
     st.on_message_complete = &message_parser::on_message_complete;
     st.on_chunk_header = &message_parser::on_chunk_header;
+    st.on_chunk_complete = &message_parser::on_chunk_complete;
     return st;
   }();
   return s;
@@ -120,6 +123,8 @@ void message_parser::reset_for_next() {
   feed_begin_ = feed_end_ = last_value_end_ = nullptr;
   trailer_name_.clear();
   value_split_ = false;
+  in_chunk_line_ = chunk_digits_done_ = last_chunk_ = chunk_paused_ = false;
+  chunk_digits_ = chunk_extension_bytes_ = 0;
   sink_ = nullptr;
   framing_ = body_framing::none;
   std::vector<header_field> fields = std::move(head_.headers);
@@ -373,11 +378,59 @@ int message_parser::on_headers_complete(llhttp_t* p) {
     int s = m->head_.status;
     m->until_close_ = !(s / 100 == 1 || s == 204 || s == 304);
   }
+  if (m->head_.chunked) {
+    m->start_chunk_line();  // the pause below leaves feed() at the first size line
+  }
   return HPE_PAUSED;
 }
 
-int message_parser::on_chunk_header(llhttp_t*) {
+int message_parser::on_chunk_header(llhttp_t* p) {
+  self(p)->last_chunk_ = p->content_length == 0;
   return 0;
+}
+
+int message_parser::on_chunk_complete(llhttp_t* p) {
+  message_parser* m = self(p);
+  if (m->last_chunk_) {
+    return 0;  // the message completes next
+  }
+  // Pause so feed() restarts llhttp exactly where the next size line begins and scans it first.
+  m->start_chunk_line();
+  m->chunk_paused_ = true;
+  return HPE_PAUSED;
+}
+
+void message_parser::start_chunk_line() {
+  in_chunk_line_ = true;
+  chunk_digits_done_ = false;
+  chunk_digits_ = 0;
+  chunk_extension_bytes_ = 0;
+}
+
+bool message_parser::scan_chunk_line(std::string_view in) {
+  for (char c : in) {
+    if (c == '\n') {
+      in_chunk_line_ = false;
+      return true;
+    }
+    if (!chunk_digits_done_ && core::hex_digit_value(c) >= 0) {
+      if (++chunk_digits_ > limits_.max_chunk_size_digits) {
+        fail(parse_error::bad_message, "chunk size longer than " +
+                                           std::to_string(limits_.max_chunk_size_digits) +
+                                           " hex digits (leading zeros included)");
+        return false;
+      }
+      continue;
+    }
+    chunk_digits_done_ = true;
+    if (c != '\r' && ++chunk_extension_bytes_ > limits_.max_chunk_extension_bytes) {
+      fail(parse_error::bad_message, "chunk extensions longer than " +
+                                         std::to_string(limits_.max_chunk_extension_bytes) +
+                                         " bytes");
+      return false;
+    }
+  }
+  return true;
 }
 
 int message_parser::on_body(llhttp_t* p, const char* at, size_t n) {
@@ -417,23 +470,31 @@ message_parser::status message_parser::feed(std::string_view in, std::size_t& co
   if (complete_) {
     return status::message_done;
   }
-  feed_begin_ = in.data();
-  feed_end_ = in.data() + in.size();
-  llhttp_errno_t err = llhttp_execute(&parser_, in.data(), in.size());
-  value_split_ = in.size() > 0 && last_value_end_ == feed_end_;
-  if (err == HPE_OK) {
-    consumed = in.size();
-    if (head_complete_ && !head_reported_) {
-      head_reported_ = true;
-      return status::head_done;
+  llhttp_errno_t err = HPE_OK;
+  for (;;) {
+    const std::string_view rest = in.substr(consumed);
+    if (in_chunk_line_ && !scan_chunk_line(rest)) {
+      return status::error;
     }
-    return status::need_more;
-  }
-  const char* pos = llhttp_get_error_pos(&parser_);
-  consumed = pos != nullptr && pos >= in.data() && pos <= in.data() + in.size()
-                 ? static_cast<std::size_t>(pos - in.data())
-                 : in.size();
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    feed_begin_ = rest.data();
+    feed_end_ = rest.data() + rest.size();
+    err = llhttp_execute(&parser_, rest.data(), rest.size());
+    value_split_ = rest.size() > 0 && last_value_end_ == feed_end_;
+    if (err == HPE_OK) {
+      consumed = in.size();
+      if (head_complete_ && !head_reported_) {
+        head_reported_ = true;
+        return status::head_done;
+      }
+      return status::need_more;
+    }
+    const char* pos = llhttp_get_error_pos(&parser_);
+    consumed += pos != nullptr && pos >= rest.data() && pos <= rest.data() + rest.size()
+                    ? static_cast<std::size_t>(pos - rest.data())
+                    : rest.size();
+    if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+      break;
+    }
     if (err == HPE_PAUSED) {
       llhttp_resume(&parser_);
     }
@@ -444,7 +505,10 @@ message_parser::status message_parser::feed(std::string_view in, std::size_t& co
     if (complete_) {
       return status::message_done;
     }
-    return status::need_more;
+    if (!chunk_paused_) {
+      return status::need_more;
+    }
+    chunk_paused_ = false;  // a chunk ended: go on with the next size line
   }
   if (error_ == parse_error::none) {
     error_ = parse_error::bad_message;

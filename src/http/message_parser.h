@@ -1,7 +1,9 @@
 // http/message_parser.h — an HTTP/1.1 request or response parser over llhttp that enforces
 // RFC 9112 framing more strictly than llhttp 8.1 does, and streams the body into an output
 // buffer re-framed by the proxy (so what leaves tlsfront is framed by tlsfront, never copied
-// verbatim from an untrusted peer).
+// verbatim from an untrusted peer). Chunk-size lines are capped (limits: size digits, leading
+// zeros included, and extension bytes), so neither a request nor a backend response can spin
+// the parser on zeros or stream unmetered extension bytes.
 //
 // Use: feed() bytes as they arrive. It stops after a complete head (head_done: inspect head()),
 // and after a complete message (message_done). Body bytes decoded meanwhile are appended to the
@@ -69,6 +71,12 @@ class message_parser {
   struct limits {
     std::size_t max_header_bytes = 16 * 1024;
     std::size_t max_header_count = 100;
+    // A chunk-size line: at most this many hex digits, leading zeros included ("0000…01"
+    // must not make a parser spin or disagree with another one about the size) ...
+    std::size_t max_chunk_size_digits = 16;
+    // ... and at most this many bytes of chunk extensions after them (tlsfront drops them;
+    // uncapped, they would be an unmetered stream beside the body).
+    std::size_t max_chunk_extension_bytes = 1024;
   };
 
   message_parser(kind k, limits l);
@@ -119,9 +127,14 @@ class message_parser {
   static int on_body(llhttp_t*, const char*, size_t);
   static int on_message_complete(llhttp_t*);
   static int on_chunk_header(llhttp_t*);
+  static int on_chunk_complete(llhttp_t*);
   static const llhttp_settings_t& settings();
 
   int fail(parse_error e, std::string reason);
+  // The chunk-size line checks (limits above): start_chunk_line() where a size line begins,
+  // scan_chunk_line() over input before llhttp parses it; false (and error set) when over.
+  void start_chunk_line();
+  bool scan_chunk_line(std::string_view in);
   int validate_head();
   bool append_head_bytes(const char* at, size_t n);
 
@@ -145,6 +158,14 @@ class message_parser {
   const char* feed_end_ = nullptr;
   const char* last_value_end_ = nullptr;
   bool value_split_ = false;
+  // Chunk-size line state: inside one (from its start to its LF), digits and extension bytes
+  // seen; the last chunk (size 0) is followed by trailers, not by another size line.
+  bool in_chunk_line_ = false;
+  bool chunk_digits_done_ = false;
+  bool last_chunk_ = false;
+  bool chunk_paused_ = false;  // llhttp paused at a chunk's end so feed() knows the position
+  std::size_t chunk_digits_ = 0;
+  std::size_t chunk_extension_bytes_ = 0;
   std::string trailer_name_;
   bool in_trailers_ = false;
   bool started_ = false;

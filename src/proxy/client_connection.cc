@@ -14,6 +14,7 @@
 
 #include "http/error_response.h"
 #include "http/header_rewrite.h"
+#include "http/path_normalize.h"
 #include "log/access_log.h"
 #include "log/logging.h"
 #include "log/rate_limit.h"
@@ -429,9 +430,21 @@ asio::awaitable<client_connection::outcome> client_connection::serve_request() {
   bool request_has_body = h.chunked || h.content_length.value_or(0) > 0;
   bool keep_alive = h.keep_alive && h.version_minor == 1 && !srv_.draining();
 
+  // Routing and the backend see the normalized path; a path that cannot be normalized safely
+  // (climbs above the root, encoded slash, bad escape, NUL) is refused.
+  target_.clear();
+  if (h.target == "*") {
+    target_.assign(h.target);
+  } else if (http::path_error pe = http::normalize_target(
+                 h.target, http::path_options{listener_.opts.allow_encoded_slashes}, target_);
+             pe != http::path_error::none) {
+    srv_.metrics().bad_requests->inc();
+    spdlog::debug("{}: bad request path: {}", peer_, http::describe(pe));
+    co_return co_await respond_local(400, false, ex);
+  }
   // An HTTP/1.0 request may lack Host: route it (and name it to the backend) by its SNI name.
   const router::target* route = snap_.routes->match(
-      h.host.empty() ? std::string_view(tls_.info().server_name) : h.host, h.target);
+      h.host.empty() ? std::string_view(tls_.info().server_name) : h.host, target_);
   if (route == nullptr) {
     co_return co_await respond_local(404, keep_alive && !request_has_body, ex);
   }
@@ -641,8 +654,10 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
   std::string& prefix = prefix_;  // a member: its capacity serves every request
   prefix.clear();
   http::build_backend_request(
-      h, http::forwarded_info{peer_ip_, "https", tls_.info().server_name, ex.upgrade}, req_framing,
-      prefix);
+      h,
+      http::forwarded_info{peer_ip_, "https", tls_.info().server_name, ex.upgrade, target_,
+                           listener_.opts.drop_client_headers},
+      req_framing, prefix);
   request_.set_body_output(&prefix, req_framing);
   bool whole_request_buffered = false;
   {
@@ -878,16 +893,20 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
     response_.set_body_output(no_body ? nullptr : &to_client_, body_framing);
     bool complete = false;
     bool client_ok = true;
+    bool head_written = false;  // a body error before any byte left answers 502 instead
+    bool bad_before_client = false;
     for (;;) {
       auto st = feed_response();
       if (st == http::message_parser::status::error) {
         srv_.metrics().backend_errors->inc();
+        bad_before_client = !head_written;
         break;
       }
       if (!to_client_.empty() &&
           (to_client_.size() >= 8192 || st == http::message_parser::status::message_done ||
            bin_begin_ == bin_end_)) {
         const bool last = close_client && st == http::message_parser::status::message_done;
+        head_written = true;
         if (!co_await write_client(to_client_, last)) {
           client_ok = false;
           break;
@@ -926,6 +945,15 @@ asio::awaitable<int> client_connection::forward(exchange& ex) {
       }
     }
     backend_wd_.disarm();
+    if (bad_before_client) {
+      // The response broke (bad chunk framing, ...) before anything of it reached the client.
+      spdlog::debug("pool {}: bad response body from {}: {}", po.name, bs.name,
+                    response_.error_reason());
+      backend_ = asio::ip::tcp::socket(worker_.ioc);
+      to_client_.clear();
+      ex.failure_status = 502;
+      break;
+    }
     ex.aborted = !complete;
     if (!complete && client_ok) {
       static log::rate_limiter broke_off_log;

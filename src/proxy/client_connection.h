@@ -111,6 +111,7 @@ class client_connection {
   http::message_parser request_;
   std::string prefix_;  // the request head for the backend, and the body bytes that came with it
   std::string out_;     // bytes framed for the backend
+  std::string target_;  // the request target routed and forwarded: normalized (path_normalize.h)
 
   asio::ip::tcp::socket backend_;
   watchdog backend_wd_;

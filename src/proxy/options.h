@@ -11,6 +11,7 @@
 
 #include "cache/session_cache.h"
 #include "cluster/cluster_options.h"
+#include "http/header_rewrite.h"
 #include "tls/options.h"
 #include "tls/ticket_key_ring.h"
 
@@ -104,6 +105,14 @@ struct listener_options {
   // A PROXY protocol header (v1 or v2) is read before the TLS handshake from these sources
   // (load balancers), and its source address stands for the client. Others connect directly.
   std::vector<network> trusted_proxies;
+  // http mode: client request fields removed before forwarding (names, case-insensitive),
+  // because backends trust them to say who the client is. X-Forwarded-For/-Proto/-Host are
+  // always replaced by tlsfront's own, whatever this says.
+  std::vector<std::string> drop_client_headers{http::default_untrusted_fields.begin(),
+                                               http::default_untrusted_fields.end()};
+  // http mode: routing and the backend see the normalized path (http/path_normalize.h); an
+  // encoded '/' or '\' (%2F, %5C) in it is refused with 400 unless this is true.
+  bool allow_encoded_slashes = false;
 };
 
 struct server_options {

@@ -21,7 +21,8 @@ class router {
     std::vector<std::string> upgrades;  // protocols it may be upgraded to (lowercase)
   };
   // What serves this request, or nullptr if no route matches. `host` may carry a port
-  // ("a.example:8443"), which is ignored; matching is case-insensitive.
+  // ("a.example:8443"), which is ignored; matching is case-insensitive. `path` is compared
+  // as given: the caller passes the normalized one (http/path_normalize.h).
   const target* match(std::string_view host, std::string_view path) const;
 
  private:

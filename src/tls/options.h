@@ -28,8 +28,9 @@ struct listener_tls_options {
   std::vector<certificate_options> certificates;
   std::uint16_t min_version = tls1_2;
   std::uint16_t max_version = tls1_3;
-  // OpenSSL-style cipher list for TLS 1.2 (TLS 1.3 suites are fixed by BoringSSL). Empty: the
-  // library's default.
+  // OpenSSL-style cipher list for TLS 1.2 (TLS 1.3 suites are fixed by BoringSSL), in server
+  // preference order. Empty: tlsfront's default, ECDHE with AES-GCM or ChaCha20-Poly1305
+  // (tls::default_tls12_ciphers in tls/cipher_policy.h).
   std::string ciphers;
   // Key-exchange groups in preference order.
   std::string curves = "X25519:P-256";

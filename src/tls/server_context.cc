@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "tls/certificate.h"
+#include "tls/cipher_policy.h"
 #include "tls/session_id_cache.h"
 #include "tls/ssl_error.h"
 #include "tls/stream.h"
@@ -44,6 +45,7 @@ std::shared_ptr<server_context> server_context::create(const listener_tls_option
     sc->alpn_wire_.insert(sc->alpn_wire_.end(), p.begin(), p.end());
   }
 
+  const std::string default_ciphers = default_tls12_ciphers;
   for (std::size_t i = 0; i < opts.certificates.size(); ++i) {
     const certificate_options& co = opts.certificates[i];
     loaded_certificate cert;
@@ -62,10 +64,14 @@ std::shared_ptr<server_context> server_context::create(const listener_tls_option
       error = "unsupported TLS version range: " + take_ssl_error();
       return nullptr;
     }
-    if (!opts.ciphers.empty() && SSL_CTX_set_strict_cipher_list(c, opts.ciphers.c_str()) != 1) {
-      error = "cipher list \"" + opts.ciphers + "\" refused: " + take_ssl_error();
+    const std::string& ciphers = opts.ciphers.empty() ? default_ciphers : opts.ciphers;
+    if (SSL_CTX_set_strict_cipher_list(c, ciphers.c_str()) != 1) {
+      error = "cipher list \"" + ciphers + "\" refused: " + take_ssl_error();
       return nullptr;
     }
+    // The server's order decides (TLS 1.2; BoringSSL's TLS 1.3 suites are fixed, see
+    // tls/cipher_policy.h).
+    SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_set1_curves_list(c, opts.curves.c_str()) != 1) {
       error = "curves list \"" + opts.curves + "\" refused: " + take_ssl_error();
       return nullptr;

@@ -108,6 +108,7 @@ class tls_client {
     std::vector<std::string> alpn = {"http/1.1"};
     int timeout_ms = 10000;
     std::string preamble;  // bytes sent on the TCP connection before the TLS handshake (PROXY)
+    std::string ciphers;   // TLS 1.2 suites offered, in order (OpenSSL syntax); empty: default
   };
   // TLS 1.2 only, no ticket extension: the server must resume (if at all) by session ID.
   static options session_id_only(const std::string& sni, SSL_SESSION* session = nullptr);

@@ -372,6 +372,8 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "alpn",
                                "handshake_timeout",
                                "session_tickets",
+                               "drop_client_headers",
+                               "allow_encoded_slashes",
                                "capacity",
                                "timeout",
                                "shards",
@@ -1142,6 +1144,78 @@ TEST(config_load, client_write_timeout) {
                          "7:24", "invalid duration \"soon\" for 'client_write_timeout'"));
   const std::string shipped = test::read_file(test::source_dir() + "/conf/tlsfront.toml");
   EXPECT_NE(shipped.find("# client_write_timeout = "), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listener request rules and the weak-cipher warning
+
+TEST(config_load, listener_request_rules_and_their_defaults) {
+  load_result r = load(minimal);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const proxy::listener_options& d = r.value->server.listeners[0];
+  EXPECT_EQ(d.drop_client_headers, (std::vector<std::string>{"Forwarded", "X-Real-IP",
+                                                             "True-Client-IP", "X-Client-IP",
+                                                             "X-Forwarded-Port"}));
+  EXPECT_FALSE(d.allow_encoded_slashes);
+  EXPECT_TRUE(d.tls.ciphers.empty());  // tlsfront's default list, see tls/cipher_policy.h
+  EXPECT_TRUE(r.value->warnings.empty());
+
+  r = load(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+drop_client_headers = ["X-Real-IP", "CF-Connecting-IP"]
+allow_encoded_slashes = true
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+[[listener]]
+listen = "127.0.0.1:8444"
+drop_client_headers = []
+  [[listener.certificate]]
+  cert = "@CERTS@/a.crt"
+  key = "@CERTS@/a.key"
+)");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.listeners[0].drop_client_headers,
+            (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP"}));
+  EXPECT_TRUE(r.value->server.listeners[0].allow_encoded_slashes);
+  EXPECT_TRUE(r.value->server.listeners[1].drop_client_headers.empty());
+
+  const std::string head = "\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n";
+  const std::string cert =
+      "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n";
+  EXPECT_TRUE(fails_with(head + "drop_client_headers = [\"X Real\"]\n" + cert, "3:24",
+                         "invalid header name \"X Real\" in 'drop_client_headers'"));
+  EXPECT_TRUE(fails_with(head + "drop_client_headers = [\"\"]\n" + cert, "3:24",
+                         "must not hold an empty string"));
+  EXPECT_TRUE(fails_with(head + "drop_client_headers = \"X-Real-IP\"\n" + cert, "3:23",
+                         "must be an array of strings"));
+  EXPECT_TRUE(fails_with(head + "allow_encoded_slashes = \"yes\"\n" + cert, "3:25",
+                         "'allow_encoded_slashes' must be a boolean"));
+}
+
+TEST(config_load, weak_cipher_list_loads_with_a_warning_at_its_position) {
+  const std::string head = "\n[[listener]]\nname = \"edge\"\nlisten = \"127.0.0.1:8443\"\n";
+  const std::string cert =
+      "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n";
+  load_result r = load(head + "ciphers = \"AES128-SHA:DES-CBC3-SHA\"\n" + cert);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  ASSERT_EQ(r.value->warnings.size(), 1u);
+  EXPECT_EQ(r.value->warnings[0],
+            "t.toml:4:11: warning: listener 'edge': the cipher list enables weak TLS 1.2 suites: "
+            "AES128-SHA (static RSA key exchange), DES-CBC3-SHA (3DES, static RSA key exchange); "
+            "remove them or leave 'ciphers' unset for the ECDHE+AEAD default");
+  // Read from the expanded list: "ALL" and "kRSA" name no suite but enable them.
+  for (const char* list : {"ALL", "kRSA", "ECDHE-RSA-AES128-GCM-SHA256:3DES"}) {
+    r = load(head + "ciphers = \"" + list + "\"\n" + cert);
+    ASSERT_TRUE(r.value) << r.error.to_string();
+    EXPECT_EQ(r.value->warnings.size(), 1u) << list;
+  }
+  for (const char* list : {"ECDHE-ECDSA-AES256-GCM-SHA384", "ALL:!kRSA:!3DES", ""}) {
+    r = load(head + "ciphers = \"" + list + "\"\n" + cert);
+    ASSERT_TRUE(r.value) << r.error.to_string();
+    EXPECT_TRUE(r.value->warnings.empty()) << list;
+  }
 }
 
 }  // namespace

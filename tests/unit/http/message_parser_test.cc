@@ -262,6 +262,110 @@ TEST(ErrorResponse, CannedResponsesAreWellFormed) {
   EXPECT_EQ(std::string(error_response(502, true)).find("Connection: close"), std::string::npos);
 }
 
+
+// A chunk-size line is capped: at most 16 hex digits (leading zeros included) and 1 KiB of
+// extensions, for requests and responses alike, however the bytes are split.
+TEST(MessageParser, ChunkSizeDigitsAndExtensionsAreCapped) {
+  const std::string head_req = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string head_resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const struct {
+    const char* name;
+    std::string body;
+    bool ok;
+  } cases[] = {
+      {"16 digits", "0000000000000005\r\nhello\r\n0\r\n\r\n", true},
+      {"17 digits", "00000000000000005\r\nhello\r\n0\r\n\r\n", false},
+      {"many zeros", std::string(10000, '0') + "5\r\nhello\r\n0\r\n\r\n", false},
+      {"17 digits, second chunk", "1\r\na\r\n00000000000000005\r\nhello\r\n0\r\n\r\n", false},
+      {"zeros in the last chunk", "1\r\na\r\n" + std::string(17, '0') + "\r\n\r\n", false},
+      {"1 KiB extension", "5;" + std::string(1023, 'e') + "\r\nhello\r\n0\r\n\r\n", true},
+      {"extension over 1 KiB", "5;" + std::string(1024, 'e') + "\r\nhello\r\n0\r\n\r\n", false},
+      {"long value", "5;a=" + std::string(2000, 'v') + "\r\nhello\r\n0\r\n\r\n", false},
+      {"many extensions", "5" + [] {
+         std::string e;
+         for (int i = 0; i < 200; ++i) {
+           e += ";e=" + std::to_string(i);
+         }
+         return e;
+       }() + "\r\nhello\r\n0\r\n\r\n", false},
+      {"long extension on the last chunk", "5\r\nhello\r\n0;" + std::string(2000, 'e') + "\r\n\r\n",
+       false},
+  };
+  for (const auto& tc : cases) {
+    for (bool request : {true, false}) {
+      for (std::size_t step : {1u, 7u, 1000000u}) {
+        message_parser p(request ? message_parser::kind::request : message_parser::kind::response,
+                         small_limits());
+        std::string sink;
+        status st = feed_all(p, (request ? head_req : head_resp) + tc.body, step, &sink,
+                             body_framing::content_length);
+        if (tc.ok) {
+          EXPECT_EQ(st, status::message_done) << tc.name << " step " << step << ": " << p.error_reason();
+          EXPECT_EQ(sink, "hello") << tc.name;
+        } else {
+          EXPECT_EQ(st, status::error) << tc.name << " step " << step;
+          EXPECT_EQ(p.error(), parse_error::bad_message) << tc.name;
+          EXPECT_NE(p.error_reason().find("chunk"), std::string::npos) << p.error_reason();
+        }
+      }
+    }
+  }
+}
+
+// Many chunks and a pipelined request after a chunked one: the pauses at each chunk's end stay
+// inside feed().
+TEST(MessageParser, ManyChunksThenPipelinedRequest) {
+  std::string raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string expect;
+  for (int i = 1; i <= 300; ++i) {
+    raw += "1;x=y\r\n" + std::string(1, static_cast<char>('a' + i % 26)) + "\r\n";
+    expect += static_cast<char>('a' + i % 26);
+  }
+  raw += "0\r\n\r\nDELETE /next HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (std::size_t step : {1u, 5u, 1000000u}) {
+    message_parser p(message_parser::kind::request, small_limits());
+    std::string sink;
+    std::size_t leftover = 0;
+    ASSERT_EQ(feed_all(p, raw, step, &sink, body_framing::content_length, &leftover),
+              status::message_done)
+        << p.error_reason();
+    EXPECT_EQ(sink, expect);
+    p.reset_for_next();
+    const std::string rest = raw.substr(raw.size() - leftover);
+    EXPECT_EQ(feed_all(p, rest, step, nullptr, body_framing::none), status::message_done) << rest;
+    EXPECT_EQ(p.head().method, "DELETE");
+  }
+}
+
+TEST(HeaderRewrite, UntrustedClientFieldsAreDroppedAndTargetReplaced) {
+  message_parser p(message_parser::kind::request, small_limits());
+  ASSERT_EQ(feed_all(p,
+                     "GET /a/../b HTTP/1.1\r\nHost: a.example\r\nForwarded: for=6.6.6.6\r\n"
+                     "x-real-ip: 6.6.6.6\r\nTrue-Client-IP: 6.6.6.6\r\nX-Client-IP: 6.6.6.6\r\n"
+                     "X-Forwarded-Port: 1\r\nX-Custom: c\r\nX-Keep: k\r\n\r\n",
+                     1000, nullptr, body_framing::none),
+            status::message_done);
+  const std::vector<std::string> defaults(default_untrusted_fields.begin(),
+                                          default_untrusted_fields.end());
+  std::string out;
+  build_backend_request(p.head(),
+                        forwarded_info{"10.0.0.1", "https", "", "", "/b", defaults},
+                        body_framing::none, out);
+  EXPECT_EQ(out,
+            "GET /b HTTP/1.1\r\nX-Custom: c\r\nX-Keep: k\r\nHost: a.example\r\n"
+            "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
+            "a.example\r\n\r\n");
+  // A list of its own: only those go (Forwarded is then the client's to send).
+  const std::vector<std::string> custom = {"x-custom"};
+  out.clear();
+  build_backend_request(p.head(), forwarded_info{"10.0.0.1", "https", "", "", "", custom},
+                        body_framing::none, out);
+  EXPECT_EQ(out.rfind("GET /a/../b HTTP/1.1\r\n", 0), 0u) << out;
+  EXPECT_EQ(out.find("X-Custom"), std::string::npos) << out;
+  EXPECT_NE(out.find("x-real-ip: 6.6.6.6\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Forwarded: for=6.6.6.6\r\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace tlsfront::http
 
