@@ -196,6 +196,19 @@ std::string proxy_instance::log() const {
   return read_file(dir_ + "/tlsfront.log");
 }
 
+std::string proxy_instance::log_containing(const std::string& needle) const {
+  return file_containing(dir_ + "/tlsfront.log", needle);
+}
+
+std::string file_containing(const std::string& path, const std::string& needle) {
+  std::string text = read_file(path);
+  for (int i = 0; i < 100 && text.find(needle) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = read_file(path);
+  }
+  return text;
+}
+
 std::string proxy_instance::admin_get(const std::string& path) const {
   return response_body(admin_request("GET", path));
 }

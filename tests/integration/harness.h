@@ -38,6 +38,10 @@ class process {
 
 // Waits until `path` exists and is non-empty; returns its content ("" on timeout).
 std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout);
+// The content of `path` once it contains `needle`, polled for up to 5 s (tlsfront logs
+// asynchronously: a line logged before an answer may reach the file after it); the last content
+// read otherwise.
+std::string file_containing(const std::string& path, const std::string& needle);
 
 class echo_backend {
  public:
@@ -67,6 +71,8 @@ class proxy_instance {
   // Re-reads the ports file (after a reload added or removed listeners).
   void read_ports();
   std::string log() const;
+  // The log once it contains `needle` (file_containing()).
+  std::string log_containing(const std::string& needle) const;
   // GET on the admin endpoint: the body, or "" on failure.
   std::string admin_get(const std::string& path) const;
   // Any method on the admin endpoint: the whole response, or "" on failure.
