@@ -258,6 +258,11 @@ int count_lines_with(const std::string& text, const std::string& needle) {
 }
 
 TEST(AcceptLimits, OutOfDescriptorsNewConnectionsAreShedCountedLoggedBoundedAndServiceResumes) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizer runtimes need descriptors of their own (UBSan's vptr check probes memory
+  // through a pipe): in a process out of descriptors they report errors that are not there.
+  GTEST_SKIP() << "runs on the release build only: sanitizers need free descriptors";
+#endif
   std::string dir = make_temp_dir();
   echo_backend b(dir);
   proxy_instance p(default_config(b.address(), "", "", 1), dir);
