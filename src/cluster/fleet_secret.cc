@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -15,6 +16,13 @@ namespace tlsfront::cluster {
 
 bool load_fleet_secret(const std::string& path, std::string& secret, std::string& error,
                        std::string& warning) {
+  std::error_code fs_error;
+  if (std::filesystem::exists(path, fs_error) &&
+      !std::filesystem::is_regular_file(path, fs_error)) {
+    // A directory (an empty path names the config's own) would make the stream throw.
+    error = path + ": cannot read the fleet secret: not a regular file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot read the fleet secret: " + std::strerror(errno);

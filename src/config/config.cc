@@ -813,7 +813,7 @@ class reader {
     }
     const toml::node& sf = require(t, "secret_file", "cluster");
     std::string error, warning;
-    if (!cluster::load_fleet_secret(resolve(as_string(sf, "secret_file")), out.secret, error,
+    if (!cluster::load_fleet_secret(resolve(as_nonempty_string(sf, "secret_file")), out.secret, error,
                                     warning)) {
       fail(sf, error);
     }
@@ -844,6 +844,12 @@ class reader {
   // `what` names the file in the error: "cannot read <what> <path>: <why>".
   static std::string read_whole_file(const std::string& path, const toml::node& at,
                                      const std::string& what) {
+    std::error_code fs_error;
+    if (std::filesystem::exists(path, fs_error) &&
+        !std::filesystem::is_regular_file(path, fs_error)) {
+      // A directory (an empty path names the config's own) would make the stream throw.
+      fail(at, "cannot read " + what + " " + path + ": not a regular file");
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
       fail(at, "cannot read " + what + " " + path + ": " + std::strerror(errno));

@@ -1218,5 +1218,17 @@ TEST(config_load, weak_cipher_list_loads_with_a_warning_at_its_position) {
   }
 }
 
+// A secret "file" that is a directory (an empty path names the config's own directory) is a
+// clear error at its position, not an exception (found by config_fuzz).
+TEST(config_load, secret_files_that_are_directories_are_refused) {
+  const std::string cluster = std::string(minimal) + "[cluster]\nredis = \"127.0.0.1:6379\"\n";
+  EXPECT_TRUE(fails_with(cluster + "secret_file = \"\"\n", "8:15", "'secret_file' must not be empty"));
+  EXPECT_TRUE(fails_with(cluster + "secret_file = \".\"\n", "8:15", "not a regular file"));
+  EXPECT_TRUE(fails_with(cluster + "secret_file = \"@CERTS@/a.crt\"\npassword_file = \".\"\n",
+                         "9:17", "not a regular file"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[admin]\ntoken_file = \".\"\n", "7:14",
+                         "not a regular file"));
+}
+
 }  // namespace
 }  // namespace tlsfront::config
