@@ -137,9 +137,7 @@ int main(int argc, char** argv) {
           [s = srv.get()](const std::string& id) { return s->revoke_in_fleet(id); });
     }
     admin::register_backend_routes(*admin, *srv);
-    admin::register_ticket_routes(
-        *admin, srv->tickets(),
-        [s = srv.get()](std::string& err, bool& fleet) { return s->rotate_tickets(err, fleet); });
+    admin::register_ticket_routes(*admin, srv->tickets(), srv->ticket_source());
   }
 
   // Reloads come from SIGHUP (main thread) and POST /reload (admin thread), one at a time.
@@ -172,9 +170,9 @@ int main(int argc, char** argv) {
     for (const std::string& section : config::restart_only_changes(cfg, *next.value)) {
       spdlog::warn("{}: {} changed; it takes effect at the next restart", origin, section);
     }
-    if (srv->tickets().options().source == tls::ticket_key_options::source_kind::file) {
+    if (srv->ticket_source().reloads_with_config()) {
       std::string key_err;
-      if (srv->tickets().reload(key_err)) {
+      if (srv->ticket_source().reload(key_err)) {
         spdlog::info("{}: ticket key files reloaded", origin);
       } else {
         spdlog::error("{}: ticket key reload refused, running keys kept: {}", origin, key_err);

@@ -15,6 +15,7 @@
 #include "cache/session_cache.h"
 #include "tls/server_context.h"
 #include "tls/session_id_cache.h"
+#include "tls/memory_key_source.h"
 #include "tls/ticket_key_ring.h"
 
 #include <openssl/cipher.h>
@@ -57,7 +58,7 @@ struct world {
     o.session_tickets = tickets;
     o.max_version = version;
     std::string error;
-    if (!ring.start(error)) {
+    if (!tls::memory_key_source(ring).start(error)) {
       throw std::runtime_error(error);
     }
     server = tls::server_context::create(o, error, &sessions, core::real_clock::instance(),

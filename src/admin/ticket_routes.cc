@@ -32,18 +32,6 @@ const char* key_state(tls::key_role r) {
   }
 }
 
-const char* source_name(tls::ticket_key_options::source_kind k) {
-  switch (k) {
-    case tls::ticket_key_options::source_kind::memory:
-      return "memory";
-    case tls::ticket_key_options::source_kind::file:
-      return "file";
-    case tls::ticket_key_options::source_kind::fleet:
-      return "redis";
-  }
-  return "memory";
-}
-
 // POST /tickets/rotate's budget: a token bucket of `burst` rotations refilled one per
 // `interval` (0: unlimited). Every rotation adds a key the ring keeps for a ticket lifetime, so
 // an unbounded caller would fill memory with keys. Admin thread only.
@@ -80,9 +68,10 @@ class rotate_budget {
 
 }  // namespace
 
-void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rotate_fn rotate) {
-  admin.handle("GET", "/tickets", [&ring](const admin_request&) {
-    std::string body = std::string("{\"source\":\"") + source_name(ring.options().source) +
+void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring,
+                            tls::key_source& source) {
+  admin.handle("GET", "/tickets", [&ring, &source](const admin_request&) {
+    std::string body = std::string("{\"source\":\"") + source.name() +
                        "\",\"fallback\":" + (ring.fallback() ? "true" : "false") + ",\"keys\":[";
     bool first = true;
     for (const auto& k : ring.list()) {
@@ -100,7 +89,7 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rot
   auto budget = std::make_shared<rotate_budget>(admin.options().rotate_burst,
                                                 admin.options().rotate_interval);
   const std::size_t burst = admin.options().rotate_burst;
-  admin.handle("POST", "/tickets/rotate", [&ring, rotate, budget, burst](const admin_request&) {
+  admin.handle("POST", "/tickets/rotate", [&ring, &source, budget, burst](const admin_request&) {
     std::int64_t retry_after = 0;
     if (!budget->take(retry_after)) {
       admin_response r = json_error(429, "too many rotations: at most " +
@@ -113,7 +102,7 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rot
     }
     std::string error;
     bool fleet = false;
-    bool ok = rotate ? rotate(error, fleet) : ring.rotate_now(error);
+    bool ok = source.rotate_now(error, fleet);
     if (!ok) {
       budget->give_back();
     }
@@ -127,9 +116,9 @@ void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rot
     }
     return result(ok, error, "rotated");
   });
-  admin.handle("POST", "/tickets/reload", [&ring](const admin_request&) {
+  admin.handle("POST", "/tickets/reload", [&source](const admin_request&) {
     std::string error;
-    bool ok = ring.reload(error);
+    bool ok = source.reload(error);
     if (ok) {
       spdlog::info("admin: ticket key files reloaded");
     } else {

@@ -2,22 +2,19 @@
 //   GET  /tickets          names, roles and validity windows (never the secret bytes), JSON
 //   POST /tickets/rotate   memory keys: publish a new next key now (current after publish_ahead);
 //                          fleet keys: 202, the fleet list gets the key at the next poll
-//                          (through `rotate`; false + error when refused)
+//                          (the key source's rotate_now; false + error when refused)
 //   POST /tickets/reload   file keys: re-read the files (a bad file keeps the running keys)
 // Thread-safety: handlers run on the admin thread; the ring is safe to use from any thread.
 #pragma once
 
-#include <functional>
-#include <string>
-
 #include "admin/admin_server.h"
+#include "tls/key_source.h"
 #include "tls/ticket_key_ring.h"
 
 namespace tlsfront::admin {
 
-// `rotate(error, fleet)`: how POST /tickets/rotate rotates (server::rotate_tickets); empty: the
-// ring's own rotate_now.
-using rotate_fn = std::function<bool(std::string& error, bool& fleet)>;
-void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring, rotate_fn rotate = {});
+// `source` rotates and reloads the keys of `ring`; both outlive `admin`.
+void register_ticket_routes(admin_server& admin, tls::ticket_key_ring& ring,
+                            tls::key_source& source);
 
 }  // namespace tlsfront::admin

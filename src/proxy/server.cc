@@ -13,7 +13,11 @@
 #include <chrono>
 #include <future>
 
-#include "core/hex.h"
+#include "cache/session_cache_metrics.h"
+#include "cluster/fleet_key_source.h"
+#include "cluster/fleet_metrics.h"
+#include "cluster/revocation.h"
+#include "tls/ticket_metrics.h"
 #include "proxy/accepted_socket.h"
 #include "proxy/client_connection.h"
 
@@ -22,45 +26,6 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-void register_cache_metrics(cache::session_cache& c, core::metrics_registry& metrics) {
-  using stats = cache::session_cache::stats;
-  struct field {
-    const char* name;
-    const char* help;
-    std::uint64_t stats::*member;
-  };
-  static const field fields[] = {
-      {"tlsfront_session_cache_hits_total", "Session-ID cache lookups that found the session",
-       &stats::hits},
-      {"tlsfront_session_cache_misses_total", "Session-ID cache lookups that found nothing usable",
-       &stats::misses},
-      {"tlsfront_session_cache_inserts_total", "Sessions stored in the session-ID cache",
-       &stats::inserts},
-      {"tlsfront_session_cache_evictions_total",
-       "Live sessions evicted to make room (CLOCK, per bucket)", &stats::evictions},
-      {"tlsfront_session_cache_expirations_total", "Lookups that found an expired session",
-       &stats::expirations},
-      {"tlsfront_session_cache_oversize_total", "Sessions too large for a slot, not cached",
-       &stats::oversize},
-      {"tlsfront_session_cache_torn_read_retries_total",
-       "Lookups that copied a slot while a writer changed it and read it again",
-       &stats::torn_retries},
-      {"tlsfront_session_cache_busy_total",
-       "Inserts dropped because another writer held the chosen slot", &stats::busy},
-      {"tlsfront_session_cache_removals_total", "Sessions removed (revoked)", &stats::removals},
-  };
-  for (const field& f : fields) {
-    metrics.add_counter_fn(f.name, f.help, "",
-                           [&c, m = f.member] { return static_cast<double>(c.total_stats().*m); });
-  }
-  metrics.add_gauge_fn("tlsfront_session_cache_entries", "Live sessions in the session-ID cache",
-                       "", [&c] { return static_cast<double>(c.entries_in_use()); });
-  metrics.add_gauge_fn("tlsfront_session_cache_capacity", "Slots in the session-ID cache", "",
-                       [&c] { return static_cast<double>(c.slot_count()); });
-  metrics.add_gauge_fn("tlsfront_session_cache_memory_bytes",
-                       "Memory allocated for the session-ID cache", "",
-                       [&c] { return static_cast<double>(c.memory_bytes()); });
-}
 
 // A listener's counters of connections refused or cut for lack of resources: max_connections,
 // accept(2) failures (descriptors, memory), write timeouts.
@@ -112,155 +77,10 @@ asio::awaitable<void> after_accept_error(worker& w, acceptor_slot& slot,
   co_await t.async_wait(use_tuple);
 }
 
-void register_ticket_metrics(tls::ticket_key_ring& ring, tls::ticket_metrics& m,
-                             core::metrics_registry& metrics) {
-  m.issued = &metrics.add_counter("tlsfront_tickets_issued_total", "Session tickets sealed");
-  const char* roles[3] = {"next", "current", "previous"};
-  for (int r = 0; r < 3; ++r) {
-    m.opened[r] = &metrics.add_counter("tlsfront_tickets_opened_total",
-                                       "Tickets that resumed a session, by the role of their key",
-                                       std::string("role=\"") + roles[r] + "\"");
-  }
-  const char* versions[2] = {"1.2", "1.3"};
-  for (int v = 0; v < 2; ++v) {
-    m.renewed[v] = &metrics.add_counter(
-        "tlsfront_tickets_renewed_total",
-        "Resumptions with a ticket under a no longer current key whose session got a ticket "
-        "under the current key (TLS 1.2: the ticket re-sealed; TLS 1.3: the new tickets)",
-        std::string("version=\"") + versions[v] + "\"");
-  }
-  m.unknown_key = &metrics.add_counter("tlsfront_tickets_unknown_key_total",
-                                       "Tickets under a key the ring does not hold (or dropped)");
-  m.rejected = &metrics.add_counter(
-      "tlsfront_tickets_rejected_total",
-      "Tickets under a known key that did not resume: corrupt, tampered, expired or other vhost");
-  m.malformed = &metrics.add_counter(
-      "tlsfront_tickets_malformed_total",
-      "Tickets offered but too short or malformed for their key to be looked up");
-  metrics.add_gauge_fn(
-      "tlsfront_ticket_keys",
-      "Ticket keys held that can still seal or open tickets (next, current, previous)", "",
-      [&ring] { return static_cast<double>(ring.list().size()); });
-  metrics.add_gauge_fn("tlsfront_ticket_current_key_age_seconds",
-                       "Seconds since the current ticket key started encrypting", "", [&ring] {
-                         auto s = ring.latest();
-                         std::int64_t now = ring.clock().now_s();
-                         auto k = tls::ticket_key_ring::current(*s, now);
-                         return k ? static_cast<double>(now - k->not_before) : -1.0;
-                       });
-}
 
 }  // namespace
 
-void register_key_sync_metrics(const cluster::ticket_key_sync& sync,
-                               const tls::ticket_key_ring& ring, core::metrics_registry& metrics) {
-  using counters = cluster::ticket_sync_counters;
-  struct field {
-    const char* name;
-    const char* help;
-    std::atomic<std::uint64_t> counters::*member;
-  };
-  static const field fields[] = {
-      {"tlsfront_fleet_ticket_key_polls_total", "Reads of the fleet's ticket key list",
-       &counters::polls},
-      {"tlsfront_fleet_ticket_key_errors_total",
-       "Ticket key list reads or writes that failed (Redis down, error reply)", &counters::errors},
-      {"tlsfront_fleet_ticket_key_rejected_total",
-       "Ticket key lists that did not open or parse (another fleet's secret, altered)",
-       &counters::rejected},
-      {"tlsfront_fleet_ticket_key_updates_total",
-       "Changed ticket key lists this instance wrote (new key, expired key dropped)",
-       &counters::added},
-      {"tlsfront_fleet_ticket_key_conflicts_total",
-       "Ticket key list changes another instance wrote first", &counters::conflicts},
-  };
-  const counters& c = sync.counters();
-  for (const field& f : fields) {
-    metrics.add_counter_fn(f.name, f.help, "", [&c, m = f.member] {
-      // Relaxed: monotonic counts read for display.
-      return static_cast<double>((c.*m).load(std::memory_order_relaxed));
-    });
-  }
-  metrics.add_gauge_fn(
-      "tlsfront_fleet_ticket_keys_version",
-      "Version of the installed fleet ticket key list (-1: none read yet)", "",
-      [&c] { return static_cast<double>(c.version.load(std::memory_order_relaxed)); });
-  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_age_seconds",
-                       "Seconds since the fleet ticket key list was last read (-1: never)", "",
-                       [&c, &ring] {
-                         const std::int64_t at = c.read_at.load(std::memory_order_relaxed);
-                         return at == 0 ? -1.0 : static_cast<double>(ring.clock().now_s() - at);
-                       });
-  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_shared",
-                       "1 while the ticket keys are the fleet's, 0 while they are per instance", "",
-                       [&c] { return c.shared.load(std::memory_order_relaxed) ? 1.0 : 0.0; });
-  metrics.add_counter_fn("tlsfront_fleet_ticket_local_keys_total",
-                         "Ticket keys made by this instance alone while the fleet list was "
-                         "unavailable",
-                         "", [&ring] { return static_cast<double>(ring.local_keys_made()); });
-}
 
-void register_fleet_metrics(const std::vector<std::unique_ptr<worker>>& workers,
-                            core::metrics_registry& metrics) {
-  using counters = cluster::session_store_counters;
-  struct field {
-    const char* name;
-    const char* help;
-    std::atomic<std::uint64_t> counters::*member;
-  };
-  static const field fields[] = {
-      {"tlsfront_fleet_session_lookups_total",
-       "Session-ID lookups sent to the fleet store (L1 misses)", &counters::lookups},
-      {"tlsfront_fleet_session_hits_total", "Fleet store lookups that returned a valid session",
-       &counters::hits},
-      {"tlsfront_fleet_session_misses_total", "Fleet store lookups that found nothing",
-       &counters::misses},
-      {"tlsfront_fleet_session_timeouts_total",
-       "Handshakes that stopped waiting for the fleet store after lookup_timeout",
-       &counters::timeouts},
-      {"tlsfront_fleet_session_errors_total",
-       "Fleet store commands that failed (Redis down, error reply, dropped connection)",
-       &counters::errors},
-      {"tlsfront_fleet_session_rejected_total",
-       "Fleet store values that did not open (tampered, truncated, another fleet's secret)",
-       &counters::rejected},
-      {"tlsfront_fleet_session_writes_total", "New sessions written to the fleet store",
-       &counters::writes},
-      {"tlsfront_fleet_session_dropped_writes_total",
-       "New sessions not written (Redis not connected or too many writes in flight)",
-       &counters::dropped_writes},
-  };
-  for (const field& f : fields) {
-    metrics.add_counter_fn(f.name, f.help, "", [&workers, m = f.member] {
-      double sum = 0;
-      for (const auto& w : workers) {
-        // Relaxed: a monotonic count read for display; it publishes nothing.
-        sum += static_cast<double>((w->l2->counters().*m).load(std::memory_order_relaxed));
-      }
-      return sum;
-    });
-  }
-}
-
-void server::register_revocation(server& srv, const cluster::cluster_options& co,
-                                 core::metrics_registry& metrics) {
-  worker& w0 = *srv.workers_.front();
-  w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
-  server* self = &srv;
-  w0.subscriber->subscribe(
-      cluster::session_store::revoke_channel(co.key_prefix), [self](const std::string& message) {
-        if (auto id = core::from_hex(message); id && !id->empty()) {
-          std::size_t local = self->sessions_->remove_all_contexts(*id);
-          self->revocations_received_.fetch_add(1, std::memory_order_relaxed);
-          spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
-        }
-      });
-  metrics.add_counter_fn(
-      "tlsfront_fleet_revocations_received_total",
-      "Session revocations received from the fleet channel", "", [self] {
-        return static_cast<double>(self->revocations_received_.load(std::memory_order_relaxed));
-      });
-}
 
 std::shared_ptr<snapshot> server::build(const server_options& opts, std::string& error) {
   core::metrics_registry& metrics = *registry_;
@@ -415,16 +235,23 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       error = std::string("session cache: ") + e.what();
       return nullptr;
     }
-    register_cache_metrics(*srv->sessions_, metrics);
+    cache::register_session_cache_metrics(*srv->sessions_, metrics);
   }
 
   srv->tickets_ =
       std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
-  if (!srv->tickets_->start(error)) {
+  // Where the keys come from: a local source (memory, file), else the fleet's list.
+  srv->key_source_ = tls::make_local_key_source(*srv->tickets_);
+  if (!srv->key_source_) {
+    auto fleet = std::make_unique<cluster::fleet_key_source>(*srv->tickets_);
+    srv->fleet_keys_ = fleet.get();
+    srv->key_source_ = std::move(fleet);
+  }
+  if (!srv->key_source_->start(error)) {
     error = "ticket keys: " + error;
     return nullptr;
   }
-  register_ticket_metrics(*srv->tickets_, srv->ticket_metrics_, metrics);
+  tls::register_ticket_metrics(*srv->tickets_, srv->ticket_metrics_, metrics);
 
   srv->metrics_.active =
       &metrics.add_gauge("tlsfront_connections_active", "Client connections open now");
@@ -453,15 +280,11 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     for (auto& w : srv->workers_) {
       w->redis = std::make_unique<cluster::redis_client>(w->ioc, co.redis);
     }
-    metrics.add_gauge_fn("tlsfront_fleet_redis_connections_up",
-                         "Worker Redis connections ready now (one per worker thread)", "",
-                         [s = srv.get()] {
-                           double up = 0;
-                           for (const auto& w : s->workers_) {
-                             up += w->redis->connected() ? 1 : 0;
-                           }
-                           return up;
-                         });
+    std::vector<const cluster::redis_client*> clients;
+    for (const auto& w : srv->workers_) {
+      clients.push_back(w->redis.get());
+    }
+    cluster::register_redis_connection_metrics(std::move(clients), metrics);
     if (srv->sessions_) {
       srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
       for (auto& w : srv->workers_) {
@@ -469,15 +292,27 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
                                                          co.key_prefix, co.max_pending_writes);
         w->lookup_timeout = co.lookup_timeout;
       }
-      register_fleet_metrics(srv->workers_, metrics);
-      register_revocation(*srv, co, metrics);
+      std::vector<const cluster::session_store*> stores;
+      for (const auto& w : srv->workers_) {
+        stores.push_back(w->l2.get());
+      }
+      cluster::register_session_store_metrics(std::move(stores), metrics);
+      // Worker 0 hears the fleet's revocations on a connection of its own (subscriber mode).
+      worker& w0 = *srv->workers_.front();
+      w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
+      srv->revocations_ = std::make_unique<cluster::revocation_subscriber>(
+          *w0.subscriber, co.key_prefix, [s = srv.get()](std::string_view id) {
+            return s->sessions_->remove_all_contexts(id);
+          });
+      srv->revocations_->register_metrics(metrics);
     }
-    if (opts.tickets.source == tls::ticket_key_options::source_kind::fleet) {
+    if (srv->fleet_keys_ != nullptr) {
       worker& w0 = *srv->workers_.front();
       srv->ticket_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront ticket keys v1");
       w0.key_sync = std::make_unique<cluster::ticket_key_sync>(
           w0.ioc, *w0.redis, *srv->ticket_sealer_, *srv->tickets_, co.key_prefix, co.poll_interval);
-      register_key_sync_metrics(*w0.key_sync, *srv->tickets_, metrics);
+      srv->fleet_keys_->attach(*w0.key_sync);
+      cluster::register_key_sync_metrics(*w0.key_sync, *srv->tickets_, metrics);
     }
   }
 
@@ -650,7 +485,7 @@ void server::schedule_sweep(worker& w) {
       c.sweep();
     }
     if (w.index == 0) {
-      tickets_->maintain();  // rotation: publish the next key when due, drop expired ones
+      key_source_->maintain();  // rotation: publish the next key when due, drop expired ones
     }
     // Refreshes this worker's snapshot even without handshakes, so a dropped key's last
     // reference goes (and the key is wiped) within a second.
@@ -700,40 +535,19 @@ bool server::revoke_in_fleet(const std::string& session_id) {
   if (!co || !sessions_) {
     return false;
   }
-  std::vector<std::string> del = {"DEL"};
+  std::vector<std::uint64_t> contexts;
   for (const listener_runtime& lr : snap->listeners) {
-    for (std::uint64_t ctx : lr.tls->context_ids()) {
-      del.push_back(cluster::session_store::redis_key(co->key_prefix,
-                                                      tls::remote_session_key(ctx, session_id)));
-    }
+    const auto& ids = lr.tls->context_ids();
+    contexts.insert(contexts.end(), ids.begin(), ids.end());
   }
-  std::vector<std::string> pub = {"PUBLISH", cluster::session_store::revoke_channel(co->key_prefix),
-                                  core::to_hex(session_id)};
   worker& w0 = *workers_.front();
-  // One connection, in order: the L2 copies are gone before any instance hears of it.
-  asio::post(w0.ioc, [&w0, del = std::move(del), pub = std::move(pub)]() mutable {
-    auto report = [](const char* what) {
-      return [what](const cluster::error_code& ec, const cluster::redis_reply& r) {
-        if (ec || r.is_error()) {
-          spdlog::warn("fleet revocation: {} failed: {}", what, ec ? ec.message() : r.str);
-        }
-      };
-    };
-    w0.redis->command(std::move(del), report("DEL"));
-    w0.redis->command(std::move(pub), report("PUBLISH"));
+  asio::post(w0.ioc, [&w0, commands = cluster::revocation_commands(co->key_prefix, contexts,
+                                                                    session_id)]() mutable {
+    cluster::send_revocation(*w0.redis, std::move(commands));
   });
   return true;
 }
 
-bool server::rotate_tickets(std::string& error, bool& fleet) {
-  worker& w0 = *workers_.front();
-  fleet = w0.key_sync && w0.key_sync->shared();
-  if (fleet) {
-    w0.key_sync->request_rotation();
-    return true;
-  }
-  return tickets_->rotate_now(error);
-}
 
 void server::drain(std::chrono::milliseconds timeout) {
   {

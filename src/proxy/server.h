@@ -22,8 +22,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cluster/fleet_key_source.h"
 #include "cluster/fleet_secret.h"
 #include "cluster/redis_client.h"
+#include "cluster/revocation.h"
 #include "cluster/session_store.h"
 #include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
@@ -33,6 +35,7 @@
 #include "proxy/health_checker.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
+#include "tls/key_source.h"
 #include "tls/server_context.h"
 
 namespace tlsfront::proxy {
@@ -137,10 +140,6 @@ class server {
   // under every certificate context and publishes the ID, so every instance (this one included)
   // drops it from its cache. Asynchronous: returns once queued. Any thread.
   bool revoke_in_fleet(const std::string& session_id);
-  // A new ticket key: through the fleet list when it is shared (`fleet` true: asynchronous, the
-  // key is added by the next poll and seals after the publish-ahead delay), else in the local
-  // ring. False + `error` when the keys come from files. Any thread.
-  bool rotate_tickets(std::string& error, bool& fleet);
   // Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),
   // and returns once no connection is left or `timeout` passed; then stops the workers.
   void drain(std::chrono::milliseconds timeout);
@@ -159,6 +158,8 @@ class server {
   cache::session_cache* sessions() const { return sessions_.get(); }
   // The session-ticket key ring (always present; used by listeners with tickets on).
   tls::ticket_key_ring& tickets() const { return *tickets_; }
+  // Where the ring's keys come from (rotation on request, reload of key files). Any thread.
+  tls::key_source& ticket_source() const { return *key_source_; }
 
   // Used by client_connection.
   proxy_metrics& metrics() { return metrics_; }
@@ -178,14 +179,14 @@ class server {
   // Runs `f` on `w`'s thread and waits for it (directly before the workers run).
   void run_on(worker& w, const std::function<void()>& f);
   void schedule_sweep(worker& w);
-  static void register_revocation(server& srv, const cluster::cluster_options& co,
-                                  core::metrics_registry& metrics);
 
   // Declaration order is destruction order reversed: connections (in workers_) reference the
   // snapshot, the metrics and the counters, and TLS contexts reference the session cache, so
   // workers_ is declared last and the cache first.
   std::unique_ptr<cache::session_cache> sessions_;
   std::unique_ptr<tls::ticket_key_ring> tickets_;
+  std::unique_ptr<tls::key_source> key_source_;        // drives tickets_
+  cluster::fleet_key_source* fleet_keys_ = nullptr;  // key_source_ when the keys are the fleet's
   std::unique_ptr<cluster::sealer> session_sealer_;  // shared by the workers' L2 stores
   std::unique_ptr<cluster::sealer> ticket_sealer_;   // the fleet's ticket key list
   tls::ticket_metrics ticket_metrics_;
@@ -201,8 +202,8 @@ class server {
   // through them (each connection reads its own state on its own thread).
   std::atomic<std::int64_t> open_{0};
   std::atomic<bool> draining_{false};
-  // Relaxed: a count for display, bumped on worker 0, read by the metrics renderer.
-  std::atomic<std::uint64_t> revocations_received_{0};
+  // The fleet's revocation channel ([cluster] with a session cache), on worker 0's subscriber.
+  std::unique_ptr<cluster::revocation_subscriber> revocations_;
   std::vector<std::unique_ptr<worker>> workers_;
   // The listening sockets, one entry per listener of the current snapshot, in its order.
   // Declared after workers_: dropped before the io_contexts go.

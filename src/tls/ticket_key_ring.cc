@@ -4,10 +4,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "core/hex.h"
 
@@ -121,22 +118,13 @@ void ticket_key_ring::publish(std::vector<std::shared_ptr<const ticket_key>> key
   version_.store(s->version, std::memory_order_release);
 }
 
-bool ticket_key_ring::start(std::string& error) {
-  if (opts_.source == ticket_key_options::source_kind::file) {
-    return reload(error);
-  }
-  // A fleet ring starts with keys of its own too: it serves before the fleet list arrives, and
-  // they seed the list if the fleet has none yet.
+void ticket_key_ring::seed() {
   std::lock_guard lock(mu_);
   const std::int64_t now = clock_.now_s();
   publish({make_key(now), make_key(now + opts_.rotation.count())});
-  return true;
 }
 
-void ticket_key_ring::maintain() {
-  if (opts_.source == ticket_key_options::source_kind::file) {
-    return;
-  }
+void ticket_key_ring::schedule(bool make_keys, bool count_made) {
   std::lock_guard lock(mu_);
   const std::int64_t now = clock_.now_s();
   std::vector<std::shared_ptr<const ticket_key>> keys;
@@ -146,12 +134,9 @@ void ticket_key_ring::maintain() {
     }
   }
   bool changed = keys.size() != snap_->keys.size();
-  // A fleet ring schedules nothing while the fleet's list arrives; in fallback it schedules as
-  // a memory ring does (install() demotes those keys to `local` once the list is back).
-  const bool fleet = opts_.source == ticket_key_options::source_kind::fleet;
-  if (!fleet || fallback()) {
+  if (make_keys) {
     auto made = [&](std::int64_t not_before) {
-      if (fleet) {
+      if (count_made) {
         local_made_.fetch_add(1, std::memory_order_relaxed);
       }
       changed = true;
@@ -175,6 +160,19 @@ void ticket_key_ring::maintain() {
   if (changed) {
     publish(std::move(keys));
   }
+}
+
+void ticket_key_ring::add_next_key() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const ticket_key>> keys = snap_->keys;
+  const std::int64_t now = clock_.now_s();
+  keys.push_back(make_key(now + opts_.publish_ahead.count()));
+  publish(std::move(keys));
+}
+
+void ticket_key_ring::replace(std::vector<std::shared_ptr<const ticket_key>> keys) {
+  std::lock_guard lock(mu_);
+  publish(std::move(keys));
 }
 
 void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys) {
@@ -222,23 +220,6 @@ void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys) {
   }
 }
 
-bool ticket_key_ring::rotate_now(std::string& error) {
-  if (opts_.source == ticket_key_options::source_kind::file) {
-    error = "ticket keys come from files: rotate them by changing the files and reloading";
-    return false;
-  }
-  if (opts_.source == ticket_key_options::source_kind::fleet && !fallback()) {
-    error = "ticket keys come from the fleet list: rotate them through the fleet";
-    return false;
-  }
-  std::lock_guard lock(mu_);
-  std::vector<std::shared_ptr<const ticket_key>> keys = snap_->keys;
-  const std::int64_t now = clock_.now_s();
-  keys.push_back(make_key(now + opts_.publish_ahead.count()));
-  publish(std::move(keys));
-  return true;
-}
-
 bool ticket_key_ring::parse_key_file(const std::string& bytes, std::vector<ticket_key>& out,
                                      std::string& error) {
   auto take = [&](std::size_t off, std::size_t secret_len) {
@@ -261,59 +242,6 @@ bool ticket_key_ring::parse_key_file(const std::string& bytes, std::vector<ticke
   for (std::size_t off = 0; off < bytes.size(); off += 80) {
     take(off, 32);
   }
-  return true;
-}
-
-bool ticket_key_ring::load_files(std::vector<std::shared_ptr<const ticket_key>>& out,
-                                 std::string& error) const {
-  std::vector<ticket_key> parsed;
-  for (const std::string& path : opts_.files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      error = "cannot read ticket key file " + path + ": " + std::strerror(errno);
-      return false;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string bytes = ss.str();
-    std::string why;
-    bool ok = parse_key_file(bytes, parsed, why);
-    OPENSSL_cleanse(bytes.data(), bytes.size());
-    if (!ok) {
-      error = path + ": " + why;
-      return false;
-    }
-  }
-  if (parsed.empty()) {
-    error = "no ticket key files";
-    return false;
-  }
-  // File order is role order: the first key encrypts (it gets the latest not_before, the load
-  // time), the others only decrypt.
-  const std::int64_t now = clock_.now_s();
-  for (std::size_t i = 0; i < parsed.size(); ++i) {
-    auto k = std::make_shared<ticket_key>(parsed[i]);
-    k->not_before = i == 0 ? now : now - 1;
-    k->not_after = INT64_MAX;
-    out.push_back(std::move(k));
-  }
-  for (auto& k : parsed) {
-    OPENSSL_cleanse(k.hmac_key.data(), k.hmac_key.size());
-  }
-  return true;
-}
-
-bool ticket_key_ring::reload(std::string& error) {
-  if (opts_.source != ticket_key_options::source_kind::file) {
-    error = "ticket keys are generated in memory: there are no files to reload";
-    return false;
-  }
-  std::vector<std::shared_ptr<const ticket_key>> keys;
-  if (!load_files(keys, error)) {
-    return false;  // the running keys stay
-  }
-  std::lock_guard lock(mu_);
-  publish(std::move(keys));
   return true;
 }
 

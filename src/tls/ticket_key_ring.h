@@ -9,14 +9,17 @@
 //             ("decrypt-only"); such tickets are renewed (re-sealed under the current key)
 //   dropped   now >= opens_until() (not_after, sooner for a demoted key: see below): removed
 //             and wiped (OPENSSL_cleanse)
-// A memory ring schedules keys itself: each key encrypts for `rotation`, is published at least
-// `publish_ahead` before that (in practice a whole rotation ahead), and is kept until every
-// ticket it sealed has expired (not_after = not_before + rotation + ticket lifetime). A file
-// ring takes the operator's keys in file order: the first encrypts, the others decrypt.
-// A fleet ring (cluster::ticket_key_sync) holds the key list the fleet shares through Redis,
-// installed as read back from there; it schedules nothing itself while the fleet list arrives,
-// and falls back to scheduling its own keys (as a memory ring) when the sync says the list is
-// unreachable. Keys it held that are not on the fleet list are demoted to `local` keys:
+// Where the keys come from is a key source (tls/key_source.h), which drives the ring:
+// a memory source schedules keys itself (schedule()): each key encrypts for `rotation`, is
+// published at least `publish_ahead` before that (in practice a whole rotation ahead), and is
+// kept until every ticket it sealed has expired (not_after = not_before + rotation + ticket
+// lifetime). A file source replaces the ring with the operator's keys in file order: the first
+// encrypts, the others decrypt.
+// The fleet's source (cluster::fleet_key_source, cluster::ticket_key_sync) installs the key list
+// the fleet shares through Redis, as read back from there; it schedules nothing itself while
+// the fleet list arrives, and falls back to scheduling its own keys (as a memory source) when
+// the sync says the list is unreachable. Keys the ring held that are not on the fleet list are
+// demoted to `local` keys:
 //   - a key that had not started sealing when demoted sealed nothing: it is dropped (wiped) at
 //     once;
 //   - a key that may have sealed until then opens tickets (role previous, "decrypt-only" in
@@ -36,7 +39,8 @@
 // thread-local copy of the snapshot pointer, refreshed only when the ring's version changed
 // (a worker calls view() at least every second, so a dropped key's last reference goes and
 // the key is wiped within about a second).
-// Writers (maintain, rotate_now, load_files: control plane) build a new snapshot under a mutex
+// Writers (seed, schedule, add_next_key, replace, install: control plane, called by the key
+// source) build a new snapshot under a mutex
 // and publish it by bumping the version (release; readers acquire).
 #pragma once
 
@@ -88,6 +92,8 @@ enum class key_role { next, current, previous, dropped };
 const char* key_role_name(key_role r) noexcept;
 
 struct ticket_key_options {
+  // Which key source the configuration chose (tls/key_source.h makes memory and file ones,
+  // cluster/fleet_key_source.h the fleet's).
   enum class source_kind { memory, file, fleet } source = source_kind::memory;
   std::vector<std::string> files;  // file source: in order; the first key encrypts
   std::chrono::seconds rotation{std::chrono::hours(1)};
@@ -112,22 +118,20 @@ class ticket_key_ring {
 
   ticket_key_ring(const ticket_key_options& opts, const core::clock& clock);
 
-  // Memory ring: creates the first keys; file ring: loads the files. False + `error` on failure
-  // (an unreadable file, a size that is neither 48 bytes nor a multiple of 80, no key at all).
-  bool start(std::string& error);
-  // Memory ring: drops expired keys and publishes the next key when due. Cheap; call it every
-  // second or so. File ring: drops nothing (the operator manages the files).
-  void maintain();
-  // Memory ring: publishes a new key now that becomes current after publish_ahead. False (and
-  // `error`) for a file ring.
-  bool rotate_now(std::string& error);
-  // File ring: re-reads the files; on any error the running keys stay and `error` says why.
-  bool reload(std::string& error);
+  // The key sources' writes (tls/key_source.h). seed(): the first two keys (one current from
+  // now, the next a rotation later). schedule(made_are_local): drops keys past their window
+  // and, with `make_keys`, adds a current key if none has started and a next key if none is
+  // published (counted in local_keys_made() when `count_made`). add_next_key(): a new key that
+  // starts sealing after publish_ahead. replace(): the ring becomes exactly `keys`. Never fail.
+  void seed();
+  void schedule(bool make_keys, bool count_made);
+  void add_next_key();
+  void replace(std::vector<std::shared_ptr<const ticket_key>> keys);
 
   // Fleet ring. install(): the fleet's key list as read back from the store becomes the ring;
   // keys held before and missing from it are demoted to `local` (see ROLES): dropped at once if
   // they never sealed, else kept until the tickets they sealed have expired.
-  // set_fallback(true): the list is unreachable: maintain() schedules (local) keys itself
+  // set_fallback(true): the list is unreachable: the fleet source schedules (local) keys itself
   // whenever the ring lacks a current or a next key. local_keys_made(): keys it made so.
   void install(const std::vector<ticket_key>& fleet_keys);
   void set_fallback(bool on) { fallback_.store(on, std::memory_order_relaxed); }
@@ -162,7 +166,6 @@ class ticket_key_ring {
  private:
   void publish(std::vector<std::shared_ptr<const ticket_key>> keys);  // mu_ held
   std::shared_ptr<const ticket_key> make_key(std::int64_t not_before) const;
-  bool load_files(std::vector<std::shared_ptr<const ticket_key>>& out, std::string& error) const;
 
   ticket_key_options opts_;
   const core::clock& clock_;

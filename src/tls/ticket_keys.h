@@ -12,21 +12,11 @@
 
 #include <openssl/ssl.h>
 
-#include "core/metrics.h"
 #include "tls/stream.h"
 #include "tls/ticket_key_ring.h"
+#include "tls/ticket_metrics.h"
 
 namespace tlsfront::tls {
-
-struct ticket_metrics {
-  core::counter* issued = nullptr;
-  core::counter* opened[3] = {};  // by key_role: next, current, previous
-  core::counter* renewed[2] = {};  // resumed under a previous key and renewed: TLS 1.2, TLS 1.3
-  core::counter* unknown_key = nullptr;
-  core::counter* rejected = nullptr;  // a known key but no resumption: corrupt/tampered ticket,
-                                      // or a session not valid here (expired, other vhost)
-  core::counter* malformed = nullptr;  // offered but too short/malformed to look up
-};
 
 // Installs the ring on `ctx` (tickets on): key callback, TLS 1.3 ticket count, and the TLS 1.2
 // and TLS 1.3 session lifetimes from the ring's options. `ring` and `metrics` must outlive

@@ -7,10 +7,12 @@
 // Seeds: TLSFRONT_FUZZ_WRITE_SEEDS=<dir> fleet_keys_fuzz -runs=0 writes real lists into <dir>.
 #include <string>
 
+#include "cluster/fleet_key_source.h"
 #include "cluster/fleet_secret.h"
 #include "cluster/ticket_key_sync.h"
 #include "core/clock.h"
 #include "fuzz_support.h"
+#include "tls/memory_key_source.h"
 #include "tls/ticket_key_ring.h"
 
 namespace {
@@ -50,7 +52,7 @@ void use_list(std::string_view plain) {
           "a planned list does not decode");
   }
   ring.set_fallback(true);
-  ring.maintain();
+  cluster::fleet_key_source(ring).maintain();
 }
 
 void write_seeds() {
@@ -58,7 +60,7 @@ void write_seeds() {
   tls::ticket_key_options o;
   tls::ticket_key_ring ring(o, clock);
   std::string error;
-  check(ring.start(error), "seed: ring start");
+  check(tls::memory_key_source(ring).start(error), "seed: ring start");
   cluster::ticket_key_sync::key_list list;
   list.version = 1;
   for (int n = 1; n <= 3; ++n) {

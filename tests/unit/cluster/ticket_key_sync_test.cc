@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "cluster/fleet_key_source.h"
 #include "core/clock.h"
 #include "core/hex.h"
 #include "support/redis_server.h"
@@ -140,13 +141,18 @@ class FleetKeys : public ::testing::Test {
  protected:
   struct instance {
     tls::ticket_key_ring ring;
+    fleet_key_source source;
     redis_client client;
     ticket_key_sync sync;
     instance(boost::asio::io_context& ioc, const core::clock& clock, const redis_options& o,
              const sealer& seal)
-        : ring(fleet_opts(), clock), client(ioc, o), sync(ioc, client, seal, ring, "t:", 50ms) {
+        : ring(fleet_opts(), clock),
+          source(ring),
+          client(ioc, o),
+          sync(ioc, client, seal, ring, "t:", 50ms) {
+      source.attach(sync);
       std::string error;
-      EXPECT_TRUE(ring.start(error)) << error;
+      EXPECT_TRUE(source.start(error)) << error;
     }
   };
 
@@ -170,7 +176,7 @@ class FleetKeys : public ::testing::Test {
     clock_.advance(d);
     std::uint64_t p0 = polls(0), p1 = polls(1);
     for (auto& inst : inst_) {
-      inst->ring.maintain();
+      inst->source.maintain();
     }
     ASSERT_TRUE(run_until([&] { return polls(0) >= p0 + 2 && polls(1) >= p1 + 2; }));
   }

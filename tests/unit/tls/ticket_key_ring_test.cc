@@ -1,14 +1,19 @@
 // The ticket key ring's timeline under an injected clock (no sleeping): which key seals, which
-// open, when keys are published and dropped, renewal decisions, and key files.
+// open, when keys are published and dropped, renewal decisions, and the memory and file key
+// sources that drive it (tls/key_source.h).
 #include "tls/ticket_key_ring.h"
 
 #include <gtest/gtest.h>
+
+#include "tls/file_key_source.h"
+#include "tls/memory_key_source.h"
 
 #include <atomic>
 #include <cstring>
 #include <thread>
 
 #include "support/test_env.h"
+#include "support/ticket_ring_clock.h"
 
 namespace tlsfront::tls {
 namespace {
@@ -23,35 +28,13 @@ ticket_key_options memory_opts() {
   return o;
 }
 
-struct TicketKeyRingTest : ::testing::Test {
-  core::manual_clock clock{1'700'000'000'000};
-  std::int64_t t0 = clock.now_s();
-  void advance(std::chrono::seconds s) { clock.advance(s); }
-  key_role role(ticket_key_ring& r, const std::shared_ptr<const ticket_key>& k) {
-    auto s = r.view();
-    return ticket_key_ring::role_of(*s, *k, clock.now_s());
-  }
-  std::shared_ptr<const ticket_key> current(ticket_key_ring& r) {
-    return ticket_key_ring::current(*r.view(), clock.now_s());
-  }
-  std::shared_ptr<const ticket_key> find(ticket_key_ring& r, const ticket_key& k) {
-    return ticket_key_ring::find(*r.view(), k.name.data());
-  }
-  // A started fleet ring with the memory_opts() schedule (its own two keys, no list yet).
-  std::unique_ptr<ticket_key_ring> started_fleet_ring() {
-    ticket_key_options o = memory_opts();
-    o.source = ticket_key_options::source_kind::fleet;
-    auto r = std::make_unique<ticket_key_ring>(o, clock);
-    std::string error;
-    EXPECT_TRUE(r->start(error)) << error;
-    return r;
-  }
-};
+struct TicketKeyRingTest : ::testing::Test, test::ticket_ring_clock {};
 
 TEST_F(TicketKeyRingTest, FullTimelineOverSeveralRotations) {
   ticket_key_ring r(memory_opts(), clock);
+  memory_key_source keys(r);
   std::string error;
-  ASSERT_TRUE(r.start(error));
+  ASSERT_TRUE(keys.start(error));
   auto k0 = current(r);
   ASSERT_TRUE(k0);
   EXPECT_EQ(k0->not_before, t0);
@@ -81,10 +64,10 @@ TEST_F(TicketKeyRingTest, FullTimelineOverSeveralRotations) {
 
     // One second before the switch: cur still seals.
     advance(std::chrono::seconds(next->not_before - clock.now_s() - 1));
-    r.maintain();
+    keys.maintain();
     EXPECT_EQ(current(r), cur);
     advance(1s);
-    r.maintain();
+    keys.maintain();
     EXPECT_EQ(current(r), next) << "rotation " << rotation;
     EXPECT_EQ(role(r, cur), key_role::previous);  // still opens, tickets get renewed
     if (prev) {
@@ -94,12 +77,12 @@ TEST_F(TicketKeyRingTest, FullTimelineOverSeveralRotations) {
     }
     // Half a lifetime later the previous key still opens.
     advance(900s);
-    r.maintain();
+    keys.maintain();
     EXPECT_EQ(role(r, cur), key_role::previous);
     EXPECT_TRUE(find(r, *cur));
     // At cur.not_after it is dropped.
     advance(std::chrono::seconds(cur->not_after - clock.now_s()));
-    r.maintain();
+    keys.maintain();
     EXPECT_FALSE(find(r, *cur));
     prev = cur;
   }
@@ -107,10 +90,13 @@ TEST_F(TicketKeyRingTest, FullTimelineOverSeveralRotations) {
 
 TEST_F(TicketKeyRingTest, RotateNowPublishesAheadThenTakesOver) {
   ticket_key_ring r(memory_opts(), clock);
+  memory_key_source keys(r);
   std::string error;
-  ASSERT_TRUE(r.start(error));
+  ASSERT_TRUE(keys.start(error));
   auto before = current(r);
-  ASSERT_TRUE(r.rotate_now(error)) << error;
+  bool fleet = true;
+  ASSERT_TRUE(keys.rotate_now(error, fleet)) << error;
+  EXPECT_FALSE(fleet);
   EXPECT_EQ(current(r), before);  // published, not used yet
   advance(59s);
   EXPECT_EQ(current(r), before);
@@ -119,15 +105,17 @@ TEST_F(TicketKeyRingTest, RotateNowPublishesAheadThenTakesOver) {
   EXPECT_NE(after, before);
   EXPECT_EQ(after->not_before, t0 + 60);
   EXPECT_EQ(role(r, before), key_role::previous);
-  EXPECT_FALSE(r.reload(error));  // memory keys: nothing to reload
+  EXPECT_FALSE(keys.reload(error));  // memory keys: nothing to reload
+  EXPECT_EQ(error, "ticket keys are generated in memory: there are no files to reload");
 }
 
 TEST_F(TicketKeyRingTest, ClockJumpStillLeavesACurrentKey) {
   ticket_key_ring r(memory_opts(), clock);
+  memory_key_source keys(r);
   std::string error;
-  ASSERT_TRUE(r.start(error));
+  ASSERT_TRUE(keys.start(error));
   advance(std::chrono::hours(24 * 30));
-  r.maintain();
+  keys.maintain();
   auto cur = current(r);
   ASSERT_TRUE(cur);
   EXPECT_EQ(cur->not_before, clock.now_s());
@@ -189,8 +177,10 @@ TEST_F(TicketKeyRingTest, FileRingOrderReloadAndBadFilesKeepRunningKeys) {
   o.source = ticket_key_options::source_kind::file;
   o.files = {dir + "/a.key", dir + "/b.key"};
   ticket_key_ring r(o, clock);
+  file_key_source keys(r);
+  EXPECT_TRUE(keys.reloads_with_config());
   std::string error;
-  ASSERT_TRUE(r.start(error)) << error;
+  ASSERT_TRUE(keys.start(error)) << error;
   auto cur = current(r);
   ASSERT_TRUE(cur);
   EXPECT_EQ(cur->name[0], 'A');  // the first file's key encrypts
@@ -201,28 +191,111 @@ TEST_F(TicketKeyRingTest, FileRingOrderReloadAndBadFilesKeepRunningKeys) {
     previous += k.role == key_role::previous ? 1 : 0;
   }
   EXPECT_EQ(previous, 1);
-  EXPECT_FALSE(r.rotate_now(error));
+  bool fleet = true;
+  EXPECT_FALSE(keys.rotate_now(error, fleet));
+  EXPECT_FALSE(fleet);
+  EXPECT_EQ(error, "ticket keys come from files: rotate them by changing the files and reloading");
 
   // Swap the order on disk: after reload B encrypts, A still decrypts.
   test::write_file(dir + "/a.key", b);
   test::write_file(dir + "/b.key", a);
-  ASSERT_TRUE(r.reload(error)) << error;
+  ASSERT_TRUE(keys.reload(error)) << error;
   EXPECT_EQ(current(r)->name[0], 'B');
 
   // A damaged file: refused, and the keys in use stay.
   test::write_file(dir + "/a.key", std::string(50, 'C'));
-  EXPECT_FALSE(r.reload(error));
+  EXPECT_FALSE(keys.reload(error));
   EXPECT_NE(error.find("50 bytes"), std::string::npos) << error;
   EXPECT_EQ(current(r)->name[0], 'B');
   test::write_file(dir + "/a.key", b);
   ::unlink((dir + "/b.key").c_str());
-  EXPECT_FALSE(r.reload(error));
+  EXPECT_FALSE(keys.reload(error));
   EXPECT_NE(error.find("cannot read"), std::string::npos) << error;
   EXPECT_EQ(current(r)->name[0], 'B');
   // File keys never expire on their own.
   advance(std::chrono::hours(24 * 365));
-  r.maintain();
+  keys.maintain();
   EXPECT_EQ(current(r)->name[0], 'B');
+}
+
+// A file source that cannot read its keys refuses to start with a line naming the file, and
+// leaves the ring empty (the server then refuses to start: "ticket keys: ...").
+TEST_F(TicketKeyRingTest, FileSourceRefusesToStartOnABadKeyFile) {
+  std::string dir = test::make_temp_dir();
+  test::write_file(dir + "/short.key", std::string(47, 'S'));
+  ticket_key_options o;
+  o.source = ticket_key_options::source_kind::file;
+  struct bad_case {
+    std::vector<std::string> files;
+    std::string expected;
+  };
+  const bad_case cases[] = {
+      {{dir + "/short.key"},
+       dir + "/short.key: a ticket key file holds one 48-byte key or one or more 80-byte keys, "
+             "not 47 bytes"},
+      {{dir + "/missing.key"},
+       "cannot read ticket key file " + dir + "/missing.key: No such file or directory"},
+      {{dir}, ""},  // a directory: refused, whatever the system calls it
+      {{}, "no ticket key files"},
+  };
+  for (const bad_case& c : cases) {
+    o.files = c.files;
+    ticket_key_ring r(o, clock);
+    file_key_source keys(r);
+    std::string error;
+    EXPECT_FALSE(keys.start(error)) << (c.files.empty() ? "(no files)" : c.files[0]);
+    if (!c.expected.empty()) {
+      EXPECT_EQ(error, c.expected);
+    } else {
+      EXPECT_FALSE(error.empty());
+    }
+    EXPECT_TRUE(r.view()->keys.empty());
+    EXPECT_FALSE(current(r));
+  }
+}
+
+// The configured kind picks the source; each names itself as the configuration does and
+// refuses what it cannot do with the same words as before the interface existed.
+TEST_F(TicketKeyRingTest, LocalSourcesFollowTheConfiguredKind) {
+  ticket_key_options o = memory_opts();
+  ticket_key_ring memory_ring(o, clock);
+  auto memory = make_local_key_source(memory_ring);
+  ASSERT_TRUE(memory);
+  EXPECT_STREQ(memory->name(), "memory");
+  EXPECT_FALSE(memory->reloads_with_config());
+  o.source = ticket_key_options::source_kind::file;
+  ticket_key_ring file_ring(o, clock);
+  auto file = make_local_key_source(file_ring);
+  ASSERT_TRUE(file);
+  EXPECT_STREQ(file->name(), "file");
+  EXPECT_TRUE(file->reloads_with_config());
+  o.source = ticket_key_options::source_kind::fleet;
+  ticket_key_ring fleet_ring(o, clock);
+  EXPECT_FALSE(make_local_key_source(fleet_ring)) << "the fleet's source is cluster's";
+}
+
+// Memory rotation on request: each rotation adds one key published publish_ahead ahead; the
+// expired ones go at the next maintain(), so a burst of rotations leaves a bounded ring.
+TEST_F(TicketKeyRingTest, MemorySourceRotationsAddKeysThatExpireAgain) {
+  ticket_key_ring r(memory_opts(), clock);
+  memory_key_source keys(r);
+  std::string error;
+  ASSERT_TRUE(keys.start(error));
+  for (int i = 0; i < 5; ++i) {
+    bool fleet = true;
+    ASSERT_TRUE(keys.rotate_now(error, fleet)) << error;
+    EXPECT_FALSE(fleet);
+  }
+  EXPECT_EQ(r.view()->keys.size(), 7u);
+  EXPECT_EQ(r.local_keys_made(), 0u) << "a memory source's keys are not fleet fallback keys";
+  advance(60s);
+  keys.maintain();
+  EXPECT_EQ(current(r)->not_before, t0 + 60);
+  // Past every window of the rotated keys: only the schedule's keys remain.
+  advance(std::chrono::seconds(3600 + 1800));
+  keys.maintain();
+  EXPECT_LE(r.view()->keys.size(), 3u);
+  ASSERT_TRUE(current(r));
 }
 
 }  // namespace
@@ -233,136 +306,6 @@ namespace {
 
 // Handshake threads read snapshots while the control plane rotates: every read sees a whole
 // snapshot with a current key (run under the tsan preset in CI).
-TEST_F(TicketKeyRingTest, FleetRingInstallsTheListAndKeepsItsOwnKeysAsLocal) {
-  auto ring = started_fleet_ring();
-  ticket_key_ring& r = *ring;
-  auto own = current(r);
-  ASSERT_TRUE(own);
-  // The fleet's list: a key that started earlier than ours, and its next one.
-  std::vector<ticket_key> fleet = {r.new_key(t0 - 100), r.new_key(t0 + 3500)};
-  r.install(fleet);
-  auto cur = current(r);
-  ASSERT_TRUE(cur);
-  EXPECT_EQ(cur->name, fleet[0].name) << "a fleet key must beat a later-started own key";
-  EXPECT_FALSE(cur->local);
-  auto kept = find(r, *own);
-  ASSERT_TRUE(kept) << "our own key must stay to open the tickets it sealed";
-  EXPECT_TRUE(kept->local);
-  EXPECT_EQ(role(r, kept), key_role::previous);
-  // Installing the same list again publishes nothing new.
-  const std::uint64_t v = r.version();
-  r.install(fleet);
-  EXPECT_EQ(r.version(), v);
-  // Not in fallback: maintain() makes no key even when the list has no next one.
-  r.install({fleet[0]});
-  advance(3600s);
-  r.maintain();
-  EXPECT_EQ(r.local_keys_made(), 0u);
-  EXPECT_EQ(current(r)->name, fleet[0].name);
-  std::string why;
-  EXPECT_FALSE(r.rotate_now(why)) << "a shared fleet ring rotates through the fleet";
-  // Past every window (fleet and local keys alike) nothing seals until the fleet list or the
-  // fallback brings keys.
-  advance(5500s);
-  r.maintain();
-  EXPECT_FALSE(current(r));
-  EXPECT_TRUE(r.view()->keys.empty());
-  // Fallback: the ring schedules keys of its own, counted.
-  r.set_fallback(true);
-  r.maintain();
-  ASSERT_TRUE(current(r));
-  EXPECT_FALSE(current(r)->local);
-  EXPECT_EQ(r.local_keys_made(), 2u);  // a current and a next key
-  EXPECT_TRUE(r.rotate_now(why)) << why;
-  // The fleet is back: its list seals, the fallback keys are demoted.
-  auto made_alone = current(r);
-  std::vector<ticket_key> back = {r.new_key(clock.now_s() - 1)};
-  r.set_fallback(false);
-  r.install(back);
-  EXPECT_EQ(current(r)->name, back[0].name);
-  ASSERT_TRUE(find(r, *made_alone));
-  EXPECT_TRUE(find(r, *made_alone)->local);
-  // A local key seals only when no other key is valid.
-  r.install({});
-  ASSERT_TRUE(current(r));
-  EXPECT_TRUE(current(r)->local);
-}
-
-// Demoted keys last only as long as something can need them: one that never sealed goes at
-// once, one that sealed opens (decrypt-only) until the last ticket it sealed has expired, then
-// is dropped and, once no reader holds it, wiped.
-TEST_F(TicketKeyRingTest, DemotedKeysLastOnlyAsLongAsTheirTickets) {
-  // The memory_opts() schedule: rotation 3600 s, ticket lifetime 1800 s.
-  auto ring = started_fleet_ring();
-  ticket_key_ring& r = *ring;
-  auto own = current(r);  // seals from t0
-  ASSERT_EQ(r.view()->keys.size(), 2u);
-  std::weak_ptr<const ticket_key> own_next = r.view()->keys[1];  // published for t0 + 3600
-  ASSERT_GT(own_next.lock()->not_before, clock.now_s());
-  advance(100s);
-  const std::int64_t demoted_at = clock.now_s();
-  r.install({r.new_key(t0 - 100), r.new_key(t0 + 3500)});
-  EXPECT_EQ(r.view()->keys.size(), 3u) << "the own next key never sealed: it must go";
-  EXPECT_TRUE(own_next.expired()) << "a dropped key must be wiped once no reader holds it";
-  auto kept = find(r, *own);
-  ASSERT_TRUE(kept);
-  EXPECT_TRUE(kept->local);
-  EXPECT_EQ(kept->opens_until(), demoted_at + 1800 + 1);
-  EXPECT_NE(current(r)->name, own->name);
-  // Listed as what it is, with the time it goes.
-  bool listed = false;
-  for (const auto& l : r.list()) {
-    if (l.local) {
-      listed = true;
-      EXPECT_EQ(l.role, key_role::previous);
-      EXPECT_EQ(l.not_after, demoted_at + 1801);
-    }
-  }
-  EXPECT_TRUE(listed);
-  std::weak_ptr<const ticket_key> watch = kept;
-  kept.reset();
-  own.reset();
-  advance(1800s);  // a ticket sealed at the demotion is still valid
-  r.maintain();
-  ASSERT_TRUE(find(r, *watch.lock()));
-  EXPECT_EQ(role(r, watch.lock()), key_role::previous);
-  advance(1s);
-  EXPECT_EQ(role(r, watch.lock()), key_role::dropped);
-  r.maintain();
-  EXPECT_EQ(r.view()->keys.size(), 2u);  // view() also let go of this thread's old snapshot
-  EXPECT_EQ(r.list().size(), 2u);
-  EXPECT_TRUE(watch.expired());
-}
-
-// A demoted key seals only as a last resort (no fleet key valid), and then stays while the
-// tickets it sealed so can be valid; once it has not sealed for a ticket lifetime it seals no
-// more and goes.
-TEST_F(TicketKeyRingTest, ALocalKeySealingAsALastResortStaysForItsTickets) {
-  auto ring = started_fleet_ring();
-  ticket_key_ring& r = *ring;
-  auto own = current(r);
-  advance(10s);
-  r.install({r.new_key(clock.now_s() + 5000)});  // the fleet's only key starts much later
-  auto last_resort = current(r);
-  ASSERT_TRUE(last_resort);
-  EXPECT_EQ(last_resort->name, own->name);
-  EXPECT_TRUE(last_resort->local);
-  advance(1000s);
-  ASSERT_TRUE(current(r));
-  current(r)->note_sealed(clock.now_s());  // as the ticket callback does
-  const std::int64_t sealed_at = clock.now_s();
-  advance(1000s);  // past the demotion + lifetime, not past the last seal + lifetime
-  r.maintain();
-  ASSERT_TRUE(current(r));
-  EXPECT_EQ(current(r)->name, own->name);
-  advance(std::chrono::seconds(sealed_at + 1800 - clock.now_s()));
-  EXPECT_FALSE(current(r)) << "no ticket it sealed is still valid: it must not seal again";
-  EXPECT_EQ(role(r, find(r, *own)), key_role::previous);
-  advance(1s);
-  r.maintain();
-  EXPECT_FALSE(find(r, *own));
-}
-
 TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
   core::manual_clock clock;
   ticket_key_options o;
@@ -370,8 +313,9 @@ TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
   o.publish_ahead = std::chrono::seconds(1);
   o.lifetime = std::chrono::seconds(60);
   ticket_key_ring ring(o, clock);
+  memory_key_source keys(ring);
   std::string error;
-  ASSERT_TRUE(ring.start(error));
+  ASSERT_TRUE(keys.start(error));
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> reads{0}, missing{0};
   std::vector<std::thread> readers;
@@ -395,9 +339,10 @@ TEST(TicketKeyRingConcurrency, ReadersSeeWholeSnapshotsDuringRotation) {
     });
   }
   for (int i = 0; i < 300; ++i) {
-    ring.rotate_now(error);
+    bool fleet = false;
+    keys.rotate_now(error, fleet);
     clock.advance(std::chrono::seconds(2));
-    ring.maintain();
+    keys.maintain();
     // Let the readers judge every state: wait for some consistent reads after each step.
     const std::uint64_t seen = reads.load();
     while (reads.load() < seen + 3) {

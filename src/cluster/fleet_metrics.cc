@@ -1,0 +1,108 @@
+#include "cluster/fleet_metrics.h"
+
+namespace tlsfront::cluster {
+
+void register_redis_connection_metrics(std::vector<const redis_client*> clients,
+                                       core::metrics_registry& metrics) {
+  metrics.add_gauge_fn("tlsfront_fleet_redis_connections_up",
+                       "Worker Redis connections ready now (one per worker thread)", "",
+                       [clients] {
+                         double up = 0;
+                         for (const redis_client* c : clients) {
+                           up += c->connected() ? 1 : 0;
+                         }
+                         return up;
+                       });
+}
+
+void register_session_store_metrics(std::vector<const session_store*> stores,
+                                    core::metrics_registry& metrics) {
+  using counters = session_store_counters;
+  struct field {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> counters::*member;
+  };
+  static const field fields[] = {
+      {"tlsfront_fleet_session_lookups_total",
+       "Session-ID lookups sent to the fleet store (L1 misses)", &counters::lookups},
+      {"tlsfront_fleet_session_hits_total", "Fleet store lookups that returned a valid session",
+       &counters::hits},
+      {"tlsfront_fleet_session_misses_total", "Fleet store lookups that found nothing",
+       &counters::misses},
+      {"tlsfront_fleet_session_timeouts_total",
+       "Handshakes that stopped waiting for the fleet store after lookup_timeout",
+       &counters::timeouts},
+      {"tlsfront_fleet_session_errors_total",
+       "Fleet store commands that failed (Redis down, error reply, dropped connection)",
+       &counters::errors},
+      {"tlsfront_fleet_session_rejected_total",
+       "Fleet store values that did not open (tampered, truncated, another fleet's secret)",
+       &counters::rejected},
+      {"tlsfront_fleet_session_writes_total", "New sessions written to the fleet store",
+       &counters::writes},
+      {"tlsfront_fleet_session_dropped_writes_total",
+       "New sessions not written (Redis not connected or too many writes in flight)",
+       &counters::dropped_writes},
+  };
+  for (const field& f : fields) {
+    metrics.add_counter_fn(f.name, f.help, "", [stores, m = f.member] {
+      double sum = 0;
+      for (const session_store* s : stores) {
+        // Relaxed: a monotonic count read for display; it publishes nothing.
+        sum += static_cast<double>((s->counters().*m).load(std::memory_order_relaxed));
+      }
+      return sum;
+    });
+  }
+}
+
+void register_key_sync_metrics(const ticket_key_sync& sync, const tls::ticket_key_ring& ring,
+                               core::metrics_registry& metrics) {
+  using counters = ticket_sync_counters;
+  struct field {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> counters::*member;
+  };
+  static const field fields[] = {
+      {"tlsfront_fleet_ticket_key_polls_total", "Reads of the fleet's ticket key list",
+       &counters::polls},
+      {"tlsfront_fleet_ticket_key_errors_total",
+       "Ticket key list reads or writes that failed (Redis down, error reply)", &counters::errors},
+      {"tlsfront_fleet_ticket_key_rejected_total",
+       "Ticket key lists that did not open or parse (another fleet's secret, altered)",
+       &counters::rejected},
+      {"tlsfront_fleet_ticket_key_updates_total",
+       "Changed ticket key lists this instance wrote (new key, expired key dropped)",
+       &counters::added},
+      {"tlsfront_fleet_ticket_key_conflicts_total",
+       "Ticket key list changes another instance wrote first", &counters::conflicts},
+  };
+  const counters& c = sync.counters();
+  for (const field& f : fields) {
+    metrics.add_counter_fn(f.name, f.help, "", [&c, m = f.member] {
+      // Relaxed: monotonic counts read for display.
+      return static_cast<double>((c.*m).load(std::memory_order_relaxed));
+    });
+  }
+  metrics.add_gauge_fn(
+      "tlsfront_fleet_ticket_keys_version",
+      "Version of the installed fleet ticket key list (-1: none read yet)", "",
+      [&c] { return static_cast<double>(c.version.load(std::memory_order_relaxed)); });
+  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_age_seconds",
+                       "Seconds since the fleet ticket key list was last read (-1: never)", "",
+                       [&c, &ring] {
+                         const std::int64_t at = c.read_at.load(std::memory_order_relaxed);
+                         return at == 0 ? -1.0 : static_cast<double>(ring.clock().now_s() - at);
+                       });
+  metrics.add_gauge_fn("tlsfront_fleet_ticket_keys_shared",
+                       "1 while the ticket keys are the fleet's, 0 while they are per instance", "",
+                       [&c] { return c.shared.load(std::memory_order_relaxed) ? 1.0 : 0.0; });
+  metrics.add_counter_fn("tlsfront_fleet_ticket_local_keys_total",
+                         "Ticket keys made by this instance alone while the fleet list was "
+                         "unavailable",
+                         "", [&ring] { return static_cast<double>(ring.local_keys_made()); });
+}
+
+}  // namespace tlsfront::cluster
