@@ -5,8 +5,7 @@ namespace tlsfront::cluster {
 void register_redis_connection_metrics(std::vector<const redis_client*> clients,
                                        core::metrics_registry& metrics) {
   metrics.add_gauge_fn("tlsfront_fleet_redis_connections_up",
-                       "Worker Redis connections ready now (one per worker thread)", "",
-                       [clients] {
+                       "Worker Redis connections ready now (one per worker thread)", "", [clients] {
                          double up = 0;
                          for (const redis_client* c : clients) {
                            up += c->connected() ? 1 : 0;

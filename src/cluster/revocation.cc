@@ -31,19 +31,17 @@ void send_revocation(redis_client& redis, std::vector<std::vector<std::string>> 
   }
 }
 
-revocation_subscriber::revocation_subscriber(redis_client& subscriber,
-                                             std::string_view key_prefix,
+revocation_subscriber::revocation_subscriber(redis_client& subscriber, std::string_view key_prefix,
                                              std::function<std::size_t(std::string_view id)> drop)
     : drop_(std::move(drop)) {
-  subscriber.subscribe(session_store::revoke_channel(key_prefix),
-                       [this](const std::string& message) {
-                         if (auto id = core::from_hex(message); id && !id->empty()) {
-                           std::size_t local = drop_(*id);
-                           received_.fetch_add(1, std::memory_order_relaxed);
-                           spdlog::info("fleet: session {} revoked ({} local entries)", message,
-                                        local);
-                         }
-                       });
+  subscriber.subscribe(
+      session_store::revoke_channel(key_prefix), [this](const std::string& message) {
+        if (auto id = core::from_hex(message); id && !id->empty()) {
+          std::size_t local = drop_(*id);
+          received_.fetch_add(1, std::memory_order_relaxed);
+          spdlog::info("fleet: session {} revoked ({} local entries)", message, local);
+        }
+      });
 }
 
 void revocation_subscriber::register_metrics(core::metrics_registry& metrics) const {

@@ -15,11 +15,11 @@ namespace tlsfront::tls {
 
 struct ticket_metrics {
   core::counter* issued = nullptr;
-  core::counter* opened[3] = {};  // by key_role: next, current, previous
+  core::counter* opened[3] = {};   // by key_role: next, current, previous
   core::counter* renewed[2] = {};  // resumed under a previous key and renewed: TLS 1.2, TLS 1.3
   core::counter* unknown_key = nullptr;
-  core::counter* rejected = nullptr;  // a known key but no resumption: corrupt/tampered ticket,
-                                      // or a session not valid here (expired, other vhost)
+  core::counter* rejected = nullptr;   // a known key but no resumption: corrupt/tampered ticket,
+                                       // or a session not valid here (expired, other vhost)
   core::counter* malformed = nullptr;  // offered but too short/malformed to look up
 };
 

@@ -1,0 +1,222 @@
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/reader.h"
+#include "proxy/proxy_protocol.h"
+#include "tls/certificate.h"
+#include "tls/cipher_policy.h"
+
+namespace tlsfront::config::detail {
+
+void reader::read_listeners(const toml::array& listeners,
+                            std::vector<proxy::listener_options>& out) {
+  struct seen {
+    std::string name;
+    std::string address;
+    std::uint16_t port;
+    toml::source_position where;
+  };
+  std::vector<seen> earlier;
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    const toml::table& t = *listeners[i].as_table();
+    proxy::listener_options l;
+    read_listener(t, i, l);
+
+    const toml::node* name_node = t.get("name");
+    const toml::node& listen_node = *t.get("listen");
+    for (const seen& s : earlier) {
+      if (s.name == l.name) {
+        fail(name_node != nullptr ? name_node->source() : t.source(),
+             "duplicate listener name " + single_quoted(l.name) + " (first at line " +
+                 std::to_string(s.where.line) + ")");
+      }
+      if (l.port != 0 && s.port == l.port && s.address == l.address) {
+        fail(listen_node, "listener " + single_quoted(l.name) + " listens on the same address as " +
+                              "listener " + single_quoted(s.name));
+      }
+    }
+    earlier.push_back({l.name, l.address, l.port, t.source().begin});
+    out.push_back(std::move(l));
+  }
+}
+
+// mode, pool and proxy_protocol (tcp listeners), trusted_proxies (any listener).
+void reader::read_listener_mode(const toml::table& t, proxy::listener_options& out) {
+  using mode = proxy::listener_options::mode_kind;
+  if (const toml::node* n = t.get("mode")) {
+    const std::string v = as_string(*n, "mode");
+    if (v == "tcp") {
+      out.mode = mode::tcp;
+    } else if (v != "http") {
+      fail(*n, "'mode' must be \"http\" or \"tcp\"");
+    }
+  }
+  if (const toml::node* n = t.get("pool")) {
+    if (out.mode != mode::tcp) {
+      fail(*n, "'pool' needs mode = \"tcp\" (http listeners are served by [[route]])");
+    }
+    out.pool = as_nonempty_string(*n, "pool");
+    tcp_pools_.push_back(n);
+  } else if (out.mode == mode::tcp) {
+    fail(*t.get("mode"), "mode = \"tcp\" needs 'pool', the pool every connection goes to");
+  }
+  if (const toml::node* n = t.get("proxy_protocol")) {
+    if (out.mode != mode::tcp) {
+      fail(*n, "'proxy_protocol' needs mode = \"tcp\"");
+    }
+    const std::string v = as_string(*n, "proxy_protocol");
+    if (v == "v1") {
+      out.send_proxy = proxy::listener_options::proxy_header::v1;
+    } else if (v == "v2") {
+      out.send_proxy = proxy::listener_options::proxy_header::v2;
+    } else if (v != "off") {
+      fail(*n, "'proxy_protocol' must be \"v1\", \"v2\" or \"off\"");
+    }
+  }
+  if (const toml::node* n = t.get("trusted_proxies")) {
+    for_each_string(*n, "trusted_proxies", [&](const toml::node& e, const std::string& v) {
+      proxy::network net;
+      std::string why;
+      if (!proxy::parse_network(v, net, why)) {
+        fail(e, "invalid 'trusted_proxies' entry " + double_quoted(v) + ": " + why);
+      }
+      out.trusted_proxies.push_back(net);
+    });
+  }
+}
+
+void reader::read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out) {
+  check_keys(t, "listener",
+             {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn",
+              "handshake_timeout", "session_tickets", "certificate", "mode", "pool",
+              "proxy_protocol", "trusted_proxies", "drop_client_headers", "allow_encoded_slashes"});
+  out.name = "listener" + std::to_string(index);
+  if (const toml::node* n = t.get("name")) {
+    out.name = as_nonempty_string(*n, "name");
+    if (!is_plain_name(out.name)) {
+      fail(*n, "'name' may hold only letters, digits, '_', '-' and '.'");
+    }
+  }
+  host_port hp = as_host_port(require(t, "listen", "listener"), "listen", /*ip_only=*/true,
+                              /*allow_port_zero=*/true);
+  out.address = std::move(hp.host);
+  out.port = hp.port;
+  read_listener_mode(t, out);
+  read_listener_requests(t, out);
+
+  tls::listener_tls_options& tls = out.tls;
+  optional_key(t, "min_tls", tls.min_version,
+               [](const toml::node& n) { return as_tls_version(n, "min_tls"); });
+  optional_key(t, "max_tls", tls.max_version,
+               [](const toml::node& n) { return as_tls_version(n, "max_tls"); });
+  if (tls.min_version > tls.max_version) {
+    fail(*t.get("min_tls"), "'min_tls' (1.3) is higher than 'max_tls' (1.2)");
+  }
+  if (const toml::node* n = t.get("ciphers")) {
+    tls.ciphers = as_string(*n, "ciphers");
+    std::string error;
+    if (!tls.ciphers.empty() && !tls::check_cipher_list(tls.ciphers, error)) {
+      fail(*n, "invalid 'ciphers': " + error);
+    }
+    if (const std::string w = tls::weak_cipher_warning(tls::weak_ciphers(tls.ciphers));
+        !w.empty()) {
+      warn(*n, "listener " + single_quoted(out.name) + ": " + w);
+    }
+  }
+  if (const toml::node* n = t.get("curves")) {
+    tls.curves = as_nonempty_string(*n, "curves");
+    std::string error;
+    if (!tls::check_curves_list(tls.curves, error)) {
+      fail(*n, "invalid 'curves': " + error);
+    }
+  }
+  if (const toml::node* n = t.get("alpn")) {
+    tls.alpn.clear();
+    for_each_string(*n, "alpn", [&](const toml::node& e, const std::string& protocol) {
+      if (protocol.size() > 255) {
+        fail(e, "an 'alpn' protocol name is at most 255 bytes");
+      }
+      tls.alpn.push_back(protocol);
+    });
+  }
+  optional_timeout(t, "handshake_timeout", tls.handshake_timeout);
+  optional_key(t, "session_tickets", tls.session_tickets,
+               [](const toml::node& n) { return as_bool(n, "session_tickets"); });
+  tls.session_timeout = session_timeout_;
+
+  const toml::node* certs = t.get("certificate");
+  if (certs == nullptr) {
+    fail(t, "listener " + single_quoted(out.name) +
+                " has no certificate: add a [[listener.certificate]] with cert and key");
+  }
+  const toml::array& list = as_table_array(*certs, "certificate", "listener.certificate");
+  if (list.empty()) {
+    fail(*certs, "listener " + single_quoted(out.name) + " has no certificate");
+  }
+  const toml::node* default_node = nullptr;
+  for (const toml::node& c : list) {
+    const toml::table& ct = *c.as_table();
+    tls::certificate_options cert;
+    read_certificate(ct, cert);
+    if (cert.is_default) {
+      if (default_node != nullptr) {
+        fail(*ct.get("default"), "listener " + single_quoted(out.name) +
+                                     " has more than one default certificate (the first at line " +
+                                     std::to_string(default_node->source().begin.line) + ")");
+      }
+      default_node = ct.get("default");
+    }
+    tls.certificates.push_back(std::move(cert));
+  }
+}
+
+// A listener's request rules (http mode): the client fields dropped before forwarding and
+// whether encoded slashes may stay in a path.
+void reader::read_listener_requests(const toml::table& t, proxy::listener_options& out) {
+  if (const toml::node* n = t.get("drop_client_headers")) {
+    out.drop_client_headers.clear();  // []: none beyond what tlsfront always replaces
+    for_each_string(*n, "drop_client_headers", [&](const toml::node& e, const std::string& v) {
+      const bool token = std::all_of(v.begin(), v.end(), [](char c) {
+        return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string::npos;
+      });
+      if (!token) {
+        fail(e, "invalid header name " + double_quoted(v) + " in 'drop_client_headers'");
+      }
+      out.drop_client_headers.push_back(v);
+    });
+  }
+  optional_key(t, "allow_encoded_slashes", out.allow_encoded_slashes,
+               [](const toml::node& n) { return as_bool(n, "allow_encoded_slashes"); });
+}
+
+void reader::read_certificate(const toml::table& t, tls::certificate_options& out) {
+  const std::string_view section = "listener.certificate";
+  check_keys(t, section, {"cert", "key", "server_names", "default"});
+  const toml::node& cert_node = require(t, "cert", section);
+  const toml::node& key_node = require(t, "key", section);
+  out.cert_file = resolve(as_nonempty_string(cert_node, "cert"));
+  out.key_file = resolve(as_nonempty_string(key_node, "key"));
+  if (const toml::node* n = t.get("server_names")) {
+    for_each_string(*n, "server_names", [&](const toml::node& e, const std::string& text) {
+      std::string name = text;
+      std::string why;
+      if (!check_server_name(name, why)) {
+        fail(e, "invalid server name " + double_quoted(text) + ": " + why);
+      }
+      out.server_names.push_back(std::move(name));
+    });
+  }
+  optional_key(t, "default", out.is_default,
+               [](const toml::node& n) { return as_bool(n, "default"); });
+
+  tls::loaded_certificate loaded;
+  std::string error;
+  tls::certificate_part part = tls::certificate_part::cert;
+  if (!tls::load_certificate(out, loaded, error, &part)) {
+    fail(part == tls::certificate_part::key ? key_node : cert_node, error);
+  }
+}
+
+}  // namespace tlsfront::config::detail
