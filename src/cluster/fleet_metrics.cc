@@ -2,6 +2,34 @@
 
 namespace tlsfront::cluster {
 
+namespace {
+
+// One counter member of a counters struct of relaxed atomics, with its metric name and help.
+template <class Counters>
+struct atomic_field {
+  const char* name;
+  const char* help;
+  std::atomic<std::uint64_t> Counters::*member;
+};
+
+// Each field as a counter: the sum of that member over `sources`.
+template <class Counters, std::size_t N>
+void add_summed_counters(core::metrics_registry& metrics, const atomic_field<Counters> (&fields)[N],
+                         const std::vector<const Counters*>& sources) {
+  for (const auto& f : fields) {
+    metrics.add_counter_fn(f.name, f.help, "", [sources, m = f.member] {
+      double sum = 0;
+      for (const Counters* c : sources) {
+        // Relaxed: a monotonic count read for display; it publishes nothing.
+        sum += static_cast<double>((c->*m).load(std::memory_order_relaxed));
+      }
+      return sum;
+    });
+  }
+}
+
+}  // namespace
+
 void register_redis_connection_metrics(std::vector<const redis_client*> clients,
                                        core::metrics_registry& metrics) {
   metrics.add_gauge_fn("tlsfront_fleet_redis_connections_up",
@@ -17,12 +45,7 @@ void register_redis_connection_metrics(std::vector<const redis_client*> clients,
 void register_session_store_metrics(std::vector<const session_store*> stores,
                                     core::metrics_registry& metrics) {
   using counters = session_store_counters;
-  struct field {
-    const char* name;
-    const char* help;
-    std::atomic<std::uint64_t> counters::*member;
-  };
-  static const field fields[] = {
+  static const atomic_field<counters> fields[] = {
       {"tlsfront_fleet_session_lookups_total",
        "Session-ID lookups sent to the fleet store (L1 misses)", &counters::lookups},
       {"tlsfront_fleet_session_hits_total", "Fleet store lookups that returned a valid session",
@@ -44,27 +67,17 @@ void register_session_store_metrics(std::vector<const session_store*> stores,
        "New sessions not written (Redis not connected or too many writes in flight)",
        &counters::dropped_writes},
   };
-  for (const field& f : fields) {
-    metrics.add_counter_fn(f.name, f.help, "", [stores, m = f.member] {
-      double sum = 0;
-      for (const session_store* s : stores) {
-        // Relaxed: a monotonic count read for display; it publishes nothing.
-        sum += static_cast<double>((s->counters().*m).load(std::memory_order_relaxed));
-      }
-      return sum;
-    });
+  std::vector<const counters*> sources;
+  for (const session_store* s : stores) {
+    sources.push_back(&s->counters());
   }
+  add_summed_counters(metrics, fields, sources);
 }
 
 void register_key_sync_metrics(const ticket_key_sync& sync, const tls::ticket_key_ring& ring,
                                core::metrics_registry& metrics) {
   using counters = ticket_sync_counters;
-  struct field {
-    const char* name;
-    const char* help;
-    std::atomic<std::uint64_t> counters::*member;
-  };
-  static const field fields[] = {
+  static const atomic_field<counters> fields[] = {
       {"tlsfront_fleet_ticket_key_polls_total", "Reads of the fleet's ticket key list",
        &counters::polls},
       {"tlsfront_fleet_ticket_key_errors_total",
@@ -79,12 +92,7 @@ void register_key_sync_metrics(const ticket_key_sync& sync, const tls::ticket_ke
        "Ticket key list changes another instance wrote first", &counters::conflicts},
   };
   const counters& c = sync.counters();
-  for (const field& f : fields) {
-    metrics.add_counter_fn(f.name, f.help, "", [&c, m = f.member] {
-      // Relaxed: monotonic counts read for display.
-      return static_cast<double>((c.*m).load(std::memory_order_relaxed));
-    });
-  }
+  add_summed_counters(metrics, fields, {&c});
   metrics.add_gauge_fn(
       "tlsfront_fleet_ticket_keys_version",
       "Version of the installed fleet ticket key list (-1: none read yet)", "",
