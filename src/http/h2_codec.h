@@ -3,11 +3,19 @@
 // in batches (one write per batch). It turns frames into events for its owner (the future
 // proxy/h2_session: one exchange per stream) and the owner's responses into frames.
 //
-// What reaches the owner is a valid request: RFC 9113 §8.2-8.3 are enforced before a request
-// head is delivered (nghttp2's HTTP messaging checks, plus ours: invalid field characters and
-// surrounding whitespace, conflicting Host and :authority, header list size). A malformed
-// request is answered RST_STREAM PROTOCOL_ERROR (an oversized head: 431) and the owner hears
-// nothing of it, neither its head nor its body nor its close.
+// What reaches the owner is a valid request (RFC 9113 §8.2-8.3). nghttp2 1.52's HTTP messaging
+// checks (left on) enforce: pseudo-header fields required (:method, :scheme, :path, and
+// :authority or Host), allowed, once each and before regular fields; uppercase names;
+// connection-specific fields (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding,
+// Upgrade, TE other than "trailers"); the :path form; a well-formed content-length and DATA
+// that matches it. nghttp2 silently drops a field with other bad characters in its name or
+// CR/LF/NUL or surrounding whitespace in its value; the codec resets the stream instead. The
+// codec adds: Host conflicting with :authority, the header list size (431), cookie crumbs
+// joined with "; ", Host standing in for a missing :authority. A malformed request is answered
+// RST_STREAM PROTOCOL_ERROR (an oversized head: 431) and the owner hears nothing of it, neither
+// its head nor its body nor its close. The exception is a body that turns out not to match
+// content-length: its head (and the bytes up to the length) have reached the owner, then the
+// stream closes with PROTOCOL_ERROR and on_request_end never comes.
 //
 // Memory is bounded both ways. Input: window updates are not automatic; a request's DATA is
 // acknowledged to the client only when the owner calls consume() (the bytes left for the
@@ -171,7 +179,9 @@ class h2_codec {
   void goaway_now(std::uint32_t code);
 
   // Reports for the I/O layer.
-  std::size_t output_buffered() const { return output_buffered_; }  // body bytes queued, all streams
+  // Response body bytes queued in the codec's stream buffers, all streams (frames nghttp2 has
+  // queued, such as heads and ACKs, are not counted; nghttp2 bounds its ACK queue).
+  std::size_t output_buffered() const { return output_buffered_; }
   std::size_t input_unconsumed() const { return input_unconsumed_; }
   std::size_t stream_input_unconsumed(std::int32_t stream) const;
   std::size_t stream_output_buffered(std::int32_t stream) const;

@@ -440,6 +440,8 @@ struct malformed_case {
   header_list headers;
 };
 
+void PrintTo(const malformed_case& c, std::ostream* os) { *os << c.name; }
+
 class H2Malformed : public ::testing::TestWithParam<malformed_case> {};
 
 TEST_P(H2Malformed, IsResetWithProtocolErrorAndNeverReachesOwner) {
@@ -823,6 +825,19 @@ TEST(H2Codec, EmptyContinuationFloodEndsTheConnection) {
   for (int i = 0; i < 100; ++i) {
     c.send(frame_bytes(NGHTTP2_CONTINUATION, 0, 1, ""));
   }
+  EXPECT_EQ(c.goaway(), std::uint32_t(h2_enhance_your_calm));
+  EXPECT_EQ(c.owner.heads, 0);
+}
+
+TEST(H2Codec, EmptyHeadersFloodEndsTheConnection) {
+  h2_options o;
+  o.max_empty_frames = 20;
+  raw_client c(o);
+  std::string flood;
+  for (std::int32_t id = 1; id < 200; id += 2) {
+    flood += frame_bytes(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id, "");
+  }
+  c.send(flood);
   EXPECT_EQ(c.goaway(), std::uint32_t(h2_enhance_your_calm));
   EXPECT_EQ(c.owner.heads, 0);
 }
