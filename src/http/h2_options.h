@@ -4,6 +4,9 @@
 // clients (rapid reset, floods). config fills it from TOML; every default below is the one a
 // listener gets when its config says nothing.
 // Thread-safety: a plain value; copied into each codec.
+// Failure: none here. config must refuse out-of-range values (max_frame_size outside
+// 16384..16777215, a window over 2^31-1, a zero buffer); a codec given such values cannot
+// submit its SETTINGS and ends each connection at once with GOAWAY INTERNAL_ERROR.
 #pragma once
 
 #include <cstddef>
@@ -30,8 +33,9 @@ struct h2_options {
   // Rapid reset (CVE-2023-44487), our own rule: each stream the client cancels before its
   // response has ended costs one token of this budget, each stream that completes gives one
   // back (up to the budget). A client that cancels streams much faster than they complete
-  // empties it and is sent GOAWAY ENHANCE_YOUR_CALM.
-  std::uint32_t rapid_reset_budget = 100;
+  // empties it and is sent GOAWAY ENHANCE_YOUR_CALM. Keep it above max_concurrent_streams: a
+  // browser that navigates away cancels all its open streams at once.
+  std::uint32_t rapid_reset_budget = 256;
   // nghttp2's own token bucket on incoming RST_STREAM frames (burst, tokens per second);
   // exhausted, nghttp2 tears the connection down with GOAWAY.
   std::uint64_t reset_rate_burst = 1000;

@@ -760,6 +760,31 @@ TEST(H2Codec, RapidResetIsCutOffWithEnhanceYourCalm) {
   EXPECT_LE(p.owner.heads, 52);
 }
 
+// With the default options: a browser cancelling all its open streams at once is not cut off,
+// a client that keeps opening and cancelling is.
+TEST(H2Codec, DefaultBudgetAllowsCancellingEveryOpenStreamButNotAFlood) {
+  h2_pair p;
+  std::vector<std::int32_t> ids;
+  for (std::uint32_t i = 0; i < p.options.max_concurrent_streams; ++i) {
+    ids.push_back(p.peer->request(client::get()));
+  }
+  p.pump();
+  ASSERT_EQ(p.owner.heads, int(ids.size()));
+  for (std::int32_t id : ids) {
+    nghttp2_submit_rst_stream(p.peer->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  }
+  p.pump();
+  EXPECT_FALSE(p.peer->goaway);
+  for (int i = 0; i < 2000 && !p.peer->goaway; ++i) {
+    std::int32_t id = p.peer->request(client::get());
+    p.pump();
+    nghttp2_submit_rst_stream(p.peer->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    p.pump();
+  }
+  EXPECT_EQ(p.peer->goaway, std::uint32_t(h2_enhance_your_calm));
+  EXPECT_LE(p.owner.heads, int(ids.size() + p.options.rapid_reset_budget) + 1);
+}
+
 TEST(H2Codec, CancelsMatchedByCompletionsAreNotCutOff) {
   h2_options o;
   o.rapid_reset_budget = 20;
