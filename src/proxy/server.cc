@@ -19,7 +19,7 @@
 #include "cluster/revocation.h"
 #include "tls/ticket_metrics.h"
 #include "proxy/accepted_socket.h"
-#include "proxy/client_connection.h"
+#include "proxy/connection.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -270,6 +270,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   unsigned n = opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>(i);
+    w->server = server_link{&srv->metrics_, &srv->draining_, &srv->open_};
     w->accepted = &metrics.add_counter("tlsfront_worker_connections_total",
                                        "Client connections accepted, by worker thread",
                                        "worker=\"" + std::to_string(i) + "\"");
@@ -466,11 +467,11 @@ asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_sl
     }
     asio::co_spawn(
         w.ioc,
-        [](server* self, worker* wk, std::shared_ptr<const snapshot> sn, std::size_t index,
+        [](worker* wk, std::shared_ptr<const snapshot> sn, std::size_t index,
            asio::ip::tcp::socket s, asio::ip::tcp::endpoint from) -> asio::awaitable<void> {
-          client_connection conn(*self, *wk, std::move(sn), index, std::move(s), from);
+          connection conn(*wk, std::move(sn), index, std::move(s), from);
           co_await conn.run();
-        }(this, &w, std::move(snap), slot->listener, std::move(sock), peer),
+        }(&w, std::move(snap), slot->listener, std::move(sock), peer),
         asio::detached);
   }
 }
@@ -565,7 +566,7 @@ void server::drain(std::chrono::milliseconds timeout) {
       for (auto& c : w.snap->idle[w.index]) {
         c.clear();
       }
-      for (client_connection* c : w.live) {
+      for (connection* c : w.live) {
         c->on_drain();
       }
     });

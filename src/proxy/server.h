@@ -5,7 +5,8 @@
 // Thread-safety: create()/start()/drain()/stop()/wait() are called from the main thread.
 // Workers share only immutable state (the snapshot: TLS contexts, router, pool definitions)
 // and lock-free counters. Ownership: server owns workers, snapshot and acceptors; connections
-// are owned by their coroutine frames on their worker.
+// are owned by their coroutine frames on their worker. What connections see of this (worker,
+// snapshot, listener state) is in proxy/worker.h; connection code does not include this header.
 #pragma once
 
 #include <atomic>
@@ -35,90 +36,11 @@
 #include "proxy/health_checker.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
+#include "proxy/worker.h"
 #include "tls/key_source.h"
 #include "tls/server_context.h"
 
 namespace tlsfront::proxy {
-
-namespace asio = boost::asio;
-class client_connection;
-
-struct listener_runtime {
-  listener_options opts;
-  std::shared_ptr<tls::server_context> tls;
-  asio::ip::tcp::endpoint bound;  // after bind (port 0 resolved)
-  core::counter* connections = nullptr;
-  core::counter* handshake_failures = nullptr;
-  core::counter* handshake_timeouts = nullptr;
-  core::counter* handshakes[2][3] = {};  // [TLS 1.2, 1.3][none, id, ticket]
-  core::histogram* handshake_us = nullptr;
-  core::counter* proxy_header_errors = nullptr;  // bad or missing PROXY headers from trusted peers
-  int pool = -1;                                 // tcp mode: index of the pool in the snapshot
-  // Connections refused or cut for lack of resources (server.cc, register_limit_metrics()).
-  core::counter* rejected = nullptr;               // closed at accept: max_connections reached
-  core::counter* accept_errors[3] = {};            // accept(2) failed: [EMFILE, ENFILE, other]
-  core::counter* accept_shed = nullptr;            // accepted and closed at once: no descriptors
-  core::counter* client_write_timeouts = nullptr;  // the client took nothing for too long
-};
-
-// Everything a connection reads from the configuration; immutable once built, replaced whole on
-// reload. A connection keeps the snapshot it was accepted under until it closes.
-struct snapshot {
-  server_options opts;
-  std::vector<listener_runtime> listeners;
-  std::vector<std::unique_ptr<backend_pool>> pools;
-  std::unique_ptr<router> routes;
-  // [worker][pool]: idle keep-alive backend connections. Each worker touches only its own row
-  // (hence mutable in an otherwise immutable snapshot), and only while this snapshot is the
-  // worker's current one: connections finishing under an older snapshot close theirs.
-  mutable std::vector<std::vector<idle_cache>> idle;
-};
-
-// One listening socket of one worker. The accept loop holds it; the worker's `slots` too, until
-// a reload removes its listener.
-struct acceptor_slot {
-  explicit acceptor_slot(asio::io_context& ioc) : acc(ioc) {}
-  asio::ip::tcp::socket acc;  // listening (proxy/accepted_socket.h)
-  std::size_t listener = 0;   // index in the worker's current snapshot; set on the worker thread
-  // Accept failures of this listener, all workers together: one line per interval at most.
-  std::shared_ptr<log::rate_limiter> accept_log;
-};
-
-struct proxy_metrics {
-  core::gauge* active = nullptr;
-  core::counter* local_responses[6] = {};  // proxy-generated, by status class
-  core::counter* bad_requests = nullptr;
-  core::counter* backend_errors = nullptr;
-  core::counter* backend_timeouts = nullptr;
-};
-
-// Member order matters: `live` and `snap` are declared before `ioc` because destroying the
-// io_context destroys suspended connection coroutines, whose destructors unregister from `live`
-// and whose snapshots hold sockets of this io_context (the idle caches); the acceptors are
-// declared after `ioc` so they close before it goes. Everything here is used on the worker's
-// thread only, once it runs (a reload posts its changes to it).
-struct worker {
-  explicit worker(unsigned i) : index(i), ioc(1), sweep(ioc) {}
-  unsigned index;
-  std::unordered_set<client_connection*> live;  // for drain
-  std::shared_ptr<const snapshot> snap;         // what new connections are accepted under
-  asio::io_context ioc;
-  std::vector<std::shared_ptr<acceptor_slot>> slots;  // one per listener
-  core::counter* accepted = nullptr;                  // connections this worker accepted
-  // Released to shed connections when out of descriptors (proxy/accepted_socket.h).
-  spare_descriptor spare;
-  asio::steady_timer sweep;
-  // The fleet store of this worker ([cluster] only): its own Redis connection, used only on
-  // this thread. `l2` is declared after `redis` so it goes first.
-  std::unique_ptr<cluster::redis_client> redis;
-  std::unique_ptr<cluster::session_store> l2;
-  // Worker 0 only: the fleet's revocation channel (a connection in subscriber mode) and the
-  // ticket key list's poller (on `redis`).
-  std::unique_ptr<cluster::redis_client> subscriber;
-  std::unique_ptr<cluster::ticket_key_sync> key_sync;
-  std::chrono::milliseconds lookup_timeout{5};
-  std::thread thread;
-};
 
 class server {
  public:
@@ -160,11 +82,7 @@ class server {
   tls::ticket_key_ring& tickets() const { return *tickets_; }
   // Where the ring's keys come from (rotation on request, reload of key files). Any thread.
   tls::key_source& ticket_source() const { return *key_source_; }
-
-  // Used by client_connection.
-  proxy_metrics& metrics() { return metrics_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
-  void connection_closed() { open_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
   server() = default;

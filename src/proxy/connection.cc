@@ -1,0 +1,254 @@
+#include "proxy/connection.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <type_traits>
+
+#include "log/access_log.h"
+#include "log/logging.h"
+#include "proxy/http1_session.h"
+#include "proxy/proxy_protocol.h"
+#include "proxy/tcp_session.h"
+
+namespace tlsfront::proxy {
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t buffer_size = 16 * 1024;
+
+std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+}  // namespace
+
+connection::connection(worker& w, std::shared_ptr<const snapshot> snap,
+                       std::size_t listener_index, asio::ip::tcp::socket socket,
+                       const asio::ip::tcp::endpoint& ep)
+    : worker_(w),
+      snap_holder_(std::move(snap)),
+      snap_(*snap_holder_),
+      listener_(snap_.listeners[listener_index]),
+      tls_(std::move(socket), listener_.tls->new_ssl()),
+      client_wd_(w.ioc.get_executor(),
+                 [this] {
+                   boost::system::error_code ec;
+                   tls_.socket().cancel(ec);
+                 }),
+      in_(buffer_size) {
+  if (w.l2) {
+    tls_.set_remote_store(w.l2.get(), w.lookup_timeout);
+  }
+  set_peer(ep);
+  worker_.live.insert(this);
+  metrics().active->inc();
+  listener_.connections->inc();
+}
+
+connection::~connection() {
+  worker_.live.erase(this);
+  metrics().active->dec();
+  worker_.server.connection_closed();
+}
+
+void connection::set_peer(const asio::ip::tcp::endpoint& ep) {
+  client_ep_ = ep;
+  asio::ip::address a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  peer_ip_ = a.to_string();
+  peer_ = a.is_v6() ? "[" + peer_ip_ + "]:" + std::to_string(ep.port())
+                    : peer_ip_ + ":" + std::to_string(ep.port());
+}
+
+void connection::on_drain() {
+  if (drain_hook_ != nullptr) {
+    drain_hook_->on_drain();
+  }
+}
+
+asio::awaitable<void> connection::run() {
+  if (!tls_.native()) {
+    co_return;
+  }
+  client_wd_.arm(listener_.opts.tls.handshake_timeout);
+  const auto& trusted = listener_.opts.trusted_proxies;
+  if (std::any_of(trusted.begin(), trusted.end(),
+                  [&](const network& n) { return in_network(client_ep_.address(), n); })) {
+    if (!co_await read_proxy_header()) {
+      client_wd_.disarm();
+      listener_.proxy_header_errors->inc();
+      co_return;
+    }
+  }
+  if (!co_await handshake()) {
+    co_return;
+  }
+  co_await dispatch();
+  // close_notify (unless the last response carried it); the socket's close(2) sends the FIN,
+  // in the same segment as the last bytes when they were written with write_last().
+  tls_.shutdown();
+}
+
+asio::awaitable<bool> connection::handshake() {
+  boost::system::error_code ec = co_await tls_.handshake();
+  client_wd_.disarm();
+  if (ec) {
+    if (client_wd_.fired()) {
+      listener_.handshake_timeouts->inc();
+    } else {
+      listener_.handshake_failures->inc();
+    }
+    spdlog::debug("{}: handshake failed: {}", peer_, client_wd_.fired() ? "timeout" : ec.message());
+    co_return false;
+  }
+  const tls::handshake_info& info = tls_.info();
+  int v = SSL_version(tls_.native()) >= TLS1_3_VERSION ? 1 : 0;
+  listener_.handshakes[v][static_cast<int>(info.resumed)]->inc();
+  listener_.handshake_us->observe(static_cast<double>(info.handshake_us));
+  co_return true;
+}
+
+asio::awaitable<void> connection::dispatch() {
+  switch (listener_.opts.mode) {
+    case listener_options::mode_kind::tcp:
+      co_await serve<tcp_session>();
+      break;
+    case listener_options::mode_kind::http:
+      // The protocol the handshake's ALPN chose. Only http/1.1 is offered today (or none: a
+      // client without ALPN speaks HTTP/1.1); "h2" will start an h2 session here.
+      co_await serve<http1_session>();
+      break;
+  }
+}
+
+template <class Session>
+asio::awaitable<void> connection::serve() {
+  Session session(*this);
+  if constexpr (std::is_base_of_v<drain_hook, Session>) {
+    set_drain_hook(&session);
+  }
+  co_await session.run();
+  set_drain_hook(nullptr);
+}
+
+asio::awaitable<bool> connection::read_proxy_header() {
+  std::string got;
+  char buf[kMaxProxyHeader];
+  const int fd = tls_.socket().native_handle();
+  while (got.size() < kMaxProxyHeader) {
+    const ssize_t n = ::recv(fd, buf, kMaxProxyHeader - got.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      co_return false;  // closed or broken before a whole header
+    }
+    if (n < 0) {
+      auto [ec] = co_await tls_.socket().async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+      if (ec) {
+        co_return false;  // the handshake timeout cancelled the wait
+      }
+      continue;
+    }
+    // Consume what is surely header: up to its end when it is whole, everything seen so far
+    // while it is not (a connection from a trusted peer starts with one).
+    const proxy_parse r = parse_proxy_header(got + std::string(buf, static_cast<std::size_t>(n)));
+    if (r.result == proxy_parse::status::invalid) {
+      spdlog::debug("{}: {}", peer_, r.error);
+      co_return false;
+    }
+    const std::size_t take =
+        r.result == proxy_parse::status::done ? r.length - got.size() : static_cast<std::size_t>(n);
+    const ssize_t consumed = ::recv(fd, buf, take, MSG_DONTWAIT);
+    if (consumed != static_cast<ssize_t>(take)) {
+      co_return false;
+    }
+    got.append(buf, take);
+    if (r.result == proxy_parse::status::done) {
+      if (r.has_source) {
+        set_peer(r.source);
+        proxied_dst_ = r.destination;
+      }
+      co_return true;
+    }
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> connection::read_client(std::chrono::steady_clock::duration wait) {
+  in_.make_room();
+  if (in_.free_size() == 0) {
+    co_return false;  // cannot happen: the parser consumes everything it is given
+  }
+  client_wd_.arm(wait);
+  auto [ec, n] = co_await tls_.read_some(in_.free_space(), in_.free_size());
+  client_wd_.disarm();
+  if (ec) {
+    co_return false;
+  }
+  in_.end += n;
+  co_return true;
+}
+
+void connection::arm_write_timeout() {
+  // Cut only when the client took nothing for client_write_timeout (tls::stream's output
+  // progress), however long the whole write takes.
+  client_wd_.arm_progress(
+      snap_.opts.limits.client_write_timeout,
+      [](void* self) noexcept { return static_cast<connection*>(self)->tls_.output_progress(); },
+      this);
+}
+
+bool connection::write_timed_out() {
+  if (!client_wd_.fired()) {
+    return false;
+  }
+  listener_.client_write_timeouts->inc();
+  spdlog::debug("{}: cut: the client took nothing for {} ms", peer_,
+                snap_.opts.limits.client_write_timeout.count());
+  return true;
+}
+
+asio::awaitable<bool> connection::write_client(std::string_view data, bool last) {
+  arm_write_timeout();
+  boost::system::error_code ec = last ? co_await tls_.write_last(data.data(), data.size())
+                                      : co_await tls_.write_all(data.data(), data.size());
+  client_wd_.disarm();
+  if (ec) {
+    write_timed_out();
+  }
+  co_return !ec;
+}
+
+void connection::log_access(const request_record& rec, int status) {
+  if (log::access_logger() == nullptr) {
+    return;
+  }
+  const tls::handshake_info& info = tls_.info();
+  std::string upstream = "-";
+  if (rec.pool >= 0 && rec.server >= 0) {
+    upstream = snap_.pools[rec.pool]->server(static_cast<std::size_t>(rec.server)).name;
+  }
+  log::access_record r;
+  r.client = peer_;
+  r.sni = info.server_name;
+  r.tls_version = info.version;
+  r.cipher = info.cipher;
+  r.resumed = tls::resumption_name(info.resumed);
+  r.handshake_us = info.handshake_us;
+  r.method = rec.method.empty() ? std::string_view("-") : std::string_view(rec.method);
+  r.path = rec.path.empty() ? std::string_view("-") : std::string_view(rec.path);
+  r.status = status;
+  r.bytes_sent = rec.bytes_sent;
+  r.bytes_received = rec.bytes_received;
+  r.aborted = rec.aborted;
+  r.upstream = upstream;
+  r.duration_us = micros_since(rec.start);
+  log::write_access(r);
+}
+
+}  // namespace tlsfront::proxy

@@ -1,0 +1,126 @@
+// proxy/connection.h — one client connection's lifecycle on one worker thread: the accepted
+// socket → the PROXY header (trusted peers only) → the TLS handshake → a protocol session chosen
+// by listener mode and negotiated ALPN (http1_session, tcp_session; an h2 session goes next to
+// http1_session in dispatch()) → close (close_notify and FIN, with the last bytes when the
+// session wrote them with write_client(..., last)). It also holds what every protocol shares:
+// the client's TLS stream and read buffer, its identity (address, or the PROXY header's source),
+// the client-side timeouts, the drain hook and the access-log line.
+//
+// Thread-safety: none needed; the object lives in its coroutine frame on its worker's io_context.
+// Ownership: owns the TLS stream and the client read buffer; sessions borrow them for the
+// connection's life. Registers itself in worker::live for drain and removes itself when done.
+// Failure: never throws; a failed PROXY header or handshake is counted and closes the connection.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "proxy/read_buffer.h"
+#include "proxy/watchdog.h"
+#include "proxy/worker.h"
+#include "tls/stream.h"
+
+namespace tlsfront::proxy {
+
+// One request (or one tcp-mode tunnel) as the access log sees it.
+struct request_record {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::string method, path;
+  int pool = -1;
+  int server = -1;
+  int status = 0;
+  // The response broke off after its head (backend framing error or close, client gone or too
+  // slow): the client got `bytes_sent` body bytes of it, not what the head announced.
+  bool aborted = false;
+  std::uint64_t bytes_sent = 0;  // body bytes the client's socket took
+  std::uint64_t bytes_received = 0;
+};
+
+// What a protocol session does when the server starts draining (connection::on_drain()).
+class drain_hook {
+ public:
+  virtual void on_drain() = 0;
+
+ protected:
+  ~drain_hook() = default;
+};
+
+class connection {
+ public:
+  // `peer` is the client's address as accept(2) returned it; `snap` the configuration it was
+  // accepted under (kept until the connection closes, whatever reloads happen meanwhile).
+  connection(worker& w, std::shared_ptr<const snapshot> snap, std::size_t listener_index,
+             asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& peer);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // Serves the connection until it closes.
+  asio::awaitable<void> run();
+  // Server is draining: the session's hook decides (HTTP/1.1: an idle keep-alive connection
+  // closes now, a busy one after its response).
+  void on_drain();
+  void set_drain_hook(drain_hook* h) { drain_hook_ = h; }
+
+  // --- what sessions use ---
+  worker& owner() { return worker_; }
+  const snapshot& snap() const { return snap_; }
+  const listener_runtime& listener() const { return listener_; }
+  proxy_metrics& metrics() { return *worker_.server.metrics; }
+  bool draining() const { return worker_.server.draining(); }
+  tls::stream& tls() { return tls_; }
+  read_buffer& in() { return in_; }
+  watchdog& client_wd() { return client_wd_; }
+  const std::string& peer() const { return peer_; }        // ip:port
+  const std::string& peer_ip() const { return peer_ip_; }  // without port
+  const asio::ip::tcp::endpoint& client_endpoint() const { return client_ep_; }
+  // The address the client reached, from a PROXY header (port 0 without one).
+  const asio::ip::tcp::endpoint& proxied_destination() const { return proxied_dst_; }
+
+  // Reads more client bytes into in() (after its unread ones), bounded by `wait`. False: closed,
+  // broken, or cut by the watchdog (client_wd().fired()).
+  asio::awaitable<bool> read_client(std::chrono::steady_clock::duration wait);
+  // `last`: the connection closes right after (close_notify and FIN leave with these bytes).
+  // Bounded by client_write_timeout as a progress timeout (arm_write_timeout()).
+  asio::awaitable<bool> write_client(std::string_view data, bool last = false);
+  // Arms client_wd() for a write to the client: it fires once the client took nothing for
+  // client_write_timeout.
+  void arm_write_timeout();
+  // After a failed write to the client: true (and counted) if client_wd() cut it.
+  bool write_timed_out();
+  // One access-log line (when the access log is on).
+  void log_access(const request_record& r, int status);
+
+ private:
+  // Trusted peers: reads the PROXY header in front of the TLS bytes (consuming nothing past
+  // it); its source then stands for the client. False: missing, malformed or timed out.
+  asio::awaitable<bool> read_proxy_header();
+  // The handshake, counted by version and resumption kind. False: failed or timed out (counted).
+  asio::awaitable<bool> handshake();
+  // Runs the protocol session for this listener's mode and the negotiated ALPN.
+  asio::awaitable<void> dispatch();
+  // Runs one protocol session on this connection (its drain hook set while it runs).
+  template <class Session>
+  asio::awaitable<void> serve();
+  void set_peer(const asio::ip::tcp::endpoint& ep);
+
+  worker& worker_;
+  std::shared_ptr<const snapshot> snap_holder_;
+  const snapshot& snap_;
+  const listener_runtime& listener_;
+  tls::stream tls_;
+  std::string peer_ip_;
+  std::string peer_;                     // ip:port
+  asio::ip::tcp::endpoint client_ep_;    // the client (from accept, or a PROXY header)
+  asio::ip::tcp::endpoint proxied_dst_;  // the address the client reached, from a PROXY header
+  watchdog client_wd_;
+  read_buffer in_;  // client bytes read, not yet parsed or relayed
+  drain_hook* drain_hook_ = nullptr;
+};
+
+}  // namespace tlsfront::proxy
