@@ -27,9 +27,8 @@ std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-connection::connection(worker& w, std::shared_ptr<const snapshot> snap,
-                       std::size_t listener_index, asio::ip::tcp::socket socket,
-                       const asio::ip::tcp::endpoint& ep)
+connection::connection(worker& w, std::shared_ptr<const snapshot> snap, std::size_t listener_index,
+                       asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& ep)
     : worker_(w),
       snap_holder_(std::move(snap)),
       snap_(*snap_holder_),

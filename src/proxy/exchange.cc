@@ -59,12 +59,14 @@ void exchange::reset_response(const attempt& a) {
 }
 
 asio::awaitable<exchange_result> exchange::run(request_record& rec, const backend_request& req,
-                                               request_body_source& source,
-                                               response_sink& sink) {
+                                               request_body_source& source, response_sink& sink) {
   backend_pool& pool = *snap_.pools[static_cast<std::size_t>(req.pool)];
-  attempt a{rec,  req,
-            source, sink,
-            pool, snap_.idle[worker_.index][static_cast<std::size_t>(req.pool)],
+  attempt a{rec,
+            req,
+            source,
+            sink,
+            pool,
+            snap_.idle[worker_.index][static_cast<std::size_t>(req.pool)],
             worker_.snap.get() == &snap_};
   std::uint64_t tried = 0;
   int attempts_left = 1 + std::max(0, pool.options().retries);

@@ -100,14 +100,14 @@ class response_sink {
 
 // One request as the session hands it over.
 struct backend_request {
-  int pool = -1;                  // the route's pool, index in the snapshot
-  const std::string* prefix;      // head for the backend + the body bytes that came with it
-  bool whole = false;             // `prefix` is the whole request
-  bool has_body = false;          // the request has a body (content-length > 0 or chunked)
-  bool idempotent = false;        // may be retried on another server once sent
-  bool head_method = false;       // HEAD: the response has no body whatever its head says
-  bool expect_continue = false;   // the client waits for 100 Continue before its body
-  std::string_view upgrade;       // the protocol asked of the backend ("websocket"), or empty
+  int pool = -1;                        // the route's pool, index in the snapshot
+  const std::string* prefix = nullptr;  // head for the backend + the body bytes that came with it
+  bool whole = false;                   // `prefix` is the whole request
+  bool has_body = false;                // the request has a body (content-length > 0 or chunked)
+  bool idempotent = false;              // may be retried on another server once sent
+  bool head_method = false;             // HEAD: the response has no body whatever its head says
+  bool expect_continue = false;         // the client waits for 100 Continue before its body
+  std::string_view upgrade;             // the protocol asked of the backend ("websocket"), or empty
 };
 
 struct exchange_result {
@@ -119,8 +119,8 @@ struct exchange_result {
 
 class exchange {
  public:
-  // `snap`: the configuration the connection was accepted under; `limits` size the response
-  // parser.
+  // `snap`: the configuration the connection was accepted under (its limits size the response
+  // parser).
   exchange(worker& w, const snapshot& snap);
   exchange(const exchange&) = delete;
   exchange& operator=(const exchange&) = delete;

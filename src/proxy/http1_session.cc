@@ -191,10 +191,9 @@ asio::awaitable<http1_session::outcome> http1_session::forward(request_record& r
   const http::message_head& h = request_.head();
   const std::uint64_t max_body = conn_.snap().opts.limits.max_body_bytes;
   upgrade_ = upgrade_for(h, route);
-  request_framing_ =
-      h.chunked
-          ? http::body_framing::chunked
-          : (h.content_length ? http::body_framing::content_length : http::body_framing::none);
+  request_framing_ = h.chunked ? http::body_framing::chunked
+                               : (h.content_length ? http::body_framing::content_length
+                                                   : http::body_framing::none);
   backend_request req;
   req.pool = route.pool;
   req.prefix = &prefix_;
@@ -330,8 +329,7 @@ asio::awaitable<bool> http1_session::send(bool end) {
 
 asio::awaitable<void> http1_session::switch_protocols(const http::message_head& uh,
                                                       std::string_view protocol,
-                                                      backend_link& backend,
-                                                      request_record& rec) {
+                                                      backend_link& backend, request_record& rec) {
   to_client_.clear();
   http::build_client_response(uh, http::body_framing::none, false, to_client_,
                               uh.find("upgrade").value_or(protocol));

@@ -43,9 +43,8 @@ class http1_session final : public request_body_source, public response_sink, pu
   response_body_plan start_response(const http::message_head& head, http::body_framing framing,
                                     bool no_body) override;
   asio::awaitable<bool> send(bool end) override;
-  asio::awaitable<void> switch_protocols(const http::message_head& head,
-                                         std::string_view protocol, backend_link& backend,
-                                         request_record& rec) override;
+  asio::awaitable<void> switch_protocols(const http::message_head& head, std::string_view protocol,
+                                         backend_link& backend, request_record& rec) override;
 
  private:
   enum class outcome { keep_alive, close };
@@ -68,9 +67,9 @@ class http1_session final : public request_body_source, public response_sink, pu
   connection& conn_;
   http::message_parser request_;
   exchange exchange_;
-  std::string prefix_;   // the request head for the backend, and the body bytes that came with it
-  std::string target_;   // the request target routed and forwarded: normalized (path_normalize.h)
-  std::string upgrade_;  // the protocol asked of the backend ("websocket"), or empty
+  std::string prefix_;     // the request head for the backend, and the body bytes that came with it
+  std::string target_;     // the request target routed and forwarded: normalized (path_normalize.h)
+  std::string upgrade_;    // the protocol asked of the backend ("websocket"), or empty
   std::string to_client_;  // bytes framed for the client
   http::body_framing request_framing_ = http::body_framing::none;
   int local_status_ = 0;       // what to answer when the body source failed (0: nothing)

@@ -109,7 +109,7 @@ struct worker {
   unsigned index;
   server_link server;                    // what connections reach of the server
   std::unordered_set<connection*> live;  // for drain
-  std::shared_ptr<const snapshot> snap;         // what new connections are accepted under
+  std::shared_ptr<const snapshot> snap;  // what new connections are accepted under
   asio::io_context ioc;
   std::vector<std::shared_ptr<acceptor_slot>> slots;  // one per listener
   core::counter* accepted = nullptr;                  // connections this worker accepted

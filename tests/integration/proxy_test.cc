@@ -474,6 +474,25 @@ TEST(ProxyLifecycle, SigtermDrainsInFlightRequest) {
   EXPECT_LT(connect_tcp(p.port()), 0);
 }
 
+// The drain hook (connection → http1_session) closes an idle keep-alive connection at once, so
+// nothing is left for the drain timeout to cut.
+TEST(ProxyLifecycle, SigtermClosesAnIdleKeepAliveConnectionThroughTheDrainHook) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  proxy_instance p(
+      default_config(b.address(), "drain_timeout = \"20s\"\nclient_idle_timeout = \"60s\"\n"),
+      dir);
+  tls_client c(p.port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(get("/")));
+  ASSERT_EQ(response_status(c.read_response()), 200);
+  p.proc().signal(SIGTERM);
+  auto status = p.proc().wait(std::chrono::seconds(40));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0) << p.log();
+  EXPECT_EQ(p.log().find("drain timeout"), std::string::npos) << p.log();
+}
+
 TEST(ProxyCli, CheckModeAcceptsAndRefuses) {
   std::string dir = make_temp_dir();
   write_file(dir + "/good.toml", default_config("127.0.0.1:8080"));

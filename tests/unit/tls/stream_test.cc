@@ -132,7 +132,7 @@ long segments_in(int fd) {
 
 // How the connection is set up. As in production by default: TCP_INQ on the server's socket,
 // inherited from the listener (proxy::tune_listener sets it there), and on the client's, as
-// tlsfront sets it on its own client sockets to backends (client_connection::connect_backend);
+// tlsfront sets it on its own client sockets to backends (backend_link::connect);
 // edge reads on.
 struct setup {
   bool inq = true;
