@@ -23,9 +23,10 @@ void http1_session::on_drain() {
   }
 }
 
-// GCC 12.2 (Debian 12) built an earlier form of run() and send() (a co_await inside the while or
-// if condition) into coroutines that crashed on their first resume, reading `this` from the
-// wrong frame offset. Both keep each co_await's result in a named variable first; keep it so.
+// An earlier form of run() and send(), with the co_await inside the while or if condition, built
+// with GCC 12.2 (Debian 12) into coroutines that crashed on their first resume (`this` read from
+// the wrong frame offset). The cause was not pinned down: the same pattern works elsewhere in
+// this file. Keeping each co_await's result in a named variable first made the crash go away.
 asio::awaitable<void> http1_session::run() {
   outcome o = outcome::keep_alive;
   while (!closing_ && o == outcome::keep_alive) {
