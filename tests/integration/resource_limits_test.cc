@@ -117,14 +117,16 @@ TEST(ClientWriteTimeout, ASlowButSteadyReaderGetsTheWholeBody) {
   std::string dir = make_temp_dir();
   echo_backend b(dir);
   // Both client timeouts short: before client_write_timeout existed, client_read_timeout bounded
-  // each write to the client as a whole, and one write to a reader this slow takes seconds.
+  // each write to the client as a whole, and one write to a reader this slow takes seconds. 2 s,
+  // not 1 s: under ThreadSanitizer, with another test running beside it, tlsfront once saw no
+  // progress from this reader for a whole second and cut it.
   proxy_instance p(
-      default_config(b.address(), "client_read_timeout = \"1s\"\nclient_write_timeout = \"1s\"\n"),
+      default_config(b.address(), "client_read_timeout = \"2s\"\nclient_write_timeout = \"2s\"\n"),
       dir);
   tls_client c(p.port());
   ASSERT_TRUE(start_big_download(c));
-  // 3 s of slow reading: three times the timeout.
-  EXPECT_EQ(read_with_a_slow_phase(c, kBig, 1 << 20, 3000ms), kBig);
+  // 6 s of slow reading: three times the timeout.
+  EXPECT_EQ(read_with_a_slow_phase(c, kBig, 1 << 20, 6000ms), kBig);
   EXPECT_EQ(p.metric("tlsfront_client_write_timeouts_total{listener=\"https\"}"), 0);
   const std::string line = access_line(dir, "path=\"/bytes/" + std::to_string(kBig) + "\"");
   EXPECT_EQ(field(line, "bytes_sent"), static_cast<long long>(kBig)) << line;
