@@ -132,11 +132,24 @@ void reader::read_listener(const toml::table& t, std::size_t index, proxy::liste
       fail(*n, "invalid 'curves': " + error);
     }
   }
+  const bool http_mode = out.mode == proxy::listener_options::mode_kind::http;
+  if (http_mode) {
+    tls.alpn = {"h2", "http/1.1"};  // HTTP/2 preferred
+  }
   if (const toml::node* n = t.get("alpn")) {
     tls.alpn.clear();
     for_each_string(*n, "alpn", [&](const toml::node& e, const std::string& protocol) {
       if (protocol.size() > 255) {
         fail(e, "an 'alpn' protocol name is at most 255 bytes");
+      }
+      // An http listener serves what it offers: a protocol it cannot speak would be chosen by
+      // clients and then answered as HTTP/1.1.
+      if (http_mode && protocol != "h2" && protocol != "http/1.1") {
+        fail(e, "an http listener's 'alpn' may name only \"h2\" and \"http/1.1\", not " +
+                    double_quoted(protocol) + " (mode = \"tcp\" relays any protocol)");
+      }
+      if (std::find(tls.alpn.begin(), tls.alpn.end(), protocol) != tls.alpn.end()) {
+        fail(e, "'alpn' names " + double_quoted(protocol) + " twice");
       }
       tls.alpn.push_back(protocol);
     });

@@ -65,6 +65,11 @@ std::string_view error_response(int status, bool keep_alive) {
   return r[fallback].close;
 }
 
+std::string_view error_body(int status) {
+  const std::string_view r = error_response(status, false);
+  return r.substr(r.find("\r\n\r\n") + 4);
+}
+
 std::string_view continue_response() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
 
 }  // namespace tlsfront::http

@@ -11,6 +11,10 @@ namespace tlsfront::http {
 // 502, 503 and 504 when `keep_alive` is true. An unknown status gives a 500 response.
 std::string_view error_response(int status, bool keep_alive);
 
+// The body alone of error_response(status, ...) (text/plain), for HTTP/2, where the head is
+// HEADERS frames.
+std::string_view error_body(int status);
+
 // "HTTP/1.1 100 Continue\r\n\r\n"
 std::string_view continue_response();
 

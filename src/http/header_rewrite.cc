@@ -79,6 +79,12 @@ bool dropped(const message_head& head, std::string_view name) {
 
 }  // namespace
 
+bool forwardable_trailer(std::string_view name, std::span<const std::string> drop) {
+  const auto named = [&](std::string_view d) { return iequals(name, d); };
+  return !iequals(name, "host") && std::none_of(dropped_fields.begin(), dropped_fields.end(), named) &&
+         std::none_of(drop.begin(), drop.end(), named);
+}
+
 bool is_hop_by_hop(const message_head& head, std::string_view name) {
   for (size_t i = 0; i < 7; ++i) {
     if (iequals(name, dropped_fields[i])) {

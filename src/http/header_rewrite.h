@@ -52,6 +52,10 @@ void build_client_response(const message_head& head, body_framing framing, bool 
 // a "/version" suffix.
 std::vector<std::string> header_tokens(std::string_view value);
 
+// True if a request trailer field of this name may go to the backend: not a framing, routing or
+// hop-by-hop field, none tlsfront sets itself (X-Forwarded-*), none in `drop`.
+bool forwardable_trailer(std::string_view name, std::span<const std::string> drop);
+
 // True if the field is hop-by-hop for this message (fixed list or named in Connection).
 bool is_hop_by_hop(const message_head& head, std::string_view name);
 

@@ -121,7 +121,7 @@ void message_parser::reset_for_next() {
   head_bytes_ = 0;
   body_bytes_ = 0;
   feed_begin_ = feed_end_ = last_value_end_ = nullptr;
-  trailer_name_.clear();
+  trailers_.clear();
   value_split_ = false;
   in_chunk_line_ = chunk_digits_done_ = last_chunk_ = chunk_paused_ = false;
   chunk_digits_ = chunk_extension_bytes_ = 0;
@@ -190,15 +190,19 @@ int message_parser::on_method(llhttp_t* p, const char* at, size_t n) {
 int message_parser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   message_parser* m = self(p);
   if (m->in_trailers_) {
-    // Trailers are dropped, but their names are checked (see on_header_value_complete).
+    // Trailers are kept aside (trailers()), their names checked in on_header_value_complete.
     if (m->in_value_) {
       m->in_value_ = false;
-      m->trailer_name_.clear();
+      if (m->trailers_.size() >= m->limits_.max_header_count) {
+        return m->fail(parse_error::header_too_large, "more trailer fields than the limit");
+      }
+      m->trailers_.emplace_back();
     }
-    if (m->trailer_name_.size() < 64) {
-      m->trailer_name_.append(at, std::min<size_t>(n, 64));
+    if (!m->append_head_bytes(at, n)) {
+      return -1;
     }
-    return m->append_head_bytes(at, n) ? 0 : -1;
+    m->trailers_.back().name.append(at, n);
+    return 0;
   }
   if (m->in_value_ || m->raw_.empty()) {
     // A new field starts.
@@ -219,7 +223,11 @@ int message_parser::on_header_value(llhttp_t* p, const char* at, size_t n) {
                    "invalid character or obsolete line folding in a header value");
   }
   if (m->in_trailers_) {
-    return m->append_head_bytes(at, n) ? 0 : -1;
+    if (!m->append_head_bytes(at, n)) {
+      return -1;
+    }
+    m->trailers_.back().value.append(at, n);
+    return 0;
   }
   raw_header& h = m->raw_.back();
   if (!m->in_value_) {
@@ -235,9 +243,9 @@ int message_parser::on_header_value(llhttp_t* p, const char* at, size_t n) {
 
 int message_parser::on_header_value_complete(llhttp_t* p) {
   message_parser* m = self(p);
-  if (m->in_trailers_) {
+  if (m->in_trailers_ && !m->trailers_.empty()) {
     // Framing fields in trailers are a smuggling attempt (RFC 9110 §6.5.1).
-    const std::string& name = m->trailer_name_;
+    const std::string& name = m->trailers_.back().name;
     if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
         iequals(name, "host")) {
       return m->fail(parse_error::bad_message, "framing header in trailer section");

@@ -60,6 +60,12 @@ struct message_head {
   std::optional<std::string_view> find(std::string_view name) const;
 };
 
+// A field of a chunked message's trailer section.
+struct trailer_field {
+  std::string name;
+  std::string value;
+};
+
 // How the body is framed on output.
 enum class body_framing { none, content_length, chunked };
 
@@ -108,6 +114,10 @@ class message_parser {
   bool body_until_close() const { return until_close_; }
   bool has_body() const;
   std::uint64_t body_bytes() const { return body_bytes_; }
+  // The trailer fields of a chunked message, once it is complete (framing fields refused; the
+  // same limits as the head). They never reach the re-framed body output: a sink that wants
+  // them (an HTTP/2 response's trailers) takes them from here.
+  const std::vector<trailer_field>& trailers() const { return trailers_; }
 
   parse_error error() const { return error_; }
   const std::string& error_reason() const { return reason_; }
@@ -166,7 +176,7 @@ class message_parser {
   bool chunk_paused_ = false;  // llhttp paused at a chunk's end so feed() knows the position
   std::size_t chunk_digits_ = 0;
   std::size_t chunk_extension_bytes_ = 0;
-  std::string trailer_name_;
+  std::vector<trailer_field> trailers_;
   bool in_trailers_ = false;
   bool started_ = false;
   bool head_complete_ = false;

@@ -44,6 +44,8 @@ void write_access(const access_record& r) {
   line += " resumed=";
   line += r.resumed;
   line += " handshake_us=" + std::to_string(r.handshake_us);
+  line += " proto=";
+  line += r.protocol;
   line += " method=";
   append_quoted(line, r.method);
   line += " path=";

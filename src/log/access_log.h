@@ -15,6 +15,7 @@ struct access_record {
   std::string_view cipher;        // IANA/BoringSSL name
   std::string_view resumed;       // none | id | ticket
   std::int64_t handshake_us = 0;
+  std::string_view protocol = "h1";  // h1 | h2 | tcp
   std::string_view method;
   std::string_view path;
   int status = 0;

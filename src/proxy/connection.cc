@@ -10,6 +10,7 @@
 
 #include "log/access_log.h"
 #include "log/logging.h"
+#include "proxy/h2_session.h"
 #include "proxy/http1_session.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/tcp_session.h"
@@ -119,11 +120,20 @@ asio::awaitable<void> connection::dispatch() {
     case listener_options::mode_kind::tcp:
       co_await serve<tcp_session>();
       break;
-    case listener_options::mode_kind::http:
-      // The protocol the handshake's ALPN chose. Only http/1.1 is offered today (or none: a
-      // client without ALPN speaks HTTP/1.1); "h2" will start an h2 session here.
-      co_await serve<http1_session>();
+    case listener_options::mode_kind::http: {
+      // The protocol the handshake's ALPN chose; without ALPN a client speaks HTTP/1.1 (RFC 9113
+      // §3.3: HTTP/2 over TLS needs "h2"; a prior-knowledge preface is refused by the HTTP/1.1
+      // parser as a bad request).
+      const unsigned char* alpn = nullptr;
+      unsigned alpn_len = 0;
+      SSL_get0_alpn_selected(tls_.native(), &alpn, &alpn_len);
+      if (alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+        co_await serve<h2_session>();
+      } else {
+        co_await serve<http1_session>();
+      }
       break;
+    }
   }
 }
 
@@ -223,7 +233,10 @@ asio::awaitable<bool> connection::write_client(std::string_view data, bool last)
   co_return !ec;
 }
 
-void connection::log_access(const request_record& rec, int status) {
+void connection::record_request(const request_record& rec, int status) {
+  if (status >= 100 && status < 600 && rec.protocol[0] == 'h') {
+    metrics().client_requests[rec.protocol[1] == '2' ? 1 : 0][status / 100]->inc();
+  }
   if (log::access_logger() == nullptr) {
     return;
   }
@@ -239,6 +252,7 @@ void connection::log_access(const request_record& rec, int status) {
   r.cipher = info.cipher;
   r.resumed = tls::resumption_name(info.resumed);
   r.handshake_us = info.handshake_us;
+  r.protocol = rec.protocol;
   r.method = rec.method.empty() ? std::string_view("-") : std::string_view(rec.method);
   r.path = rec.path.empty() ? std::string_view("-") : std::string_view(rec.path);
   r.status = status;

@@ -1,7 +1,6 @@
 // proxy/connection.h — one client connection's lifecycle on one worker thread: the accepted
 // socket → the PROXY header (trusted peers only) → the TLS handshake → a protocol session chosen
-// by listener mode and negotiated ALPN (http1_session, tcp_session; an h2 session goes next to
-// http1_session in dispatch()) → close (close_notify and FIN, with the last bytes when the
+// by listener mode and negotiated ALPN (http1_session, h2_session, tcp_session) → close (close_notify and FIN, with the last bytes when the
 // session wrote them with write_client(..., last)). It also holds what every protocol shares:
 // the client's TLS stream and read buffer, its identity (address, or the PROXY header's source),
 // the client-side timeouts, the drain hook and the access-log line.
@@ -31,6 +30,7 @@ namespace tlsfront::proxy {
 struct request_record {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::string method, path;
+  const char* protocol = "h1";  // h1 | h2 | tcp (access log, request metrics)
   int pool = -1;
   int server = -1;
   int status = 0;
@@ -72,7 +72,14 @@ class connection {
   const snapshot& snap() const { return snap_; }
   const listener_runtime& listener() const { return listener_; }
   proxy_metrics& metrics() { return *worker_.server.metrics; }
-  bool draining() const { return worker_.server.draining(); }
+  // The server drains, or a reload removed this connection's listener (retire()).
+  bool draining() const { return retired_ || worker_.server.draining(); }
+  // A reload removed the listener: this connection drains as if the server did (HTTP/1.1
+  // closes after its response, HTTP/2 sends GOAWAY).
+  void retire() {
+    retired_ = true;
+    on_drain();
+  }
   tls::stream& tls() { return tls_; }
   read_buffer& in() { return in_; }
   watchdog& client_wd() { return client_wd_; }
@@ -93,8 +100,9 @@ class connection {
   void arm_write_timeout();
   // After a failed write to the client: true (and counted) if client_wd() cut it.
   bool write_timed_out();
-  // One access-log line (when the access log is on).
-  void log_access(const request_record& r, int status);
+  // A request is over: counted by protocol and status class (HTTP only), and one access-log
+  // line (when the access log is on). `status` 0: a tcp-mode tunnel.
+  void record_request(const request_record& r, int status);
 
  private:
   // Trusted peers: reads the PROXY header in front of the TLS bytes (consuming nothing past
@@ -121,6 +129,7 @@ class connection {
   watchdog client_wd_;
   read_buffer in_;  // client bytes read, not yet parsed or relayed
   drain_hook* drain_hook_ = nullptr;
+  bool retired_ = false;
 };
 
 }  // namespace tlsfront::proxy

@@ -60,6 +60,7 @@ void exchange::reset_response(const attempt& a) {
 
 asio::awaitable<exchange_result> exchange::run(request_record& rec, const backend_request& req,
                                                request_body_source& source, response_sink& sink) {
+  aborted_ = false;
   backend_pool& pool = *snap_.pools[static_cast<std::size_t>(req.pool)];
   attempt a{rec,
             req,
@@ -81,6 +82,9 @@ asio::awaitable<exchange_result> exchange::run(request_record& rec, const backen
     tried |= std::uint64_t{1} << si;
     rec.server = a.server = si;
     if (!co_await acquire(a)) {
+      if (aborted_) {
+        break;
+      }
       continue;  // nothing was sent: any request may go to the next server
     }
     a.bs().active.fetch_add(1, std::memory_order_relaxed);
@@ -93,7 +97,7 @@ asio::awaitable<exchange_result> exchange::run(request_record& rec, const backen
     if (s == step::ok) {
       s = co_await read_response_head(a);
     }
-    if (s == step::client_failed) {
+    if (s == step::client_failed || aborted_) {
       backend_.drop();
       co_return exchange_result{exchange_result::kind::client_failed, 0, false};
     }
@@ -115,6 +119,10 @@ asio::awaitable<exchange_result> exchange::run(request_record& rec, const backen
     }
     break;  // the response broke before anything of it reached the client
   }
+  if (aborted_) {
+    backend_.drop();
+    co_return exchange_result{exchange_result::kind::client_failed, 0, false};
+  }
   // Every attempt failed before a response head: the session answers.
   if (tried == 0 && rec.server < 0) {
     a.failure_status = 503;  // every server is cooling down
@@ -128,7 +136,19 @@ asio::awaitable<bool> exchange::acquire(attempt& a) {
     a.pool.stats().reused->inc();
     co_return true;
   }
-  co_return co_await backend_.connect(a.pool, a.server, a.failure_status);
+  connecting_ = true;
+  const bool connected = co_await backend_.connect(a.pool, a.server, a.failure_status);
+  connecting_ = false;
+  co_return connected && !aborted_;
+}
+
+void exchange::abort() {
+  aborted_ = true;
+  if (!connecting_) {
+    // A cancelled connect would count as the server's failure; it ends within connect_timeout.
+    boost::system::error_code ignored;
+    backend_.socket().cancel(ignored);
+  }
 }
 
 asio::awaitable<exchange::step> exchange::send_request(attempt& a) {
@@ -147,6 +167,9 @@ asio::awaitable<exchange::step> exchange::send_request(attempt& a) {
   auto [prefix_ec, prefix_n] =
       co_await asio::async_write(backend_.socket(), asio::buffer(*req.prefix), use_tuple);
   backend_.wd().disarm();
+  if (prefix_ec && aborted_) {
+    co_return step::client_failed;
+  }
   if (prefix_ec && backend_.wd().fired()) {
     worker_.server.metrics->backend_timeouts->inc();
     backend_.drop();
@@ -190,7 +213,7 @@ asio::awaitable<exchange::step> exchange::stream_body(attempt& a) {
       backend_.wd().disarm();
       out_.clear();
       if (ec) {
-        co_return step::fail;
+        co_return aborted_ ? step::client_failed : step::fail;
       }
     }
     if (r == request_body_source::result::end) {
@@ -210,6 +233,11 @@ asio::awaitable<exchange::step> exchange::read_response_head(attempt& a) {
     if (bin.empty()) {
       std::size_t n = 0;
       boost::system::error_code ec = co_await backend_.read(n);
+      if (ec && aborted_) {
+        backend_.wd().disarm();
+        backend_.drop();
+        co_return step::client_failed;
+      }
       if (ec) {
         if (ec == asio::error::timed_out) {
           worker_.server.metrics->backend_timeouts->inc();
@@ -322,6 +350,9 @@ asio::awaitable<bool> exchange::relay_body(attempt& a, response_body_plan plan, 
       worker_.server.metrics->backend_errors->inc();
       co_return !head_written;
     }
+    if (done && !response_.trailers().empty()) {
+      a.sink.trailers(response_.trailers());
+    }
     if (!out.empty() && (out.size() >= flush_bytes || done || bin.empty())) {
       head_written = true;
       if (!co_await a.sink.send(done)) {
@@ -348,6 +379,10 @@ asio::awaitable<bool> exchange::relay_body(attempt& a, response_body_plan plan, 
             a.rec.bytes_sent = response_.body_bytes();
           }
         }
+        co_return false;
+      }
+      if (ec && aborted_) {
+        client_ok = false;
         co_return false;
       }
       if (ec) {

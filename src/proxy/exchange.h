@@ -21,6 +21,9 @@
 //        source.next_body(out)      until it says end (or failed: the session keeps why);
 //        sink.start_response(...)   once, with the final response head: the sink writes the
 //                                   client's head into its buffer and chooses the body framing;
+//        sink.trailers(fields)      a chunked response's trailer fields, if it had any, once
+//                                   the response is complete (before its send(true), if one
+//                                   is still due);
 //        sink.send(end)             each time the buffer should go out (about 8 KiB, the end, or
 //                                   when nothing more is buffered from the backend); `end` marks
 //                                   the response's last bytes, so an HTTP/1.1 sink closing the
@@ -46,6 +49,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/message_parser.h"
 #include "proxy/backend_link.h"
@@ -88,6 +92,10 @@ class response_sink {
   // Sends the buffer (and empties it). `end`: these are the response's last bytes. False: the
   // client is gone or took nothing for client_write_timeout.
   virtual asio::awaitable<bool> send(bool end) = 0;
+  // The trailer fields of a chunked response, before the send(true) that ends it (only when it
+  // had some). An HTTP/1.1 sink drops them (its chunked framing ends the body without them); an
+  // HTTP/2 sink sends them as the stream's trailing HEADERS.
+  virtual void trailers(const std::vector<http::trailer_field>& fields) = 0;
   // A 101 to a request that asked to upgrade to `protocol`: the sink answers it and relays both
   // ways over `backend` until done (tunnel.h), filling rec's byte counts and `aborted`.
   virtual asio::awaitable<void> switch_protocols(const http::message_head& head,
@@ -129,6 +137,10 @@ class exchange {
   // Fills rec.server, status, bytes and `aborted`.
   asio::awaitable<exchange_result> run(request_record& rec, const backend_request& req,
                                        request_body_source& source, response_sink& sink);
+  // The client no longer wants the response (an HTTP/2 stream reset or its connection gone):
+  // a wait on the backend ends now and run() returns client_failed, with nothing counted
+  // against the backend. A connect in progress runs to its end (bounded by connect_timeout).
+  void abort();
 
  private:
   struct attempt;
@@ -155,6 +167,8 @@ class exchange {
   backend_link backend_;
   http::message_parser response_;
   std::string out_;  // request body bytes framed for the backend
+  bool aborted_ = false;
+  bool connecting_ = false;
 };
 
 }  // namespace tlsfront::proxy

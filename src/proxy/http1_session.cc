@@ -77,7 +77,7 @@ asio::awaitable<http1_session::outcome> http1_session::respond_local(int status,
   rec.bytes_sent = ok ? r.size() - (r.find("\r\n\r\n") + 4) : 0;
   rec.aborted = !ok;
   conn_.metrics().local_responses[status / 100]->inc();
-  conn_.log_access(rec, status);
+  conn_.record_request(rec, status);
   if (!ok || !will_keep) {
     closing_ = true;
     if (ok) {
@@ -233,7 +233,7 @@ asio::awaitable<http1_session::outcome> http1_session::forward(request_record& r
   request_.set_body_output(nullptr, http::body_framing::none);
   switch (r.what) {
     case exchange_result::kind::relayed:
-      conn_.log_access(rec, r.status);
+      conn_.record_request(rec, r.status);
       if (!r.complete || close_client_ || r.status == 101) {
         closing_ = true;
       }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "http/message_parser.h"
 #include "proxy/connection.h"
@@ -43,6 +44,8 @@ class http1_session final : public request_body_source, public response_sink, pu
   response_body_plan start_response(const http::message_head& head, http::body_framing framing,
                                     bool no_body) override;
   asio::awaitable<bool> send(bool end) override;
+  // Dropped: the chunked framing already ended the body without them, as before HTTP/2.
+  void trailers(const std::vector<http::trailer_field>& /*fields*/) override {}
   asio::awaitable<void> switch_protocols(const http::message_head& head, std::string_view protocol,
                                          backend_link& backend, request_record& rec) override;
 

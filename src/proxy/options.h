@@ -11,6 +11,7 @@
 
 #include "cache/session_cache.h"
 #include "cluster/cluster_options.h"
+#include "http/h2_options.h"
 #include "http/header_rewrite.h"
 #include "tls/options.h"
 #include "tls/ticket_key_ring.h"
@@ -129,6 +130,8 @@ struct server_options {
   std::vector<pool_options> pools;
   std::vector<route_options> routes;
   limits_options limits;
+  // Every HTTP/2 client connection's limits ([http2]).
+  http::h2_options http2;
 };
 
 }  // namespace tlsfront::proxy

@@ -260,6 +260,30 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
         "tlsfront_requests_total", "Requests answered, by backend pool and status class",
         "pool=\"-\",class=\"" + std::to_string(c) + "xx\"");
   }
+  for (int p = 0; p < 2; ++p) {
+    for (int c = 1; c <= 5; ++c) {
+      srv->metrics_.client_requests[p][c] = &metrics.add_counter(
+          "tlsfront_client_requests_total",
+          "Requests answered to clients (by a backend or by tlsfront), by protocol and status class",
+          std::string("protocol=\"") + (p == 0 ? "h1" : "h2") + "\",class=\"" +
+              std::to_string(c) + "xx\"");
+    }
+  }
+  srv->metrics_.h2_connections =
+      &metrics.add_gauge("tlsfront_h2_connections_active", "HTTP/2 client connections open now");
+  srv->metrics_.h2_streams =
+      &metrics.add_gauge("tlsfront_h2_streams_active", "HTTP/2 streams being served now");
+  for (int b = 0; b < 2; ++b) {
+    srv->metrics_.h2_resets[b] = &metrics.add_counter(
+        "tlsfront_h2_stream_resets_total",
+        "HTTP/2 streams ended by RST_STREAM, by who sent it (client, or tlsfront itself)",
+        b == 0 ? "by=\"client\"" : "by=\"server\"");
+    srv->metrics_.h2_goaway_errors[b] = &metrics.add_counter(
+        "tlsfront_h2_goaway_errors_total",
+        "HTTP/2 connections tlsfront ended with a GOAWAY error: enhance_your_calm (an abuse "
+        "rule: rapid reset, floods) or protocol (any other error code)",
+        b == 0 ? "reason=\"enhance_your_calm\"" : "reason=\"protocol\"");
+  }
   srv->metrics_.bad_requests = &metrics.add_counter(
       "tlsfront_bad_requests_total", "Requests refused as malformed or over the limits");
   srv->metrics_.backend_errors = &metrics.add_counter(
@@ -400,6 +424,15 @@ bool server::reload(const server_options& opts, std::string& error) {
         if (std::find(slots.begin(), slots.end(), old) == slots.end()) {
           boost::system::error_code ignored;
           old->acc.close(ignored);  // removed: stops accepting; its connections finish
+        }
+      }
+      // Connections of a removed listener drain (HTTP/2: GOAWAY; HTTP/1.1: close after the
+      // response in flight).
+      for (connection* c : w.live) {
+        const std::string key = listening_key(c->listener().opts);
+        if (std::none_of(next.begin(), next.end(),
+                         [&](const listening& l) { return l.key == key; })) {
+          c->retire();
         }
       }
       w.slots = std::move(slots);

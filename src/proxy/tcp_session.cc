@@ -40,6 +40,7 @@ asio::awaitable<void> tcp_session::run() {
   const listener_runtime& listener = conn_.listener();
   request_record rec;
   rec.method = "TCP";
+  rec.protocol = "tcp";
   rec.pool = listener.pool;
   backend_pool& pool = *conn_.snap().pools[static_cast<std::size_t>(rec.pool)];
   const pool_options& po = pool.options();
@@ -47,7 +48,7 @@ asio::awaitable<void> tcp_session::run() {
   int failure_status = 502;
   const int connected = co_await connect_any(pool, rec, tried, failure_status);
   if (connected < 0) {
-    conn_.log_access(rec, tried ? failure_status : 503);  // nothing to relay to
+    conn_.record_request(rec, tried ? failure_status : 503);  // nothing to relay to
     co_return;
   }
   backend_server& bs = pool.server(static_cast<std::size_t>(connected));
@@ -56,7 +57,7 @@ asio::awaitable<void> tcp_session::run() {
       !co_await send_proxy_header(po)) {
     bs.active.fetch_sub(1, std::memory_order_relaxed);
     conn_.metrics().backend_errors->inc();
-    conn_.log_access(rec, 502);
+    conn_.record_request(rec, 502);
     co_return;
   }
   tunnel t(conn_, backend_, po.read_timeout);
@@ -64,7 +65,7 @@ asio::awaitable<void> tcp_session::run() {
   rec.bytes_received = t.to_backend();
   rec.bytes_sent = t.to_client();
   bs.active.fetch_sub(1, std::memory_order_relaxed);
-  conn_.log_access(rec, 0);  // relayed: no HTTP status
+  conn_.record_request(rec, 0);  // relayed: no HTTP status
 }
 
 asio::awaitable<bool> tcp_session::send_proxy_header(const pool_options& po) {

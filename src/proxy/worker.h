@@ -85,6 +85,14 @@ struct proxy_metrics {
   core::counter* bad_requests = nullptr;
   core::counter* backend_errors = nullptr;
   core::counter* backend_timeouts = nullptr;
+  // Requests answered to clients (by the backend or by tlsfront), [h1, h2][status class 1..5].
+  core::counter* client_requests[2][6] = {};
+  // HTTP/2: connections and streams open now; streams reset [by the client, by tlsfront];
+  // connections ended by a GOAWAY error [ENHANCE_YOUR_CALM (abuse rules), any other code].
+  core::gauge* h2_connections = nullptr;
+  core::gauge* h2_streams = nullptr;
+  core::counter* h2_resets[2] = {};
+  core::counter* h2_goaway_errors[2] = {};
 };
 
 // The server-wide state connections share, owned by the server (which outlives its workers).
