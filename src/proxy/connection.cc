@@ -203,6 +203,23 @@ asio::awaitable<bool> connection::read_client(std::chrono::steady_clock::duratio
   co_return true;
 }
 
+asio::awaitable<void> connection::linger() {
+  tls_.shutdown();
+  boost::system::error_code ec;
+  tls_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  std::size_t drained = 0;
+  client_wd_.arm(std::chrono::seconds(1));
+  while (drained < 1024 * 1024) {
+    auto [rec, n] = co_await tls_.read_some(in_.bytes.data(), in_.bytes.size());
+    if (rec) {
+      break;
+    }
+    drained += n;
+  }
+  client_wd_.disarm();
+  in_.clear();
+}
+
 void connection::arm_write_timeout() {
   // Cut only when the client took nothing for client_write_timeout (tls::stream's output
   // progress), however long the whole write takes.

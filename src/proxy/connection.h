@@ -95,6 +95,11 @@ class connection {
   // `last`: the connection closes right after (close_notify and FIN leave with these bytes).
   // Bounded by client_write_timeout as a progress timeout (arm_write_timeout()).
   asio::awaitable<bool> write_client(std::string_view data, bool last = false);
+  // After the last bytes of a connection the client may still be sending to (an error
+  // response, a GOAWAY): close_notify and FIN, then what the client still sends is read and
+  // dropped for up to a second (1 MiB at most), so the close sends no TCP reset that could
+  // destroy those last bytes before the client read them.
+  asio::awaitable<void> linger();
   // Arms client_wd() for a write to the client: it fires once the client took nothing for
   // client_write_timeout.
   void arm_write_timeout();

@@ -60,7 +60,6 @@ void exchange::reset_response(const attempt& a) {
 
 asio::awaitable<exchange_result> exchange::run(request_record& rec, const backend_request& req,
                                                request_body_source& source, response_sink& sink) {
-  aborted_ = false;
   backend_pool& pool = *snap_.pools[static_cast<std::size_t>(req.pool)];
   attempt a{rec,
             req,

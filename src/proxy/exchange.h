@@ -140,6 +140,7 @@ class exchange {
   // The client no longer wants the response (an HTTP/2 stream reset or its connection gone):
   // a wait on the backend ends now and run() returns client_failed, with nothing counted
   // against the backend. A connect in progress runs to its end (bounded by connect_timeout).
+  // Before run(): run() sends nothing. For good: an exchange that was aborted stays so.
   void abort();
 
  private:

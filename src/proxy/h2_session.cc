@@ -76,6 +76,7 @@ class h2_session::stream final : public request_body_source, public response_sin
   void room() { wake_.notify(); }
   bool reset_by_us() const { return reset_by_us_; }
   std::int32_t id() const { return id_; }
+  bool response_ended() const { return response_ended_; }
 
   // --- request_body_source ---
   asio::awaitable<result> next_body(std::string& out) override;
@@ -158,6 +159,9 @@ asio::awaitable<void> h2_session::run() {
   if (const auto code = codec_.goaway_code(); code && *code != http::h2_no_error) {
     m.h2_goaway_errors[*code == http::h2_enhance_your_calm ? 0 : 1]->inc();
     spdlog::debug("{}: HTTP/2 connection ended: {}", conn_.peer(), codec_.failure());
+  }
+  if (!client_gone_) {
+    co_await conn_.linger();  // so the GOAWAY is read, not destroyed by a reset
   }
   m.h2_connections->dec();
 }
@@ -283,7 +287,7 @@ void h2_session::on_stream_closed(std::int32_t id, std::uint32_t error_code) {
     return;
   }
   streams_.erase(id);
-  if (error_code != http::h2_no_error && !s->reset_by_us()) {
+  if ((error_code != http::h2_no_error || !s->response_ended()) && !s->reset_by_us()) {
     conn_.metrics().h2_resets[0]->inc();
   }
   s->closed(error_code);
@@ -298,6 +302,11 @@ void h2_session::on_output_room(std::int32_t id) {
 // --- one stream ---
 
 asio::awaitable<void> h2_session::stream::serve() {
+  if (closed_) {
+    rec_.aborted = true;  // reset before it started (or the connection is gone)
+    s_.conn_.record_request(rec_, 0);
+    co_return;
+  }
   backend_request req;
   if (const int status = prepare(req); status != 0) {
     co_await respond_local(status);

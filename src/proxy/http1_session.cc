@@ -81,33 +81,11 @@ asio::awaitable<http1_session::outcome> http1_session::respond_local(int status,
   if (!ok || !will_keep) {
     closing_ = true;
     if (ok) {
-      co_await linger();
+      co_await conn_.linger();
     }
     co_return outcome::close;
   }
   co_return outcome::keep_alive;
-}
-
-asio::awaitable<void> http1_session::linger() {
-  // Closing a socket with unread input sends a TCP reset, which can destroy the error response
-  // before the client reads it. Say goodbye (close_notify, FIN), then drain what the client is
-  // still sending for a short while.
-  tls::stream& tls = conn_.tls();
-  read_buffer& in = conn_.in();
-  tls.shutdown();
-  boost::system::error_code ec;
-  tls.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  std::size_t drained = 0;
-  conn_.client_wd().arm(std::chrono::seconds(1));
-  while (drained < 1024 * 1024) {
-    auto [rec, n] = co_await tls.read_some(in.bytes.data(), in.bytes.size());
-    if (rec) {
-      break;
-    }
-    drained += n;
-  }
-  conn_.client_wd().disarm();
-  in.clear();
 }
 
 asio::awaitable<std::optional<http1_session::outcome>> http1_session::read_head(

@@ -60,7 +60,6 @@ class http1_session final : public request_body_source, public response_sink, pu
                                    bool keep_alive);
   asio::awaitable<bool> read_client(bool idle);
   asio::awaitable<outcome> respond_local(int status, bool keep_alive, request_record& rec);
-  asio::awaitable<void> linger();
   // The protocol this request may be upgraded to on this route ("" for none).
   static std::string upgrade_for(const http::message_head& h, const router::target& route);
   static int status_for(http::parse_error e);
