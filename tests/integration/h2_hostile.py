@@ -11,11 +11,13 @@ with hyperframe and hpack. Every byte the server sends is parsed into frames for
 
 Scenarios: ok-get, rapid-reset, continuation-flood, settings-flood, ping-flood,
 empty-data-flood, bad-header KIND (see BAD_HEADERS), never-open-window,
-prior-knowledge-without-alpn.
+prior-knowledge-without-alpn, trailers, stalled-body.
 
 The JSON line: scenario, alpn (negotiated), status (the first response :status), rst
 ({stream: code name}), goaway (code name or null), goaway_last_stream, closed (the server
-closed the connection), bytes_received, data_bytes, frames ({type: count}), seconds, error.
+closed the connection), bytes_received, data_bytes, data (the first 64 KiB of DATA payloads,
+latin-1), blocks (the first 16 header blocks received, each a list of [name, value]), frames
+({type: count}), seconds, error.
 Exit status 0 when the scenario ran (whatever the server did), 2 on bad usage or when the
 connection could not be made.
 """
@@ -96,7 +98,7 @@ class Report:
         self.out = {"scenario": scenario, "alpn": None, "status": None, "rst": {},
                     "goaway": None, "goaway_last_stream": None, "closed": False,
                     "bytes_received": 0, "data_bytes": 0, "frames": {}, "seconds": 0.0,
-                    "error": None}
+                    "error": None, "blocks": [], "data": ""}
         self.header_block = b""
         self.ended = set()  # streams whose response carried END_STREAM
 
@@ -123,15 +125,21 @@ class Report:
             self.out["rst"][str(frame.stream_id)] = code_name(frame.error_code)
         elif isinstance(frame, DataFrame):
             self.out["data_bytes"] += len(frame.data)
+            if len(self.out["data"]) < 65536:
+                self.out["data"] += bytes(frame.data).decode("latin-1")
         elif isinstance(frame, (HeadersFrame, ContinuationFrame)):
             self.header_block += frame.data
             if "END_HEADERS" in frame.flags:
                 try:
+                    block = []
                     for name, value in self.decoder.decode(self.header_block):
                         name = name.decode() if isinstance(name, bytes) else name
                         value = value.decode() if isinstance(value, bytes) else value
+                        block.append([name, value])
                         if name == ":status" and self.out["status"] is None:
                             self.out["status"] = value
+                    if len(self.out["blocks"]) < 16:
+                        self.out["blocks"].append(block)
                 except hpack.HPACKError as e:
                     self.out["error"] = "hpack: %s" % e
                 self.header_block = b""
@@ -319,6 +327,30 @@ def never_open_window(s):
     s.read_until(lambda: False, s.args.hold)
 
 
+def trailers(s):
+    # A POST whose body ends with trailers; the report's blocks hold the response's head and
+    # its trailers (if any), data its body.
+    s.use_h2()
+    fields = [(":method", "POST"), (":scheme", "https"), (":authority", s.args.sni or s.args.host),
+              (":path", s.args.path), ("te", "trailers")]
+    s.conn.send_headers(1, fields)
+    s.conn.send_data(1, b"hello trailers")
+    s.conn.send_headers(1, [("x-client-trailer", "abc"), ("x-forwarded-for", "6.6.6.6")],
+                        end_stream=True)
+    s.flush()
+    s.read_until(lambda: "1" in s.report.out["rst"] or 1 in s.report.ended, s.args.timeout)
+
+
+def stalled_body(s):
+    # A POST whose body never comes: the server answers (408) or resets at its read timeout.
+    s.use_h2()
+    fields = [(":method", "POST"), (":scheme", "https"), (":authority", s.args.sni or s.args.host),
+              (":path", s.args.path)]
+    s.conn.send_headers(1, fields)
+    s.flush()
+    s.read_until(lambda: "1" in s.report.out["rst"] or 1 in s.report.ended, s.args.timeout)
+
+
 def prior_knowledge_without_alpn(s):
     # The client speaks h2 at once although TLS negotiated no protocol (run with --no-alpn).
     s.use_h2()
@@ -340,6 +372,8 @@ SCENARIOS = {
     "bad-header": bad_header,
     "never-open-window": never_open_window,
     "prior-knowledge-without-alpn": prior_knowledge_without_alpn,
+    "trailers": trailers,
+    "stalled-body": stalled_body,
 }
 
 

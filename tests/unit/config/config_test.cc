@@ -276,7 +276,8 @@ TEST(config_load, minimal_config_takes_the_documented_defaults) {
   EXPECT_EQ(l.tls.max_version, tls.max_version);
   EXPECT_EQ(l.tls.ciphers, tls.ciphers);
   EXPECT_EQ(l.tls.curves, tls.curves);
-  EXPECT_EQ(l.tls.alpn, tls.alpn);
+  // An http listener offers HTTP/2 first, then HTTP/1.1.
+  EXPECT_EQ(l.tls.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
   EXPECT_EQ(l.tls.handshake_timeout, tls.handshake_timeout);
   ASSERT_EQ(l.tls.certificates.size(), 1u);
   EXPECT_FALSE(l.tls.certificates[0].is_default);
@@ -921,6 +922,21 @@ listen = "127.0.0.1:8443"
 alpn = ["h2", ""]
 )",
                          "3:15", "'alpn' must not hold an empty string"));
+}
+
+TEST(config_errors, alpn_an_http_listener_cannot_serve) {
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+alpn = ["h2", "h3"]
+)",
+                         "3:15", "may name only \"h2\" and \"http/1.1\", not \"h3\""));
+  EXPECT_TRUE(fails_with(R"(
+[[listener]]
+listen = "127.0.0.1:8443"
+alpn = ["http/1.1", "http/1.1"]
+)",
+                         "3:21", "'alpn' names \"http/1.1\" twice"));
 }
 
 TEST(config_errors, bad_balance) {

@@ -103,6 +103,36 @@ TEST(MessageParser, ChunkedBodyIsReframedAndTrailersDropped) {
   EXPECT_TRUE(p.head().chunked);
 }
 
+TEST(MessageParser, TrailersAreKeptAsideFedInPieces) {
+  const std::string raw =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\nX-Checksum: abc\r\ngrpc-status: 0\r\n\r\n";
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{1000}}) {
+    message_parser p(message_parser::kind::response, small_limits());
+    std::string sink;
+    ASSERT_EQ(feed_all(p, raw, piece, &sink, body_framing::none), status::message_done) << piece;
+    EXPECT_EQ(sink, "hello");
+    ASSERT_EQ(p.trailers().size(), 2u) << piece;
+    EXPECT_EQ(p.trailers()[0].name, "X-Checksum");
+    EXPECT_EQ(p.trailers()[0].value, "abc");
+    EXPECT_EQ(p.trailers()[1].name, "grpc-status");
+    EXPECT_EQ(p.trailers()[1].value, "0");
+    p.reset_for_next();
+    EXPECT_TRUE(p.trailers().empty());
+  }
+}
+
+TEST(MessageParser, TooManyTrailerFieldsAreRefused) {
+  std::string raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  for (std::size_t i = 0; i <= small_limits().max_header_count; ++i) {
+    raw += "t" + std::to_string(i) + ": v\r\n";
+  }
+  raw += "\r\n";
+  message_parser p(message_parser::kind::response, small_limits());
+  ASSERT_EQ(feed_all(p, raw, 1000, nullptr, body_framing::none), status::error);
+  EXPECT_EQ(p.error(), parse_error::header_too_large);
+}
+
 TEST(MessageParser, PipelinedRequestsStopAtTheMessageBoundary) {
   const std::string one = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n";
   const std::string two = "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
