@@ -11,6 +11,7 @@
 
 #include "cache/session_cache.h"
 #include "cluster/cluster_options.h"
+#include "http/h2_options.h"
 #include "http/header_rewrite.h"
 #include "tls/options.h"
 #include "tls/ticket_key_ring.h"
@@ -129,6 +130,10 @@ struct server_options {
   std::vector<pool_options> pools;
   std::vector<route_options> routes;
   limits_options limits;
+  // [http2]: the limits of every HTTP/2 client connection (streams, windows, buffers, abuse
+  // budgets), each field documented in http/h2_options.h. Part of the snapshot, so a reload
+  // applies it to new connections.
+  http::h2_options http2;
 };
 
 }  // namespace tlsfront::proxy
