@@ -29,8 +29,8 @@ namespace detail {
 
 void reader::read(const toml::table& root, config& out) {
   check_keys(root, "",
-             {"server", "admin", "log", "limits", "session_cache", "tickets", "cluster", "listener",
-              "pool", "route"});
+             {"server", "admin", "log", "limits", "http2", "session_cache", "tickets", "cluster",
+              "listener", "pool", "route"});
   if (const toml::node* n = root.get("server")) {
     read_server(as_table(*n, "server"), out.server);
   }
@@ -42,6 +42,9 @@ void reader::read(const toml::table& root, config& out) {
   }
   if (const toml::node* n = root.get("limits")) {
     read_limits(as_table(*n, "limits"), out.server.limits);
+  }
+  if (const toml::node* n = root.get("http2")) {
+    read_http2(as_table(*n, "http2"), out.server.http2);
   }
   if (const toml::node* n = root.get("session_cache")) {
     read_session_cache(as_table(*n, "session_cache"), out.server);

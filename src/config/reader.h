@@ -3,6 +3,7 @@
 //   config.cc                    the root table (order of sections, cross-section checks),
 //                                secret and whole-file reads
 //   admin_log_sections.cc        [server], [admin], [log], [limits]
+//   http2_section.cc             [http2]
 //   session_ticket_sections.cc   [session_cache], [tickets] and the ticket key source
 //   cluster_section.cc           [cluster]
 //   listener_sections.cc         [[listener]] and [[listener.certificate]]
@@ -63,6 +64,11 @@ class reader {
   static void read_log(const toml::table& t, tlsfront::log::log_options& out);
 
   static void read_limits(const toml::table& t, proxy::limits_options& out);
+
+  // [http2]: the limits of every HTTP/2 client connection, one key per http::h2_options field
+  // (same names), each range-checked; also the two cross-field rules (rapid_reset_budget >=
+  // max_concurrent_streams, connection_output_buffer >= stream_output_buffer).
+  static void read_http2(const toml::table& t, http::h2_options& out);
 
   // [session_cache]: the TLS 1.2 session-ID cache. `capacity` is a number of entries (integer)
   // or a memory size (string such as "64m"), converted with the per-entry cost of slot_bytes.

@@ -130,7 +130,9 @@ struct server_options {
   std::vector<pool_options> pools;
   std::vector<route_options> routes;
   limits_options limits;
-  // Every HTTP/2 client connection's limits ([http2]).
+  // [http2]: the limits of every HTTP/2 client connection (streams, windows, buffers, abuse
+  // budgets), each field documented in http/h2_options.h. Part of the snapshot, so a reload
+  // applies it to new connections.
   http::h2_options http2;
 };
 

@@ -1,13 +1,14 @@
 // Hot reload (SIGHUP and POST /reload) with real clients running: new connections and kept-alive
 // ones keep being served across ten reloads that swap a certificate and add routes and pools;
 // sessions made before resume after; listeners are added and removed; a broken config changes
-// nothing; SIGUSR1 reopens the log files.
+// nothing; [http2] limits reload, and a bad [http2] is refused; SIGUSR1 reopens the log files.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -322,6 +323,54 @@ TEST_F(ReloadTest, SystemdHearsReadyReloadingAndStopping) {
   EXPECT_EQ(next(), "STOPPING=1");
   EXPECT_EQ(p.proc().wait(std::chrono::seconds(10)), 0);
   ::close(fd);
+}
+
+// [http2] is part of the snapshot: a reload that changes it applies (no "next restart"
+// warning); one that breaks a rule is refused with its position and the reason, and the proxy
+// keeps serving; `tlsfront -t` refuses the same file and one with a value out of range.
+TEST_F(ReloadTest, Http2LimitsReloadAndABadOneIsRefusedWithItsPosition) {
+  echo_backend b(dir_);
+  const std::string base = default_config(b.address()) + "[http2]\n";
+  // The line of the first key under [http2].
+  const std::string line = std::to_string(std::count(base.begin(), base.end(), '\n') + 1);
+  proxy_instance p(base + "max_concurrent_streams = 100\n", dir_);
+  p.write_config(base +
+                 "max_concurrent_streams = 200\nrapid_reset_budget = 400\n"
+                 "stream_output_buffer = \"128k\"\n");
+  p.proc().signal(SIGHUP);
+  std::string log = p.log_containing("configuration reloaded");
+  EXPECT_NE(log.find("configuration reloaded"), std::string::npos) << log;
+  EXPECT_EQ(log.find("next restart"), std::string::npos) << log;
+  EXPECT_EQ(p.metric("tlsfront_reloads_total{result=\"ok\"}"), 1);
+
+  p.write_config(base + "max_concurrent_streams = 1000\n");
+  p.proc().signal(SIGHUP);
+  const std::string refused = "tlsfront.toml:" + line +
+                              ":26: 'rapid_reset_budget' (256, the default) must be at least "
+                              "'max_concurrent_streams' (1000): a browser that navigates away";
+  log = p.log_containing(refused);
+  EXPECT_NE(log.find("reload refused"), std::string::npos) << log;
+  EXPECT_NE(log.find(refused), std::string::npos) << log;
+  EXPECT_EQ(p.metric("tlsfront_reloads_total{result=\"ok\"}"), 1);
+  EXPECT_EQ(p.metric_reaching("tlsfront_reloads_total{result=\"refused\"}", 1), 1);
+  tls_client c(p.port(), client("a.example", TLS1_3_VERSION));
+  ASSERT_TRUE(c.connected()) << c.error();
+  c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(response_status(c.read_response()), 200);
+  EXPECT_TRUE(p.proc().running());
+
+  const std::string check = std::string(TLSFRONT_BINARY) + " -t -c " + dir_ + "/tlsfront.toml 2>&1";
+  command_result t = run_command(check);
+  EXPECT_NE(t.status, 0) << t.out;
+  EXPECT_NE(t.out.find(refused), std::string::npos) << t.out;
+  p.write_config(base + "max_frame_size = 1024\n");
+  t = run_command(check);
+  EXPECT_NE(t.status, 0) << t.out;
+  EXPECT_NE(t.out.find("tlsfront.toml:" + line +
+                       ":18: 'max_frame_size' must be between 16k and 16777215"),
+            std::string::npos)
+      << t.out;
+  EXPECT_TRUE(p.proc().running());
 }
 
 }  // namespace

@@ -5,11 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "support/test_env.h"
 
@@ -1244,6 +1248,242 @@ TEST(config_load, secret_files_that_are_directories_are_refused) {
                          "9:17", "not a regular file"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[admin]\ntoken_file = \".\"\n", "7:14",
                          "not a regular file"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// [http2]: the limits of every HTTP/2 client connection (http::h2_options).
+
+// Every field of h2_options by its key name, so a whole struct compares in one EXPECT_EQ that
+// names the field that differs.
+std::vector<std::pair<std::string, std::uint64_t>> h2_fields(const http::h2_options& o) {
+  return {{"max_concurrent_streams", o.max_concurrent_streams},
+          {"max_header_list_size", o.max_header_list_size},
+          {"initial_stream_window", o.initial_stream_window},
+          {"connection_window", o.connection_window},
+          {"max_frame_size", o.max_frame_size},
+          {"rapid_reset_budget", o.rapid_reset_budget},
+          {"reset_rate_burst", o.reset_rate_burst},
+          {"reset_rate_per_second", o.reset_rate_per_second},
+          {"max_settings_entries", o.max_settings_entries},
+          {"max_outbound_ack", o.max_outbound_ack},
+          {"control_frame_burst", o.control_frame_burst},
+          {"control_frames_per_second", o.control_frames_per_second},
+          {"max_empty_frames", o.max_empty_frames},
+          {"max_continuations", o.max_continuations},
+          {"stream_output_buffer", o.stream_output_buffer},
+          {"connection_output_buffer", o.connection_output_buffer},
+          {"output_batch", o.output_batch}};
+}
+
+TEST(config_load, http2_defaults_when_the_section_is_absent_or_empty) {
+  for (const std::string extra : {"", "[http2]\n"}) {
+    const load_result r = load(std::string(minimal) + extra);
+    ASSERT_TRUE(r.value) << r.error.to_string();
+    EXPECT_EQ(h2_fields(r.value->server.http2), h2_fields(http::h2_options{})) << extra;
+  }
+}
+
+TEST(config_load, http2_every_key_is_read) {
+  const load_result r = load(std::string(minimal) + R"(
+[http2]
+max_concurrent_streams = 200
+max_header_list_size = "32k"
+initial_stream_window = 65535
+connection_window = "4m"
+max_frame_size = 16777215
+rapid_reset_budget = 400
+reset_rate_burst = 500
+reset_rate_per_second = 20
+max_settings_entries = 16
+max_outbound_ack = 300
+control_frame_burst = 50
+control_frames_per_second = 10
+max_empty_frames = 7
+max_continuations = 4
+stream_output_buffer = "128k"
+connection_output_buffer = "2m"
+output_batch = 32768
+)");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  http::h2_options want;
+  want.max_concurrent_streams = 200;
+  want.max_header_list_size = 32 * 1024;
+  want.initial_stream_window = 65535;
+  want.connection_window = 4 * 1024 * 1024;
+  want.max_frame_size = 16777215;
+  want.rapid_reset_budget = 400;
+  want.reset_rate_burst = 500;
+  want.reset_rate_per_second = 20;
+  want.max_settings_entries = 16;
+  want.max_outbound_ack = 300;
+  want.control_frame_burst = 50;
+  want.control_frames_per_second = 10;
+  want.max_empty_frames = 7;
+  want.max_continuations = 4;
+  want.stream_output_buffer = 128 * 1024;
+  want.connection_output_buffer = 2 * 1024 * 1024;
+  want.output_batch = 32768;
+  EXPECT_EQ(h2_fields(r.value->server.http2), h2_fields(want));
+  // Every key differs from its default, so none can pass by staying unread.
+  const auto got = h2_fields(r.value->server.http2);
+  const auto defaults = h2_fields(http::h2_options{});
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NE(got[i].second, defaults[i].second) << got[i].first;
+  }
+}
+
+// The edges of every range are accepted.
+TEST(config_load, http2_range_edges_are_accepted) {
+  for (const char* body : {
+           "max_concurrent_streams = 1\nrapid_reset_budget = 1\n",
+           "max_concurrent_streams = 100000\nrapid_reset_budget = 100000\n",
+           "max_header_list_size = \"1k\"\n",
+           "max_header_list_size = \"16m\"\n",
+           "initial_stream_window = 1\n",
+           "initial_stream_window = 2147483647\n",
+           "connection_window = 65535\n",
+           "connection_window = 2147483647\n",
+           "max_frame_size = \"16k\"\n",
+           "rapid_reset_budget = 4294967295\n",
+           "reset_rate_burst = 1\nreset_rate_per_second = 1\n",
+           "max_settings_entries = 1\nmax_continuations = 1\n",
+           "max_settings_entries = 1000\nmax_continuations = 1000\n",
+           "max_outbound_ack = 1\ncontrol_frame_burst = 1\ncontrol_frames_per_second = 1\n",
+           "max_empty_frames = 1\n",
+           "stream_output_buffer = 1024\nconnection_output_buffer = 1024\n",
+           "stream_output_buffer = 2147483647\nconnection_output_buffer = 2147483647\n",
+           "output_batch = 1024\n",
+           "output_batch = \"16m\"\n",
+       }) {
+    const load_result r = load(std::string(minimal) + "[http2]\n" + body);
+    EXPECT_TRUE(r.value) << body << ": " << r.error.to_string();
+  }
+}
+
+// Each value out of its range is refused at its position (line 2, the value's column), with the
+// key and the range in the message.
+TEST(config_errors, http2_out_of_range) {
+  struct refused {
+    std::string_view key;
+    std::string_view value;
+    std::string_view message;
+  };
+  const refused cases[] = {
+      {"max_concurrent_streams", "0", "'max_concurrent_streams' must be between 1 and 100000"},
+      {"max_concurrent_streams", "100001", "'max_concurrent_streams' must be between 1 and 100000"},
+      {"max_header_list_size", "1023", "'max_header_list_size' must be between 1k and 16m"},
+      {"max_header_list_size", "\"17m\"", "'max_header_list_size' must be between 1k and 16m"},
+      {"initial_stream_window", "0", "'initial_stream_window' must be between 1 and 2147483647"},
+      {"initial_stream_window", "\"2g\"",
+       "'initial_stream_window' must be between 1 and 2147483647"},
+      {"connection_window", "65534", "'connection_window' must be between 65535 and 2147483647"},
+      {"connection_window", "2147483648",
+       "'connection_window' must be between 65535 and 2147483647"},
+      {"max_frame_size", "16383", "'max_frame_size' must be between 16k and 16777215"},
+      {"max_frame_size", "\"16m\"", "'max_frame_size' must be between 16k and 16777215"},
+      {"rapid_reset_budget", "0", "'rapid_reset_budget' must be between 1 and 4294967295"},
+      {"rapid_reset_budget", "4294967296", "'rapid_reset_budget' must be between 1 and 4294967295"},
+      {"reset_rate_burst", "0", "'reset_rate_burst' must be at least 1"},
+      {"reset_rate_per_second", "0", "'reset_rate_per_second' must be at least 1"},
+      {"max_settings_entries", "0", "'max_settings_entries' must be between 1 and 1000"},
+      {"max_settings_entries", "1001", "'max_settings_entries' must be between 1 and 1000"},
+      {"max_outbound_ack", "0", "'max_outbound_ack' must be at least 1"},
+      {"control_frame_burst", "0", "'control_frame_burst' must be between 1 and 4294967295"},
+      {"control_frames_per_second", "-1",
+       "'control_frames_per_second' must be between 1 and 4294967295"},
+      {"max_empty_frames", "0", "'max_empty_frames' must be between 1 and 4294967295"},
+      {"max_continuations", "0", "'max_continuations' must be between 1 and 1000"},
+      {"max_continuations", "1001", "'max_continuations' must be between 1 and 1000"},
+      {"stream_output_buffer", "\"1023b\"",
+       "'stream_output_buffer' must be between 1k and 2147483647"},
+      {"stream_output_buffer", "\"2g\"",
+       "'stream_output_buffer' must be between 1k and 2147483647"},
+      {"connection_output_buffer", "512", "'connection_output_buffer' must be at least 1k"},
+      {"output_batch", "1000", "'output_batch' must be between 1k and 16m"},
+      {"output_batch", "\"32m\"", "'output_batch' must be between 1k and 16m"},
+      {"max_header_list_size", "-1", "'max_header_list_size' must not be negative"},
+  };
+  for (const refused& c : cases) {
+    const std::string line = std::string(c.key) + " = " + std::string(c.value) + "\n";
+    const std::string where = "2:" + std::to_string(c.key.size() + 4);
+    EXPECT_TRUE(
+        fails_with(std::string("[http2]\n") + line + std::string(minimal), where, c.message))
+        << line;
+  }
+}
+
+// rapid_reset_budget >= max_concurrent_streams and connection_output_buffer >=
+// stream_output_buffer: refused with the reason, at the key the file sets (the larger one when
+// both are set, else the one raised above the other's default).
+TEST(config_errors, http2_cross_field_rules) {
+  EXPECT_TRUE(fails_with("[http2]\nmax_concurrent_streams = 300\nrapid_reset_budget = 299\n",
+                         "3:22",
+                         "'rapid_reset_budget' (299) must be at least 'max_concurrent_streams' "
+                         "(300): a browser that navigates away cancels all its open streams at "
+                         "once"));
+  EXPECT_TRUE(fails_with("[http2]\nmax_concurrent_streams = 1000\n", "2:26",
+                         "'rapid_reset_budget' (256, the default) must be at least "
+                         "'max_concurrent_streams' (1000)"));
+  EXPECT_TRUE(fails_with("[http2]\nrapid_reset_budget = 100\n", "2:22",
+                         "'rapid_reset_budget' (100) must be at least 'max_concurrent_streams' "
+                         "(128)"));
+  EXPECT_TRUE(fails_with(
+      "[http2]\nstream_output_buffer = \"256k\"\nconnection_output_buffer = \"128k\"\n", "3:28",
+      "'connection_output_buffer' (128k) must be at least 'stream_output_buffer' (256k): every "
+      "stream's output is also counted against the connection's buffer"));
+  EXPECT_TRUE(fails_with("[http2]\nstream_output_buffer = \"2m\"\n", "2:24",
+                         "'connection_output_buffer' (1m, the default) must be at least "
+                         "'stream_output_buffer' (2m)"));
+  EXPECT_TRUE(fails_with("[http2]\nconnection_output_buffer = \"32k\"\n", "2:28",
+                         "'connection_output_buffer' (32k) must be at least "
+                         "'stream_output_buffer' (64k)"));
+}
+
+TEST(config_errors, http2_unknown_key) {
+  EXPECT_TRUE(
+      fails_with("[http2]\nmax_streams = 5\n", "2:1", "unknown key 'max_streams' in [http2]"));
+  EXPECT_TRUE(fails_with("[http2]\nmax_frame_size = 16384\n[http2.extra]\n", "3:8",
+                         "unknown key 'extra' in [http2]"));
+}
+
+TEST(config_errors, http2_wrong_type) {
+  EXPECT_TRUE(fails_with("http2 = 5\n", "1:9", "'http2' must be a table: write [http2]"));
+  EXPECT_TRUE(fails_with("[http2]\nmax_concurrent_streams = \"many\"\n", "2:26",
+                         "'max_concurrent_streams' must be an integer"));
+  EXPECT_TRUE(fails_with("[http2]\nmax_continuations = 1.5\n", "2:21",
+                         "'max_continuations' must be an integer"));
+  EXPECT_TRUE(fails_with("[http2]\ninitial_stream_window = true\n", "2:25",
+                         "'initial_stream_window' must be a size"));
+  EXPECT_TRUE(fails_with("[http2]\noutput_batch = \"64q\"\n", "2:16",
+                         "invalid size \"64q\" for 'output_batch'"));
+  EXPECT_TRUE(fails_with("[http2]\nreset_rate_burst = [1]\n", "2:20",
+                         "'reset_rate_burst' must be an integer"));
+}
+
+// The shipped config documents every [http2] key, commented out with its default: its [http2]
+// section with the keys uncommented reads back as h2_options{}.
+TEST(config_load, shipped_config_documents_http2_with_the_defaults) {
+  const std::string text = test::read_file(test::source_dir() + "/conf/tlsfront.toml");
+  const std::size_t begin = text.find("\n[http2]\n");
+  ASSERT_NE(begin, std::string::npos);
+  const std::size_t end = text.find("\n[", begin + 1);
+  std::string section = "[http2]\n";
+  std::istringstream lines(text.substr(begin + 9, end - begin - 9));
+  for (std::string line; std::getline(lines, line);) {
+    // "# key = value  # note": a commented-out key, not prose.
+    const std::size_t eq = line.find(" = ");
+    if (line.starts_with("# ") && eq != std::string::npos &&
+        std::all_of(line.begin() + 2, line.begin() + static_cast<std::ptrdiff_t>(eq),
+                    [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; })) {
+      section += line.substr(2) + "\n";
+    }
+  }
+  for (const auto& [key, value] : h2_fields(http::h2_options{})) {
+    EXPECT_NE(section.find("\n" + key + " = "), std::string::npos) << key;
+  }
+  const load_result r = load(std::string(minimal) + section);
+  ASSERT_TRUE(r.value) << r.error.to_string() << "\n" << section;
+  EXPECT_EQ(h2_fields(r.value->server.http2), h2_fields(http::h2_options{}));
 }
 
 }  // namespace
