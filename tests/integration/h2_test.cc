@@ -150,12 +150,12 @@ TEST_F(H2Test, BodiesStreamBothWaysWithAndWithoutContentLength) {
                                  url(port(), "/sink"));
   EXPECT_EQ(a.out, expect + "\n");
   // ... and unknown (from a pipe): chunked towards the backend.
-  command_result b = run_command("cat " + dir + "/up.bin | curl -sk --http2 -H 'Content-Type: x/y' "
-                                 "--data-binary @- " + url(port(), "/sink"));
+  command_result b = run_command("cat " + dir + "/up.bin | curl -sk --http2 -X POST -T - " +
+                                 url(port(), "/sink"));
   EXPECT_EQ(b.out, expect + "\n");
   // The echo comes back whole.
-  command_result e = run_command("head -c 900000 " + dir + "/up.bin | curl -sk --http2 "
-                                 "--data-binary @- " + url(port(), "/echo") + " | md5sum");
+  command_result e = run_command("head -c 900000 " + dir + "/up.bin | curl -sk --http2 -X POST "
+                                 "-T - " + url(port(), "/echo") + " | md5sum");
   command_result m = run_command("head -c 900000 " + dir + "/up.bin | md5sum");
   EXPECT_EQ(e.out, m.out);
   // Downloads, by Content-Length and chunked from the backend.
@@ -176,7 +176,7 @@ TEST_F(H2Test, GigabyteTransfersKeepMemoryFlat) {
                                     url(port(), "/bytes/" + std::to_string(size)));
   EXPECT_EQ(down.out, "200 " + std::to_string(size));
   command_result up = run_command("head -c " + std::to_string(size) +
-                                  " /dev/zero | curl -sk --http2 --data-binary @- " +
+                                  " /dev/zero | curl -sk --http2 -T - " +
                                   url(port(), "/sink"));
   EXPECT_TRUE(up.out.starts_with("bytes=" + std::to_string(size) + " ")) << up.out;
   const long peak = proc_kb(pid, "VmHWM");
