@@ -204,9 +204,6 @@ asio::awaitable<void> h2_session::read_loop() {
     }
     in.begin = 0;
     in.end = n;
-    if (tasks_ == 0) {
-      idle_wd_.arm(conn_.snap().opts.limits.client_idle_timeout);
-    }
   }
   flush();
 }
