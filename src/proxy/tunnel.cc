@@ -76,7 +76,7 @@ asio::awaitable<void> tunnel::pump_to_client() {
   while (!failed_) {
     if (bin.empty()) {
       // A plain receive: this wait sends nothing first (tls/edge_recv.h on RSTs).
-      auto [ec, n] = co_await backend_.socket().async_read_some(asio::buffer(bin.bytes), use_tuple);
+      auto [ec, n] = co_await backend_.socket().async_read_some(asio::buffer(bin.bytes.data(), bin.bytes.size()), use_tuple);
       if (ec || failed_) {
         if (ec == asio::error::eof && !failed_) {
           // The backend is done: tell the client (close_notify, FIN); its side may still send.

@@ -11,7 +11,7 @@ with hyperframe and hpack. Every byte the server sends is parsed into frames for
 
 Scenarios: ok-get, rapid-reset, continuation-flood, settings-flood, ping-flood,
 empty-data-flood, bad-header KIND (see BAD_HEADERS), never-open-window,
-prior-knowledge-without-alpn, trailers, stalled-body.
+prior-knowledge-without-alpn, trailers, stalled-body, many-streams N, big-head BYTES.
 
 The JSON line: scenario, alpn (negotiated), status (the first response :status), rst
 ({stream: code name}), goaway (code name or null), goaway_last_stream, closed (the server
@@ -351,6 +351,38 @@ def stalled_body(s):
     s.read_until(lambda: "1" in s.report.out["rst"] or 1 in s.report.ended, s.args.timeout)
 
 
+def many_streams(s):
+    # ARG streams opened at once, without waiting for the server's SETTINGS (so whatever
+    # max_concurrent_streams it advertises is exceeded when ARG is larger); the report counts
+    # the responses that ended ("ended") next to the resets.
+    n = int(s.args.arg or "2")
+    s.raw_start()
+    for i in range(n):
+        s.send(s.headers_frame(1 + 2 * i, base_headers(s.args.sni or s.args.host, s.args.path)))
+    s.read_until(lambda: len(s.report.ended) + len(s.report.out["rst"]) >= n or s.goaway_seen(),
+                 s.args.timeout)
+    s.report.out["ended"] = len(s.report.ended)
+
+
+def big_head(s):
+    # One request whose header list is about ARG bytes (many 1 KiB fields).
+    size = int(s.args.arg or "100000")
+    s.raw_start()
+    fields = base_headers(s.args.sni or s.args.host, s.args.path)
+    fields += [("x-big-%d" % i, "v" * 1000) for i in range(size // 1040 + 1)]
+    block = s.encoder.encode(fields)
+    pieces = [block[i:i + 16000] for i in range(0, len(block), 16000)]
+    for i, piece in enumerate(pieces):
+        f = HeadersFrame(1) if i == 0 else ContinuationFrame(1)
+        f.data = piece
+        f.flags = {"END_STREAM"} if i == 0 else set()
+        if i == len(pieces) - 1:
+            f.flags.add("END_HEADERS")
+        s.send(f.serialize())
+    s.send(s.headers_frame(3, base_headers(s.args.sni or s.args.host)))
+    s.read_until(lambda: 3 in s.report.ended or s.goaway_seen(), s.args.timeout)
+
+
 def prior_knowledge_without_alpn(s):
     # The client speaks h2 at once although TLS negotiated no protocol (run with --no-alpn).
     s.use_h2()
@@ -374,6 +406,8 @@ SCENARIOS = {
     "prior-knowledge-without-alpn": prior_knowledge_without_alpn,
     "trailers": trailers,
     "stalled-body": stalled_body,
+    "many-streams": many_streams,
+    "big-head": big_head,
 }
 
 
@@ -382,7 +416,8 @@ def main():
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("scenario", choices=sorted(SCENARIOS))
-    p.add_argument("arg", nargs="?", default="", help="bad-header KIND")
+    p.add_argument("arg", nargs="?", default="",
+                   help="bad-header KIND, many-streams COUNT, big-head BYTES")
     p.add_argument("--sni", default="", help="TLS server name and :authority")
     p.add_argument("--no-alpn", action="store_true", help="offer no ALPN protocol")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")

@@ -237,6 +237,20 @@ TEST_F(H2Test, MalformedRequestsGetAStreamErrorAndReachNoBackend) {
   }
 }
 
+TEST_F(H2Test, StreamsOverTheLimitAreRefusedAndOversizedHeadsGet431) {
+  start();
+  // 130 streams at once against max_concurrent_streams = 128: two are refused, unforwarded.
+  const std::string many = hostile(port(), "many-streams 130 --path /slow/300 --timeout 10");
+  EXPECT_TRUE(has(many, "\"ended\": 128")) << many;
+  EXPECT_TRUE(has(many, "\"REFUSED_STREAM\"")) << many;
+  EXPECT_EQ(backend_->requests(), 128);
+  // A head over max_header_list_size (64 KiB): 431, not forwarded; the next stream is served.
+  const std::string big = hostile(port(), "big-head 80000");
+  EXPECT_TRUE(has(big, "[[\":status\", \"431\"]]")) << big;
+  EXPECT_TRUE(has(big, "\"data\": \"hello from tlsfront-echo-backend\\n\"")) << big;
+  EXPECT_EQ(backend_->requests(), 129);
+}
+
 TEST_F(H2Test, AbusiveClientsAreCutOffWithEnhanceYourCalm) {
   start();
   for (const char* scenario :
