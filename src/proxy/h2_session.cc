@@ -3,8 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
 #include "core/clock.h"
@@ -190,6 +188,7 @@ asio::awaitable<void> h2_session::read_loop() {
       const auto st = codec_.feed(std::span<const std::uint8_t>(
           reinterpret_cast<const std::uint8_t*>(in.bytes.data() + in.begin), in.end - in.begin));
       in.clear();
+      start_streams();
       flush();
       if (st == http::h2_feed_status::closing) {
         break;
@@ -244,12 +243,19 @@ void h2_session::on_request_head(std::int32_t id, http::h2_request_head head) {
   streams_[id] = s.get();
   ++tasks_;
   conn_.metrics().h2_streams->inc();
-  asio::co_spawn(conn_.owner().ioc, serve(std::move(s)), asio::detached);
+  starting_.push_back(std::move(s));  // started once feed() returned (start_streams())
+}
+
+void h2_session::start_streams() {
+  // co_spawn runs each coroutine at once, up to its first wait: never from inside the codec.
+  std::vector<std::unique_ptr<stream>> now = std::move(starting_);
+  starting_.clear();
+  for (auto& s : now) {
+    asio::co_spawn(conn_.owner().ioc, serve(std::move(s)), asio::detached);
+  }
 }
 
 asio::awaitable<void> h2_session::serve(std::unique_ptr<stream> s) {
-  // Never inside the codec's callback: the stream starts on the next turn of the loop.
-  co_await asio::post(conn_.owner().ioc, asio::use_awaitable);
   co_await s->serve();
   if (auto it = streams_.find(s->id()); it != streams_.end() && it->second == s.get()) {
     streams_.erase(it);  // still open (its response queued): later events find no stream

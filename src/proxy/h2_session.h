@@ -69,6 +69,8 @@ class h2_session final : public http::h2_events, public drain_hook {
   asio::awaitable<void> write_loop();
   // One stream's request, from its head to the end of its response; owns the stream.
   asio::awaitable<void> serve(std::unique_ptr<stream> s);
+  // Spawns the coroutines of the streams whose heads the last feed() delivered.
+  void start_streams();
   // The connection is over: every stream still open is told (its exchange aborted).
   void close_streams();
   void on_idle();
@@ -79,6 +81,7 @@ class h2_session final : public http::h2_events, public drain_hook {
   connection& conn_;
   http::h2_codec codec_;
   std::unordered_map<std::int32_t, stream*> streams_;  // open streams whose coroutine runs
+  std::vector<std::unique_ptr<stream>> starting_;     // delivered by feed(), not yet spawned
   wakeup writer_wake_;
   wakeup tasks_done_;
   watchdog idle_wd_;
