@@ -92,3 +92,23 @@ def print_summary(cells, servers, S, ratios, width=16):
         print(f"{c:<{width}}" + "".join(f"{fmt(S[(c, s)]['per_server_cpu_s']):>17}"
                                         f"{fmt(S[(c, s)]['server_cpu_pct']):>6}" for s in servers)
               + f"{fmt(ratios[c]):>8}")
+
+
+def checks_lines(negf, intro, columns):
+    """The table of what each server negotiated before the run: `intro`, then one row per line of
+    negf (tab-separated: server, then one field per column; the last column, the CPUs of the
+    server's threads, reads "–" when empty). Nothing when negf is empty."""
+    neg = [l.rstrip("\n").split("\t") for l in open(negf)]
+    if not neg:
+        return []
+    n = len(columns) + 1
+    L = [intro, "", "| server | " + " | ".join(columns) + " |", "|---" * n + "|"]
+    for r in neg:
+        r += [""] * (n - len(r))
+        L.append("| " + " | ".join(r[:n - 1] + [r[n - 1] or "–"]) + " |")
+    return L + [""]
+
+
+def cells_lines(cells, suffix=lambda c: ""):
+    """The "Cells:" list: `name`: description (+ suffix(name)) for each (name, description)."""
+    return ["Cells:", ""] + [f"- `{c}`: {d}{suffix(c)}" for c, d in cells] + [""]

@@ -326,7 +326,8 @@ PYTHONPATH=bench/load python3 - "$raw_tsv" "$env_file" "$desc_file" "$work/negot
   "$plot_dat" "$out_png" "$out_tsv" "$why_file" "$conf_file" <<'PY'
 import csv, math, sys
 from bench_report import (num, med, fmt as f, rng, CLIENT_BOUND, OTHER_LOAD, reproduce_lines,
-                          machine_lines, tail_lines, write_plot_dat, print_summary)
+                          machine_lines, tail_lines, write_plot_dat, print_summary,
+                          checks_lines, cells_lines)
 (raw, envf, descf, negf, errf, out_md, plot_dat, out_png, out_tsv, whyf, conff) = sys.argv[1:]
 env = dict(l.rstrip("\n").split("\t", 1) for l in open(envf) if "\t" in l)
 servers = env["servers"].split()
@@ -489,11 +490,7 @@ if pinned:
              "throughput then measures the client, and work per server CPU-second is the fair "
              f"figure (‡ marks runs under {CLIENT_BOUND:.0f} %).")
 L.append("")
-L.append("Cells:")
-L.append("")
-for c, d in cells:
-    L.append(f"- `{c}`: {d}" + (f"; client {client_of(c)}" if "/" in c else ""))
-L.append("")
+L += cells_lines(cells, lambda c: f"; client {client_of(c)}" if "/" in c else "")
 L.append("loadgen (both clients, the same flags): `tlsfront-loadgen[-openssl] --host 127.0.0.1 "
          f"--port PORT --sni localhost --mode MODE [--tls V] --connections {env['conns']} "
          f"--threads {env['client_threads']} --duration S --expect TEXT --json OUT`: each "
@@ -502,17 +499,10 @@ L.append("loadgen (both clients, the same flags): `tlsfront-loadgen[-openssl] --
          f"`wrk -t{env['client_threads']} -c{env['conns']} -dSs --latency [-H 'Connection: close'] "
          "https://127.0.0.1:PORT/`.")
 L.append("")
-neg = [l.rstrip("\n").split("\t") for l in open(negf)]
-if neg:
-    L.append("Checked before measuring with `openssl s_client` (cipher, key exchange, ALPN; "
-             "resumption: a second connection offering the first one's session) and one `curl`:")
-    L.append("")
-    L.append("| server | TLS 1.2 | TLS 1.3 | session-ID resumption | TLS 1.2 ticket | TLS 1.3 ticket | CPUs of its threads |")
-    L.append("|---|---|---|---|---|---|---|")
-    for n in neg:
-        n += [""] * (7 - len(n))
-        L.append(f"| {n[0]} | {n[1]} | {n[2]} | {n[3]} | {n[4]} | {n[5]} | {n[6] or '–'} |")
-    L.append("")
+L += checks_lines(negf, "Checked before measuring with `openssl s_client` (cipher, key exchange, "
+                  "ALPN; resumption: a second connection offering the first one's session) and one "
+                  "`curl`:", ["TLS 1.2", "TLS 1.3", "session-ID resumption", "TLS 1.2 ticket",
+                              "TLS 1.3 ticket", "CPUs of its threads"])
 
 # ---- per cell and server ----
 L.append("## Every cell and server")

@@ -52,7 +52,7 @@ known_servers=" tlsfront nginx haproxy h2o "
 for s in "${servers[@]}"; do
   [[ "$known_servers" == *" $s "* ]] || die "unknown server '$s' (known:$known_servers)"
 done
-h2load_threads=$workers   # one client thread per server worker, as compare.sh's wrk
+h2load_threads=$workers   # one client thread per server worker (at most one per connection)
 
 # Cells: connections, streams per connection, path.
 declare -A CELL_C=([c16m32]=16 [c1m100]=1 [c16m32-4k]=16)
@@ -200,9 +200,10 @@ nan_row() {  # round cell server position note
 # run_h2load CELL PORT SECS OUT: h2load in the foreground, pinned to the client CPU when pinned,
 # its text output in OUT; a hard limit of SECS + 30 s. Returns h2load's exit status.
 run_h2load() {
-  local cell=$1 port=$2 d=$3 out=$4 wrap=() rc=0
+  local cell=$1 port=$2 d=$3 out=$4 wrap=() rc=0 t=$h2load_threads
   [ -n "$cli_cpus" ] && wrap=(taskset -c "$cli_cpus")
-  timeout -k 5 $((d + 30)) "${wrap[@]}" h2load -t "$h2load_threads" -c "${CELL_C[$cell]}" \
+  [ "$t" -le "${CELL_C[$cell]}" ] || t=${CELL_C[$cell]}   # h2load wants no more threads than clients
+  timeout -k 5 $((d + 30)) "${wrap[@]}" h2load -t "$t" -c "${CELL_C[$cell]}" \
     -m "${CELL_M[$cell]}" -D "$d" "https://127.0.0.1:$port${CELL_PATH[$cell]}" >"$out" 2>&1 || rc=$?
   return "$rc"
 }
@@ -330,7 +331,8 @@ PYTHONPATH=bench/load python3 - "$raw_tsv" "$env_file" "$desc_file" "$work/negot
   "$out_md" "$plot_dat" "$out_png" "$out_tsv" "$why_file" "$conf_file" <<'PY'
 import csv, math, sys
 from bench_report import (num, med, fmt as f, rng, CLIENT_BOUND, OTHER_LOAD, reproduce_lines,
-                          machine_lines, tail_lines, write_plot_dat, print_summary)
+                          machine_lines, tail_lines, write_plot_dat, print_summary,
+                          checks_lines, cells_lines)
 (raw, envf, descf, negf, errf, out_md, plot_dat, out_png, out_tsv, whyf, conff) = sys.argv[1:]
 env = dict(l.rstrip("\n").split("\t", 1) for l in open(envf) if "\t" in l)
 servers = env["servers"].split()
@@ -438,7 +440,8 @@ L.append(f"- Servers: tlsfront commit `{env['tlsfront']}` (release preset, Borin
          f"{env['h2o']}; nginx, HAProxy and H2O on Debian's libssl3 {env['libssl3']} "
          f"(`{env['openssl']}`)")
 L.append(f"- Client: {env['h2load']} (`h2load -t {env['h2load_threads']} -c C -m M -D S "
-         "https://127.0.0.1:PORT/PATH`), Debian's libssl3; each measured run follows "
+         "https://127.0.0.1:PORT/PATH`" + (", `-t 1` where C is 1" if env["h2load_threads"] != "1" else "")
+         + "), Debian's libssl3; each measured run follows "
          f"{env['warmup']} s of the same load, unmeasured.")
 if pinned:
     L.append(f"- Pinning (`taskset -c`): every process and thread of the server under test on CPU "
@@ -465,22 +468,9 @@ L.append("- CPU: each server's CPU seconds are user+system time from `/proc/<pid
          "set-up included); the backend's are read separately and never count for the server. "
          "Client CPU: h2load's own user+system time.")
 L.append("")
-L.append("Cells:")
-L.append("")
-for c, d in cells:
-    L.append(f"- `{c}`: {d}")
-L.append("")
-neg = [l.rstrip("\n").split("\t") for l in open(negf)]
-if neg:
-    L.append("Checked before measuring with `openssl s_client -alpn h2,http/1.1` (cipher, key "
-             "exchange, ALPN) and one `curl --http2`:")
-    L.append("")
-    L.append("| server | TLS 1.2 | TLS 1.3 | CPUs of its threads |")
-    L.append("|---|---|---|---|")
-    for n in neg:
-        n += [""] * (4 - len(n))
-        L.append(f"| {n[0]} | {n[1]} | {n[2]} | {n[3] or '–'} |")
-    L.append("")
+L += cells_lines(cells)
+L += checks_lines(negf, "Checked before measuring with `openssl s_client -alpn h2,http/1.1` (cipher, "
+                  "key exchange, ALPN) and one `curl --http2`:", ["TLS 1.2", "TLS 1.3", "CPUs of its threads"])
 
 L.append("## Every cell and server")
 L.append("")
