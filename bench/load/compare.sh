@@ -45,39 +45,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/load/lib.sh
 
-secs="${1:-5}"
-rounds="${2:-3}"
-if ! [[ "$secs" =~ ^[1-9][0-9]*$ && "$rounds" =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 [SECONDS_PER_CELL] [ROUNDS]   (positive integers; defaults 5 and 3)" >&2
-  exit 2
-fi
-die() {
-  echo "compare.sh: $*" >&2
-  exit 1
-}
-log() { echo "[$(date +%T)] $*" >&2; }
+bench_args compare "$@"
 
 # ---- settings ---------------------------------------------------------------------------------
-variant=${VARIANT:-pinned}
-pin=${PIN:-1}
-server_cpu=${SERVER_CPU:-1}
-client_cpu=${CLIENT_CPU:-0}
-case $variant in
-  pinned)
-    workers=1
-    if [ "$pin" = 0 ]; then variant=1w; fi
-    ;;
-  1w) workers=1 pin=0 ;;
-  2w) workers=2 pin=0 ;;
-  *) die "VARIANT must be pinned, 1w or 2w (got '$variant')" ;;
-esac
-srv_cpus="" cli_cpus=""
-if [ "$pin" = 1 ]; then
-  [ "$(nproc)" -ge 2 ] || die "the pinned variant needs 2 CPUs (nproc is $(nproc)); use VARIANT=1w"
-  [ "$server_cpu" != "$client_cpu" ] || die "SERVER_CPU and CLIENT_CPU must differ"
-  srv_cpus=$server_cpu
-  cli_cpus=$client_cpu
-fi
+bench_variant
 backend_kind=${BACKEND:-nginx}
 [[ "$backend_kind" == nginx || "$backend_kind" == echo ]] || die "BACKEND must be nginx or echo"
 read -r -a clients <<<"${CLIENTS:-openssl boringssl}"
@@ -160,26 +131,10 @@ out_base=${OUT:-$results/$day-load-$variant}
 out_md=$out_base.md
 out_tsv=$out_base.tsv
 out_png=$out_base.png
-hz=$(getconf CLK_TCK)
 
-work=$(mktemp -d /tmp/tlsfront-compare-XXXXXX)
-cleanup() {
-  local rc=$?
-  bench_stop_all
-  bench_drop_work compare.sh "$work" "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir
 
-# The Debian packages start system services; they would compete for the CPUs.
-if command -v service >/dev/null 2>&1; then
-  for svc in nginx haproxy h2o hitch; do
-    if service "$svc" status >/dev/null 2>&1; then
-      log "stopping the system service $svc"
-      service "$svc" stop >/dev/null 2>&1 || log "WARNING: could not stop the system service $svc"
-    fi
-  done
-fi
+bench_stop_services nginx haproxy h2o hitch
 
 # The command that reproduces this run, every setting spelled out.
 repro="VARIANT=$variant BACKEND=$backend_kind CLIENTS=\"${clients[*]}\" SERVERS=\"${servers[*]}\" CONNS=$conns"
@@ -197,25 +152,10 @@ log "servers (${#servers[@]}): ${servers[*]}; ${rounds} round(s) of ${secs} s"
 log "estimated wall time: ${#cells[@]} cells x ${#servers[@]} servers x $rounds rounds x (${secs} s + ~1 s) + set-up = ~$((est / 60)) min $((est % 60)) s"
 
 # Is the machine quiet? Our processes are not started yet, so any busy share now is someone else's.
-idle0=$(bench_cpu_busy "")
-sleep 1
-idle1=$(bench_cpu_busy "")
-busy_before=$(awk -v x="$idle0" -v y="$idle1" 'BEGIN{split(x, a, " "); split(y, b, " ");
-  d = b[2] - a[2]; if (d > 0) printf "%.0f", 100 * (b[1] - a[1]) / d; else print 0}')
-if [ "$busy_before" -gt 10 ]; then
-  log "WARNING: the machine is ${busy_before} % busy before the run (other users' processes): the results will be noisy; the report says how much of the server's CPU others took in each cell"
-fi
+bench_busy_before
 
-# ---- certificate: one ECDSA P-256 self-signed cert for all servers ----------------------------
-scripts/gen-self-signed "$work/cert.pem" "$work/key.pem" localhost
-cat "$work/cert.pem" "$work/key.pem" >"$work/combined.pem"
-chmod 600 "$work/combined.pem"
-
-# ---- backend ----------------------------------------------------------------------------------
-bench_start_backend "$backend_kind" "$work" "$cli_cpus" || die "the backend did not start"
-bport=$BACKEND_PORT
-expect_body=$BACKEND_EXPECT
-log "backend: $BACKEND_DESC on 127.0.0.1:$bport (pid $BACKEND_PID)"
+# ---- certificate and backend ------------------------------------------------------------------
+bench_cert_and_backend "$backend_kind" "$cli_cpus"
 
 # ---- servers under test -----------------------------------------------------------------------
 declare -A PID=() PORT=() UP=() WHY=() CONF=() AFF=() REPINNED=()
@@ -241,149 +181,16 @@ start_tlsfront-b() {
   CONF[tlsfront-b]=$d/tlsfront.toml
 }
 
-start_nginx() {
-  local d=$work/nginx
-  PORT[nginx]=$(free_port)
-  mkdir -p "$d/logs"
-  cat >"$d/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes $workers;
-user root;
-pid $d/nginx.pid;
-error_log $work/nginx-error.log warn;
-events {
-    worker_connections 8192;
+# nginx, HAProxy, H2O and hitch as bench_start_peer configures them (HTTP/1.1; nginx keeps 64
+# idle backend connections, one per client connection).
+start_peer() {
+  bench_start_peer "$1" "$work" "$bport" "$workers" "$srv_cpus" h1 64
+  PORT[$1]=$PEER_PORT PID[$1]=$PEER_PID CONF[$1]=$PEER_CONF
 }
-http {
-    access_log off;
-    client_body_temp_path $d/client_body;
-    proxy_temp_path $d/proxy;
-    fastcgi_temp_path $d/fastcgi;
-    uwsgi_temp_path $d/uwsgi;
-    scgi_temp_path $d/scgi;
-    # nginx closes a keep-alive connection after 1000 requests by default; the other servers
-    # do not, so lift the limit on both sides to keep the servers configured alike.
-    keepalive_requests 1000000;
-    upstream backend {
-        server 127.0.0.1:$bport;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} ssl;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache shared:SSL:10m;
-        ssl_session_timeout 5m;
-        ssl_session_tickets on;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-CONF
-  CONF[nginx]=$d/nginx.conf
-  bench_spawn "$srv_cpus" "$work/nginx.out" "$work/nginx.err" \
-    nginx -p "$d" -e "$work/nginx-error.log" -c "$d/nginx.conf"
-  PID[nginx]=$SPAWNED_PID
-}
-
-start_haproxy() {
-  PORT[haproxy]=$(free_port)
-  cat >"$work/haproxy.cfg" <<CONF
-global
-    nbthread $workers
-    maxconn 8192
-    # tune.ssl.cachesize: default (20000 sessions, shared by the threads); tickets: on by default
-    ssl-default-bind-options ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3
-
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
-
-frontend https
-    bind 127.0.0.1:${PORT[haproxy]} ssl crt $work/combined.pem alpn http/1.1
-    default_backend backend
-
-backend backend
-    server b1 127.0.0.1:$bport
-CONF
-  CONF[haproxy]=$work/haproxy.cfg
-  bench_spawn "$srv_cpus" "$work/haproxy.out" "$work/haproxy-error.log" \
-    haproxy -f "$work/haproxy.cfg" -db
-  PID[haproxy]=$SPAWNED_PID
-}
-
-start_h2o() {
-  PORT[h2o]=$(free_port)
-  # neverbleed OFF: by default H2O 2.2 signs in a separate helper process (privilege
-  # separation); the other servers sign in-process, so this is H2O at its fastest.
-  # ssl-session-resumption mode all: OpenSSL's internal session cache (one process, shared by
-  # its threads) and tickets with internally generated and rotated keys.
-  cat >"$work/h2o.conf" <<CONF
-user: root
-num-threads: $workers
-error-log: $work/h2o-error.log
-pid-file: $work/h2o.pid
-ssl-session-resumption:
-  mode: all
-  cache-store: internal
-  ticket-store: internal
-listen:
-  host: 127.0.0.1
-  port: ${PORT[h2o]}
-  ssl:
-    certificate-file: $work/cert.pem
-    key-file: $work/key.pem
-    minimum-version: TLSv1.2
-    ocsp-update-interval: 0
-    neverbleed: OFF
-proxy.timeout.keepalive: 60000
-proxy.emit-via-header: OFF
-hosts:
-  default:
-    paths:
-      /:
-        proxy.reverse.url: http://127.0.0.1:$bport/
-CONF
-  CONF[h2o]=$work/h2o.conf
-  bench_spawn "$srv_cpus" "$work/h2o.out" "$work/h2o.err" h2o -m worker -c "$work/h2o.conf"
-  PID[h2o]=$SPAWNED_PID
-}
-
-start_hitch() {
-  PORT[hitch]=$(free_port)
-  # Debian's hitch is built without --enable-sessioncache (its shared cache across workers), so
-  # 'session-cache' is refused; OpenSSL's built-in server cache (per worker process, 20,480
-  # sessions) and tickets (OpenSSL's default; the keys are made before the workers fork, so they
-  # share them) are on. TCP mode: each client connection gets its own backend connection.
-  cat >"$work/hitch.conf" <<CONF
-frontend = "[127.0.0.1]:${PORT[hitch]}"
-backend = "[127.0.0.1]:$bport"
-pem-file = "$work/combined.pem"
-tls-protos = TLSv1.2 TLSv1.3
-alpn-protos = "http/1.1"
-workers = $workers
-backlog = 1024
-daemon = off
-user = "root"
-group = "root"
-log-level = 1
-ocsp-dir = ""
-CONF
-  CONF[hitch]=$work/hitch.conf
-  bench_spawn "$srv_cpus" "$work/hitch.out" "$work/hitch-error.log" hitch --config="$work/hitch.conf"
-  PID[hitch]=$SPAWNED_PID
-}
+start_nginx() { start_peer nginx; }
+start_haproxy() { start_peer haproxy; }
+start_h2o() { start_peer h2o; }
+start_hitch() { start_peer hitch; }
 
 for s in "${servers[@]}"; do
   UP[$s]=0
@@ -393,32 +200,7 @@ done
 # ---- health checks: one curl each, then what each negotiates and resumes ----------------------
 for s in "${servers[@]}"; do
   [ "${PORT[$s]}" = 0 ] && continue
-  for _ in $(seq 100); do
-    if curl -sk --max-time 2 "https://127.0.0.1:${PORT[$s]}/" 2>/dev/null | grep -q "$expect_body"; then
-      UP[$s]=1
-      break
-    fi
-    kill -0 "${PID[$s]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ "${UP[$s]}" = 1 ]; then
-    mapfile -t tree < <(bench_tree "${PID[$s]}")
-    AFF[$s]=$(bench_affinity "${tree[@]}")
-    if [ "$pin" = 1 ] && [ "${AFF[$s]}" != "$server_cpu" ]; then
-      # hitch binds its worker N to CPU N itself, after taskset: move it back
-      bench_repin "$server_cpu" "${tree[@]}"
-      log "$s had set its own CPU affinity (its threads on CPUs '${AFF[$s]}'): re-pinned to CPU $server_cpu"
-      REPINNED[$s]=${AFF[$s]}
-      AFF[$s]=$(bench_affinity "${tree[@]}")
-      [ "${AFF[$s]}" = "$server_cpu" ] || log "WARNING: $s still runs on CPUs '${AFF[$s]}', not $server_cpu alone"
-    fi
-    log "$s up on 127.0.0.1:${PORT[$s]} (pids ${tree[*]}, CPUs ${AFF[$s]})"
-  else
-    if [ -z "${WHY[$s]:-}" ]; then
-      WHY[$s]="does not answer '$expect_body' on port ${PORT[$s]}: $({ cat "$work/$s"*.err "$work/$s-error.log" 2>/dev/null || true; } | sed '/^$/d' | tail -2 | tr '\n' ' ' | cut -c1-300)"
-    fi
-    log "WARNING: $s is skipped (its cells record NaN): ${WHY[$s]}"
-  fi
+  bench_await_server "$s" h1
 done
 any_up=0
 for s in "${servers[@]}"; do [ "${UP[$s]}" = 1 ] && any_up=1; done
@@ -454,20 +236,6 @@ nan_row() {  # round cell mode client server position note
   } >>"$raw_tsv"
 }
 
-# times(1) prints the shell's and its waited-for children's user and system time; the child
-# part's growth over a client run is the client's CPU (its timeout and taskset wrappers exec or
-# sleep).
-children_cpu() {  # file written by `times` -> seconds
-  awk 'NR == 2 {
-    n = split($0, f, " "); s = 0
-    for (i = 1; i <= n; i++) { split(f[i], a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
-    print s }' "$1"
-}
-busy_pct() {  # "b0 t0" "b1 t1" -> percent
-  awk -v x="$1" -v y="$2" 'BEGIN{split(x, a, " "); split(y, b, " ");
-    d = b[2] - a[2]; if (d > 0) printf "%.1f", 100 * (b[1] - a[1]) / d; else print "NaN"}'
-}
-
 run_one() {  # round cell server position
   local round=$1 cell=$2 s=$3 pos=$4
   local mode=${cell%%/*} client=wrk kind=wrk
@@ -486,31 +254,11 @@ run_one() {  # round cell server position
     nan_row "$round" "$cell" "$mode" "$client" "$s" "$pos" "server exited"
     return
   fi
-  local pids bpids out=$work/$tag.out
-  mapfile -t pids < <(bench_tree "${PID[$s]}")
-  mapfile -t bpids < <(bench_tree "$BACKEND_PID")
-  local before bbefore sb0 cb0 t0 after bafter sb1 cb1 t1
-  before=$(bench_cpu_ticks "${pids[@]}")
-  bbefore=$(bench_cpu_ticks "${bpids[@]}")
-  sb0=$(bench_cpu_busy "$srv_cpus")
-  cb0=$(bench_cpu_busy "$cli_cpus")
-  t0=$(date +%s.%N)
-  times >"$work/times0"
-  bench_run_client "$client" "$mode" "$port" "$secs" "$conns" "$out" "$cli_cpus" "$client_threads" || rc=$?
-  times >"$work/times1"
-  t1=$(date +%s.%N)
-  after=$(bench_cpu_ticks "${pids[@]}")
-  bafter=$(bench_cpu_ticks "${bpids[@]}")
-  sb1=$(bench_cpu_busy "$srv_cpus")
-  cb1=$(bench_cpu_busy "$cli_cpus")
-  local cpu bcpu wall ccpu sbusy cbusy
-  cpu=$(awk -v a="$before" -v b="$after" -v hz="$hz" 'BEGIN{printf "%.3f", (b - a) / hz}')
-  bcpu=$(awk -v a="$bbefore" -v b="$bafter" -v hz="$hz" 'BEGIN{printf "%.3f", (b - a) / hz}')
-  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
-  ccpu=$(awk -v a="$(children_cpu "$work/times0")" -v b="$(children_cpu "$work/times1")" 'BEGIN{printf "%.3f", b - a}')
-  sbusy=$(busy_pct "$sb0" "$sb1")
-  cbusy=NaN
-  [ "$pin" = 1 ] && cbusy=$(busy_pct "$cb0" "$cb1")
+  local out=$work/$tag.out
+  bench_measure "$work" "${PID[$s]}" "$srv_cpus" "$cli_cpus" \
+    bench_run_client "$client" "$mode" "$port" "$secs" "$conns" "$out" "$cli_cpus" "$client_threads"
+  rc=$M_RC
+  local cpu=$M_CPU bcpu=$M_BCPU wall=$M_WALL ccpu=$M_CCPU sbusy=$M_SBUSY cbusy=$M_CBUSY
   [ "$rc" != 0 ] && note="client exit $rc"
   local fields
   if [ -s "$out" ] && fields=$(bench_parse_client "$kind" "$out" "$cpu" "$wall" 2>"$work/$tag.parse-err"); then
@@ -532,42 +280,18 @@ run_one() {  # round cell server position
 }
 
 start=$(date +%s)
-for round in $(seq "$rounds"); do
-  off=$(((round - 1) % ${#servers[@]}))
-  order=("${servers[@]:off}" "${servers[@]:0:off}")
-  for cell in "${cells[@]}"; do
-    pos=0
-    for s in "${order[@]}"; do
-      pos=$((pos + 1))
-      run_one "$round" "$cell" "$s" "$pos"
-      sleep 0.5   # let TIME_WAIT and the servers' deferred work settle between runs
-    done
-  done
-done
+bench_rounds run_one
 elapsed=$(($(date +%s) - start))
 cp "$raw_tsv" "$out_tsv"
 
 # ---- environment ------------------------------------------------------------------------------
 env_file=$work/env.txt
 {
-  echo "date	$(date '+%F %T %Z')"
-  echo "nproc	$(nproc)"
-  echo "cpu	$(lscpu | awk -F': *' '/^Model name/{print $2; exit}')"
-  echo "memory	$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-  echo "kernel	$(uname -sr)"
-  echo "nginx	$(nginx -v 2>&1 | sed 's/^nginx version: //')"
-  echo "haproxy	HAProxy $(haproxy -v | head -1 | awk '{print $3}')"
-  echo "h2o	H2O $(h2o --version | awk '/^h2o version/{print $3}')"
-  echo "hitch	$(hitch --version 2>&1 | head -1)"
-  echo "libssl3	$(dpkg-query -W -f='${Version}' libssl3 2>/dev/null || echo unknown)"
-  echo "tlsfront	$(git describe --always --dirty 2>/dev/null || echo unknown)"
+  bench_env_versions
   if [[ " ${servers[*]} " == *" tlsfront-b "* ]]; then
     echo "tlsfront_b	$B_BIN/src/tlsfront ($(grep -E '^(CMAKE_BUILD_TYPE|TLSFRONT_IO_URING):' "$B_BIN/CMakeCache.txt" 2>/dev/null | tr '\n' ' '))"
   fi
-  echo "openssl	$(openssl version)"
-  echo "boringssl	$(dpkg-query -W -f='${Version}' android-libboringssl 2>/dev/null || echo unknown)"
   echo "wrk	$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
-  echo "sysctl	tcp_tw_reuse=$(sysctl -n net.ipv4.tcp_tw_reuse 2>/dev/null), ip_local_port_range=$(sysctl -n net.ipv4.ip_local_port_range 2>/dev/null | tr '\t' '-')"
   echo "variant	$variant"
   echo "workers	$workers"
   echo "pin	$pin"
@@ -588,35 +312,22 @@ env_file=$work/env.txt
 } >"$env_file"
 
 errlogs=$work/errlogs.txt
-: >"$errlogs"
-for f in tlsfront-error.log tlsfront.err nginx-error.log nginx.err haproxy-error.log h2o-error.log \
-  h2o.err hitch-error.log backend.err backend-nginx/error.log; do
-  if [ -s "$work/$f" ]; then
-    echo "== $f ($(wc -l <"$work/$f") lines)" >>"$errlogs"
-    head -5 "$work/$f" | cut -c1-200 >>"$errlogs"
-  fi
-done
+bench_errlogs "$work" "$errlogs"
 
 # ---- report -----------------------------------------------------------------------------------
 desc_file=$work/cells.txt
 : >"$desc_file"
 for c in "${cells[@]}"; do printf '%s\t%s\n' "$c" "${CELL_DESC[${c%%/*}]}" >>"$desc_file"; done
-why_file=$work/why.tsv
-: >"$why_file"
-for s in "${servers[@]}"; do
-  [ "${UP[$s]}" = 1 ] || [ -z "${WHY[$s]:-}" ] || printf '%s\t%s\n' "$s" "${WHY[$s]}" >>"$why_file"
-done
-conf_file=$work/confs.txt
-: >"$conf_file"
-for s in "${servers[@]}"; do
-  [ -n "${CONF[$s]:-}" ] && printf '%s\t%s\n' "$s" "${CONF[$s]}" >>"$conf_file"
-done
-[ "$backend_kind" = nginx ] && printf 'backend nginx\t%s\n' "$work/backend-nginx/nginx.conf" >>"$conf_file"
+bench_report_lists "$backend_kind"
+why_file=$work/why.tsv conf_file=$work/confs.txt
 plot_dat=$work/plot.dat
 
-python3 - "$raw_tsv" "$env_file" "$desc_file" "$work/negotiated.tsv" "$errlogs" "$out_md" \
+PYTHONPATH=bench/load python3 - "$raw_tsv" "$env_file" "$desc_file" "$work/negotiated.tsv" "$errlogs" "$out_md" \
   "$plot_dat" "$out_png" "$out_tsv" "$why_file" "$conf_file" <<'PY'
-import csv, math, statistics, sys
+import csv, math, sys
+from bench_report import (num, med, fmt as f, rng, CLIENT_BOUND, OTHER_LOAD, reproduce_lines,
+                          machine_lines, tail_lines, write_plot_dat, print_summary,
+                          checks_lines, cells_lines)
 (raw, envf, descf, negf, errf, out_md, plot_dat, out_png, out_tsv, whyf, conff) = sys.argv[1:]
 env = dict(l.rstrip("\n").split("\t", 1) for l in open(envf) if "\t" in l)
 servers = env["servers"].split()
@@ -628,31 +339,12 @@ confs = [l.rstrip("\n").split("\t", 1) for l in open(conff) if "\t" in l]
 pinned = env["pin"] == "1"
 variant = env["variant"]
 
-def num(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
 def runs(cell, server):
     return [r for r in rows if r["cell"] == cell and r["server"] == server]
 
 def vals(cell, server, key):
     v = [num(r[key]) for r in runs(cell, server)]
     return [x for x in v if not math.isnan(x)]
-
-def med(v):
-    return statistics.median(v) if v else math.nan
-
-def f(x, digits=3):
-    if x is None or math.isnan(x):
-        return "NaN"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-def rng(v):
-    return f" ({f(min(v))}–{f(max(v))})" if len(v) > 1 else ""
 
 def client_of(cell):
     return cell.split("/", 1)[1] if "/" in cell else "wrk"
@@ -673,9 +365,6 @@ def ratio(c, key):
     t = S[(c, "tlsfront")][key] if "tlsfront" in servers else math.nan
     bv, bs = best_peer(c, key)
     return (t / bv if bs and bv > 0 and not math.isnan(t) else math.nan), bv, bs
-
-CLIENT_BOUND = 90.0   # server CPU % under which a pinned run is called client-bound
-OTHER_LOAD = 10.0     # % of the server's CPU used by others above which a pinned run is noisy
 
 def other_load(c, s):
     """Median share of the server's CPU that others used during the runs of (c, s), pinned only."""
@@ -751,29 +440,15 @@ for c in head_cells:
              f"{f(bv)} ({bs or '–'}) | {cpu_note(S[(c, bs)]['server_cpu_pct'], c, bs) if bs else 'NaN'} | "
              f"**{f(r)}** | {f(rt)} ({ts or '–'}) |")
 L.append("")
-L.append("Reproduce (from the repository root, release build):")
-L.append("")
-L.append("    " + env["command"])
-L.append("")
-L.append(f"tlsfront commit `{env['tlsfront']}`; wall time {int(env['elapsed'])//60} min "
-         f"{int(env['elapsed'])%60} s.")
-L.append("")
-if why:
-    L.append("**Servers that could not be measured:**")
-    L.append("")
-    for s, w in why.items():
-        L.append(f"- {s}: {w}")
-    L.append("")
+L += reproduce_lines(env, why)
 
 # ---- set-up ----
 L.append("## Set-up")
 L.append("")
-L.append(f"- Date: {env['date']}")
+L += machine_lines(env)
 if "tlsfront_b" in env:
     L.append(f"- tlsfront-b (the only \"peer\" when listed: ratios read tlsfront ÷ tlsfront-b): "
              f"{env['tlsfront_b']}, same config as tlsfront")
-L.append(f"- Machine: {env['nproc']} cores, {env['cpu']}, {env['memory']} memory, {env['kernel']}; "
-         f"{env['sysctl']}; {env['busy_before']} % busy over the second before the run started")
 L.append(f"- Servers: tlsfront commit `{env['tlsfront']}` (release preset, BoringSSL "
          f"`android-libboringssl` {env['boringssl']}); {env['nginx']}; {env['haproxy']}; "
          f"{env['h2o']}; {env['hitch']}; nginx, HAProxy, H2O and hitch on Debian's libssl3 "
@@ -815,11 +490,7 @@ if pinned:
              "throughput then measures the client, and work per server CPU-second is the fair "
              f"figure (‡ marks runs under {CLIENT_BOUND:.0f} %).")
 L.append("")
-L.append("Cells:")
-L.append("")
-for c, d in cells:
-    L.append(f"- `{c}`: {d}" + (f"; client {client_of(c)}" if "/" in c else ""))
-L.append("")
+L += cells_lines(cells, lambda c: f"; client {client_of(c)}" if "/" in c else "")
 L.append("loadgen (both clients, the same flags): `tlsfront-loadgen[-openssl] --host 127.0.0.1 "
          f"--port PORT --sni localhost --mode MODE [--tls V] --connections {env['conns']} "
          f"--threads {env['client_threads']} --duration S --expect TEXT --json OUT`: each "
@@ -828,17 +499,10 @@ L.append("loadgen (both clients, the same flags): `tlsfront-loadgen[-openssl] --
          f"`wrk -t{env['client_threads']} -c{env['conns']} -dSs --latency [-H 'Connection: close'] "
          "https://127.0.0.1:PORT/`.")
 L.append("")
-neg = [l.rstrip("\n").split("\t") for l in open(negf)]
-if neg:
-    L.append("Checked before measuring with `openssl s_client` (cipher, key exchange, ALPN; "
-             "resumption: a second connection offering the first one's session) and one `curl`:")
-    L.append("")
-    L.append("| server | TLS 1.2 | TLS 1.3 | session-ID resumption | TLS 1.2 ticket | TLS 1.3 ticket | CPUs of its threads |")
-    L.append("|---|---|---|---|---|---|---|")
-    for n in neg:
-        n += [""] * (7 - len(n))
-        L.append(f"| {n[0]} | {n[1]} | {n[2]} | {n[3]} | {n[4]} | {n[5]} | {n[6] or '–'} |")
-    L.append("")
+L += checks_lines(negf, "Checked before measuring with `openssl s_client` (cipher, key exchange, "
+                  "ALPN; resumption: a second connection offering the first one's session) and one "
+                  "`curl`:", ["TLS 1.2", "TLS 1.3", "session-ID resumption", "TLS 1.2 ticket",
+                              "TLS 1.3 ticket", "CPUs of its threads"])
 
 # ---- per cell and server ----
 L.append("## Every cell and server")
@@ -947,94 +611,22 @@ if odd:
     for r in odd:
         L.append(f"- round {r['round']} `{r['cell']}` {r['server']}: {r['note']}")
     L.append("")
-errtxt = open(errf).read().strip()
-L.append("## Server error logs")
-L.append("")
-if errtxt:
-    L.append("First lines of each non-empty log:")
-    L.append("")
-    L.append("```")
-    L.append(errtxt)
-    L.append("```")
-else:
-    L.append("All empty (level warn or error).")
-L.append("")
-L.append("## Configurations")
-L.append("")
-L.append("As written for this run (paths are the run's temp dir).")
-L.append("")
-for name, path in confs:
-    try:
-        text = open(path).read().rstrip()
-    except OSError:
-        continue
-    L.append(f"<details><summary>{name}</summary>")
-    L.append("")
-    L.append("```")
-    L.append(text)
-    L.append("```")
-    L.append("")
-    L.append("</details>")
-    L.append("")
+L += tail_lines(errf, confs)
 L.append(f"Chart: `{out_png.split('/')[-1]}` (median per server CPU-second, log scale). "
          f"Raw runs, one line each: `{out_tsv.split('/')[-1]}`.")
 open(out_md, "w").write("\n".join(L) + "\n")
 
-with open(plot_dat, "w") as o:
-    o.write("cell\t" + "\t".join(servers) + "\n")
-    for c, _ in cells:
-        o.write(c + "\t" + "\t".join(
-            ("NaN" if math.isnan(S[(c, s)]["per_server_cpu_s"]) or S[(c, s)]["per_server_cpu_s"] <= 0
-             else f"{S[(c, s)]['per_server_cpu_s']:.6g}") for s in servers) + "\n")
-
-# Short stdout summary.
-print(f"{'cell':<16}" + "".join(f"{s + ' /CPU-s':>17}{'cpu%':>6}" for s in servers) + f"{'ratio':>8}")
-for c, _ in cells:
-    print(f"{c:<16}" + "".join(f"{f(S[(c, s)]['per_server_cpu_s']):>17}{f(S[(c, s)]['server_cpu_pct']):>6}"
-                               for s in servers) + f"{f(ratios[c]):>8}")
+write_plot_dat(plot_dat, [c for c, _ in cells], servers, S)
+print_summary([c for c, _ in cells], servers, S, ratios)
 PY
 
-# gnuplot lists its terminals on stderr; pngcairo (gnuplot-nox has it) draws better than png.
-if gnuplot -e 'set terminal' 2>&1 | grep -qw pngcairo; then
-  term="pngcairo size 1400,650 font 'sans,10'"
-else
-  term="png size 1400,650"
-fi
-colors=('#1b9e77' '#d95f02' '#7570b3' '#e7298a' '#66a61e')
-plot_cmd=""
-for i in "${!servers[@]}"; do
-  col=$((i + 2))
-  if [ "$i" = 0 ]; then
-    plot_cmd="'$plot_dat' using $col:xtic(1) title columnheader($col) lc rgb '${colors[$i]}'"
-  else
-    plot_cmd+=", '' using $col title columnheader($col) lc rgb '${colors[$i]}'"
-  fi
-done
-if ! gnuplot <<GP 2>"$work/gnuplot.err"; then
-set terminal $term
-set output '$out_png'
-set title "tlsfront vs peers ($variant, $workers worker(s) each, backend $backend_kind): median handshakes or requests per server CPU-second\n$day, ${secs} s x ${rounds} rounds, $(nproc) cores, $conns connections, log scale"
-set style data histogram
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set logscale y
-set yrange [*:*]
-set xtics rotate by -30
-set ylabel "handshakes or requests per server CPU-second"
-set grid ytics
-set key top left
-set datafile separator "\t"
-set datafile missing "NaN"
-plot $plot_cmd
-GP
+if ! bench_plot "$plot_dat" "$out_png" \
+  "tlsfront vs peers ($variant, $workers worker(s) each, backend $backend_kind): median handshakes or requests per server CPU-second\\n$day, ${secs} s x ${rounds} rounds, $(nproc) cores, $conns connections, log scale" \
+  "handshakes or requests per server CPU-second" "$work/gnuplot.err"; then
   log "WARNING: gnuplot failed: $(head -3 "$work/gnuplot.err")"
 fi
 
-echo
-echo "wrote $out_md"
-echo "wrote $out_tsv"
-[ -s "$out_png" ] && echo "wrote $out_png"
+bench_wrote "$out_md" "$out_tsv" "$out_png"
 failed=$(awk -F'\t' 'NR > 1 && $8 == "NaN"' "$out_tsv" | wc -l)
 if [ "$failed" != 0 ]; then
   echo "WARNING: $failed of $(($(wc -l <"$out_tsv") - 1)) runs failed (NaN); see the notes in $out_md"
