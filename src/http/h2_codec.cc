@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 
 #include "http/header_rewrite.h"
@@ -12,16 +13,6 @@
 namespace tlsfront::http {
 
 namespace {
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = char(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 // Fields that only mean something on one HTTP/1.1 hop (RFC 9113 §8.2.2); a backend's are
 // dropped from the response.
@@ -34,35 +25,40 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) {
                     value.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
-// Response fields as nghttp2 name/value pairs: lowercase names (kept alive in `names`), no
-// pseudo fields, no connection-specific fields nor those the Connection field names.
-std::vector<nghttp2_nv> response_nv(std::span<const h2_field> fields,
-                                    std::vector<std::string>& names) {
-  std::vector<std::string> named;
-  for (const h2_field& f : fields) {
+// Appends response fields to `nv` as nghttp2 name/value pairs: lowercase names (written into
+// `names`, which must outlive the submit call; its capacity is reused), no pseudo fields, no
+// connection-specific fields nor those the Connection field names. Values point into `fields`.
+template <class Field>
+void response_nv(std::span<const Field> fields, std::string& names, std::vector<nghttp2_nv>& nv) {
+  std::vector<std::string> named;  // allocates only when a Connection field names some
+  std::size_t total = 0;
+  for (const Field& f : fields) {
     if (iequals(f.name, "connection")) {
       for (std::string& t : header_tokens(f.value)) {
         named.push_back(std::move(t));
       }
     }
+    total += f.name.size();
   }
   names.clear();
-  names.reserve(fields.size());
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(fields.size() + 1);
-  for (const h2_field& f : fields) {
-    std::string name = lowercase(f.name);
-    bool drop = name.empty() || name[0] == ':' ||
-                std::find(connection_specific.begin(), connection_specific.end(), name) !=
-                    connection_specific.end() ||
-                std::find(named.begin(), named.end(), name) != named.end();
+  names.reserve(total);  // no reallocation below: the views into it stay valid
+  nv.reserve(nv.size() + fields.size());
+  for (const Field& f : fields) {
+    const std::size_t at = names.size();
+    for (char c : std::string_view(f.name)) {
+      names.push_back(c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c);
+    }
+    const std::string_view name(names.data() + at, names.size() - at);
+    const bool drop = name.empty() || name[0] == ':' ||
+                      std::find(connection_specific.begin(), connection_specific.end(), name) !=
+                          connection_specific.end() ||
+                      std::find(named.begin(), named.end(), name) != named.end();
     if (drop) {
+      names.resize(at);
       continue;
     }
-    names.push_back(std::move(name));
-    nv.push_back(make_nv(names.back(), f.value));
+    nv.push_back(make_nv(name, f.value));
   }
-  return nv;
 }
 
 std::string_view view(const uint8_t* p, std::size_t n) {
@@ -79,6 +75,11 @@ std::optional<std::string_view> h2_request_head::find(std::string_view name) con
   }
   return std::nullopt;
 }
+
+struct h2_codec::scratch {
+  std::string names;
+  std::vector<nghttp2_nv> nv;
+};
 
 struct h2_codec::stream_state {
   std::int32_t id = 0;
@@ -102,7 +103,6 @@ struct h2_codec::stream_state {
   std::string out;
   std::size_t out_pos = 0;
   std::vector<h2_field> out_trailers;
-  std::vector<std::string> trailer_names;
   std::optional<std::int64_t> blocked_since;
 
   std::size_t out_size() const { return out.size() - out_pos; }
@@ -337,10 +337,12 @@ struct h2_codec::callbacks {
     if (s->out_size() == 0 && s->body_ended) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       if (!s->out_trailers.empty()) {
-        std::vector<nghttp2_nv> nv = response_nv(s->out_trailers, s->trailer_names);
+        std::vector<nghttp2_nv>& nv = c.scratch_->nv;
+        nv.clear();
+        response_nv(std::span<const h2_field>(s->out_trailers), c.scratch_->names, nv);
         if (!nv.empty()) {
           *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-          nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
+          nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());  // copies them
         }
       }
       return ssize_t(n);
@@ -359,7 +361,8 @@ h2_codec::h2_codec(const h2_options& options, h2_events& events, const core::clo
       clock_(clock),
       reset_budget_(options.rapid_reset_budget),
       settings_bucket_{double(options.control_frame_burst), clock.now_ms()},
-      ping_bucket_{double(options.control_frame_burst), clock.now_ms()} {
+      ping_bucket_{double(options.control_frame_burst), clock.now_ms()},
+      scratch_(std::make_unique<scratch>()) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_option* opt = nullptr;
   if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) {
@@ -617,6 +620,17 @@ bool h2_codec::finished() const {
 
 h2_result h2_codec::submit_response(std::int32_t stream, int status,
                                     std::span<const h2_field> fields, bool end_stream) {
+  return submit(stream, status, fields, end_stream);
+}
+
+h2_result h2_codec::submit_response(std::int32_t stream, int status,
+                                    std::span<const h2_field_ref> fields, bool end_stream) {
+  return submit(stream, status, fields, end_stream);
+}
+
+template <class Field>
+h2_result h2_codec::submit(std::int32_t stream, int status, std::span<const Field> fields,
+                           bool end_stream) {
   stream_state* s = find(stream);
   if (s == nullptr || !s->delivered) {
     return h2_result::no_such_stream;
@@ -624,10 +638,12 @@ h2_result h2_codec::submit_response(std::int32_t stream, int status,
   if (s->response_started || status < 100 || status > 999) {
     return h2_result::bad_state;
   }
-  std::vector<std::string> names;
-  std::vector<nghttp2_nv> nv = response_nv(fields, names);
-  std::string status_text = std::to_string(status);
-  nv.insert(nv.begin(), make_nv(":status", status_text));
+  char status_text[4];
+  const auto st = std::to_chars(status_text, status_text + sizeof status_text, status);
+  std::vector<nghttp2_nv>& nv = scratch_->nv;
+  nv.clear();
+  nv.push_back(make_nv(":status", std::string_view(status_text, st.ptr)));
+  response_nv(fields, scratch_->names, nv);
   nghttp2_data_provider provider{};
   provider.source.ptr = s;
   provider.read_callback = &callbacks::read_body;

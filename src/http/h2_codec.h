@@ -79,6 +79,12 @@ struct h2_field {
   std::string value;
 };
 
+// A field by reference, for submit_response(): valid for the call only (the codec copies).
+struct h2_field_ref {
+  std::string_view name;
+  std::string_view value;
+};
+
 // A request head that passed validation.
 struct h2_request_head {
   std::string method;
@@ -164,6 +170,9 @@ class h2_codec {
   // lowercased. end_stream: no body.
   h2_result submit_response(std::int32_t stream, int status, std::span<const h2_field> fields,
                             bool end_stream);
+  // The same from views (no copy of the fields before nghttp2's own).
+  h2_result submit_response(std::int32_t stream, int status,
+                            std::span<const h2_field_ref> fields, bool end_stream);
   // Queues body bytes (at most the room left, see h2_write_result).
   h2_write_result write_body(std::int32_t stream, std::span<const std::uint8_t> bytes);
   // Ends the response after the queued body, with trailers if non-empty.
@@ -202,6 +211,9 @@ class h2_codec {
   };
   friend struct callbacks;
 
+  template <class Field>
+  h2_result submit(std::int32_t stream, int status, std::span<const Field> fields,
+                   bool end_stream);
   stream_state* find(std::int32_t stream);
   const stream_state* find(std::int32_t stream) const;
   std::size_t room(const stream_state& s) const;
@@ -227,6 +239,9 @@ class h2_codec {
   bool failed_ = false;
   std::optional<std::uint32_t> goaway_code_;
   std::string failure_;
+  // Scratch for the name/value pairs of one submit (capacity reused).
+  struct scratch;
+  std::unique_ptr<scratch> scratch_;
 };
 
 }  // namespace tlsfront::http

@@ -142,6 +142,8 @@ class exchange {
   // against the backend. A connect in progress runs to its end (bounded by connect_timeout).
   // Before run(): run() sends nothing. For good: an exchange that was aborted stays so.
   void abort();
+  // Before the exchange serves another request after an abort(): clears it.
+  void reset() { aborted_ = false; }
 
  private:
   struct attempt;

@@ -17,6 +17,8 @@ namespace tlsfront::proxy {
 namespace {
 
 using steady = std::chrono::steady_clock;
+// Finished streams kept for reuse while the connection has streams in flight.
+constexpr std::size_t max_spare_streams = 16;
 
 void append_chunk_size(std::string& out, std::size_t n) {
   char buf[20];
@@ -41,15 +43,29 @@ std::string_view trimmed(std::string_view v) {
 // One stream: the exchange's request body source and response sink.
 class h2_session::stream final : public request_body_source, public response_sink {
  public:
-  stream(h2_session& s, std::int32_t id, http::h2_request_head head)
-      : s_(s),
-        id_(id),
-        head_(std::move(head)),
-        exchange_(s.conn_.owner(), s.conn_.snap()),
-        wake_(s.conn_.owner().ioc.get_executor()) {
+  explicit stream(h2_session& s)
+      : s_(s), exchange_(s.conn_.owner(), s.conn_.snap()), wake_(s.conn_.owner().ioc.get_executor()) {}
+
+  // A new request on this object: a fresh one, or a finished stream's (reused, so its
+  // exchange, buffers and strings allocate nothing again).
+  void open(std::int32_t id, http::h2_request_head head) {
+    id_ = id;
+    head_ = std::move(head);
+    exchange_.reset();
+    wake_.reset();
+    rec_ = request_record{};
     rec_.protocol = "h2";
     rec_.method = head_.method;
     rec_.path = head_.path;
+    in_.clear();
+    out_.clear();
+    request_trailers_.clear();
+    response_trailers_.clear();
+    framing_ = http::body_framing::none;
+    body_bytes_ = 0;
+    close_code_ = 0;
+    local_status_ = 0;
+    request_ended_ = closed_ = response_started_ = response_ended_ = reset_by_us_ = false;
   }
 
   asio::awaitable<void> serve();
@@ -103,7 +119,7 @@ class h2_session::stream final : public request_body_source, public response_sin
   const limits_options& limits() const { return s_.conn_.snap().opts.limits; }
 
   h2_session& s_;
-  const std::int32_t id_;
+  std::int32_t id_ = 0;
   http::h2_request_head head_;
   exchange exchange_;
   wakeup wake_;  // request bytes came, output room, the stream closed
@@ -239,7 +255,14 @@ void h2_session::close_streams() {
 }
 
 void h2_session::on_request_head(std::int32_t id, http::h2_request_head head) {
-  auto s = std::make_unique<stream>(*this, id, std::move(head));
+  std::unique_ptr<stream> s;
+  if (spare_.empty()) {
+    s = std::make_unique<stream>(*this);
+  } else {
+    s = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  s->open(id, std::move(head));
   streams_[id] = s.get();
   ++tasks_;
   conn_.metrics().h2_streams->inc();
@@ -264,6 +287,9 @@ asio::awaitable<void> h2_session::serve(std::unique_ptr<stream> s) {
   if (--tasks_ == 0) {
     tasks_done_.notify();
     idle_wd_.arm(conn_.snap().opts.limits.client_idle_timeout);
+    spare_.clear();  // an idle connection keeps no stream memory
+  } else if (spare_.size() < max_spare_streams) {
+    spare_.push_back(std::move(s));
   }
   flush();
 }
@@ -455,19 +481,20 @@ asio::awaitable<request_body_source::result> h2_session::stream::next_body(std::
 
 response_body_plan h2_session::stream::start_response(const http::message_head& rh,
                                                       http::body_framing framing, bool no_body) {
-  std::vector<http::h2_field> fields;
-  fields.reserve(rh.headers.size());
+  std::vector<http::h2_field_ref>& fields = s_.fields_;  // the session's, capacity reused
+  fields.clear();
   const bool keep_length = framing == http::body_framing::content_length && rh.status != 204 &&
                            rh.status != 304;
   for (const http::header_field& f : rh.headers) {
     if (http::is_hop_by_hop(rh, f.name) || (!keep_length && http::iequals(f.name, "content-length"))) {
       continue;
     }
-    fields.push_back(http::h2_field{std::string(f.name), std::string(trimmed(f.value))});
+    fields.push_back(http::h2_field_ref{f.name, trimmed(f.value)});
   }
   response_started_ = true;
   response_ended_ = no_body;
-  if (s_.codec_.submit_response(id_, rh.status, fields, no_body) != http::h2_result::ok) {
+  if (s_.codec_.submit_response(id_, rh.status, std::span<const http::h2_field_ref>(fields),
+                                no_body) != http::h2_result::ok) {
     closed_ = true;
   }
   s_.flush();

@@ -45,7 +45,7 @@ namespace tlsfront::proxy {
 class h2_session final : public http::h2_events, public drain_hook {
  public:
   explicit h2_session(connection& c);
-  ~h2_session() override;
+  ~h2_session() override;  // out of line: `stream` is complete only in the .cc
   h2_session(const h2_session&) = delete;
   h2_session& operator=(const h2_session&) = delete;
 
@@ -82,6 +82,7 @@ class h2_session final : public http::h2_events, public drain_hook {
   http::h2_codec codec_;
   std::unordered_map<std::int32_t, stream*> streams_;  // open streams whose coroutine runs
   std::vector<std::unique_ptr<stream>> starting_;     // delivered by feed(), not yet spawned
+  std::vector<std::unique_ptr<stream>> spare_;        // finished, kept for the next streams
   wakeup writer_wake_;
   wakeup tasks_done_;
   watchdog idle_wd_;
@@ -90,6 +91,7 @@ class h2_session final : public http::h2_events, public drain_hook {
   bool done_ = false;         // the writer ended: the reader stops
   bool client_gone_ = false;  // reading or writing failed
   std::string batch_;         // codec output for one TLS write
+  std::vector<http::h2_field_ref> fields_;  // a response head being submitted
 };
 
 }  // namespace tlsfront::proxy

@@ -31,6 +31,8 @@ class wakeup {
       timer_.cancel();
     }
   }
+  // Forgets a notify() nobody waited for (before the object serves something new).
+  void reset() { signaled_ = false; }
   // True once notified (at once if notify() came since the last wait), false at `deadline`.
   boost::asio::awaitable<bool> wait(
       std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) {

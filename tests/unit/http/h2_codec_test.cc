@@ -579,7 +579,7 @@ TEST(H2Codec, ClientKeepingMaxConcurrentIsServedInTurn) {
   h2_options o;
   o.max_concurrent_streams = 2;
   h2_pair p(o);
-  p.owner.end_hook = [&](std::int32_t id) { p.server->submit_response(id, 204, {}, true); };
+  p.owner.end_hook = [&](std::int32_t id) { p.server->submit_response(id, 204, std::span<const h2_field>{}, true); };
   p.pump();
   std::vector<std::int32_t> ids;
   for (int i = 0; i < 6; ++i) {
@@ -695,7 +695,7 @@ TEST(H2Codec, ResponseBodyIsBoundedAndResumesOnRoom) {
     }
   };
   p.owner.end_hook = [&](std::int32_t id) {
-    p.server->submit_response(id, 200, {}, false);
+    p.server->submit_response(id, 200, std::span<const h2_field>{}, false);
     produce(id);
   };
   p.owner.room_hook = produce;
@@ -717,7 +717,7 @@ TEST(H2Codec, ClientThatNeverOpensItsWindowIsReportedBlocked) {
   h2_pair p(o, false, {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1000}});
   bool paused = false;
   p.owner.end_hook = [&](std::int32_t id) {
-    p.server->submit_response(id, 200, {}, false);
+    p.server->submit_response(id, 200, std::span<const h2_field>{}, false);
     std::string chunk(100 * 1024, 'q');
     h2_write_result r = p.server->write_body(id, bytes_of(chunk));
     paused = r.pause;
@@ -791,7 +791,7 @@ TEST(H2Codec, CancelsMatchedByCompletionsAreNotCutOff) {
   h2_pair p(o);
   p.owner.end_hook = [&](std::int32_t id) {
     if (p.owner.heads % 2 == 0) {
-      p.server->submit_response(id, 204, {}, true);
+      p.server->submit_response(id, 204, std::span<const h2_field>{}, true);
     }
   };
   for (int i = 0; i < 300; ++i) {
@@ -994,7 +994,7 @@ TEST(H2Codec, GracefulGoawayLetsInFlightStreamsFinish) {
   p.pump();
   EXPECT_FALSE(p.owner.streams.count(late));
   for (std::int32_t id : {a, b}) {
-    p.server->submit_response(id, 200, {}, false);
+    p.server->submit_response(id, 200, std::span<const h2_field>{}, false);
     p.server->write_body(id, bytes_of("done"));
     p.server->end_response(id);
   }
@@ -1033,10 +1033,10 @@ TEST(H2Codec, OwnerMistakesAreErrorValues) {
   p.pump();
   EXPECT_EQ(p.server->write_body(a, bytes_of("x")).result, h2_result::bad_state);
   EXPECT_EQ(p.server->end_response(a), h2_result::bad_state);
-  EXPECT_EQ(p.server->submit_response(99, 200, {}, true), h2_result::no_such_stream);
-  EXPECT_EQ(p.server->submit_response(a, 42, {}, true), h2_result::bad_state);
-  EXPECT_EQ(p.server->submit_response(a, 200, {}, true), h2_result::ok);
-  EXPECT_EQ(p.server->submit_response(a, 200, {}, true), h2_result::bad_state);
+  EXPECT_EQ(p.server->submit_response(99, 200, std::span<const h2_field>{}, true), h2_result::no_such_stream);
+  EXPECT_EQ(p.server->submit_response(a, 42, std::span<const h2_field>{}, true), h2_result::bad_state);
+  EXPECT_EQ(p.server->submit_response(a, 200, std::span<const h2_field>{}, true), h2_result::ok);
+  EXPECT_EQ(p.server->submit_response(a, 200, std::span<const h2_field>{}, true), h2_result::bad_state);
   EXPECT_EQ(p.server->consume(a, 1), h2_result::bad_state);
   p.pump();
   EXPECT_EQ(p.peer->streams[a].status, "200");
