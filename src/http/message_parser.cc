@@ -244,6 +244,11 @@ int message_parser::on_header_value(llhttp_t* p, const char* at, size_t n) {
 int message_parser::on_header_value_complete(llhttp_t* p) {
   message_parser* m = self(p);
   if (m->in_trailers_ && !m->trailers_.empty()) {
+    // Trailer values are trimmed as head values are (validate_head()).
+    std::string& value = m->trailers_.back().value;
+    if (const std::string_view t = trim(value); t.size() != value.size()) {
+      value = std::string(t);
+    }
     // Framing fields in trailers are a smuggling attempt (RFC 9110 §6.5.1).
     const std::string& name = m->trailers_.back().name;
     if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||

@@ -114,8 +114,8 @@ class message_parser {
   bool body_until_close() const { return until_close_; }
   bool has_body() const;
   std::uint64_t body_bytes() const { return body_bytes_; }
-  // The trailer fields of a chunked message, once it is complete (framing fields refused; the
-  // same limits as the head). They never reach the re-framed body output: a sink that wants
+  // The trailer fields of a chunked message, once it is complete (values trimmed, framing
+  // fields refused; the same limits as the head). They never reach the re-framed body output: a sink that wants
   // them (an HTTP/2 response's trailers) takes them from here.
   const std::vector<trailer_field>& trailers() const { return trailers_; }
 

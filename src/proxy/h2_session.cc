@@ -27,17 +27,6 @@ void append_chunk_size(std::string& out, std::size_t n) {
   out.append("\r\n");
 }
 
-// A header value without the whitespace an HTTP/1.1 peer may leave around it.
-std::string_view trimmed(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-    v.remove_prefix(1);
-  }
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-    v.remove_suffix(1);
-  }
-  return v;
-}
-
 }  // namespace
 
 // One stream: the exchange's request body source and response sink.
@@ -271,11 +260,11 @@ void h2_session::on_request_head(std::int32_t id, http::h2_request_head head) {
 
 void h2_session::start_streams() {
   // co_spawn runs each coroutine at once, up to its first wait: never from inside the codec.
-  std::vector<std::unique_ptr<stream>> now = std::move(starting_);
-  starting_.clear();
-  for (auto& s : now) {
+  spawning_.swap(starting_);  // both keep their capacity: nothing allocated per feed()
+  for (auto& s : spawning_) {
     asio::co_spawn(conn_.owner().ioc, serve(std::move(s)), asio::detached);
   }
+  spawning_.clear();
 }
 
 asio::awaitable<void> h2_session::serve(std::unique_ptr<stream> s) {
@@ -489,7 +478,7 @@ response_body_plan h2_session::stream::start_response(const http::message_head& 
     if (http::is_hop_by_hop(rh, f.name) || (!keep_length && http::iequals(f.name, "content-length"))) {
       continue;
     }
-    fields.push_back(http::h2_field_ref{f.name, trimmed(f.value)});
+    fields.push_back(http::h2_field_ref{f.name, f.value});  // values trimmed by the parser
   }
   response_started_ = true;
   response_ended_ = no_body;
@@ -505,7 +494,7 @@ response_body_plan h2_session::stream::start_response(const http::message_head& 
 void h2_session::stream::trailers(const std::vector<http::trailer_field>& fields) {
   response_trailers_.clear();
   for (const http::trailer_field& f : fields) {
-    response_trailers_.push_back(http::h2_field{f.name, std::string(trimmed(f.value))});
+    response_trailers_.push_back(http::h2_field{f.name, f.value});
   }
 }
 

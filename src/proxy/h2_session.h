@@ -82,6 +82,7 @@ class h2_session final : public http::h2_events, public drain_hook {
   http::h2_codec codec_;
   std::unordered_map<std::int32_t, stream*> streams_;  // open streams whose coroutine runs
   std::vector<std::unique_ptr<stream>> starting_;     // delivered by feed(), not yet spawned
+  std::vector<std::unique_ptr<stream>> spawning_;     // the list start_streams() spawns from
   std::vector<std::unique_ptr<stream>> spare_;        // finished, kept for the next streams
   wakeup writer_wake_;
   wakeup tasks_done_;

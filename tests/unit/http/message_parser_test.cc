@@ -106,7 +106,7 @@ TEST(MessageParser, ChunkedBodyIsReframedAndTrailersDropped) {
 TEST(MessageParser, TrailersAreKeptAsideFedInPieces) {
   const std::string raw =
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5\r\nhello\r\n0\r\nX-Checksum: abc\r\ngrpc-status: 0\r\n\r\n";
+      "5\r\nhello\r\n0\r\nX-Checksum: abc \t\r\ngrpc-status: 0\r\n\r\n";
   for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{1000}}) {
     message_parser p(message_parser::kind::response, small_limits());
     std::string sink;
