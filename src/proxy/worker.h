@@ -29,6 +29,7 @@
 #include "log/rate_limit.h"
 #include "proxy/accepted_socket.h"
 #include "proxy/backend_pool.h"
+#include "proxy/handle_revoker.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
 #include "tls/server_context.h"
@@ -102,6 +103,7 @@ struct server_link {
   proxy_metrics* metrics = nullptr;
   const std::atomic<bool>* draining_flag = nullptr;
   std::atomic<std::int64_t>* open = nullptr;
+  handle_revoker* revoker = nullptr;  // session handles (logout); nullptr: revocation unavailable
 
   bool draining() const { return draining_flag->load(std::memory_order_relaxed); }
   void connection_closed() const { open->fetch_sub(1, std::memory_order_relaxed); }

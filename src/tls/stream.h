@@ -55,6 +55,11 @@ struct handshake_info {
   std::chrono::milliseconds lookup_timeout{5};
   std::shared_ptr<remote_lookup> lookup;  // the L2 lookup this handshake made, if any
   bool remote_hit = false;                // the session came from the L2 store
+  // Session handle (cache/revoked_handles.h, tls/session_handle.h): this connection's, once
+  // resolved (never 0 after a successful handshake), and the one read from the client's ticket
+  // or cache entry (adopted only if the handshake ends resumed).
+  std::uint64_t handle = 0;
+  std::uint64_t resumed_handle = 0;
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.
