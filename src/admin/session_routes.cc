@@ -7,6 +7,31 @@
 
 namespace tlsfront::admin {
 
+void register_handle_routes(admin_server& admin, proxy::session_revocation& revocation) {
+  admin.handle("DELETE", "/sessions/handle/", [&revocation](const admin_request& r) {
+    std::string_view text =
+        std::string_view(r.path).substr(std::string_view("/sessions/handle/").size());
+    std::uint64_t h = 0;
+    if (!tls::parse_handle(text, h)) {
+      return admin_response{400, "text/plain; charset=utf-8",
+                            "a session handle is 16 hex digits, not all zero\n"};
+    }
+    char hex[16];
+    tls::format_handle(h, hex);
+    const std::string shown(hex, sizeof hex);
+    const auto v = revocation.set().check(h, revocation.guard().now_generation());
+    if (v != cache::revoked_handles::verdict::ok) {
+      // Nothing carrying it can resume any more (revoked before, too old, below the floor, or
+      // not a handle this instance could have minted): nothing to do.
+      return json_reply(200, "{\"handle\":\"" + shown +
+                                 "\",\"revoked\":\"local\",\"already_refused\":true}\n");
+    }
+    revocation.revoke(h, proxy::revocation_source::admin);
+    spdlog::info("admin: session handle {} revoked", shown);
+    return json_reply(200, "{\"handle\":\"" + shown + "\",\"revoked\":\"local\"}\n");
+  });
+}
+
 void register_session_routes(admin_server& admin, cache::session_cache& sessions,
                              std::function<bool(const std::string&)> revoke_in_fleet) {
   admin.handle("POST", "/sessions/flush", [&sessions](const admin_request&) {

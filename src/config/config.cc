@@ -29,8 +29,8 @@ namespace detail {
 
 void reader::read(const toml::table& root, config& out) {
   check_keys(root, "",
-             {"server", "admin", "log", "limits", "http2", "session_cache", "tickets", "cluster",
-              "listener", "pool", "route"});
+             {"server", "admin", "log", "limits", "http", "http2", "session_cache", "tickets", "revocation",
+              "cluster", "listener", "pool", "route"});
   if (const toml::node* n = root.get("server")) {
     read_server(as_table(*n, "server"), out.server);
   }
@@ -43,6 +43,9 @@ void reader::read(const toml::table& root, config& out) {
   if (const toml::node* n = root.get("limits")) {
     read_limits(as_table(*n, "limits"), out.server.limits);
   }
+  if (const toml::node* n = root.get("http")) {
+    read_http(as_table(*n, "http"), out.server.session_headers);
+  }
   if (const toml::node* n = root.get("http2")) {
     read_http2(as_table(*n, "http2"), out.server.http2);
   }
@@ -51,6 +54,11 @@ void reader::read(const toml::table& root, config& out) {
   }
   if (const toml::node* n = root.get("tickets")) {
     read_tickets(as_table(*n, "tickets"), out.server.tickets);
+  }
+  {
+    static const toml::table none;
+    const toml::node* n = root.get("revocation");
+    read_revocation(n != nullptr ? as_table(*n, "revocation") : none, out.server);
   }
   if (const toml::node* n = root.get("cluster")) {
     out.server.cluster.emplace();
@@ -66,6 +74,7 @@ void reader::read(const toml::table& root, config& out) {
     fail(*listeners, "no [[listener]]: at least one listener is required");
   }
   read_listeners(listener_list, out.server.listeners);
+  drop_session_fields(out.server);
   if (const toml::node* n = root.get("pool")) {
     read_pools(as_table_array(*n, "pool", "pool"), out.server.pools);
   }
@@ -137,7 +146,8 @@ load_result load_string(std::string_view text, const std::string& path) {
     reader r(std::filesystem::path(path).parent_path());
     r.read(root, c);
     c.warnings = r.take_warnings();
-    for (const char* section : {"server", "session_cache", "tickets", "cluster", "admin", "log"}) {
+    for (const char* section : {"server", "session_cache", "tickets", "revocation", "cluster", "admin",
+                                "log"}) {
       std::ostringstream printed;
       if (const toml::node* n = root.get(section)) {
         printed << *n->as_table();

@@ -122,7 +122,7 @@ void reader::read_routes(const toml::array& routes, const std::vector<proxy::poo
                          std::vector<proxy::route_options>& out) {
   for (const toml::node& r : routes) {
     const toml::table& t = *r.as_table();
-    check_keys(t, "route", {"host", "path_prefix", "pool", "upgrades"});
+    check_keys(t, "route", {"host", "path_prefix", "pool", "upgrades", "send_session_handle"});
     proxy::route_options route;
     if (const toml::node* n = t.get("host")) {
       const std::string text = as_string(*n, "host");
@@ -166,6 +166,8 @@ void reader::read_routes(const toml::array& routes, const std::vector<proxy::poo
         route.upgrades.push_back(std::move(p));
       });
     }
+    optional_key(t, "send_session_handle", route.send_session_handle,
+                 [](const toml::node& n) { return as_bool(n, "send_session_handle"); });
     out.push_back(std::move(route));
   }
 }

@@ -74,6 +74,14 @@ class reader {
   // or a memory size (string such as "64m"), converted with the per-entry cost of slot_bytes.
   void read_session_cache(const toml::table& t, proxy::server_options& out);
 
+  // [revocation]: capacity of the revoked-handle set and handle_max_age (at least every session
+  // and ticket lifetime; read after [session_cache] and [tickets]).
+  void read_revocation(const toml::table& t, proxy::server_options& out);
+  // [http]: the session-handle field names; drop_session_fields() adds both to every
+  // listener's drop_client_headers (after the listeners are read).
+  static void read_http(const toml::table& t, proxy::session_header_options& out);
+  static void drop_session_fields(proxy::server_options& s);
+
   // [tickets]: session-ticket keys shared by every listener with session_tickets on.
   void read_tickets(const toml::table& t, tls::ticket_key_options& out);
 

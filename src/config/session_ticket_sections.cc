@@ -1,9 +1,11 @@
 #include <openssl/mem.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "config/reader.h"
+#include "http/message_parser.h"
 #include "tls/ticket_key_ring.h"
 
 namespace tlsfront::config::detail {
@@ -138,6 +140,92 @@ void reader::check_ticket_source(const toml::table& root, proxy::server_options&
                     "s): every instance must read a key before it seals");
     }
     s.tickets.publish_ahead = ahead;  // the default, raised to what the poll interval needs
+  }
+}
+
+}  // namespace tlsfront::config::detail
+
+namespace tlsfront::config::detail {
+
+// [revocation]: session handles (proxy/session_revocation.h). `handle_max_age` bounds how long any
+// session or ticket chain resumes; unset, it is 24h or the longest session or ticket lifetime if
+// that is longer, so the default never shortens a configured lifetime.
+void reader::read_revocation(const toml::table& t, proxy::server_options& out) {
+  check_keys(t, "revocation", {"capacity", "handle_max_age"});
+  proxy::revocation_options& r = out.revocation;
+  optional_integer(t, "capacity", 64, std::int64_t{1} << 26, r.capacity);
+  const std::chrono::seconds longest =
+      std::max(session_timeout_, std::chrono::duration_cast<std::chrono::seconds>(out.tickets.lifetime));
+  const toml::node* n = t.get("handle_max_age");
+  if (n == nullptr) {
+    r.handle_max_age = std::max(r.handle_max_age, longest);
+    return;
+  }
+  milliseconds d = as_duration(*n, "handle_max_age");
+  if (d < std::chrono::minutes(1) || d > std::chrono::hours(24 * 7)) {
+    fail(*n, "'handle_max_age' must be between 1m and 7d");
+  }
+  r.handle_max_age = std::chrono::duration_cast<std::chrono::seconds>(d);
+  if (r.handle_max_age < longest) {
+    fail(*n, "'handle_max_age' (" + std::to_string(r.handle_max_age.count()) +
+                 "s) must be at least the longest session lifetime ([session_cache] timeout, "
+                 "[tickets] lifetime: " +
+                 std::to_string(longest.count()) + "s)");
+  }
+}
+
+}  // namespace tlsfront::config::detail
+
+namespace tlsfront::config::detail {
+
+// [http]: the names of the session-handle fields. Header-name tokens, distinct, and none of the
+// fields tlsfront frames, routes or forwards by itself (a backend must not be able to turn
+// them into a logout, nor the handle into a Host).
+void reader::read_http(const toml::table& t, proxy::session_header_options& out) {
+  check_keys(t, "http", {"session_header", "logout_header"});
+  static constexpr std::string_view reserved[] = {
+      "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
+      "keep-alive", "proxy-connection", "x-forwarded-for", "x-forwarded-proto",
+      "x-forwarded-host", "cookie", "set-cookie", "location", "content-type"};
+  const auto read_name = [&](std::string_view key, std::string& value) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      return;
+    }
+    std::string v = as_nonempty_string(*n, key);
+    const bool token = std::all_of(v.begin(), v.end(), [](char c) {
+      return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string::npos;
+    });
+    if (!token) {
+      fail(*n, single_quoted(key) + " must be a header name (a token), not " + double_quoted(v));
+    }
+    for (std::string_view r : reserved) {
+      if (http::iequals(v, r)) {
+        fail(*n, single_quoted(key) + " cannot be " + double_quoted(v) +
+                     ": tlsfront or the backend already gives that field its meaning");
+      }
+    }
+    value = std::move(v);
+  };
+  read_name("session_header", out.session_header);
+  read_name("logout_header", out.logout_header);
+  if (http::iequals(out.session_header, out.logout_header)) {
+    const toml::node* at = t.get("logout_header");
+    fail(at != nullptr ? *at : *t.get("session_header"),
+         "'session_header' and 'logout_header' must be different fields");
+  }
+}
+
+// Both session-handle fields are tlsfront's: never forwarded from a client, on any listener.
+void reader::drop_session_fields(proxy::server_options& s) {
+  for (proxy::listener_options& l : s.listeners) {
+    for (const std::string* name : {&s.session_headers.session_header, &s.session_headers.logout_header}) {
+      const bool listed = std::any_of(l.drop_client_headers.begin(), l.drop_client_headers.end(),
+                                      [&](const std::string& d) { return http::iequals(d, *name); });
+      if (!listed) {
+        l.drop_client_headers.push_back(*name);
+      }
+    }
   }
 }
 

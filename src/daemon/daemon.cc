@@ -110,6 +110,7 @@ void process::register_admin_routes() {
   if (!admin_) {
     return;
   }
+  admin::register_handle_routes(*admin_, srv_->revocation());
   if (srv_->sessions() != nullptr) {
     admin::register_session_routes(
         *admin_, *srv_->sessions(),

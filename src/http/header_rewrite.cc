@@ -122,6 +122,9 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
   if (host_written) {
     append_field(out, "X-Forwarded-Host", host);
   }
+  if (!fwd.session_header.empty() && !fwd.session_handle.empty()) {
+    append_field(out, fwd.session_header, fwd.session_handle);
+  }
   if (!fwd.upgrade.empty()) {
     append_field(out, "Connection", "Upgrade");
     append_field(out, "Upgrade", fwd.upgrade);

@@ -35,6 +35,10 @@ struct forwarded_info {
   std::string_view target = {};
   // Further client fields to drop (case-insensitive names), e.g. default_untrusted_fields.
   std::span<const std::string> drop = {};
+  // Both non-empty: "<session_header>: <session_handle>" is added (the connection's session
+  // handle, 16 hex digits; client-sent fields of that name are dropped through `drop`).
+  std::string_view session_header = {};
+  std::string_view session_handle = {};
 };
 
 // Appends the request head for the backend to `out`. `framing` says how tlsfront frames the

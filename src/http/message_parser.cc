@@ -110,6 +110,10 @@ bool message_parser::has_body() const {
   return head_.chunked || (head_.content_length && *head_.content_length > 0) || until_close_;
 }
 
+std::size_t message_parser::erase_fields(std::string_view name) {
+  return std::erase_if(head_.headers, [name](const header_field& h) { return iequals(h.name, name); });
+}
+
 void message_parser::reset_for_next() {
   llhttp_reset(&parser_);
   parser_.data = this;

@@ -108,6 +108,9 @@ class message_parser {
   void set_body_output(std::string* sink, body_framing framing);
 
   const message_head& head() const { return head_; }
+  // Removes every field named `name` (case-insensitive) from the parsed head; returns how many.
+  // Never allocates.
+  std::size_t erase_fields(std::string_view name);
   bool message_started() const { return started_; }
   bool head_complete() const { return head_complete_; }
   // True when the body length is given by the connection closing (responses only).

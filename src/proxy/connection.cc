@@ -10,10 +10,12 @@
 
 #include "log/access_log.h"
 #include "log/logging.h"
+#include "proxy/exchange.h"
 #include "proxy/h2_session.h"
 #include "proxy/http1_session.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/tcp_session.h"
+#include "tls/session_handle.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -44,6 +46,7 @@ connection::connection(worker& w, std::shared_ptr<const snapshot> snap, std::siz
   if (w.l2) {
     tls_.set_remote_store(w.l2.get(), w.lookup_timeout);
   }
+  tls_.set_guard(w.server.guard);
   set_peer(ep);
   worker_.live.insert(this);
   metrics().active->inc();
@@ -113,6 +116,24 @@ asio::awaitable<bool> connection::handshake() {
   listener_.handshakes[v][static_cast<int>(info.resumed)]->inc();
   listener_.handshake_us->observe(static_cast<double>(info.handshake_us));
   co_return true;
+}
+
+void connection::session_fields(const router::target& route, http::forwarded_info& fwd,
+                                backend_request& req) {
+  const session_header_options& names = snap_.opts.session_headers;
+  const std::uint64_t h = tls_.info().handle;
+  req.session_handle = h;
+  req.session_header = names.session_header;
+  req.logout_header = names.logout_header;
+  if (!route.send_session_handle || h == 0) {
+    return;
+  }
+  if (!handle_hex_made_) {
+    tls::format_handle(h, handle_hex_);
+    handle_hex_made_ = true;
+  }
+  fwd.session_header = names.session_header;
+  fwd.session_handle = std::string_view(handle_hex_, sizeof handle_hex_);
 }
 
 asio::awaitable<void> connection::dispatch() {

@@ -24,6 +24,10 @@
 #include "proxy/worker.h"
 #include "tls/stream.h"
 
+namespace tlsfront::http {
+struct forwarded_info;
+}
+
 namespace tlsfront::proxy {
 
 // One request (or one tcp-mode tunnel) as the access log sees it.
@@ -49,6 +53,8 @@ class drain_hook {
  protected:
   ~drain_hook() = default;
 };
+
+struct backend_request;
 
 class connection {
  public:
@@ -81,6 +87,11 @@ class connection {
     on_drain();
   }
   tls::stream& tls() { return tls_; }
+  // The session-handle fields of one request (issue 14), shared by HTTP/1.1 and HTTP/2: the
+  // handle header for the backend when `route` asks for it, and what the exchange needs to
+  // strip the handle fields from the response and act on a logout. No allocation.
+  void session_fields(const router::target& route, http::forwarded_info& fwd,
+                      backend_request& req);
   read_buffer& in() { return in_; }
   watchdog& client_wd() { return client_wd_; }
   const std::string& peer() const { return peer_; }        // ip:port
@@ -133,6 +144,8 @@ class connection {
   asio::ip::tcp::endpoint proxied_dst_;  // the address the client reached, from a PROXY header
   watchdog client_wd_;
   read_buffer in_;  // client bytes read, not yet parsed or relayed
+  char handle_hex_[16] = {};  // the session handle's text, made at its first use
+  bool handle_hex_made_ = false;
   drain_hook* drain_hook_ = nullptr;
   bool retired_ = false;
 };

@@ -109,6 +109,7 @@ asio::awaitable<exchange_result> exchange::run(request_record& rec, const backen
       break;
     }
     pool.note_success(static_cast<std::size_t>(si));
+    take_session_fields(req);
     if (response_.head().status == 101) {
       co_return co_await switched(a);
     }
@@ -279,6 +280,18 @@ asio::awaitable<exchange::step> exchange::read_response_head(attempt& a) {
   }
   a.pool.note_failure(static_cast<std::size_t>(a.server));
   co_return step::fail;
+}
+
+void exchange::take_session_fields(const backend_request& req) {
+  // Whatever the status: a logout may come with a redirect or an error page. Both fields are
+  // tlsfront's, never the client's to see.
+  if (!req.logout_header.empty() && response_.erase_fields(req.logout_header) > 0 &&
+      req.session_handle != 0 && worker_.server.revoker != nullptr) {
+    worker_.server.revoker->revoke(req.session_handle, revocation_source::backend);
+  }
+  if (!req.session_header.empty()) {
+    response_.erase_fields(req.session_header);
+  }
 }
 
 asio::awaitable<exchange_result> exchange::switched(attempt& a) {

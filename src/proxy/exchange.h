@@ -116,6 +116,11 @@ struct backend_request {
   bool head_method = false;             // HEAD: the response has no body whatever its head says
   bool expect_continue = false;         // the client waits for 100 Continue before its body
   std::string_view upgrade;             // the protocol asked of the backend ("websocket"), or empty
+  // The client connection's session handle (0: none). A final response carrying `logout_header`
+  // revokes it; that field and `session_header` never reach the client.
+  std::uint64_t session_handle = 0;
+  std::string_view session_header;
+  std::string_view logout_header;
 };
 
 struct exchange_result {
@@ -159,6 +164,8 @@ class exchange {
   // The response body to the sink; then the backend connection is returned or dropped.
   asio::awaitable<exchange_result> stream_response(attempt& a);
   asio::awaitable<exchange_result> switched(attempt& a);
+  // The final head's session-handle fields: removed; a logout revokes the request's handle.
+  void take_session_fields(const backend_request& req);
   // True when the backend broke before anything reached the client (then 502 is answered).
   asio::awaitable<bool> relay_body(attempt& a, response_body_plan plan, bool& complete,
                                    bool& client_ok);

@@ -386,11 +386,10 @@ int h2_session::stream::prepare(backend_request& req) {
   framing_ = head_.content_length ? http::body_framing::content_length
                                   : (no_body ? http::body_framing::none : http::body_framing::chunked);
   prefix_.clear();
-  http::build_backend_request(
-      h,
-      http::forwarded_info{c.peer_ip(), "https", c.tls().info().server_name, {}, target_,
-                           c.listener().opts.drop_client_headers},
-      framing_, prefix_);
+  http::forwarded_info fwd{c.peer_ip(), "https", c.tls().info().server_name, {}, target_,
+                           c.listener().opts.drop_client_headers};
+  c.session_fields(*route, fwd, req);
+  http::build_backend_request(h, fwd, framing_, prefix_);
   req.pool = route->pool;
   req.prefix = &prefix_;
   req.has_body = !no_body;

@@ -188,11 +188,10 @@ asio::awaitable<http1_session::outcome> http1_session::forward(request_record& r
   // The head for the backend, then whatever body bytes already arrived with it, parsed before
   // any backend is touched: a malformed body that came in the same read never reaches one.
   prefix_.clear();  // a member: its capacity serves every request
-  http::build_backend_request(
-      h,
-      http::forwarded_info{conn_.peer_ip(), "https", conn_.tls().info().server_name, upgrade_,
-                           target_, conn_.listener().opts.drop_client_headers},
-      request_framing_, prefix_);
+  http::forwarded_info fwd{conn_.peer_ip(), "https", conn_.tls().info().server_name, upgrade_,
+                           target_, conn_.listener().opts.drop_client_headers};
+  conn_.session_fields(route, fwd, req);
+  http::build_backend_request(h, fwd, request_framing_, prefix_);
   request_.set_body_output(&prefix_, request_framing_);
   const auto st = feed_request();
   if (st == http::message_parser::status::error) {

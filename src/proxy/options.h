@@ -68,6 +68,17 @@ struct route_options {
   // Protocols a request may be upgraded to (Upgrade header, then a tunnel after the backend's
   // 101), lowercase. Others are dropped from the request. h2c never: over TLS it is stripped.
   std::vector<std::string> upgrades = {"websocket"};
+  // Send the connection's session handle to the backend ([http] session_header), so that the
+  // application can store it and revoke it later (DELETE /sessions/handle/<it>).
+  bool send_session_handle = false;
+};
+
+// [http]: the names of the session-handle fields (issue 14). Both are always removed from
+// client requests (and request trailers) and from backend responses before the client sees
+// them; a backend response carrying `logout_header` revokes its connection's handle.
+struct session_header_options {
+  std::string session_header = "TLS-Session";
+  std::string logout_header = "TLS-Logout";
 };
 
 struct limits_options {
@@ -116,6 +127,16 @@ struct listener_options {
   bool allow_encoded_slashes = false;
 };
 
+// [revocation] (proxy/session_revocation.h).
+struct revocation_options {
+  // Revoked handles held at once (8 bytes each, table at most half full: 16 bytes per entry).
+  // When full, the oldest generations are refused wholesale (fail closed).
+  std::size_t capacity = 262144;
+  // No session or ticket resumes longer than this after the full handshake that began it, however
+  // often it was resumed or renewed; a revocation is kept this long at most.
+  std::chrono::seconds handle_max_age{std::chrono::hours(24)};
+};
+
 struct server_options {
   unsigned threads = 0;  // 0: one per core
   // The TLS 1.2 session-ID cache shared by every listener and worker; disabled: no session-ID
@@ -134,6 +155,10 @@ struct server_options {
   // budgets), each field documented in http/h2_options.h. Part of the snapshot, so a reload
   // applies it to new connections.
   http::h2_options http2;
+  // [revocation]: session handles and their revocation (proxy/session_revocation.h). Fixed at
+  // start (the set is sized once); a reload that changes it warns that a restart is needed.
+  revocation_options revocation;
+  session_header_options session_headers;
 };
 
 }  // namespace tlsfront::proxy

@@ -28,7 +28,8 @@ router::router(const std::vector<route_options>& routes,
       continue;
     }
     routes_.push_back(compiled{normalize_host(r.host), r.path_prefix,
-                               target{static_cast<int>(it - pool_names.begin()), r.upgrades}});
+                               target{static_cast<int>(it - pool_names.begin()), r.upgrades,
+                                      r.send_session_handle}});
   }
 }
 

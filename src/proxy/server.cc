@@ -238,6 +238,8 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     cache::register_session_cache_metrics(*srv->sessions_, metrics);
   }
 
+  srv->revocation_ = std::make_unique<session_revocation>(
+      opts.revocation, core::real_clock::instance(), &metrics);
   srv->tickets_ =
       std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
   // Where the keys come from: a local source (memory, file), else the fleet's list.
@@ -294,7 +296,8 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   unsigned n = opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>(i);
-    w->server = server_link{&srv->metrics_, &srv->draining_, &srv->open_};
+    w->server = server_link{&srv->metrics_, &srv->draining_, &srv->open_,
+                            srv->revocation_.get(), &srv->revocation_->guard()};
     w->accepted = &metrics.add_counter("tlsfront_worker_connections_total",
                                        "Client connections accepted, by worker thread",
                                        "worker=\"" + std::to_string(i) + "\"");

@@ -36,6 +36,7 @@
 #include "proxy/health_checker.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
+#include "proxy/session_revocation.h"
 #include "proxy/worker.h"
 #include "tls/key_source.h"
 #include "tls/server_context.h"
@@ -76,6 +77,8 @@ class server {
   }
   unsigned threads() const { return static_cast<unsigned>(workers_.size()); }
   std::int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
+  // Session handles and their revocation (always present).
+  session_revocation& revocation() const { return *revocation_; }
   // The session-ID cache, or nullptr when disabled.
   cache::session_cache* sessions() const { return sessions_.get(); }
   // The session-ticket key ring (always present; used by listeners with tickets on).
@@ -102,6 +105,7 @@ class server {
   // snapshot, the metrics and the counters, and TLS contexts reference the session cache, so
   // workers_ is declared last and the cache first.
   std::unique_ptr<cache::session_cache> sessions_;
+  std::unique_ptr<session_revocation> revocation_;  // handles: set, guard, revoker
   std::unique_ptr<tls::ticket_key_ring> tickets_;
   std::unique_ptr<tls::key_source> key_source_;        // drives tickets_
   cluster::fleet_key_source* fleet_keys_ = nullptr;  // key_source_ when the keys are the fleet's

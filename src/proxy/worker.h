@@ -104,6 +104,7 @@ struct server_link {
   const std::atomic<bool>* draining_flag = nullptr;
   std::atomic<std::int64_t>* open = nullptr;
   handle_revoker* revoker = nullptr;  // session handles (logout); nullptr: revocation unavailable
+  tls::resumption_guard* guard = nullptr;  // checks and mints session handles in handshakes
 
   bool draining() const { return draining_flag->load(std::memory_order_relaxed); }
   void connection_closed() const { open->fetch_sub(1, std::memory_order_relaxed); }

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "tls/session_handle.h"
 #include "tls/stream.h"
 
 namespace tlsfront::tls {
@@ -37,6 +38,24 @@ std::uint64_t context_id_of(const uint8_t* sid_ctx, size_t len) {
   return id;
 }
 
+// A cache entry's session (tls/session_handle.h: the handle header) if it may resume: an entry
+// without the header, an undecodable one or one whose handle the guard refuses is null.
+bssl::UniquePtr<SSL_SESSION> admitted_session(SSL* ssl, handshake_info* info,
+                                              std::string_view entry) {
+  std::uint64_t h = 0;
+  std::string_view bytes = decode_entry(entry, h);
+  if (bytes.empty()) {
+    return nullptr;
+  }
+  if (info != nullptr && info->guard != nullptr) {
+    if (!info->guard->admit(h, resumption_kind::id)) {
+      return nullptr;
+    }
+    info->resumed_handle = h;
+  }
+  return session_from_cache_bytes(bytes, SSL_get_SSL_CTX(ssl));
+}
+
 // An L1 miss with a fleet store: the first call starts the lookup and suspends the handshake;
 // the call after the stream's wait takes the answer (a hit also fills L1).
 SSL_SESSION* from_remote(SSL* ssl, attachment& a, handshake_info& info, std::uint64_t ctx_id,
@@ -59,9 +78,9 @@ SSL_SESSION* from_remote(SSL* ssl, attachment& a, handshake_info& info, std::uin
     return nullptr;  // a miss, a failure or the lookup timeout: full handshake
   }
   const std::string& b = info.lookup->bytes;
-  bssl::UniquePtr<SSL_SESSION> session = session_from_cache_bytes(b, SSL_get_SSL_CTX(ssl));
+  bssl::UniquePtr<SSL_SESSION> session = admitted_session(ssl, &info, b);
   if (!session) {
-    return nullptr;
+    return nullptr;  // undecodable or refused: L1 is not filled
   }
   // BoringSSL still checks the session's ID context and time; L1 gets it for next time.
   std::int64_t expires = session_expires_at(session.get());
@@ -86,16 +105,25 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
     ERR_clear_error();
     return 0;
   }
+  // The entry: the session handle's header, then the session (one copy; no allocation).
+  thread_local std::array<std::uint8_t, cache::session_cache::max_slot_bytes> entry;
+  handshake_info* info = info_of(ssl);
+  const std::uint64_t h = info != nullptr ? session_handle_of(ssl, *info) : 0;
+  const std::size_t n = encode_entry(
+      h, std::string_view(reinterpret_cast<const char*>(bytes), len), entry.data(), entry.size());
+  OPENSSL_free(bytes);
+  if (n == 0) {
+    return 0;  // larger than any cache slot: not cached
+  }
   std::int64_t expires = a->clock->now_s() + SSL_SESSION_get_timeout(session);
   const std::uint64_t ctx_id = session_context_id(ssl);
   const std::string_view sid(reinterpret_cast<const char*>(id), id_len);
-  const std::string_view value(reinterpret_cast<const char*>(bytes), len);
+  const std::string_view value(reinterpret_cast<const char*>(entry.data()), n);
   a->cache->insert(ctx_id, sid, value, expires);
-  if (handshake_info* info = info_of(ssl); info != nullptr && info->remote != nullptr) {
+  if (info != nullptr && info->remote != nullptr) {
     info->remote->put(remote_session_key(ctx_id, sid), value,
                       std::chrono::seconds(SSL_SESSION_get_timeout(session)));
   }
-  OPENSSL_free(bytes);
   return 0;  // we did not keep a reference to `session`
 }
 
@@ -119,10 +147,11 @@ SSL_SESSION* on_get_session(SSL* ssl, const uint8_t* id, int id_len, int* out_co
     return info != nullptr && info->remote != nullptr ? from_remote(ssl, *a, *info, ctx_id, sid)
                                                       : nullptr;
   }
-  bssl::UniquePtr<SSL_SESSION> session = session_from_cache_bytes(
-      std::string_view(reinterpret_cast<const char*>(buf.data()), n), SSL_get_SSL_CTX(ssl));
+  bssl::UniquePtr<SSL_SESSION> session = admitted_session(
+      ssl, info, std::string_view(reinterpret_cast<const char*>(buf.data()), n));
   if (!session) {
-    return nullptr;  // undecodable: a miss (full handshake)
+    a->cache->remove(ctx_id, sid);  // undecodable or refused: a miss, and gone for good
+    return nullptr;
   }
   if (info != nullptr) {
     info->cache_hit = true;

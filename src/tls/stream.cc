@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "tls/edge_recv.h"
+#include "tls/session_handle.h"
 #include "tls/ticket_keys.h"
 
 namespace tlsfront::tls {
@@ -179,6 +180,7 @@ asio::awaitable<error_code> stream::handshake() {
     info_.resumed =
         SSL_version(ssl) < TLS1_3_VERSION && info_.cache_hit ? resumption::id : resumption::ticket;
   }
+  session_handle_of(ssl, info_);  // tickets and cache entries resolved it already, if any
   account_ticket_use(ssl, info_);
   co_return error_code{};
 }

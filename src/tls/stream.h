@@ -40,6 +40,8 @@ inline error_code make_error_code(tls_errc e) {
   return error_code(static_cast<int>(e), tls_category());
 }
 
+class resumption_guard;
+
 struct handshake_info {
   std::string server_name;    // SNI, lowercase as sent; empty if none
   const char* version = "-";  // "TLSv1.3"
@@ -60,6 +62,8 @@ struct handshake_info {
   // or cache entry (adopted only if the handshake ends resumed).
   std::uint64_t handle = 0;
   std::uint64_t resumed_handle = 0;
+  // Checks and mints handles (tls/session_handle.h); nullptr: no handles, nothing refused.
+  resumption_guard* guard = nullptr;
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.
@@ -94,6 +98,8 @@ class stream {
     info_.remote = store;
     info_.lookup_timeout = timeout;
   }
+  // Session handles: minted, inherited and checked by `guard` (must outlive the stream).
+  void set_guard(resumption_guard* guard) noexcept { info_.guard = guard; }
   // Off: every wait for input tries a recv(2) first, as Asio's own receive does. For waits that
   // send nothing first (tunnels), where an RST queued behind the last bytes would otherwise only
   // be seen at the idle timeout (tls/edge_recv.h).

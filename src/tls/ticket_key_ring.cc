@@ -1,5 +1,8 @@
 #include "tls/ticket_key_ring.h"
 
+#include <openssl/digest.h>
+#include <openssl/err.h>
+#include <openssl/hkdf.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
 
@@ -20,7 +23,9 @@ ticket_key::ticket_key(const ticket_key& o)
       not_after(o.not_after),
       local(o.local),
       sealed_until(o.sealed_until.load(std::memory_order_relaxed)),
-      ticket_lifetime(o.ticket_lifetime) {}
+      ticket_lifetime(o.ticket_lifetime) {
+  derive_handle_cipher();
+}
 
 ticket_key& ticket_key::operator=(const ticket_key& o) {
   name = o.name;
@@ -33,12 +38,32 @@ ticket_key& ticket_key::operator=(const ticket_key& o) {
   local = o.local;
   sealed_until.store(o.sealed_until.load(std::memory_order_relaxed), std::memory_order_relaxed);
   ticket_lifetime = o.ticket_lifetime;
+  derive_handle_cipher();
   return *this;
 }
 
 ticket_key::~ticket_key() {
   OPENSSL_cleanse(hmac_key.data(), hmac_key.size());
   OPENSSL_cleanse(aes_key.data(), aes_key.size());
+  OPENSSL_cleanse(&handle_enc, sizeof handle_enc);
+  OPENSSL_cleanse(&handle_dec, sizeof handle_dec);
+}
+
+void ticket_key::derive_handle_cipher() noexcept {
+  static constexpr char info[] = "tlsfront ticket handle v1";
+  std::uint8_t secret[64];
+  std::memcpy(secret, hmac_key.data(), hmac_len);
+  std::memcpy(secret + hmac_len, aes_key.data(), aes_len);
+  std::uint8_t kh[16];
+  if (HKDF(kh, sizeof kh, EVP_sha256(), secret, hmac_len + aes_len, nullptr, 0,
+           reinterpret_cast<const std::uint8_t*>(info), sizeof info - 1) != 1) {
+    ERR_clear_error();
+    std::memset(kh, 0, sizeof kh);  // cannot happen with SHA-256 and 16 bytes out
+  }
+  AES_set_encrypt_key(kh, 128, &handle_enc);
+  AES_set_decrypt_key(kh, 128, &handle_dec);
+  OPENSSL_cleanse(secret, sizeof secret);
+  OPENSSL_cleanse(kh, sizeof kh);
 }
 
 std::int64_t ticket_key::opens_until() const noexcept {

@@ -44,6 +44,8 @@
 // and publish it by bumping the version (release; readers acquire).
 #pragma once
 
+#include <openssl/aes.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -86,6 +88,13 @@ struct ticket_key {
   bool may_seal(std::int64_t now) const noexcept;
   // The handshake path: a local key sealed a ticket at `now` (moves sealed_until on).
   void note_sealed(std::int64_t now) const noexcept;
+
+  // The cipher of the session handle in the ticket IV (tls/session_handle.h), derived from the
+  // key material. Every copy derives it (the ring holds only copies: make_shared from a built
+  // key), so a key built in place must call derive_handle_cipher() before it seals.
+  void derive_handle_cipher() noexcept;
+  AES_KEY handle_enc{};
+  AES_KEY handle_dec{};
 };
 
 enum class key_role { next, current, previous, dropped };

@@ -4,10 +4,11 @@
 #include <openssl/digest.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "tls/session_handle.h"
 
 namespace tlsfront::tls {
 namespace {
@@ -54,7 +55,12 @@ int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx,
   const std::int64_t now = a->ring->clock().now_s();
   if (encrypt) {
     auto k = ticket_key_ring::current(*snap, now);
-    if (!k || RAND_bytes(iv, 16) != 1 || !init_ciphers(*k, iv, ctx, hmac, true)) {
+    if (!k) {
+      return -1;
+    }
+    handshake_info* info = info_of(ssl);
+    seal_handle_iv(*k, info != nullptr ? session_handle_of(ssl, *info) : 0, iv);
+    if (!init_ciphers(*k, iv, ctx, hmac, true)) {
       ERR_clear_error();
       return -1;  // only a negative value is an error in encrypt mode
     }
@@ -65,7 +71,8 @@ int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx,
     bump(a->metrics ? a->metrics->issued : nullptr);
     return 1;
   }
-  if (handshake_info* info = info_of(ssl)) {
+  handshake_info* info = info_of(ssl);
+  if (info != nullptr) {
     info->ticket_looked_up = true;
   }
   auto k = ticket_key_ring::find(*snap, key_name);
@@ -74,11 +81,22 @@ int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx,
     bump(a->metrics ? a->metrics->unknown_key : nullptr);
     return 0;  // unknown or dropped key: full handshake
   }
+  if (info != nullptr && info->guard != nullptr) {
+    // Refused before BoringSSL checks the HMAC: a forged IV would fail it anyway. The handle
+    // is adopted only if the handshake ends resumed (session_handle_of).
+    const std::uint64_t h = open_handle_iv(*k, iv);
+    const auto kind = SSL_version(ssl) >= TLS1_3_VERSION ? resumption_kind::psk13
+                                                         : resumption_kind::ticket12;
+    if (!info->guard->admit(h, kind)) {
+      return 0;  // revoked: full handshake (counted by the guard, not as a rejected ticket)
+    }
+    info->resumed_handle = h;
+  }
   if (!init_ciphers(*k, iv, ctx, hmac, false)) {
     ERR_clear_error();
     return 0;
   }
-  if (handshake_info* info = info_of(ssl)) {
+  if (info != nullptr) {
     info->ticket_role = static_cast<int>(role);
   }
   // A ticket under an older key is re-sealed under the current one; a ticket under the

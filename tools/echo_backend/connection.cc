@@ -447,6 +447,15 @@ bool connection::respond_now() {
       append_text(status, {text, static_cast<std::size_t>(n)});
       return true;
     }
+    case route_kind::logout: {
+      static constexpr std::string_view body = "logged out\n";
+      append_head(200, "text/plain", body.size(), true,
+                  "TLS-Logout: 1\r\nTLS-Session: from-backend\r\n");
+      if (!head_only_) {
+        out_.append(body);
+      }
+      return true;
+    }
     case route_kind::close:
       keep_alive_ = false;
       append_text(200, "close\n");

@@ -74,6 +74,11 @@ route parse_route(std::string_view target) noexcept {
         return {route_kind::echo, 0};
       }
       break;
+    case 'l':
+      if (path == "/logout") {
+        return {route_kind::logout, 0};
+      }
+      break;
     case 'h':
       if (path == "/headers") {
         return {route_kind::headers, 0};

@@ -19,6 +19,8 @@ enum class route_kind : std::uint8_t {
   hang,          // /hang: never responds
   slow,          // /slow/<ms>: responds after a delay
   close,         // /close: responds with Connection: close, then closes
+  logout,        // /logout: 200 with "TLS-Logout: 1" and "TLS-Session: from-backend" (tlsfront's
+                 // session-handle fields, which it must act on and never show the client)
   stats,         // /__stats: request and connection totals (not itself counted)
   bad_argument,  // a known endpoint with a missing or out-of-range number: 400, connection kept
 };

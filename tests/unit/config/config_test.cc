@@ -1173,9 +1173,10 @@ TEST(config_load, listener_request_rules_and_their_defaults) {
   load_result r = load(minimal);
   ASSERT_TRUE(r.value) << r.error.to_string();
   const proxy::listener_options& d = r.value->server.listeners[0];
-  EXPECT_EQ(d.drop_client_headers, (std::vector<std::string>{"Forwarded", "X-Real-IP",
-                                                             "True-Client-IP", "X-Client-IP",
-                                                             "X-Forwarded-Port"}));
+  // The session-handle fields ([http]) are dropped on every listener, whatever it lists.
+  EXPECT_EQ(d.drop_client_headers,
+            (std::vector<std::string>{"Forwarded", "X-Real-IP", "True-Client-IP", "X-Client-IP",
+                                      "X-Forwarded-Port", "TLS-Session", "TLS-Logout"}));
   EXPECT_FALSE(d.allow_encoded_slashes);
   EXPECT_TRUE(d.tls.ciphers.empty());  // tlsfront's default list, see tls/cipher_policy.h
   EXPECT_TRUE(r.value->warnings.empty());
@@ -1197,9 +1198,11 @@ drop_client_headers = []
 )");
   ASSERT_TRUE(r.value) << r.error.to_string();
   EXPECT_EQ(r.value->server.listeners[0].drop_client_headers,
-            (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP"}));
+            (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP", "TLS-Session",
+                                      "TLS-Logout"}));
   EXPECT_TRUE(r.value->server.listeners[0].allow_encoded_slashes);
-  EXPECT_TRUE(r.value->server.listeners[1].drop_client_headers.empty());
+  EXPECT_EQ(r.value->server.listeners[1].drop_client_headers,
+            (std::vector<std::string>{"TLS-Session", "TLS-Logout"}));
 
   const std::string head = "\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n";
   const std::string cert =
@@ -1484,6 +1487,74 @@ TEST(config_load, shipped_config_documents_http2_with_the_defaults) {
   const load_result r = load(std::string(minimal) + section);
   ASSERT_TRUE(r.value) << r.error.to_string() << "\n" << section;
   EXPECT_EQ(h2_fields(r.value->server.http2), h2_fields(http::h2_options{}));
+}
+
+}  // namespace
+}  // namespace tlsfront::config
+
+namespace tlsfront::config {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Session handles: [http] field names, [revocation], [[route]] send_session_handle
+
+TEST(config_load, session_handle_keys_and_their_defaults) {
+  load_result r = load(minimal);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.session_headers.session_header, "TLS-Session");
+  EXPECT_EQ(r.value->server.session_headers.logout_header, "TLS-Logout");
+  EXPECT_EQ(r.value->server.revocation.capacity, 262144u);
+  EXPECT_EQ(r.value->server.revocation.handle_max_age, std::chrono::hours(24));
+
+  r = load(std::string(minimal) +
+           "[http]\nsession_header = \"X-Sess\"\nlogout_header = \"X-Bye\"\n"
+           "[revocation]\ncapacity = 1000\nhandle_max_age = \"2h\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.session_headers.session_header, "X-Sess");
+  EXPECT_EQ(r.value->server.session_headers.logout_header, "X-Bye");
+  EXPECT_EQ(r.value->server.revocation.capacity, 1000u);
+  EXPECT_EQ(r.value->server.revocation.handle_max_age, std::chrono::hours(2));
+  const auto& drop = r.value->server.listeners[0].drop_client_headers;
+  EXPECT_NE(std::find(drop.begin(), drop.end(), "X-Sess"), drop.end());
+  EXPECT_NE(std::find(drop.begin(), drop.end(), "X-Bye"), drop.end());
+  EXPECT_EQ(std::find(drop.begin(), drop.end(), "TLS-Session"), drop.end());
+
+  // Unset, handle_max_age never cuts a configured lifetime short.
+  r = load(std::string(minimal) + "[session_cache]\ntimeout = \"3d\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.revocation.handle_max_age, std::chrono::hours(72));
+
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nsession_header = \"TLS Session\"\n",
+                         "7:18", "'session_header' must be a header name (a token)"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout_header = \"\"\n", "7:17",
+                         "'logout_header'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout_header = \"Content-Length\"\n",
+                         "7:17", "'logout_header' cannot be \"Content-Length\""));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout_header = \"tls-session\"\n",
+                         "7:17", "must be different fields"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout = \"X\"\n", "7:1", "logout"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[revocation]\ncapacity = 10\n", "7:12",
+                         "'capacity'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[revocation]\nhandle_max_age = \"8d\"\n",
+                         "7:18", "'handle_max_age' must be between 1m and 7d"));
+  EXPECT_TRUE(fails_with(std::string(minimal) +
+                             "[session_cache]\ntimeout = \"2h\"\n[revocation]\n"
+                             "handle_max_age = \"1h\"\n",
+                         "9:18", "must be at least the longest session lifetime"));
+}
+
+TEST(config_load, route_send_session_handle) {
+  const std::string base = std::string(minimal) +
+                           "[[pool]]\nname = \"p\"\nservers = [\"127.0.0.1:9000\"]\n"
+                           "[[route]]\npool = \"p\"\n";
+  load_result r = load(base);
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_FALSE(r.value->server.routes.at(0).send_session_handle);
+  r = load(base + "send_session_handle = true\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_TRUE(r.value->server.routes.at(0).send_session_handle);
+  EXPECT_TRUE(fails_with(base + "send_session_handle = 1\n", "11:23",
+                         "'send_session_handle' must be a boolean"));
 }
 
 }  // namespace
