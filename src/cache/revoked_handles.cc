@@ -94,36 +94,50 @@ revoked_handles::insert_result revoked_handles::insert(std::uint64_t h,
   bool raised = false;
   std::size_t b1 = 0, b2 = 0;
   buckets_of(h, b1, b2);
-  // Each round either claims a slot or raises the floor past the oldest live entry of the two
-  // buckets; a raise makes at least one slot dead, so a few rounds always suffice unless other
-  // writers keep filling the freed slots (then the floor keeps rising: still fail closed).
+  // Each round claims a slot, loses one to another writer, or raises the floor past the oldest
+  // live entry of the two buckets (which makes at least one slot dead); a few rounds suffice
+  // unless other writers keep taking the freed slots (then the floor keeps rising: still fail
+  // closed).
   for (int round = 0; round < 64; ++round) {
     const std::uint32_t fl = floor();
     if (dead(h, now_gen, fl)) {
       return raised ? insert_result::raised_floor : insert_result::present;  // refused anyway
     }
+    // Two choices: the bucket with more free (empty or dead) slots takes it, which keeps
+    // overflow at half load vanishingly rare.
     std::uint32_t oldest = std::numeric_limits<std::uint32_t>::max();
-    for (std::size_t b : {b1, b2}) {
-      for (auto& s : buckets_[b].slot) {
-        std::uint64_t v = s.load(std::memory_order_acquire);
+    int free_count[2] = {0, 0};
+    int first_free[2] = {-1, -1};
+    const std::size_t pick[2] = {b1, b2};
+    for (int i = 0; i < 2; ++i) {
+      for (int j = 0; j < 8; ++j) {
+        const std::uint64_t v = buckets_[pick[i]].slot[j].load(std::memory_order_acquire);
         if (v == h) {
           return raised ? insert_result::raised_floor : insert_result::present;
         }
-        if ((v == 0 || dead(v, now_gen, fl)) &&
-            s.compare_exchange_strong(v, h, std::memory_order_release,
-                                      std::memory_order_relaxed)) {
-          return raised ? insert_result::raised_floor : insert_result::inserted;
-        }
-        if (v != 0) {
+        if (v == 0 || dead(v, now_gen, fl)) {
+          if (free_count[i]++ == 0) {
+            first_free[i] = j;
+          }
+        } else {
           oldest = std::min(oldest, handle_generation(v));
         }
       }
     }
-    if (oldest != std::numeric_limits<std::uint32_t>::max()) {
-      raise_floor(oldest + 1);
-      floor_raises_.fetch_add(1, std::memory_order_relaxed);
-      raised = true;
+    if (free_count[0] + free_count[1] > 0) {
+      const int i = free_count[1] > free_count[0] ? 1 : 0;
+      auto& slot = buckets_[pick[i]].slot[first_free[i]];
+      std::uint64_t v = slot.load(std::memory_order_relaxed);
+      if ((v == 0 || dead(v, now_gen, fl)) &&
+          slot.compare_exchange_strong(v, h, std::memory_order_release,
+                                       std::memory_order_relaxed)) {
+        return raised ? insert_result::raised_floor : insert_result::inserted;
+      }
+      continue;  // another writer took it: look again
     }
+    raise_floor(oldest + 1);
+    floor_raises_.fetch_add(1, std::memory_order_relaxed);
+    raised = true;
   }
   // Writers kept refilling both buckets: refuse everything up to h's own generation.
   raise_floor(handle_generation(h) + 1);
@@ -156,6 +170,18 @@ std::size_t revoked_handles::sweep(std::uint32_t now_gen) noexcept {
     }
   }
   return live;
+}
+
+std::size_t revoked_handles::live(std::uint32_t now_gen) const noexcept {
+  std::size_t n = 0;
+  const std::uint32_t fl = floor();
+  for (std::size_t b = 0; b <= mask_; ++b) {
+    for (const auto& s : buckets_[b].slot) {
+      const std::uint64_t v = s.load(std::memory_order_relaxed);
+      n += v != 0 && !dead(v, now_gen, fl);
+    }
+  }
+  return n;
 }
 
 }  // namespace tlsfront::cache

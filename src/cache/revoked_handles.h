@@ -24,7 +24,8 @@
 // Each bucket is one cache line of 8 std::atomic<uint64_t>; a slot's word is the whole datum
 // (the handle, 0 = empty). Each handle may sit in either of two buckets chosen by a seeded hash;
 // there is no probing beyond them, so a slot may be zeroed at any time without breaking a chain.
-// insert() claims a slot with a release CAS (empty or dead → h); sweep() zeroes with a CAS
+// insert() claims a slot in the emptier of the two buckets (two choices keep overflow at half
+// load vanishingly rare) with a release CAS (empty or dead → h); sweep() zeroes with a CAS
 // (dead → 0), never a plain store, so it cannot wipe a concurrent insert; check() uses acquire
 // loads, so a thread that learnt of a revocation through any synchronising path (a promise, a
 // posted handler) sees it. Two writers racing on the same handle may both insert it: that only
@@ -89,6 +90,8 @@ class revoked_handles {
   std::uint32_t floor() const noexcept { return floor_.load(std::memory_order_acquire); }
   // Zeroes dead slots; returns how many live entries remain (control thread, any time).
   std::size_t sweep(std::uint32_t now_gen) noexcept;
+  // Live entries, counted without changing anything (a scan of every slot: metrics).
+  std::size_t live(std::uint32_t now_gen) const noexcept;
 
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t slots() const noexcept { return (mask_ + 1) * 8; }

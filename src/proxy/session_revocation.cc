@@ -26,6 +26,20 @@ session_revocation::session_revocation(const revocation_options& o, const core::
   if (metrics == nullptr) {
     return;
   }
+  metrics->add_gauge_fn("tlsfront_revoked_handles",
+                        "Revoked session handles held (that something could still resume with)",
+                        "", [this] { return static_cast<double>(set_.live(guard_.now_generation())); });
+  metrics->add_gauge_fn("tlsfront_revoked_handles_capacity",
+                        "Revoked session handles the set holds at most ([revocation] capacity)", "",
+                        [this] { return static_cast<double>(set_.capacity()); });
+  metrics->add_counter_fn("tlsfront_revocation_floor_raises_total",
+                          "Times a full revoked set refused the oldest generations wholesale "
+                          "(fail closed) to make room",
+                          "", [this] { return static_cast<double>(set_.floor_raises()); });
+  metrics->add_gauge_fn("tlsfront_revocation_floor_generation",
+                        "Handles of a generation below this are refused (minutes since "
+                        "2025-01-01 UTC; 0: none)",
+                        "", [this] { return static_cast<double>(set_.floor()); });
   static constexpr const char* sources[] = {"backend", "admin", "purge"};
   for (int s = 0; s < 3; ++s) {
     revocations_[s] = &metrics->add_counter(
