@@ -191,9 +191,7 @@ void reader::read_listener_requests(const toml::table& t, proxy::listener_option
   if (const toml::node* n = t.get("drop_client_headers")) {
     out.drop_client_headers.clear();  // []: none beyond what tlsfront always replaces
     for_each_string(*n, "drop_client_headers", [&](const toml::node& e, const std::string& v) {
-      const bool token = std::all_of(v.begin(), v.end(), [](char c) {
-        return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string::npos;
-      });
+      const bool token = std::all_of(v.begin(), v.end(), is_token_char);
       if (!token) {
         fail(e, "invalid header name " + double_quoted(v) + " in 'drop_client_headers'");
       }

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -151,9 +150,7 @@ void reader::read_routes(const toml::array& routes, const std::vector<proxy::poo
       for_each_string(*n, "upgrades", [&](const toml::node& e, const std::string& v) {
         std::string p;
         for (char c : v) {
-          const bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                             (c >= '0' && c <= '9') || std::strchr("!#$%&'*+-.^_`|~", c);
-          if (!tchar || c == '\0') {
+          if (!is_token_char(c)) {
             fail(e, "'upgrades' holds protocol names (tokens such as \"websocket\")");
           }
           p.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));

@@ -193,9 +193,7 @@ void reader::read_http(const toml::table& t, proxy::session_header_options& out)
       return;
     }
     std::string v = as_nonempty_string(*n, key);
-    const bool token = std::all_of(v.begin(), v.end(), [](char c) {
-      return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string::npos;
-    });
+    const bool token = std::all_of(v.begin(), v.end(), is_token_char);
     if (!token) {
       fail(*n, single_quoted(key) + " must be a header name (a token), not " + double_quoted(v));
     }

@@ -69,6 +69,10 @@ bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+bool is_token_char(char c) {
+  return is_alnum(c) || (c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
+}
+
 std::string format_size(std::uint64_t bytes) {
   constexpr std::pair<std::uint64_t, char> units[] = {
       {1024ULL * 1024 * 1024, 'g'}, {1024ULL * 1024, 'm'}, {1024ULL, 'k'}};

@@ -52,6 +52,8 @@ std::optional<std::size_t> leading_number(std::string_view text, std::uint64_t& 
 char ascii_lower(char c);
 
 bool is_alnum(char c);
+// An RFC 9110 tchar: what header names and protocol tokens are made of.
+bool is_token_char(char c);
 
 // "1k", "16m", "3g" when exact, else the byte count.
 std::string format_size(std::uint64_t bytes);
