@@ -265,7 +265,9 @@ asio::awaitable<void> admin_server::serve(asio::ip::tcp::socket s) {
         head = true;
         req.method.assign(parser.head().method);
         std::string_view target = parser.head().target;
-        req.path.assign(target.substr(0, target.find('?')));
+        const std::size_t q = target.find('?');
+        req.path.assign(target.substr(0, q));
+        req.query.assign(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
         // Judged on the head alone: a refused request's body is never waited for.
         refusal = refuse(parser.head(), peer);
         if (refusal) {

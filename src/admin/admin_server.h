@@ -34,7 +34,8 @@ namespace asio = boost::asio;
 
 struct admin_request {
   std::string method;
-  std::string path;  // without the query
+  std::string path;   // without the query
+  std::string query;  // after '?', as sent ("" when none)
   std::string body;
 };
 

@@ -1,28 +1,26 @@
-// admin/session_routes.h — admin endpoints for the session-ID cache:
-//   POST   /sessions/flush       drop every cached session (clients fall back to full handshakes)
-//   DELETE /sessions/<hex id>    revoke one session ID under every certificate (RFC 7486: a
-//                                logged-out session must not resume); with `revoke_in_fleet`
-//                                (a [cluster] fleet) also in Redis and on every instance
-//   DELETE /sessions/handle/<16 hex>  revoke a session handle (issue 14): no session ID, ticket
-//                                or TLS 1.3 session carrying it resumes on this instance again
-// Thread-safety: handlers run on the admin thread; the cache is lock-free.
+// admin/session_routes.h — admin endpoints for sessions and their revocation (RFC 7486: a
+// logged-out session must not resume; issue 14). With [cluster] every call acts on the whole
+// fleet and answers once Redis accepted it (or says it did not: "fleet":"queued" etc., see
+// proxy::server).
+//   POST   /sessions/flush[?scope=local]  session IDs made before now stop resuming: this cache
+//                                emptied; with [cluster] (unless scope=local) every instance's
+//                                cache and Redis too. Tickets are not touched (see purge).
+//   POST   /sessions/purge       suspected compromise: nothing issued before resumes anywhere
+//                                (the handle floor), every cache emptied, ticket keys replaced
+//   DELETE /sessions/<hex id>    one session ID under every certificate, here and in the fleet
+//   DELETE /sessions/handle/<16 hex>  a session handle: no session ID, ticket or TLS 1.3
+//                                session carrying it resumes again, here and in the fleet
+// Thread-safety: handlers run on the admin thread; each waits at most server::kFleetWait.
 #pragma once
 
-#include <functional>
-#include <string>
-
 #include "admin/admin_server.h"
-#include "cache/session_cache.h"
-#include "proxy/session_revocation.h"
+#include "proxy/server.h"
 
 namespace tlsfront::admin {
 
-// `revoke_in_fleet`: optional; returns true when it queued a fleet-wide revocation.
-void register_session_routes(admin_server& admin, cache::session_cache& sessions,
-                             std::function<bool(const std::string&)> revoke_in_fleet = {});
-
-// Registers DELETE /sessions/handle/: must come before register_session_routes (whose
-// /sessions/ prefix would take it).
-void register_handle_routes(admin_server& admin, proxy::session_revocation& revocation);
+// Registers DELETE /sessions/handle/ and POST /sessions/purge (always: handles exist without
+// a session cache), and with `with_cache` the flush and session-ID routes. The handle route
+// comes first: the /sessions/ prefix route would take it.
+void register_session_routes(admin_server& admin, proxy::server& srv, bool with_cache);
 
 }  // namespace tlsfront::admin

@@ -34,4 +34,19 @@ bool fleet_key_source::reload(std::string& error) {
   return false;
 }
 
+std::string fleet_key_source::purge(bool heard, std::uint64_t keys_version) {
+  if (sync_ == nullptr) {
+    ring_.seed();
+    return "replaced";
+  }
+  if (heard) {
+    if (keys_version != 0) {
+      sync_->purge_install(keys_version);
+    }
+    return "fleet list";
+  }
+  sync_->request_purge();
+  return "replaced here; written as the fleet's list";
+}
+
 }  // namespace tlsfront::cluster

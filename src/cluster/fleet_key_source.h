@@ -26,6 +26,7 @@ class fleet_key_source final : public tls::key_source {
   bool start(std::string& error) override;
   void maintain() override;
   bool rotate_now(std::string& error, bool& fleet) override;
+  std::string purge(bool heard, std::uint64_t keys_version) override;
   bool reload(std::string& error) override;
 
  private:

@@ -110,6 +110,12 @@ std::optional<std::string> subscription_payload(const redisReply& r) {
   return std::nullopt;
 }
 
+bool subscription_confirmed(const redisReply& r) {
+  return r.type == REDIS_REPLY_ARRAY && r.elements == 3 &&
+         r.element[0]->type == REDIS_REPLY_STRING &&
+         std::string_view(r.element[0]->str, r.element[0]->len) == "subscribe";
+}
+
 const boost::system::error_category& redis_category() noexcept {
   static const redis_category_impl c;
   return c;
@@ -272,8 +278,9 @@ void redis_client::send(std::vector<std::string> argv, handler h, bool handshake
 }
 
 void redis_client::subscribe(std::string channel,
-                             std::function<void(const std::string&)> on_message) {
-  subs_.push_back({std::move(channel), std::move(on_message)});
+                             std::function<void(const std::string&)> on_message,
+                             std::function<void()> on_subscribed) {
+  subs_.push_back({std::move(channel), std::move(on_message), std::move(on_subscribed)});
   if (state_ == state::ready && ac_ != nullptr) {
     send_subscription(subs_.size() - 1);
   }
@@ -321,8 +328,14 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
       delete sp;
       return;
     }
-    if (auto payload = subscription_payload(*r); payload && sp->subscription < self->subs_.size()) {
-      self->subs_[sp->subscription].on_message(*payload);
+    if (sp->subscription >= self->subs_.size()) {
+      return;
+    }
+    subscription& sub = self->subs_[sp->subscription];
+    if (auto payload = subscription_payload(*r)) {
+      sub.on_message(*payload);
+    } else if (subscription_confirmed(*r) && sub.on_subscribed) {
+      sub.on_subscribed();
     }
     return;
   }
@@ -350,8 +363,8 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
         spdlog::info("redis {}:{}: connected", self->opts_.host, self->opts_.port);
       }
       self->send_subscriptions();
-      if (self->on_ready_) {
-        self->on_ready_();
+      for (const auto& f : self->on_ready_) {
+        f();
       }
     }
     return;

@@ -80,6 +80,8 @@ redis_reply to_redis_reply(const redisReply& r);
 // The payload of a pub/sub push ["message", channel, payload]; nullopt for any other reply
 // (subscribe confirmations, malformed pushes), which a subscriber ignores.
 std::optional<std::string> subscription_payload(const redisReply& r);
+// True for Redis's confirmation of a SUBSCRIBE: ["subscribe", channel, count].
+bool subscription_confirmed(const redisReply& r);
 
 // hiredis 0.14 allocates an array reply's element table from the array's header alone, before
 // any element arrives: "*666666662\r\n" asks for 5 GB, so a dozen bytes from the server (or from
@@ -117,13 +119,18 @@ class redis_client {
   // inside this call: with the reply, or with a redis_errc.
   void command(std::vector<std::string> argv, handler h);
 
-  // Called each time the connection becomes ready (after AUTH/SELECT).
-  void on_ready(std::function<void()> f) { on_ready_ = std::move(f); }
+  // Adds a hook called, in the order added, each time the connection becomes ready (after
+  // AUTH/SELECT).
+  void add_on_ready(std::function<void()> f) { on_ready_.push_back(std::move(f)); }
 
   // Turns this client into a subscriber (it then sends no other command): SUBSCRIBE `channel`
   // now if ready and again after every reconnect; `on_message` gets each message's payload.
-  // Messages published while the connection was down are lost (pub/sub has no backlog).
-  void subscribe(std::string channel, std::function<void(const std::string&)> on_message);
+  // Messages published while the connection was down are lost (pub/sub has no backlog), so
+  // `on_subscribed` (optional) runs each time Redis confirms the subscription: from then on
+  // every message published reaches on_message, and a read of what was missed made after it
+  // loses nothing.
+  void subscribe(std::string channel, std::function<void(const std::string&)> on_message,
+                 std::function<void()> on_subscribed = {});
 
   const redis_counters& counters() const noexcept { return counters_; }
   // The last connection problem, for logs and tests ("" when none yet).
@@ -160,10 +167,11 @@ class redis_client {
   std::chrono::milliseconds delay_;
   std::chrono::steady_clock::time_point connect_started_;
   std::uint64_t attempt_ = 0;  // connect() count: a check timer belongs to one attempt
-  std::function<void()> on_ready_;
+  std::vector<std::function<void()>> on_ready_;
   struct subscription {
     std::string channel;
     std::function<void(const std::string&)> on_message;
+    std::function<void()> on_subscribed;
   };
   std::vector<subscription> subs_;
   redis_counters counters_;

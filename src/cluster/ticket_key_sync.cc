@@ -157,7 +157,7 @@ void ticket_key_sync::start() {
   // Read as soon as the connection is ready (at start and after every reconnect: the fleet
   // converges at once), and every poll_interval anyway (a failing read is what marks the list
   // unavailable while Redis is down).
-  client_.on_ready([this, alive = alive_] {
+  client_.add_on_ready([this, alive = alive_] {
     if (*alive) {
       poll_now();
     }
@@ -181,6 +181,44 @@ void ticket_key_sync::request_rotation() {
       poll_now();
     }
   });
+}
+
+void ticket_key_sync::request_purge() {
+  asio::post(ioc_, [this, alive = alive_] {
+    if (!*alive) {
+      return;
+    }
+    // On this thread, so no poll in flight installs the old list over the new keys: it finds
+    // purge_ set and proposes these instead.
+    ring_.seed();
+    purge_ = true;
+    poll_now();
+  });
+}
+
+void ticket_key_sync::purge_install(std::uint64_t version) {
+  asio::post(ioc_, [this, alive = alive_, version] {
+    if (!*alive) {
+      return;
+    }
+    purge_install_ = std::max(purge_install_, std::max<std::uint64_t>(version, 1));
+    poll_now();
+  });
+}
+
+void ticket_key_sync::propose_purge(std::uint64_t read_version, std::string expected) {
+  key_list mine;
+  const std::int64_t held = counters_.version.load(std::memory_order_relaxed);
+  mine.version = std::max<std::uint64_t>(read_version, held > 0 ? static_cast<std::uint64_t>(held) : 0) + 1;
+  const std::int64_t now = ring_.clock().now_s();
+  auto snap = ring_.view();
+  for (const auto& k : snap->keys) {
+    if (!k->local && now < k->not_after) {
+      mine.keys.push_back(*k);
+    }
+  }
+  plan(mine, ring_, now, false, ahead_s_);  // a next key if seed() made none (version + 1)
+  propose(std::move(mine), std::move(expected), false, true);
 }
 
 void ticket_key_sync::schedule_poll() {
@@ -223,6 +261,25 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
     return;
   }
   const std::int64_t now = ring_.clock().now_s();
+  if (purge_) {
+    // The purge's keys replace the list read (never one that does not open: that falls
+    // through to the refusal below, and the purge waits).
+    std::uint64_t read_version = 0;
+    bool readable = r.type == redis_reply::kind::nil;
+    if (r.type == redis_reply::kind::string) {
+      std::string plain;
+      key_list list;
+      if (seal_.open(r.str, key_, plain) == sealer::open_result::ok && decode(plain, list)) {
+        read_version = list.version;
+        readable = true;
+      }
+      OPENSSL_cleanse(plain.data(), plain.size());
+    }
+    if (readable) {
+      propose_purge(read_version, r.type == redis_reply::kind::nil ? std::string() : r.str);
+      return;
+    }
+  }
   if (r.type == redis_reply::kind::nil) {
     // No list yet (a new fleet, or it was deleted, or Redis restarted without persistence):
     // propose our own keys, the ones every ticket this instance issued so far is sealed under,
@@ -257,8 +314,20 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
     done();
     return;
   }
-  ring_.install(list.keys);
+  const bool purging = purge_install_ != 0 && list.version >= purge_install_;
+  ring_.install(list.keys, purging);
   ring_.set_fallback(false);
+  if (purging) {
+    purge_install_ = 0;
+    spdlog::warn("fleet: ticket keys purged (list version {}): every other key dropped",
+                 list.version);
+    if (purge_won_ != 0 && list.version >= purge_won_) {
+      purge_won_ = 0;
+      if (purged_) {
+        purged_(list.version);
+      }
+    }
+  }
   // A list numbered below the one installed before was recreated by an instance that had not
   // seen it (Redis lost the list, and another instance wrote it first): it is written again
   // under the next number, and the version shown stays where it was meanwhile.
@@ -287,12 +356,15 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
   done();
 }
 
-void ticket_key_sync::propose(key_list list, std::string expected, bool rotating) {
+void ticket_key_sync::propose(key_list list, std::string expected, bool rotating,
+                              bool purging) {
+  const std::uint64_t version = list.version;
   std::string plain = encode(list);
   std::string sealed = seal_.seal(plain, key_);
   OPENSSL_cleanse(plain.data(), plain.size());
   client_.command({"EVAL", kCompareAndSet, "1", key_, std::move(expected), std::move(sealed)},
-                  [this, alive = alive_, rotating](const error_code& ec, const redis_reply& r) {
+                  [this, alive = alive_, rotating, purging, version](const error_code& ec,
+                                                                     const redis_reply& r) {
                     if (!*alive) {
                       return;
                     }
@@ -306,6 +378,11 @@ void ticket_key_sync::propose(key_list list, std::string expected, bool rotating
                         .fetch_add(1, std::memory_order_relaxed);
                     if (r.integer == 1 && rotating) {
                       rotate_ = false;  // a lost proposal keeps the request for the next one
+                    }
+                    if (r.integer == 1 && purging) {
+                      purge_ = false;  // a lost one proposes again on the next read
+                      purge_won_ = version;
+                      purge_install_ = std::max(purge_install_, version);
                     }
                     // Won or lost, install only what the store holds now.
                     again_ = true;

@@ -33,6 +33,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,11 +70,21 @@ class ticket_key_sync {
   ticket_key_sync(const ticket_key_sync&) = delete;
   ticket_key_sync& operator=(const ticket_key_sync&) = delete;
 
-  // Polls whenever the client becomes ready (it takes the client's on_ready hook) and every
+  // Polls whenever the client becomes ready (a hook on the client's ready) and every
   // poll_interval.
   void start();
   // Asks the fleet for a new key: the next poll proposes one starting `ahead()` from now.
   void request_rotation();
+  // A purge (any thread: posts): the ring's keys are replaced at once by fresh ones (the old
+  // ones wiped), and the next poll writes those as the fleet's whole list (compare-and-set
+  // against what it read, retried until it wins, across Redis outages); once this instance
+  // installed it, the purge hook runs with the list's version.
+  void request_purge();
+  // The hook a won purge runs (on the io thread) with the list's version; set before start().
+  void on_purged(std::function<void(std::uint64_t version)> hook) { purged_ = std::move(hook); }
+  // Another instance purged (any thread: posts): the first list read numbered >= `version`
+  // is installed in purge mode (keys missing from it dropped, not demoted).
+  void purge_install(std::uint64_t version);
   bool shared() const { return counters_.shared.load(std::memory_order_relaxed); }
   const ticket_sync_counters& counters() const { return counters_; }
   // Seconds between publishing a key and its first use.
@@ -96,7 +107,8 @@ class ticket_key_sync {
   void poll_now();
   void schedule_poll();
   void on_read(const error_code& ec, const redis_reply& r);
-  void propose(key_list list, std::string expected, bool rotating);
+  void propose(key_list list, std::string expected, bool rotating, bool purging = false);
+  void propose_purge(std::uint64_t read_version, std::string expected);
   void degrade(const std::string& why);
   void done();
 
@@ -111,6 +123,10 @@ class ticket_key_sync {
   bool busy_ = false;         // a read or a proposal is in flight
   bool rotate_ = false;       // an operator asked for a new key
   bool again_ = false;        // poll again as soon as the one in flight ends
+  bool purge_ = false;        // a purge's list is still to be written
+  std::uint64_t purge_install_ = 0;  // install the first list numbered >= this in purge mode
+  std::uint64_t purge_won_ = 0;      // the version this instance's purge wrote (hook pending)
+  std::function<void(std::uint64_t)> purged_;
   bool logged_degraded_ = false;
   ticket_sync_counters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

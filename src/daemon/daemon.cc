@@ -110,12 +110,7 @@ void process::register_admin_routes() {
   if (!admin_) {
     return;
   }
-  admin::register_handle_routes(*admin_, srv_->revocation());
-  if (srv_->sessions() != nullptr) {
-    admin::register_session_routes(
-        *admin_, *srv_->sessions(),
-        [s = srv_.get()](const std::string& id) { return s->revoke_in_fleet(id); });
-  }
+  admin::register_session_routes(*admin_, *srv_, srv_->sessions() != nullptr);
   admin::register_backend_routes(*admin_, *srv_);
   admin::register_ticket_routes(*admin_, srv_->tickets(), srv_->ticket_source());
 }

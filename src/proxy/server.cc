@@ -11,7 +11,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <thread>
+#include <utility>
 
 #include "cache/session_cache_metrics.h"
 #include "cluster/fleet_key_source.h"
@@ -325,21 +328,57 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
         stores.push_back(w->l2.get());
       }
       cluster::register_session_store_metrics(std::move(stores), metrics);
-      // Worker 0 hears the fleet's revocations on a connection of its own (subscriber mode).
-      worker& w0 = *srv->workers_.front();
-      w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
-      srv->revocations_ = std::make_unique<cluster::revocation_subscriber>(
-          *w0.subscriber, co.key_prefix, [s = srv.get()](std::string_view id) {
-            return s->sessions_->remove_all_contexts(id);
-          });
-      srv->revocations_->register_metrics(metrics);
     }
+    // Worker 0 writes the revocations and hears the fleet's on a connection of its own
+    // (subscriber mode).
+    worker& w0 = *srv->workers_.front();
+    w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
+    server* s = srv.get();
+    cluster::revocation_hooks hooks;
+    if (srv->sessions_) {
+      hooks.drop_id = [s](std::string_view id) { return s->sessions_->remove_all_contexts(id); };
+    }
+    hooks.flushed = [s](std::int64_t unix_s) {
+      s->revocation_->guard().set_flush_before(unix_s);
+      const std::size_t flushed = s->sessions_ ? s->sessions_->entries_in_use() : 0;
+      if (s->sessions_) {
+        s->sessions_->clear();
+      }
+      spdlog::info("fleet: session cache flushed ({} sessions)", flushed);
+    };
+    hooks.purged = [s](std::uint32_t gen, std::uint64_t keys_version) {
+      const std::uint32_t before = s->purged_floor_.load(std::memory_order_relaxed);
+      if (gen > before) {
+        s->purged_floor_.store(gen, std::memory_order_relaxed);
+        if (s->sessions_) {
+          s->sessions_->clear();
+        }
+        const std::string keys = s->key_source_->purge(true, keys_version);
+        spdlog::warn("fleet: purge heard: sessions of generations below {} refused, cache "
+                     "emptied, ticket keys {}",
+                     gen, keys);
+      } else if (keys_version != 0) {
+        s->key_source_->purge(true, keys_version);  // the purge's fleet list, now written
+      }
+    };
+    const std::chrono::seconds marker_ttl =
+        opts.revocation.handle_max_age + std::chrono::minutes(2);
+    srv->fleet_revocation_ = std::make_unique<cluster::revocation_sync>(
+        w0.ioc, *w0.redis, *w0.subscriber, srv->revocation_->guard(), co.key_prefix,
+        opts.revocation.capacity, marker_ttl, std::move(hooks));
+    srv->fleet_revocation_->register_metrics(metrics);
+    srv->revocation_->attach_fleet(srv->fleet_revocation_.get());
     if (srv->fleet_keys_ != nullptr) {
-      worker& w0 = *srv->workers_.front();
       srv->ticket_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront ticket keys v1");
       w0.key_sync = std::make_unique<cluster::ticket_key_sync>(
           w0.ioc, *w0.redis, *srv->ticket_sealer_, *srv->tickets_, co.key_prefix, co.poll_interval);
       srv->fleet_keys_->attach(*w0.key_sync);
+      w0.key_sync->on_purged([s](std::uint64_t version) {
+        // This instance's purge is the fleet's list now: tell the fleet to install it alone.
+        s->purged_keys_version_.store(version, std::memory_order_relaxed);
+        const std::uint32_t gen = s->purged_floor_.load(std::memory_order_relaxed);
+        s->fleet_revocation_->purge(gen, core::real_clock::instance().now_s(), version);
+      });
       cluster::register_key_sync_metrics(*w0.key_sync, *srv->tickets_, metrics);
     }
   }
@@ -551,6 +590,9 @@ void server::start() {
     if (w.redis) {
       w.redis->start();  // before the thread runs: nothing else touches it yet
     }
+    if (w.index == 0 && fleet_revocation_) {
+      fleet_revocation_->start();  // subscribes before the subscriber connects
+    }
     if (w.subscriber) {
       w.subscriber->start();
     }
@@ -566,23 +608,133 @@ void server::start() {
   started_ = true;
 }
 
-bool server::revoke_in_fleet(const std::string& session_id) {
+namespace {
+
+// Starts a fleet operation whose callback (on worker 0) completes `answer`, and waits for it.
+std::pair<std::string, long long> await_fleet(
+    const std::function<void(cluster::revocation_sync::ack)>& start,
+    std::chrono::milliseconds wait) {
+  auto done = std::make_shared<std::promise<std::pair<std::string, long long>>>();
+  auto answer = done->get_future();
+  start([done](cluster::fleet_ack a, long long n) {
+    done->set_value({cluster::to_string(a), n});
+  });
+  if (answer.wait_for(wait) != std::future_status::ready) {
+    return {"no answer", 0};
+  }
+  return answer.get();
+}
+
+}  // namespace
+
+server::id_revocation server::revoke_session_id(const std::string& session_id) {
+  id_revocation out;
+  if (sessions_) {
+    out.removed_local = sessions_->remove_all_contexts(session_id);
+  }
   const auto snap = current();
   const auto& co = snap->opts.cluster;
-  if (!co || !sessions_) {
-    return false;
+  if (!co || !fleet_revocation_) {
+    return out;
   }
   std::vector<std::uint64_t> contexts;
   for (const listener_runtime& lr : snap->listeners) {
     const auto& ids = lr.tls->context_ids();
     contexts.insert(contexts.end(), ids.begin(), ids.end());
   }
-  worker& w0 = *workers_.front();
-  asio::post(w0.ioc, [&w0, commands = cluster::revocation_commands(co->key_prefix, contexts,
-                                                                    session_id)]() mutable {
-    cluster::send_revocation(*w0.redis, std::move(commands));
-  });
-  return true;
+  auto commands = cluster::revocation_commands(co->key_prefix, contexts, session_id);
+  auto [fleet, deleted] = await_fleet(
+      [&](cluster::revocation_sync::ack a) {
+        fleet_revocation_->revoke_id(std::move(commands), std::move(a));
+      },
+      kFleetWait);
+  out.fleet = fleet;
+  out.fleet_deleted = deleted;
+  return out;
+}
+
+std::string server::revoke_handle_in_fleet(std::uint64_t handle) {
+  if (!fleet_revocation_) {
+    return "off";
+  }
+  return await_fleet([&](cluster::revocation_sync::ack a) {
+           fleet_revocation_->revoke_handle(handle, std::move(a));
+         },
+                     kFleetWait)
+      .first;
+}
+
+server::flush_report server::flush_sessions(bool fleet_wide) {
+  std::lock_guard lock(purge_mu_);
+  flush_report out;
+  // One second ahead: SSL_SESSION times are whole seconds, and a session of this second may
+  // be older than the call.
+  const std::int64_t before = core::real_clock::instance().now_s() + 1;
+  revocation_->guard().set_flush_before(before);
+  if (sessions_) {
+    out.local = sessions_->entries_in_use();
+    sessions_->clear();
+  }
+  if (fleet_wide && fleet_revocation_) {
+    out.fleet = await_fleet(
+                    [&](cluster::revocation_sync::ack a) {
+                      fleet_revocation_->flush(before, std::move(a));
+                    },
+                    kFleetWait)
+                    .first;
+    fleet_revocation_->unlink_sessions();  // refused already; this frees Redis
+  }
+  spdlog::info("admin: session cache flushed ({} sessions here; fleet: {})", out.local, out.fleet);
+  return out;
+}
+
+server::purge_report server::purge() {
+  std::lock_guard lock(purge_mu_);
+  purge_report out;
+  tls::resumption_guard& guard = revocation_->guard();
+  // Past every handle minted so far here, and past any earlier purge's (which may be ahead of
+  // the clock): new handles are minted at the floor, so new sessions resume at once.
+  out.floor = std::max(guard.now_generation(), guard.set().floor()) + 1;
+  guard.set().raise_floor(out.floor);
+  purged_floor_.store(out.floor, std::memory_order_relaxed);
+  // The floor refuses every session-ID entry too (each carries its handle); emptying the cache
+  // frees it.
+  const std::int64_t now = core::real_clock::instance().now_s();
+  if (sessions_) {
+    out.local = sessions_->entries_in_use();
+    sessions_->clear();
+  }
+  revocation_->count(revocation_source::purge);
+  const std::uint64_t version_before = purged_keys_version_.load(std::memory_order_relaxed);
+  out.ticket_keys = key_source_->purge(false, 0);
+  if (fleet_revocation_) {
+    out.fleet = await_fleet(
+                    [&](cluster::revocation_sync::ack a) {
+                      fleet_revocation_->purge(out.floor, now, 0, std::move(a));
+                    },
+                    kFleetWait)
+                    .first;
+    if (fleet_keys_ != nullptr) {
+      // The new keys become the fleet's list on worker 0's next poll: wait a little for it.
+      const auto deadline = std::chrono::steady_clock::now() + kFleetWait;
+      while (purged_keys_version_.load(std::memory_order_relaxed) == version_before &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      const std::uint64_t v = purged_keys_version_.load(std::memory_order_relaxed);
+      if (v != version_before) {
+        out.keys_version = v;
+        out.ticket_keys = "replaced in the fleet";
+      } else {
+        out.ticket_keys = "replaced here; the fleet list follows when Redis answers";
+      }
+    }
+    fleet_revocation_->unlink_sessions();
+  }
+  spdlog::warn("admin: PURGE: handles below generation {} refused, {} cached sessions dropped, "
+               "ticket keys {}, fleet {}",
+               out.floor, out.local, out.ticket_keys, out.fleet);
+  return out;
 }
 
 

@@ -59,10 +59,40 @@ class server {
   // (a certificate, a pool, a bind) nothing changes and `error` says why. Any thread, one at a
   // time (serialized inside).
   bool reload(const server_options& opts, std::string& error);
-  // Fleet-wide revocation ([cluster] only; false without it): deletes the session from Redis
-  // under every certificate context and publishes the ID, so every instance (this one included)
-  // drops it from its cache. Asynchronous: returns once queued. Any thread.
-  bool revoke_in_fleet(const std::string& session_id);
+  // The admin API's revocations (issue 14). Each acts here at once, then with [cluster] waits
+  // at most kFleetWait for Redis; `fleet` says how it stands there: "off" (no [cluster]),
+  // "accepted" (in Redis and published), "queued" (Redis unreachable: written when it
+  // returns), "unavailable" (session IDs: not queued), "no answer" (Redis slower than the
+  // wait; still in flight). Admin or main thread.
+  static constexpr std::chrono::milliseconds kFleetWait{2000};
+  struct id_revocation {
+    std::size_t removed_local = 0;  // entries of this instance's cache (every context)
+    long long fleet_deleted = 0;    // copies deleted from Redis
+    std::string fleet = "off";
+  };
+  // A session ID: dropped from this cache; with [cluster] deleted from Redis under every
+  // certificate context and published, so every instance drops it too.
+  id_revocation revoke_session_id(const std::string& session_id);
+  // A handle, after session_revocation::revoke (source admin): the fleet's answer.
+  std::string revoke_handle_in_fleet(std::uint64_t handle);
+  struct flush_report {
+    std::size_t local = 0;  // sessions dropped from this cache
+    std::string fleet = "off";
+  };
+  // Every cached session ID made before now stops resuming: this cache is emptied, and with
+  // `fleet_wide` ([cluster]) every instance's cache and Redis too.
+  flush_report flush_sessions(bool fleet_wide);
+  struct purge_report {
+    std::uint32_t floor = 0;   // handles of older generations are refused everywhere
+    std::size_t local = 0;     // sessions dropped from this cache
+    std::string ticket_keys;   // what happened to the ticket keys
+    std::uint64_t keys_version = 0;  // the fleet key list that replaced them (0: none yet)
+    std::string fleet = "off";
+  };
+  // Suspected compromise: nothing issued before it resumes anywhere (the generation floor is
+  // raised past every handle minted so far, in the fleet too), every cache is emptied, every
+  // ticket key replaced (memory and fleet sources; key files are the operator's). Logged.
+  purge_report purge();
   // Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),
   // and returns once no connection is left or `timeout` passed; then stops the workers.
   void drain(std::chrono::milliseconds timeout);
@@ -124,8 +154,13 @@ class server {
   // through them (each connection reads its own state on its own thread).
   std::atomic<std::int64_t> open_{0};
   std::atomic<bool> draining_{false};
-  // The fleet's revocation channel ([cluster] with a session cache), on worker 0's subscriber.
-  std::unique_ptr<cluster::revocation_subscriber> revocations_;
+  // The fleet's revocations ([cluster]): worker 0's command connection and subscriber.
+  std::unique_ptr<cluster::revocation_sync> fleet_revocation_;
+  std::mutex purge_mu_;  // one admin flush or purge at a time
+  // The newest purge's floor applied here (worker 0 and the admin thread): a purge heard again
+  // (its own, a read-back) does not replace the keys twice.
+  std::atomic<std::uint32_t> purged_floor_{0};
+  std::atomic<std::uint64_t> purged_keys_version_{0};  // the fleet list of this instance's purge
   std::vector<std::unique_ptr<worker>> workers_;
   // The listening sockets, one entry per listener of the current snapshot, in its order.
   // Declared after workers_: dropped before the io_contexts go.

@@ -1,5 +1,8 @@
 #include "proxy/session_revocation.h"
 
+#include <spdlog/spdlog.h>
+
+#include <new>
 #include <random>
 #include <string>
 
@@ -55,6 +58,17 @@ void session_revocation::revoke(std::uint64_t handle, revocation_source source) 
     return;
   }
   guard_.revoke(handle);
+  count(source);
+  if (fleet_ != nullptr) {
+    try {
+      fleet_->revoke_handle(handle);
+    } catch (const std::bad_alloc&) {
+      spdlog::error("session handle revocation not sent to the fleet: out of memory");
+    }
+  }
+}
+
+void session_revocation::count(revocation_source source) noexcept {
   if (core::counter* c = revocations_[static_cast<int>(source)]) {
     c->inc();
   }

@@ -63,4 +63,9 @@ bool file_key_source::load_files(std::vector<std::shared_ptr<const ticket_key>>&
   return true;
 }
 
+std::string file_key_source::purge(bool, std::uint64_t) {
+  return "not replaced: the keys come from files (replace them and reload); what they sealed "
+         "before the purge is refused";
+}
+
 }  // namespace tlsfront::tls

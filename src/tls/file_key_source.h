@@ -22,6 +22,7 @@ class file_key_source final : public key_source {
   bool start(std::string& error) override { return reload(error); }
   void maintain() override {}
   bool rotate_now(std::string& error, bool& fleet) override;
+  std::string purge(bool heard, std::uint64_t keys_version) override;
   bool reload(std::string& error) override;
   bool reloads_with_config() const noexcept override { return true; }
 

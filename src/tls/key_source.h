@@ -35,6 +35,13 @@ class key_source {
   // Re-reads what the keys come from. False + `error` when there is nothing to re-read, or it
   // failed (the running keys stay).
   virtual bool reload(std::string& error) = 0;
+  // A purge (POST /sessions/purge, or one heard from the fleet with `keys_version`, the fleet
+  // list that replaced every key, 0 if none yet): every key held is dropped and wiped and new
+  // keys seal from now. Returns what was done, for the admin answer. memory: new keys; file:
+  // nothing (the operator's keys: the purge's floor refuses what they sealed); fleet: new
+  // keys here at once, written as the fleet's whole list (own purge), or the purged list
+  // installed (heard).
+  virtual std::string purge(bool heard, std::uint64_t keys_version) = 0;
   // True when a configuration reload re-reads the keys too (reload()): key files.
   virtual bool reloads_with_config() const noexcept { return false; }
 };

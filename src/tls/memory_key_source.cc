@@ -26,4 +26,9 @@ bool memory_key_source::reload(std::string& error) {
   return false;
 }
 
+std::string memory_key_source::purge(bool, std::uint64_t) {
+  ring_.seed();
+  return "replaced";
+}
+
 }  // namespace tlsfront::tls

@@ -18,6 +18,7 @@ class memory_key_source final : public key_source {
   bool start(std::string& error) override;
   void maintain() override;
   bool rotate_now(std::string& error, bool& fleet) override;
+  std::string purge(bool heard, std::uint64_t keys_version) override;
   bool reload(std::string& error) override;
 
   // The refusal of reload() by a source without files (memory, fleet).

@@ -40,18 +40,39 @@ resumption_guard::resumption_guard(cache::revoked_handles& set, const core::cloc
   if (metrics == nullptr) {
     return;
   }
+  static constexpr const char* kRefusedHelp =
+      "Resumptions refused by session handle: revoked, below the purge floor, older than "
+      "handle_max_age, or not a handle this fleet could have minted (and session-ID entries "
+      "made before a flush); kind = session ID, TLS 1.2 ticket, TLS 1.3 PSK";
   static constexpr const char* kinds[] = {"id", "ticket12", "psk13"};
   static constexpr const char* reasons[] = {"revoked", "floor", "expired", "invalid"};
   for (int k = 0; k < 3; ++k) {
     for (int r = 0; r < 4; ++r) {
       refused_[k][r] = &metrics->add_counter(
           "tlsfront_resumptions_refused_total",
-          "Resumptions refused by session handle: revoked, below the purge floor, older than "
-          "handle_max_age, or not a handle this fleet could have minted; kind = session ID, "
-          "TLS 1.2 ticket, TLS 1.3 PSK",
+          kRefusedHelp,
           std::string("kind=\"") + kinds[k] + "\",reason=\"" + reasons[r] + "\"");
     }
   }
+  refused_flushed_ = &metrics->add_counter("tlsfront_resumptions_refused_total", kRefusedHelp,
+                                           "kind=\"id\",reason=\"flushed\"");
+}
+
+void resumption_guard::set_flush_before(std::int64_t unix_s) noexcept {
+  std::int64_t cur = flush_before_.load(std::memory_order_relaxed);
+  while (cur < unix_s &&
+         !flush_before_.compare_exchange_weak(cur, unix_s, std::memory_order_relaxed)) {
+  }
+}
+
+bool resumption_guard::admit_made_at(std::int64_t session_time) const noexcept {
+  if (session_time >= flush_before_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  if (refused_flushed_ != nullptr) {
+    refused_flushed_->inc();
+  }
+  return false;
 }
 
 std::uint32_t resumption_guard::now_generation() const noexcept {

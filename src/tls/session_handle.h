@@ -26,6 +26,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string_view>
 
@@ -54,6 +55,15 @@ class resumption_guard {
   // Refuses `h` from now on (lock-free; any thread).
   cache::revoked_handles::insert_result revoke(std::uint64_t h) noexcept;
   std::uint32_t now_generation() const noexcept;
+  // A flush (POST /sessions/flush, local or fleet-wide): session-ID entries of sessions made
+  // before `unix_s` never resume again, wherever they are still cached (never lowered).
+  void set_flush_before(std::int64_t unix_s) noexcept;
+  std::int64_t flush_before() const noexcept {
+    return flush_before_.load(std::memory_order_relaxed);
+  }
+  // The session-ID path, after admit(): false (counted as reason="flushed") for a session
+  // made (SSL_SESSION_get_time) before the last flush.
+  bool admit_made_at(std::int64_t session_time) const noexcept;
   cache::revoked_handles& set() noexcept { return set_; }
   const cache::revoked_handles& set() const noexcept { return set_; }
   // Seconds from now until nothing carrying `h` can resume any more (0 if already so): how
@@ -65,6 +75,10 @@ class resumption_guard {
   const core::clock& clock_;
   // [kind][verdict - 1]: revoked, floor, expired, invalid.
   core::counter* refused_[3][4] = {};
+  core::counter* refused_flushed_ = nullptr;
+  // Relaxed: a flush takes effect for handshakes that start after the call returns; a
+  // handshake racing it may still resume (as it may just before it).
+  std::atomic<std::int64_t> flush_before_{0};
 };
 
 // The connection's handle, resolved on first use (see WHERE THE HANDLE TRAVELS); 0 without a

@@ -51,9 +51,15 @@ bssl::UniquePtr<SSL_SESSION> admitted_session(SSL* ssl, handshake_info* info,
     if (!info->guard->admit(h, resumption_kind::id)) {
       return nullptr;
     }
+  }
+  bssl::UniquePtr<SSL_SESSION> session = session_from_cache_bytes(bytes, SSL_get_SSL_CTX(ssl));
+  if (session && info != nullptr && info->guard != nullptr) {
+    if (!info->guard->admit_made_at(static_cast<std::int64_t>(SSL_SESSION_get_time(session.get())))) {
+      return nullptr;
+    }
     info->resumed_handle = h;
   }
-  return session_from_cache_bytes(bytes, SSL_get_SSL_CTX(ssl));
+  return session;
 }
 
 // An L1 miss with a fleet store: the first call starts the lookup and suspends the handshake;

@@ -200,7 +200,7 @@ void ticket_key_ring::replace(std::vector<std::shared_ptr<const ticket_key>> key
   publish(std::move(keys));
 }
 
-void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys) {
+void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys, bool purge) {
   std::lock_guard lock(mu_);
   const std::int64_t now = clock_.now_s();
   std::vector<std::shared_ptr<const ticket_key>> keys;
@@ -224,7 +224,9 @@ void ticket_key_ring::install(const std::vector<ticket_key>& fleet_keys) {
     if (now >= k->opens_until() || find_in(keys, k->name.data())) {
       continue;
     }
-    if (k->local) {
+    if (purge) {
+      same = false;  // dropped: nothing it sealed may resume (the purge's floor refuses it too)
+    } else if (k->local) {
       keys.push_back(k);
     } else if (k->not_before > now) {
       same = false;  // ours, published but never sealing: nothing needs it (wiped once unused)

@@ -142,7 +142,9 @@ class ticket_key_ring {
   // they never sealed, else kept until the tickets they sealed have expired.
   // set_fallback(true): the list is unreachable: the fleet source schedules (local) keys itself
   // whenever the ring lacks a current or a next key. local_keys_made(): keys it made so.
-  void install(const std::vector<ticket_key>& fleet_keys);
+  // purge = true (a fleet purge): keys missing from the list are dropped (and wiped once no
+  // handshake holds them) instead of demoted, local ones too.
+  void install(const std::vector<ticket_key>& fleet_keys, bool purge = false);
   void set_fallback(bool on) { fallback_.store(on, std::memory_order_relaxed); }
   bool fallback() const { return fallback_.load(std::memory_order_relaxed); }
   std::uint64_t local_keys_made() const { return local_made_.load(std::memory_order_relaxed); }

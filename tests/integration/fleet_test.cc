@@ -516,16 +516,21 @@ TEST_F(FleetTest, ASessionRevokedOnOneInstanceResumesNowhere) {
   const uint8_t* id = SSL_SESSION_get_id(s.get(), &len);
   std::string hex = core::to_hex(std::string_view(reinterpret_cast<const char*>(id), len));
   std::string resp = bb.admin_request("DELETE", "/sessions/" + hex);
-  EXPECT_NE(resp.find("\"fleet\":true"), std::string::npos) << resp;
+  // The answer says what went where, once Redis has it: the L2 copy deleted, B's entry.
+  EXPECT_NE(resp.find("\"removed_local\":1,\"fleet\":\"accepted\",\"fleet_deleted\":1"),
+            std::string::npos)
+      << resp;
   EXPECT_GE(a.metric_reaching("tlsfront_fleet_revocations_received_total", 1), 1);
   EXPECT_GE(bb.metric_reaching("tlsfront_fleet_revocations_received_total", 1), 1);
   EXPECT_EQ(key_of(r, s.get()), "") << "the session is still in Redis";
   EXPECT_FALSE(resumes_on(a, s.get())) << "revoked on B, resumed on A";
   EXPECT_FALSE(resumes_on(bb, s.get()));
   EXPECT_TRUE(resumes_on(bb, other.get())) << "revocation took more than the one session";
-  // An ID no instance knows: still 200 (another instance might hold it) and published.
+  // An ID neither this instance nor Redis knows: 404 that says so (published all the same).
   std::string unknown = bb.admin_request("DELETE", "/sessions/" + std::string(64, 'a'));
-  EXPECT_NE(unknown.find("200"), std::string::npos) << unknown;
+  EXPECT_EQ(response_status(unknown), 404) << unknown;
+  EXPECT_NE(unknown.find("\"fleet\":\"accepted\",\"fleet_deleted\":0"), std::string::npos)
+      << unknown;
 }
 
 TEST_F(FleetTest, AFullRedisCostsSharingNotHandshakes) {

@@ -570,6 +570,16 @@ std::string response_body(const std::string& response) {
   return p == std::string::npos ? "" : response.substr(p + 4);
 }
 
+std::string echoed_header(const std::string& body, const std::string& name) {
+  const std::string key = "\r\n" + name + ": ";
+  std::size_t at = body.find(key);
+  if (at == std::string::npos) {
+    return "";
+  }
+  at += key.size();
+  return body.substr(at, body.find("\r\n", at) - at);
+}
+
 std::string response_header(const std::string& response, const std::string& name) {
   std::string head = response.substr(0, response.find("\r\n\r\n"));
   std::istringstream in(head);

@@ -172,6 +172,9 @@ std::string https_request(int port, const std::string& raw, const std::string& s
 int response_status(const std::string& response);
 std::string response_body(const std::string& response);
 std::string response_header(const std::string& response, const std::string& name);
+// The value of request header `name` as the echo backend's GET /headers echoed it in `body`
+// (a line "Name: value", exact case), or "".
+std::string echoed_header(const std::string& body, const std::string& name);
 
 // The default proxy config used by most tests: one listener "https" on 127.0.0.1:0 with the
 // test certificates (a.example ECDSA, b.example RSA, *.wild.example, default.example as

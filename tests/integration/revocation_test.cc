@@ -21,16 +21,6 @@ bool has(const std::string& s, const std::string& needle) {
   return s.find(needle) != std::string::npos;
 }
 
-// The value of a header line "Name: value" in the echoed request (GET /headers), or "".
-std::string echoed_header(const std::string& body, const std::string& name) {
-  const std::string key = "\r\n" + name + ": ";
-  std::size_t at = body.find(key);
-  if (at == std::string::npos) {
-    return "";
-  }
-  at += key.size();
-  return body.substr(at, body.find("\r\n", at) - at);
-}
 
 bool is_handle(const std::string& v) {
   return v.size() == 16 && v.find_first_not_of("0123456789abcdef") == std::string::npos;
@@ -247,6 +237,29 @@ TEST_F(RevocationTest, RenamedFieldsAreTheOnlyOnesTlsfrontActsOn) {
   EXPECT_TRUE(is_handle(echoed_header(body, "X-App-Session"))) << body;
   EXPECT_EQ(echoed_header(body, "TLS-Session"), "");
   EXPECT_EQ(proxy_->metric("tlsfront_revocations_total{source=\"backend\"}"), 0);
+}
+
+TEST_F(RevocationTest, APurgeWithoutAFleetRefusesEverythingOldAndReplacesTheKeys) {
+  start();
+  std::vector<visit> old;
+  for (const mode& m : modes()) {
+    old.push_back(connect_and_get(port(), m.opts(nullptr), "/headers"));
+  }
+  const std::string key_before = current_key_name(*proxy_);
+  std::string r = proxy_->admin_request("POST", "/sessions/purge");
+  EXPECT_EQ(response_status(r), 200) << r;
+  EXPECT_TRUE(has(r, "\"ticket_keys\":\"replaced\"")) << r;
+  EXPECT_TRUE(has(r, "\"fleet\":\"off\"")) << r;
+  EXPECT_NE(current_key_name(*proxy_), key_before);
+  EXPECT_FALSE(has(proxy_->admin_get("/tickets"), key_before)) << "the old keys are gone";
+  for (std::size_t i = 0; i < modes().size(); ++i) {
+    SCOPED_TRACE(modes()[i].name);
+    visit refused = connect_and_get(port(), modes()[i].opts(old[i].session.get()), "/headers");
+    EXPECT_FALSE(refused.resumed) << "a session made before the purge resumed";
+    visit again = connect_and_get(port(), modes()[i].opts(refused.session.get()), "/headers");
+    EXPECT_TRUE(again.resumed) << "sessions made after the purge resume";
+  }
+  EXPECT_EQ(proxy_->metric("tlsfront_revocations_total{source=\"purge\"}"), 1);
 }
 
 }  // namespace
