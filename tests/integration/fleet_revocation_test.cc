@@ -47,22 +47,10 @@ const std::vector<mode>& modes() {
   return m;
 }
 
-struct visit {
-  bool resumed = false;
-  std::string response, handle;
-  bssl::UniquePtr<SSL_SESSION> session;
-};
+using visit = session_visit;
 
 visit connect_and_get(proxy_instance& p, const tls_client::options& o, const std::string& path) {
-  visit v;
-  tls_client c(p.port(), o);
-  EXPECT_TRUE(c.connected()) << c.error();
-  v.resumed = c.resumed();
-  c.send("GET " + path + " HTTP/1.1\r\nHost: a.example\r\n\r\n");
-  v.response = c.read_response();
-  v.handle = echoed_header(response_body(v.response), "TLS-Session");
-  v.session = c.session();
-  return v;
+  return visit_with(p.port(), o, path);
 }
 
 class FleetRevocationTest : public ::testing::Test {

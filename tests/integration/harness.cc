@@ -570,6 +570,18 @@ std::string response_body(const std::string& response) {
   return p == std::string::npos ? "" : response.substr(p + 4);
 }
 
+session_visit visit_with(int port, const tls_client::options& o, const std::string& path) {
+  session_visit v;
+  tls_client c(port, o);
+  EXPECT_TRUE(c.connected()) << c.error();
+  v.resumed = c.resumed();
+  c.send("GET " + path + " HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  v.response = c.read_response();
+  v.handle = echoed_header(response_body(v.response), "TLS-Session");
+  v.session = c.session();
+  return v;
+}
+
 std::string echoed_header(const std::string& body, const std::string& name) {
   const std::string key = "\r\n" + name + ": ";
   std::size_t at = body.find(key);

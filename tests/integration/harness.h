@@ -165,6 +165,17 @@ class tls_client {
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
 };
 
+// One connection for the session-handle tests: a GET of `path` (Host a.example), whether it
+// resumed, the response, the TLS-Session value the echo backend saw (GET /headers, on a route
+// that sends it), and the session to resume later.
+struct session_visit {
+  bool resumed = false;
+  std::string response;
+  std::string handle;
+  bssl::UniquePtr<SSL_SESSION> session;
+};
+session_visit visit_with(int port, const tls_client::options& o, const std::string& path);
+
 // One request on a fresh connection; the whole response.
 std::string https_request(int port, const std::string& raw, const std::string& sni = "");
 

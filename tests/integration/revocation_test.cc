@@ -44,24 +44,10 @@ const std::vector<mode>& modes() {
   return m;
 }
 
-// One connection: a request for `path`, then the session to resume later.
-struct visit {
-  bool resumed = false;
-  std::string response;
-  std::string handle;  // the TLS-Session value the backend saw (GET /headers), if asked
-  bssl::UniquePtr<SSL_SESSION> session;
-};
+using visit = session_visit;
 
 visit connect_and_get(int port, const tls_client::options& o, const std::string& path) {
-  visit v;
-  tls_client c(port, o);
-  EXPECT_TRUE(c.connected()) << c.error();
-  v.resumed = c.resumed();
-  c.send("GET " + path + " HTTP/1.1\r\nHost: a.example\r\n\r\n");
-  v.response = c.read_response();
-  v.handle = echoed_header(response_body(v.response), "TLS-Session");
-  v.session = c.session();
-  return v;
+  return visit_with(port, o, path);
 }
 
 class RevocationTest : public ::testing::Test {
