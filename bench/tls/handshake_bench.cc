@@ -2,6 +2,10 @@
 // full handshakes against session-ID resumptions through tlsfront's real cache glue, and the
 // glue's own work in a resumed handshake (cache lookup + SSL_SESSION_from_bytes), so the cache's
 // share of a resumed handshake can be read off. Client and server CPU are both counted.
+// The server's SSL carries a handshake_info as tlsfront's connections do; the *_Guarded
+// variants add the session-handle guard (issue 14: handle checks on every resumption path,
+// handles minted and resolved), so its cost is the difference with the plain variant of the
+// same run (run them interleaved: --benchmark_enable_random_interleaving=true).
 #include <benchmark/benchmark.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -12,9 +16,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "cache/revoked_handles.h"
 #include "cache/session_cache.h"
 #include "tls/server_context.h"
+#include "tls/session_handle.h"
 #include "tls/session_id_cache.h"
+#include "tls/stream.h"
 #include "tls/memory_key_source.h"
 #include "tls/ticket_key_ring.h"
 
@@ -51,7 +58,16 @@ struct world {
   std::shared_ptr<tls::server_context> server;
   bssl::UniquePtr<SSL_CTX> client_ctx{SSL_CTX_new(TLS_method())};
   bssl::UniquePtr<SSL_SESSION> latest;  // the newest session the client received
-  world(const std::string& cert, std::uint16_t version, bool tickets) {
+  // The default [revocation] set (262,144 handles), a tenth of it revoked: the guard's lookups
+  // touch a realistic table.
+  cache::revoked_handles revoked{262144, cache::handle_policy{}, 7};
+  tls::resumption_guard guard{revoked, core::real_clock::instance(), nullptr};
+  bool guarded;
+  world(const std::string& cert, std::uint16_t version, bool tickets, bool with_guard = false)
+      : guarded(with_guard) {
+    for (int i = 0; i < 26214; ++i) {
+      guard.revoke(guard.mint());
+    }
     tls::listener_tls_options o;
     o.certificates.push_back({{}, certs_dir() + "/" + cert + ".crt",
                               certs_dir() + "/" + cert + ".key", true});
@@ -94,11 +110,26 @@ world& tls13_world() {
   static world w("a", TLS1_3_VERSION, true);
   return w;
 }
+world& guarded_id_world() {
+  static world w("a", TLS1_2_VERSION, false, true);
+  return w;
+}
+world& guarded_tls12_ticket_world() {
+  static world w("a", TLS1_2_VERSION, true, true);
+  return w;
+}
+world& guarded_tls13_world() {
+  static world w("a", TLS1_3_VERSION, true, true);
+  return w;
+}
 
 // Runs one handshake; returns the client's session. Aborts the benchmark on failure.
 bssl::UniquePtr<SSL_SESSION> handshake(world& w, SSL_SESSION* offer, bool* resumed,
                                        std::size_t* server_session_bytes = nullptr) {
   bssl::UniquePtr<SSL> server = w.server->new_ssl();
+  tls::handshake_info info;  // as tls::stream attaches it
+  info.guard = w.guarded ? &w.guard : nullptr;
+  SSL_set_app_data(server.get(), &info);
   bssl::UniquePtr<SSL> client(SSL_new(w.client_ctx.get()));
   BIO* a = nullptr;
   BIO* b = nullptr;
@@ -169,6 +200,10 @@ void BM_Handshake_TLS12_Resumed_Ticket(benchmark::State& state) {
   resumed_bench(state, tls12_ticket_world(), "TLS 1.2 ticket resumption failed");
 }
 BENCHMARK(BM_Handshake_TLS12_Resumed_Ticket);
+void BM_Handshake_TLS12_Resumed_Ticket_Guarded(benchmark::State& state) {
+  resumed_bench(state, guarded_tls12_ticket_world(), "guarded TLS 1.2 ticket resumption failed");
+}
+BENCHMARK(BM_Handshake_TLS12_Resumed_Ticket_Guarded);
 
 void BM_Handshake_TLS13_Full(benchmark::State& state) {
   world& w = tls13_world();
@@ -184,6 +219,10 @@ void BM_Handshake_TLS13_Resumed_PskDhe(benchmark::State& state) {
   resumed_bench(state, tls13_world(), "TLS 1.3 resumption failed");
 }
 BENCHMARK(BM_Handshake_TLS13_Resumed_PskDhe);
+void BM_Handshake_TLS13_Resumed_PskDhe_Guarded(benchmark::State& state) {
+  resumed_bench(state, guarded_tls13_world(), "guarded TLS 1.3 resumption failed");
+}
+BENCHMARK(BM_Handshake_TLS13_Resumed_PskDhe_Guarded);
 
 // What sealing and opening one ticket costs (the key ring lookup plus the cipher work BoringSSL
 // does with the keys the callback hands it), on a 200-byte session.
@@ -261,19 +300,13 @@ void BM_Handshake_TLS12_Full(benchmark::State& state) {
 BENCHMARK(BM_Handshake_TLS12_Full);
 
 void BM_Handshake_TLS12_Resumed_SessionId(benchmark::State& state) {
-  world& w = ecdsa_world();
-  bool resumed = false;
-  auto session = handshake(w, nullptr, &resumed);
-  for (auto _ : state) {
-    auto s = handshake(w, session.get(), &resumed);
-    if (!resumed) {
-      state.SkipWithError("session-ID resumption failed");
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
+  resumed_bench(state, ecdsa_world(), "session-ID resumption failed");
 }
 BENCHMARK(BM_Handshake_TLS12_Resumed_SessionId);
+void BM_Handshake_TLS12_Resumed_SessionId_Guarded(benchmark::State& state) {
+  resumed_bench(state, guarded_id_world(), "guarded session-ID resumption failed");
+}
+BENCHMARK(BM_Handshake_TLS12_Resumed_SessionId_Guarded);
 
 // What the cache glue does inside one resumed handshake: the lookup and the decode.
 void BM_SessionCache_Glue_LookupDecode(benchmark::State& state) {

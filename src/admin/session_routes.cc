@@ -29,7 +29,9 @@ void register_handle_route(admin_server& admin, proxy::server& srv) {
       // fleet could have minted): nothing to write.
       return json_reply(200, "{\"handle\":\"" + shown +
                                  "\",\"revoked\":\"local\",\"already_refused\":true,"
-                                 "\"fleet\":\"off\"}\n");
+                                 "\"fleet\":\"" +
+                                 (revocation.fleet() != nullptr ? "not needed" : "off") +
+                                 "\"}\n");
     }
     // A handle revoked here before is written again: the fleet may have missed it.
     const bool again = v == cache::revoked_handles::verdict::revoked;
@@ -85,6 +87,13 @@ void register_session_routes(admin_server& admin, proxy::server& srv, bool with_
                        ",\"fleet\":" + quoted(d.fleet);
     if (d.fleet != "off") {
       body += ",\"fleet_deleted\":" + std::to_string(d.fleet_deleted);
+    }
+    if (d.handle != 0) {
+      char handle_hex[16];
+      tls::format_handle(d.handle, handle_hex);
+      body += ",\"handle\":\"" + std::string(handle_hex, sizeof handle_hex) +
+              "\",\"handle_fleet\":" +
+              quoted(d.handle_fleet);
     }
     const bool found = d.removed_local > 0 || d.fleet_deleted > 0;
     if (!found) {

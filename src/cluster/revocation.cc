@@ -63,17 +63,20 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 )lua";
 
-// RESYNC(KEYS: zset, gone, floor, flush; ARGV: from ms, offset, count): {gone, floor, flush,
-// members...} — one page of the handles still live at `from`.
+// RESYNC(KEYS: zset, gone, floor, flush, purge generation, purge key list; ARGV: from ms,
+// offset, count): {gone, floor, flush, purge generation, purge key list, members...} — one
+// page of the handles still live at `from`, with the markers.
 constexpr const char* kResyncScript = R"lua(
-local out = {tonumber(redis.call('GET', KEYS[2]) or '0') or 0,
-             tonumber(redis.call('GET', KEYS[3]) or '0') or 0,
-             tonumber(redis.call('GET', KEYS[4]) or '0') or 0}
+local out = {}
+for i = 2, 6 do
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+end
 local m = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'LIMIT', ARGV[2], ARGV[3])
 for i = 1, #m do out[#out + 1] = m[i] end
 return out
 )lua";
 
+constexpr std::size_t kHeader = 5;   // RESYNC's values before the members
 constexpr std::int64_t kPage = 20000;  // members per read-back page (< kMaxReplyElements)
 constexpr auto kRetry = std::chrono::seconds(1);
 
@@ -221,7 +224,7 @@ void revocation_sync::start() {
       },
       [this, alive = alive_] {
         if (*alive) {
-          resync(0, -1);
+          resync(0, -1, 0);
         }
       });
   client_.add_on_ready([this, alive = alive_] {
@@ -241,7 +244,9 @@ void revocation_sync::revoke_handle(std::uint64_t h, ack done) {
   entry e;
   e.msg.type = fleet_message::kind::handle;
   e.msg.handle = h;
-  e.expiry_ms = now_ms() + guard_.seconds_left(h) * 1000;
+  // A function of the handle alone: a revocation written again never moves its member (a
+  // read-back paging through the set would skip one).
+  e.expiry_ms = guard_.expires_at_s(h) * 1000;
   e.done = std::move(done);
   post_entry(std::move(e));
 }
@@ -336,7 +341,7 @@ void revocation_sync::pump() {
     send(std::move(e));  // pipelined on the one connection
   }
   if (resync_wanted_) {
-    resync(0, -1);
+    resync(0, -1, 0);
   }
 }
 
@@ -368,8 +373,20 @@ void revocation_sync::send(entry e) {
               std::to_string(e.msg.flush_s)};
       break;
     case fleet_message::kind::purge:
-      argv = {"EVAL",  kMarkScript, "1", floor_key(), ttl, channel_, message,
-              std::to_string(e.msg.floor)};
+      // The purge's markers too: an instance that misses the message completes the purge
+      // (cache, ticket keys) from its read-back.
+      argv = {"EVAL",
+              kMarkScript,
+              "3",
+              floor_key(),
+              prefix_ + "{rv}:purge",
+              prefix_ + "{rv}:purge_keys",
+              ttl,
+              channel_,
+              message,
+              std::to_string(e.msg.floor),
+              std::to_string(e.msg.floor),
+              std::to_string(e.msg.keys_version)};
       break;
     case fleet_message::kind::session_id:
       return;  // revoke_id()
@@ -458,7 +475,7 @@ void revocation_sync::apply(const fleet_message& m, bool from_channel) {
   }
 }
 
-void revocation_sync::resync(std::int64_t offset, long long gone_before) {
+void revocation_sync::resync(std::int64_t offset, long long gone_before, std::int64_t from_ms) {
   if (!client_.ready()) {
     resync_wanted_ = true;  // the command connection's ready runs it (from the start)
     resyncing_ = false;
@@ -472,16 +489,20 @@ void revocation_sync::resync(std::int64_t offset, long long gone_before) {
     resync_wanted_ = false;
     resyncing_ = true;
     resyncs_.fetch_add(1, std::memory_order_relaxed);
+    // One lower bound for every page: members below it were removed (and counted in :gone)
+    // or were never in range, so offsets only shift by removals.
+    from_ms = now_ms();
   }
-  client_.command({"EVAL", kResyncScript, "4", zset_key(), prefix_ + "{rv}:gone", floor_key(),
-                   flush_key(), std::to_string(now_ms()), std::to_string(offset),
-                   std::to_string(kPage)},
-                  [this, alive = alive_, offset, gone_before](const error_code& ec,
-                                                              const redis_reply& r) {
+  client_.command({"EVAL", kResyncScript, "6", zset_key(), prefix_ + "{rv}:gone", floor_key(),
+                   flush_key(), prefix_ + "{rv}:purge", prefix_ + "{rv}:purge_keys",
+                   std::to_string(from_ms), std::to_string(offset), std::to_string(kPage)},
+                  [this, alive = alive_, offset, gone_before, from_ms](const error_code& ec,
+                                                                       const redis_reply& r) {
                     if (!*alive) {
                       return;
                     }
-                    if (ec || r.type != redis_reply::kind::array || r.elements.size() < 3) {
+                    if (ec || r.type != redis_reply::kind::array ||
+                        r.elements.size() < kHeader) {
                       errors_.fetch_add(1, std::memory_order_relaxed);
                       spdlog::warn("fleet: revocation read-back failed ({}); retrying",
                                    ec ? ec.message() : r.is_error() ? r.str : "bad reply");
@@ -490,11 +511,12 @@ void revocation_sync::resync(std::int64_t offset, long long gone_before) {
                       arm_retry();
                       return;
                     }
-                    on_page(r, offset, gone_before);
+                    on_page(r, offset, gone_before, from_ms);
                   });
 }
 
-void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long long gone_before) {
+void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long long gone_before,
+                              std::int64_t from_ms) {
   const long long gone = r.elements[0].integer;
   fleet_message f;
   f.type = fleet_message::kind::floor;
@@ -508,8 +530,15 @@ void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long lo
   if (fl.flush_s > 0) {
     apply(fl, false);
   }
+  fleet_message pu;
+  pu.type = fleet_message::kind::purge;
+  pu.floor = static_cast<std::uint32_t>(std::max<long long>(r.elements[3].integer, 0));
+  pu.keys_version = static_cast<std::uint64_t>(std::max<long long>(r.elements[4].integer, 0));
+  if (pu.floor != 0 && offset == 0) {
+    apply(pu, false);  // the hook applies a purge (and its key list) once
+  }
   std::int64_t got = 0;
-  for (std::size_t i = 3; i < r.elements.size(); ++i) {
+  for (std::size_t i = kHeader; i < r.elements.size(); ++i) {
     std::uint64_t h = 0;
     if (r.elements[i].type == redis_reply::kind::string && tls::parse_handle(r.elements[i].str, h)) {
       guard_.revoke(h);
@@ -517,11 +546,11 @@ void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long lo
     }
   }
   resynced_.fetch_add(static_cast<std::uint64_t>(got), std::memory_order_relaxed);
-  const std::int64_t members = static_cast<std::int64_t>(r.elements.size()) - 3;
+  const std::int64_t members = static_cast<std::int64_t>(r.elements.size() - kHeader);
   if (members < kPage) {
     resyncing_ = false;
     if (resync_wanted_) {
-      resync(0, -1);
+      resync(0, -1, 0);
     }
     return;
   }
@@ -529,7 +558,7 @@ void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long lo
   // read has reached) shift the rest down: step back by as many. Removals among the unread
   // ones make it re-read a few, which is harmless.
   const long long removed = gone_before < 0 ? 0 : std::max<long long>(gone - gone_before, 0);
-  resync(std::max<std::int64_t>(offset + members - removed, 0), gone);
+  resync(std::max<std::int64_t>(offset + members - removed, 0), gone, from_ms);
 }
 
 void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, ack done) {

@@ -10,8 +10,10 @@
 //   <prefix>{rv}:gone   members removed so far (expired or evicted): lets a paged read-back
 //                       correct its offset for removals made while it reads.
 //   <prefix>{rv}:floor  the fleet's generation floor (only raised); :flush the unix second of
-//                       the last fleet flush (only raised). Both expire after `marker_ttl`
-//                       (past it they can refuse nothing).
+//                       the last fleet flush; :purge the last purge's floor and :purge_keys its
+//                       fleet key list (all only raised), so an instance that missed a purge
+//                       completes it from the read-back. They expire after `marker_ttl` (past
+//                       it they can refuse nothing).
 // The ZSET holds at most `capacity` members: past it the REVOKE script pops the members that
 // expire first and raises the floor past their generation (fail closed, as the local set does).
 //
@@ -145,8 +147,9 @@ class revocation_sync {
   void failed(entry e, const std::string& why);
   void arm_retry();
   void apply(const fleet_message& m, bool from_channel);
-  void resync(std::int64_t offset, long long gone_at_start);
-  void on_page(const redis_reply& r, std::int64_t offset, long long gone_before);
+  void resync(std::int64_t offset, long long gone_before, std::int64_t from_ms);
+  void on_page(const redis_reply& r, std::int64_t offset, long long gone_before,
+               std::int64_t from_ms);
   void unlink_batch(std::string cursor, std::uint64_t deleted);
   std::int64_t now_ms() const;
 

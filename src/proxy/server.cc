@@ -27,6 +27,18 @@
 namespace tlsfront::proxy {
 namespace {
 
+// Raises `a` to `v` if below it (a CAS max); true if it did.
+template <typename T>
+bool raise_to(std::atomic<T>& a, T v) {
+  T cur = a.load(std::memory_order_relaxed);
+  while (cur < v) {
+    if (a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 
@@ -347,27 +359,28 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       spdlog::info("fleet: session cache flushed ({} sessions)", flushed);
     };
     hooks.purged = [s](std::uint32_t gen, std::uint64_t keys_version) {
-      const std::uint32_t before = s->purged_floor_.load(std::memory_order_relaxed);
-      if (gen > before) {
-        s->purged_floor_.store(gen, std::memory_order_relaxed);
-        if (s->sessions_) {
-          s->sessions_->clear();
-        }
-        const std::string keys = s->key_source_->purge(true, keys_version);
+      // Heard on the channel or read back (an instance that missed it): applied once per
+      // purge, and its fleet key list installed once.
+      const bool new_purge = raise_to(s->purged_floor_, gen);
+      const bool new_keys = keys_version != 0 && raise_to(s->purged_keys_version_, keys_version);
+      if (new_purge && s->sessions_) {
+        s->sessions_->clear();
+      }
+      if (new_purge || new_keys) {
+        const std::string keys = s->key_source_->purge(true, new_keys ? keys_version : 0);
         spdlog::warn("fleet: purge heard: sessions of generations below {} refused, cache "
-                     "emptied, ticket keys {}",
+                     "emptied, ticket keys: {}",
                      gen, keys);
-      } else if (keys_version != 0) {
-        s->key_source_->purge(true, keys_version);  // the purge's fleet list, now written
       }
     };
     const std::chrono::seconds marker_ttl =
         opts.revocation.handle_max_age + std::chrono::minutes(2);
-    srv->fleet_revocation_ = std::make_unique<cluster::revocation_sync>(
+    w0.revocation = std::make_unique<cluster::revocation_sync>(
         w0.ioc, *w0.redis, *w0.subscriber, srv->revocation_->guard(), co.key_prefix,
         opts.revocation.capacity, marker_ttl, std::move(hooks));
+    srv->fleet_revocation_ = w0.revocation.get();
     srv->fleet_revocation_->register_metrics(metrics);
-    srv->revocation_->attach_fleet(srv->fleet_revocation_.get());
+    srv->revocation_->attach_fleet(srv->fleet_revocation_);
     if (srv->fleet_keys_ != nullptr) {
       srv->ticket_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront ticket keys v1");
       w0.key_sync = std::make_unique<cluster::ticket_key_sync>(
@@ -375,7 +388,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       srv->fleet_keys_->attach(*w0.key_sync);
       w0.key_sync->on_purged([s](std::uint64_t version) {
         // This instance's purge is the fleet's list now: tell the fleet to install it alone.
-        s->purged_keys_version_.store(version, std::memory_order_relaxed);
+        raise_to(s->purged_keys_version_, version);
         const std::uint32_t gen = s->purged_floor_.load(std::memory_order_relaxed);
         s->fleet_revocation_->purge(gen, core::real_clock::instance().now_s(), version);
       });
@@ -500,6 +513,9 @@ bool server::reload(const server_options& opts, std::string& error) {
 server::~server() {
   stop();
   wait();
+  // Nothing may post to worker 0's revocation sync once the workers go.
+  revocation_->attach_fleet(nullptr);
+  fleet_revocation_ = nullptr;
   // The threads are gone: pooled backend sockets close here, before their io_contexts.
   for (auto& w : workers_) {
     if (w->snap) {
@@ -590,8 +606,8 @@ void server::start() {
     if (w.redis) {
       w.redis->start();  // before the thread runs: nothing else touches it yet
     }
-    if (w.index == 0 && fleet_revocation_) {
-      fleet_revocation_->start();  // subscribes before the subscriber connects
+    if (w.revocation) {
+      w.revocation->start();  // subscribes before the subscriber connects
     }
     if (w.subscriber) {
       w.subscriber->start();
@@ -629,18 +645,36 @@ std::pair<std::string, long long> await_fleet(
 
 server::id_revocation server::revoke_session_id(const std::string& session_id) {
   id_revocation out;
-  if (sessions_) {
-    out.removed_local = sessions_->remove_all_contexts(session_id);
-  }
   const auto snap = current();
-  const auto& co = snap->opts.cluster;
-  if (!co || !fleet_revocation_) {
-    return out;
-  }
   std::vector<std::uint64_t> contexts;
   for (const listener_runtime& lr : snap->listeners) {
     const auto& ids = lr.tls->context_ids();
     contexts.insert(contexts.end(), ids.begin(), ids.end());
+  }
+  if (sessions_) {
+    // The entry's handle first: revoking it also refuses the tickets issued on that session's
+    // connections (TLS 1.2 renewals, TLS 1.3 tickets), which the ID alone does not reach.
+    std::vector<std::uint8_t> entry(cache::session_cache::max_slot_bytes);
+    for (std::uint64_t ctx : contexts) {
+      const std::size_t n = sessions_->lookup(ctx, session_id, entry.data(), entry.size());
+      std::uint64_t h = 0;
+      if (n != 0 &&
+          !tls::decode_entry(std::string_view(reinterpret_cast<const char*>(entry.data()), n), h)
+               .empty()) {
+        out.handle = h;
+        break;
+      }
+    }
+    out.removed_local = sessions_->remove_all_contexts(session_id);
+  }
+  if (out.handle != 0) {
+    revocation_->guard().revoke(out.handle);
+    revocation_->count(revocation_source::admin);
+    out.handle_fleet = revoke_handle_in_fleet(out.handle);
+  }
+  const auto& co = snap->opts.cluster;
+  if (!co || !fleet_revocation_) {
+    return out;
   }
   auto commands = cluster::revocation_commands(co->key_prefix, contexts, session_id);
   auto [fleet, deleted] = await_fleet(
@@ -696,7 +730,7 @@ server::purge_report server::purge() {
   // the clock): new handles are minted at the floor, so new sessions resume at once.
   out.floor = std::max(guard.now_generation(), guard.set().floor()) + 1;
   guard.set().raise_floor(out.floor);
-  purged_floor_.store(out.floor, std::memory_order_relaxed);
+  raise_to(purged_floor_, out.floor);
   // The floor refuses every session-ID entry too (each carries its handle); emptying the cache
   // frees it.
   const std::int64_t now = core::real_clock::instance().now_s();

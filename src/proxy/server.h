@@ -69,9 +69,12 @@ class server {
     std::size_t removed_local = 0;  // entries of this instance's cache (every context)
     long long fleet_deleted = 0;    // copies deleted from Redis
     std::string fleet = "off";
+    std::uint64_t handle = 0;       // the session's handle, from this cache's entry (0: none)
+    std::string handle_fleet = "off";  // the handle's revocation in the fleet
   };
   // A session ID: dropped from this cache; with [cluster] deleted from Redis under every
-  // certificate context and published, so every instance drops it too.
+  // certificate context and published, so every instance drops it too. When this cache held
+  // it, its handle is revoked as well (so the session's tickets stop resuming too).
   id_revocation revoke_session_id(const std::string& session_id);
   // A handle, after session_revocation::revoke (source admin): the fleet's answer.
   std::string revoke_handle_in_fleet(std::uint64_t handle);
@@ -154,13 +157,15 @@ class server {
   // through them (each connection reads its own state on its own thread).
   std::atomic<std::int64_t> open_{0};
   std::atomic<bool> draining_{false};
-  // The fleet's revocations ([cluster]): worker 0's command connection and subscriber.
-  std::unique_ptr<cluster::revocation_sync> fleet_revocation_;
+  // The fleet's revocations ([cluster]): owned by worker 0 (worker::revocation), or nullptr.
+  cluster::revocation_sync* fleet_revocation_ = nullptr;
   std::mutex purge_mu_;  // one admin flush or purge at a time
   // The newest purge's floor applied here (worker 0 and the admin thread): a purge heard again
   // (its own, a read-back) does not replace the keys twice.
   std::atomic<std::uint32_t> purged_floor_{0};
-  std::atomic<std::uint64_t> purged_keys_version_{0};  // the fleet list of this instance's purge
+  // The newest fleet key list a purge installed (this instance's or one heard): a purge heard
+  // again does not re-install it.
+  std::atomic<std::uint64_t> purged_keys_version_{0};
   std::vector<std::unique_ptr<worker>> workers_;
   // The listening sockets, one entry per listener of the current snapshot, in its order.
   // Declared after workers_: dropped before the io_contexts go.

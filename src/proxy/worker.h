@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cluster/redis_client.h"
+#include "cluster/revocation.h"
 #include "cluster/session_store.h"
 #include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
@@ -135,6 +136,9 @@ struct worker {
   // ticket key list's poller (on `redis`).
   std::unique_ptr<cluster::redis_client> subscriber;
   std::unique_ptr<cluster::ticket_key_sync> key_sync;
+  // Worker 0 only: the fleet's revocations (on `redis` and `subscriber`; its timer is on this
+  // io_context, so it goes before it).
+  std::unique_ptr<cluster::revocation_sync> revocation;
   std::chrono::milliseconds lookup_timeout{5};
   std::thread thread;
 };

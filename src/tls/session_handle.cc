@@ -102,15 +102,17 @@ cache::revoked_handles::insert_result resumption_guard::revoke(std::uint64_t h) 
   return set_.insert(h, now_generation());
 }
 
-std::int64_t resumption_guard::seconds_left(std::uint64_t h) const noexcept {
+std::int64_t resumption_guard::expires_at_s(std::uint64_t h) const noexcept {
   const cache::handle_policy& p = set_.policy();
   // Generation g covers [epoch + g*len, epoch + (g+1)*len); its sessions resume until
   // max_age_gens generations after its end.
-  const std::int64_t end = cache::handle_epoch_unix +
-                           (static_cast<std::int64_t>(cache::handle_generation(h)) + 1 +
-                            p.max_age_gens) *
-                               p.gen_seconds;
-  return std::max<std::int64_t>(0, end - clock_.now_s());
+  return cache::handle_epoch_unix +
+         (static_cast<std::int64_t>(cache::handle_generation(h)) + 1 + p.max_age_gens) *
+             p.gen_seconds;
+}
+
+std::int64_t resumption_guard::seconds_left(std::uint64_t h) const noexcept {
+  return std::max<std::int64_t>(0, expires_at_s(h) - clock_.now_s());
 }
 
 std::uint64_t session_handle_of(const SSL* ssl, handshake_info& info) noexcept {

@@ -69,6 +69,8 @@ class resumption_guard {
   // Seconds from now until nothing carrying `h` can resume any more (0 if already so): how
   // long a revocation of it must be kept (the fleet store's TTL).
   std::int64_t seconds_left(std::uint64_t h) const noexcept;
+  // The unix second from which nothing carrying `h` resumes: a function of the handle alone.
+  std::int64_t expires_at_s(std::uint64_t h) const noexcept;
 
  private:
   cache::revoked_handles& set_;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hex.h"
 #include "integration/harness.h"
 #include "support/test_env.h"
 
@@ -246,6 +247,28 @@ TEST_F(RevocationTest, APurgeWithoutAFleetRefusesEverythingOldAndReplacesTheKeys
     EXPECT_TRUE(again.resumed) << "sessions made after the purge resume";
   }
   EXPECT_EQ(proxy_->metric("tlsfront_revocations_total{source=\"purge\"}"), 1);
+}
+
+TEST_F(RevocationTest, RevokingASessionIdRevokesItsHandleToo) {
+  start();
+  const mode& id = modes()[0];
+  visit made = connect_and_get(port(), id.opts(nullptr), "/headers");
+  ASSERT_TRUE(is_handle(made.handle));
+  unsigned len = 0;
+  const uint8_t* raw = SSL_SESSION_get_id(made.session.get(), &len);
+  const std::string hex = core::to_hex(std::string_view(reinterpret_cast<const char*>(raw), len));
+  std::string r = proxy_->admin_request("DELETE", "/sessions/" + hex);
+  EXPECT_EQ(response_status(r), 200) << r;
+  EXPECT_TRUE(has(r, "\"removed_local\":1,\"fleet\":\"off\"")) << r;
+  EXPECT_TRUE(has(r, "\"handle\":\"" + made.handle + "\"")) << r;
+  // The handle is refused now: so are the tickets a client of that session would hold.
+  r = proxy_->admin_request("DELETE", "/sessions/handle/" + made.handle);
+  EXPECT_TRUE(has(r, "\"already_refused\":true")) << r;
+  EXPECT_FALSE(connect_and_get(port(), id.opts(made.session.get()), "/headers").resumed);
+  // Gone: 404, and it says how tickets are revoked.
+  r = proxy_->admin_request("DELETE", "/sessions/" + hex);
+  EXPECT_EQ(response_status(r), 404) << r;
+  EXPECT_TRUE(has(r, "revoked by handle")) << r;
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // round trips through a real redis-server, two or three "instances" (a revocation_sync each,
 // with its own revoked set) on the test's io_context:
 //   - a handle revoked on A reaches B's set through the channel, and C, started afterwards,
-//     reads it back whole (with the floor and the last flush);
+//     reads it back whole (with the floor, the last flush and the last purge);
 //   - Redis killed before a revocation: it is queued, enforced locally, and written when Redis
 //     returns, so an instance started after that reads it back; nothing is lost;
 //   - the Redis set is bounded: past `capacity` the earliest-expiring members go and the
@@ -88,6 +88,7 @@ struct instance {
   redis_client client, subscriber;
   std::vector<std::string> dropped;
   std::vector<std::int64_t> flushes;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> purges;
   revocation_sync sync;
   instance(boost::asio::io_context& ioc, const test::redis_server& r, std::size_t capacity = 1024)
       : set(4096, cache::handle_policy{}, 42),
@@ -99,7 +100,10 @@ struct instance {
                                 dropped.emplace_back(id);
                                 return std::size_t{1};
                               },
-                              [this](std::int64_t s) { flushes.push_back(s); }, {}}) {
+                              [this](std::int64_t s) { flushes.push_back(s); },
+                              [this](std::uint32_t g, std::uint64_t v) {
+                                purges.emplace_back(g, v);
+                              }}) {
     sync.start();
     client.start();
     subscriber.start();
@@ -125,9 +129,11 @@ TEST(RevocationSync, AHandleReachesEveryInstanceAndOneStartedLaterReadsItBack) {
   a->sync.revoke_handle(h, [&](fleet_ack k, long long) { acks.push_back(k); });
   a->sync.raise_floor(5);
   a->sync.flush(1790000000);
+  a->sync.purge(7, 1790000001, 3);
   ASSERT_TRUE(test::run_until(ioc, [&] {
-    return b->revoked(h) && b->set.floor() == 5 && !b->flushes.empty();
+    return b->revoked(h) && b->set.floor() == 7 && !b->flushes.empty() && !b->purges.empty();
   }));
+  EXPECT_EQ(b->purges, (std::vector<std::pair<std::uint32_t, std::uint64_t>>{{7, 3}}));
   EXPECT_EQ(acks, std::vector<fleet_ack>{fleet_ack::accepted});
   EXPECT_FALSE(b->revoked(other));
   EXPECT_EQ(b->flushes, std::vector<std::int64_t>{1790000000});
@@ -140,7 +146,9 @@ TEST(RevocationSync, AHandleReachesEveryInstanceAndOneStartedLaterReadsItBack) {
   // C starts after all that: the read-back gives it the handle, the floor and the flush.
   auto c = std::make_unique<instance>(ioc, redis);
   ASSERT_TRUE(test::run_until(ioc, [&] { return c->sync.resyncs() >= 1 && c->revoked(h); }));
-  EXPECT_EQ(c->set.floor(), 5u);
+  EXPECT_EQ(c->set.floor(), 7u);
+  EXPECT_EQ(c->purges, (std::vector<std::pair<std::uint32_t, std::uint64_t>>{{7, 3}}))
+      << "an instance that missed a purge completes it from the read-back";
   EXPECT_EQ(c->flushes, std::vector<std::int64_t>{1790000000});
   EXPECT_FALSE(c->revoked(other));
   EXPECT_GE(b->sync.received(), 3u);
