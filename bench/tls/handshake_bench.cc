@@ -7,7 +7,11 @@
 // handles minted and resolved), so its cost is the difference with the plain variant of the
 // same run (run them interleaved: --benchmark_enable_random_interleaving=true).
 #include <benchmark/benchmark.h>
+#include <openssl/cipher.h>
+#include <openssl/digest.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 
@@ -18,17 +22,12 @@
 
 #include "cache/revoked_handles.h"
 #include "cache/session_cache.h"
+#include "tls/memory_key_source.h"
 #include "tls/server_context.h"
 #include "tls/session_handle.h"
 #include "tls/session_id_cache.h"
 #include "tls/stream.h"
-#include "tls/memory_key_source.h"
 #include "tls/ticket_key_ring.h"
-
-#include <openssl/cipher.h>
-#include <openssl/digest.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 namespace {
 
@@ -69,16 +68,16 @@ struct world {
       guard.revoke(guard.mint());
     }
     tls::listener_tls_options o;
-    o.certificates.push_back({{}, certs_dir() + "/" + cert + ".crt",
-                              certs_dir() + "/" + cert + ".key", true});
+    o.certificates.push_back(
+        {{}, certs_dir() + "/" + cert + ".crt", certs_dir() + "/" + cert + ".key", true});
     o.session_tickets = tickets;
     o.max_version = version;
     std::string error;
     if (!tls::memory_key_source(ring).start(error)) {
       throw std::runtime_error(error);
     }
-    server = tls::server_context::create(o, error, &sessions, core::real_clock::instance(),
-                                         &ring, nullptr);
+    server = tls::server_context::create(o, error, &sessions, core::real_clock::instance(), &ring,
+                                         nullptr);
     if (!server) {
       throw std::runtime_error(error);
     }

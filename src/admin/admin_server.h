@@ -59,8 +59,7 @@ class admin_server {
 
   // Binds. On failure returns nullptr and sets `error`.
   static std::unique_ptr<admin_server> create(const admin_options& opts,
-                                              core::metrics_registry& metrics,
-                                              std::string& error);
+                                              core::metrics_registry& metrics, std::string& error);
   ~admin_server();
 
   // Routes requests whose path equals `path` (or starts with it when it ends in '/') and whose

@@ -8,7 +8,9 @@
 namespace tlsfront::admin {
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + json_escape(s) + "\""; }
+std::string quoted(std::string_view s) {
+  return "\"" + json_escape(s) + "\"";
+}
 
 void register_handle_route(admin_server& admin, proxy::server& srv) {
   admin.handle("DELETE", "/sessions/handle/", [&srv](const admin_request& r) {
@@ -30,8 +32,7 @@ void register_handle_route(admin_server& admin, proxy::server& srv) {
       return json_reply(200, "{\"handle\":\"" + shown +
                                  "\",\"revoked\":\"local\",\"already_refused\":true,"
                                  "\"fleet\":\"" +
-                                 (revocation.fleet() != nullptr ? "not needed" : "off") +
-                                 "\"}\n");
+                                 (revocation.fleet() != nullptr ? "not needed" : "off") + "\"}\n");
     }
     // A handle revoked here before is written again: the fleet may have missed it.
     const bool again = v == cache::revoked_handles::verdict::revoked;
@@ -69,8 +70,8 @@ void register_session_routes(admin_server& admin, proxy::server& srv, bool with_
     }
     const proxy::server::flush_report f = srv.flush_sessions(!local);
     const bool fleet = f.fleet != "off";
-    return json_reply(200, "{\"flushed\":" + std::to_string(f.local) + ",\"scope\":" +
-                               (fleet ? "\"fleet\"" : "\"local\"") +
+    return json_reply(200, "{\"flushed\":" + std::to_string(f.local) +
+                               ",\"scope\":" + (fleet ? "\"fleet\"" : "\"local\"") +
                                ",\"fleet\":" + quoted(f.fleet) + "}\n");
   });
   admin.handle("DELETE", "/sessions/", [&srv](const admin_request& r) {
@@ -83,8 +84,8 @@ void register_session_routes(admin_server& admin, proxy::server& srv, bool with_
     const proxy::server::id_revocation d = srv.revoke_session_id(*id);
     spdlog::info("admin: session {} revoked ({} local entries, fleet {}: {} deleted)",
                  core::to_hex(*id), d.removed_local, d.fleet, d.fleet_deleted);
-    std::string body = "{\"removed_local\":" + std::to_string(d.removed_local) +
-                       ",\"fleet\":" + quoted(d.fleet);
+    std::string body =
+        "{\"removed_local\":" + std::to_string(d.removed_local) + ",\"fleet\":" + quoted(d.fleet);
     if (d.fleet != "off") {
       body += ",\"fleet_deleted\":" + std::to_string(d.fleet_deleted);
     }
@@ -92,14 +93,14 @@ void register_session_routes(admin_server& admin, proxy::server& srv, bool with_
       char handle_hex[16];
       tls::format_handle(d.handle, handle_hex);
       body += ",\"handle\":\"" + std::string(handle_hex, sizeof handle_hex) +
-              "\",\"handle_fleet\":" +
-              quoted(d.handle_fleet);
+              "\",\"handle_fleet\":" + quoted(d.handle_fleet);
     }
     const bool found = d.removed_local > 0 || d.fleet_deleted > 0;
     if (!found) {
       // Published all the same (another instance's cache may hold it).
-      body += ",\"note\":\"no such session ID (ticket and TLS 1.3 sessions are revoked by "
-              "handle: DELETE /sessions/handle/<handle>)\"";
+      body +=
+          ",\"note\":\"no such session ID (ticket and TLS 1.3 sessions are revoked by "
+          "handle: DELETE /sessions/handle/<handle>)\"";
     }
     return json_reply(found ? 200 : 404, body + "}\n");
   });

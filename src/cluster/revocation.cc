@@ -76,7 +76,7 @@ for i = 1, #m do out[#out + 1] = m[i] end
 return out
 )lua";
 
-constexpr std::size_t kHeader = 5;   // RESYNC's values before the members
+constexpr std::size_t kHeader = 5;     // RESYNC's values before the members
 constexpr std::int64_t kPage = 20000;  // members per read-back page (< kMaxReplyElements)
 constexpr auto kRetry = std::chrono::seconds(1);
 
@@ -209,7 +209,9 @@ revocation_sync::revocation_sync(asio::io_context& ioc, redis_client& client,
       hooks_(std::move(hooks)),
       retry_(ioc) {}
 
-revocation_sync::~revocation_sync() { *alive_ = false; }
+revocation_sync::~revocation_sync() {
+  *alive_ = false;
+}
 
 void revocation_sync::start() {
   subscriber_.subscribe(
@@ -304,8 +306,7 @@ void revocation_sync::enqueue(entry e) {
   // written). Flush and purge entries are an operator's few calls: they stay.
   while (queue_.size() >= capacity_) {
     auto it = std::find_if(queue_.begin(), queue_.end(), [](const entry& q) {
-      return q.msg.type == fleet_message::kind::handle ||
-             q.msg.type == fleet_message::kind::floor;
+      return q.msg.type == fleet_message::kind::handle || q.msg.type == fleet_message::kind::floor;
     });
     if (it == queue_.end()) {
       break;
@@ -365,12 +366,12 @@ void revocation_sync::send(entry e) {
               ttl};
       break;
     case fleet_message::kind::floor:
-      argv = {"EVAL",  kMarkScript, "1", floor_key(), ttl, channel_, message,
-              std::to_string(e.msg.floor)};
+      argv = {"EVAL", kMarkScript, "1",     floor_key(),
+              ttl,    channel_,    message, std::to_string(e.msg.floor)};
       break;
     case fleet_message::kind::flush:
-      argv = {"EVAL",  kMarkScript, "1", flush_key(), ttl, channel_, message,
-              std::to_string(e.msg.flush_s)};
+      argv = {"EVAL", kMarkScript, "1",     flush_key(),
+              ttl,    channel_,    message, std::to_string(e.msg.flush_s)};
       break;
     case fleet_message::kind::purge:
       // The purge's markers too: an instance that misses the message completes the purge
@@ -501,11 +502,12 @@ void revocation_sync::resync(std::int64_t offset, long long gone_before, std::in
                     if (!*alive) {
                       return;
                     }
-                    if (ec || r.type != redis_reply::kind::array ||
-                        r.elements.size() < kHeader) {
+                    if (ec || r.type != redis_reply::kind::array || r.elements.size() < kHeader) {
                       errors_.fetch_add(1, std::memory_order_relaxed);
                       spdlog::warn("fleet: revocation read-back failed ({}); retrying",
-                                   ec ? ec.message() : r.is_error() ? r.str : "bad reply");
+                                   ec             ? ec.message()
+                                   : r.is_error() ? r.str
+                                                  : "bad reply");
                       resyncing_ = false;
                       resync_wanted_ = true;
                       arm_retry();
@@ -540,7 +542,8 @@ void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long lo
   std::int64_t got = 0;
   for (std::size_t i = kHeader; i < r.elements.size(); ++i) {
     std::uint64_t h = 0;
-    if (r.elements[i].type == redis_reply::kind::string && tls::parse_handle(r.elements[i].str, h)) {
+    if (r.elements[i].type == redis_reply::kind::string &&
+        tls::parse_handle(r.elements[i].str, h)) {
       guard_.revoke(h);
       ++got;
     }
@@ -574,15 +577,13 @@ void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, 
       return;
     }
     auto deleted = std::make_shared<long long>(-1);
-    client_.command(std::move(commands[0]),
-                    [deleted](const error_code& ec, const redis_reply& r) {
-                      if (!ec && r.type == redis_reply::kind::integer) {
-                        *deleted = r.integer;
-                      } else {
-                        spdlog::warn("fleet revocation: DEL failed: {}",
-                                     ec ? ec.message() : r.str);
-                      }
-                    });
+    client_.command(std::move(commands[0]), [deleted](const error_code& ec, const redis_reply& r) {
+      if (!ec && r.type == redis_reply::kind::integer) {
+        *deleted = r.integer;
+      } else {
+        spdlog::warn("fleet revocation: DEL failed: {}", ec ? ec.message() : r.str);
+      }
+    });
     // Same connection, in order: the copies are gone before any instance hears of it.
     client_.command(std::move(commands[1]), [this, alive = alive_, deleted, done = std::move(done)](
                                                 const error_code& ec, const redis_reply& r) {
@@ -611,46 +612,49 @@ void revocation_sync::unlink_sessions() {
 
 void revocation_sync::unlink_batch(std::string cursor, std::uint64_t deleted) {
   if (!client_.ready()) {
-    spdlog::warn("fleet: Redis unreachable: {} session entries deleted, the rest stay until "
-                 "their TTL (refused anyway)",
-                 deleted);
+    spdlog::warn(
+        "fleet: Redis unreachable: {} session entries deleted, the rest stay until "
+        "their TTL (refused anyway)",
+        deleted);
     return;
   }
-  client_.command(
-      {"SCAN", cursor, "MATCH", glob_escape(prefix_) + "s:*", "COUNT", "1000"},
-      [this, alive = alive_, deleted](const error_code& ec, const redis_reply& r) {
-        if (!*alive) {
-          return;
-        }
-        if (ec || r.type != redis_reply::kind::array || r.elements.size() != 2 ||
-            r.elements[1].type != redis_reply::kind::array) {
-          spdlog::warn("fleet: deleting session entries stopped after {} ({})", deleted,
-                       ec ? ec.message() : r.is_error() ? r.str : "bad SCAN reply");
-          return;
-        }
-        std::string next = r.elements[0].str;
-        std::vector<std::string> unlink = {"UNLINK"};
-        for (const redis_reply& k : r.elements[1].elements) {
-          unlink.push_back(k.str);
-        }
-        const std::uint64_t batch = unlink.size() - 1;
-        auto go_on = [this, alive, next, deleted, batch] {
-          if (!*alive) {
-            return;
-          }
-          if (next == "0") {
-            spdlog::info("fleet: {} session entries deleted from Redis", deleted + batch);
-            return;
-          }
-          unlink_batch(next, deleted + batch);
-        };
-        if (batch == 0) {
-          go_on();
-          return;
-        }
-        client_.command(std::move(unlink),
-                        [go_on](const error_code&, const redis_reply&) { go_on(); });
-      });
+  client_.command({"SCAN", cursor, "MATCH", glob_escape(prefix_) + "s:*", "COUNT", "1000"},
+                  [this, alive = alive_, deleted](const error_code& ec, const redis_reply& r) {
+                    if (!*alive) {
+                      return;
+                    }
+                    if (ec || r.type != redis_reply::kind::array || r.elements.size() != 2 ||
+                        r.elements[1].type != redis_reply::kind::array) {
+                      spdlog::warn("fleet: deleting session entries stopped after {} ({})", deleted,
+                                   ec             ? ec.message()
+                                   : r.is_error() ? r.str
+                                                  : "bad SCAN reply");
+                      return;
+                    }
+                    std::string next = r.elements[0].str;
+                    std::vector<std::string> unlink = {"UNLINK"};
+                    for (const redis_reply& k : r.elements[1].elements) {
+                      unlink.push_back(k.str);
+                    }
+                    const std::uint64_t batch = unlink.size() - 1;
+                    auto go_on = [this, alive, next, deleted, batch] {
+                      if (!*alive) {
+                        return;
+                      }
+                      if (next == "0") {
+                        spdlog::info("fleet: {} session entries deleted from Redis",
+                                     deleted + batch);
+                        return;
+                      }
+                      unlink_batch(next, deleted + batch);
+                    };
+                    if (batch == 0) {
+                      go_on();
+                      return;
+                    }
+                    client_.command(std::move(unlink),
+                                    [go_on](const error_code&, const redis_reply&) { go_on(); });
+                  });
 }
 
 void revocation_sync::register_metrics(core::metrics_registry& metrics) const {

@@ -67,10 +67,10 @@ std::vector<std::vector<std::string>> revocation_commands(
 struct fleet_message {
   enum class kind { session_id, handle, floor, flush, purge };
   kind type = kind::session_id;
-  std::string session_id;      // session_id: raw bytes
-  std::uint64_t handle = 0;    // handle
-  std::uint32_t floor = 0;     // floor, purge
-  std::int64_t flush_s = 0;    // flush: sessions made before it are refused; purge: its time
+  std::string session_id;          // session_id: raw bytes
+  std::uint64_t handle = 0;        // handle
+  std::uint32_t floor = 0;         // floor, purge
+  std::int64_t flush_s = 0;        // flush: sessions made before it are refused; purge: its time
   std::uint64_t keys_version = 0;  // purge: the fleet key list that replaced every key (0: none)
 };
 std::optional<fleet_message> parse_fleet_message(std::string_view payload);
@@ -79,8 +79,8 @@ std::string format_fleet_message(const fleet_message& m);
 // What the fleet's messages do to this instance beyond the revoked set (which the sync
 // updates itself): each may be empty.
 struct revocation_hooks {
-  std::function<std::size_t(std::string_view id)> drop_id;     // session ID: local entries gone
-  std::function<void(std::int64_t unix_s)> flushed;            // a fleet flush
+  std::function<std::size_t(std::string_view id)> drop_id;  // session ID: local entries gone
+  std::function<void(std::int64_t unix_s)> flushed;         // a fleet flush
   // A purge (its floor is applied by the sync): the cache emptied, the ticket keys replaced.
   std::function<void(std::uint32_t gen, std::uint64_t keys_version)> purged;
 };

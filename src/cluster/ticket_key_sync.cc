@@ -209,7 +209,8 @@ void ticket_key_sync::purge_install(std::uint64_t version) {
 void ticket_key_sync::propose_purge(std::uint64_t read_version, std::string expected) {
   key_list mine;
   const std::int64_t held = counters_.version.load(std::memory_order_relaxed);
-  mine.version = std::max<std::uint64_t>(read_version, held > 0 ? static_cast<std::uint64_t>(held) : 0) + 1;
+  mine.version =
+      std::max<std::uint64_t>(read_version, held > 0 ? static_cast<std::uint64_t>(held) : 0) + 1;
   const std::int64_t now = ring_.clock().now_s();
   auto snap = ring_.view();
   for (const auto& k : snap->keys) {
@@ -356,8 +357,7 @@ void ticket_key_sync::on_read(const error_code& ec, const redis_reply& r) {
   done();
 }
 
-void ticket_key_sync::propose(key_list list, std::string expected, bool rotating,
-                              bool purging) {
+void ticket_key_sync::propose(key_list list, std::string expected, bool rotating, bool purging) {
   const std::uint64_t version = list.version;
   std::string plain = encode(list);
   std::string sealed = seal_.seal(plain, key_);

@@ -99,8 +99,8 @@ class ticket_key_sync {
   // Applies the fleet's schedule to `list` at `now`: drops expired keys, adds a key starting
   // `ahead_s` from now when `rotate`, and a next key when none is published, keeps at most
   // kMaxKeys (the latest), sorts by not_before. True (and version + 1) if changed.
-  static bool plan(key_list& list, const tls::ticket_key_ring& ring, std::int64_t now,
-                   bool rotate, std::int64_t ahead_s);
+  static bool plan(key_list& list, const tls::ticket_key_ring& ring, std::int64_t now, bool rotate,
+                   std::int64_t ahead_s);
 
  private:
   void poll();
@@ -120,10 +120,10 @@ class ticket_key_sync {
   std::chrono::milliseconds poll_interval_;
   std::int64_t ahead_s_;
   asio::steady_timer timer_;
-  bool busy_ = false;         // a read or a proposal is in flight
-  bool rotate_ = false;       // an operator asked for a new key
-  bool again_ = false;        // poll again as soon as the one in flight ends
-  bool purge_ = false;        // a purge's list is still to be written
+  bool busy_ = false;                // a read or a proposal is in flight
+  bool rotate_ = false;              // an operator asked for a new key
+  bool again_ = false;               // poll again as soon as the one in flight ends
+  bool purge_ = false;               // a purge's list is still to be written
   std::uint64_t purge_install_ = 0;  // install the first list numbered >= this in purge mode
   std::uint64_t purge_won_ = 0;      // the version this instance's purge wrote (hook pending)
   std::function<void(std::uint64_t)> purged_;

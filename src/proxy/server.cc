@@ -20,9 +20,9 @@
 #include "cluster/fleet_key_source.h"
 #include "cluster/fleet_metrics.h"
 #include "cluster/revocation.h"
-#include "tls/ticket_metrics.h"
 #include "proxy/accepted_socket.h"
 #include "proxy/connection.h"
+#include "tls/ticket_metrics.h"
 
 namespace tlsfront::proxy {
 namespace {
@@ -40,7 +40,6 @@ bool raise_to(std::atomic<T>& a, T v) {
 }
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
 
 // A listener's counters of connections refused or cut for lack of resources: max_connections,
 // accept(2) failures (descriptors, memory), write timeouts.
@@ -92,10 +91,7 @@ asio::awaitable<void> after_accept_error(worker& w, acceptor_slot& slot,
   co_await t.async_wait(use_tuple);
 }
 
-
 }  // namespace
-
-
 
 std::shared_ptr<snapshot> server::build(const server_options& opts, std::string& error) {
   core::metrics_registry& metrics = *registry_;
@@ -253,8 +249,8 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     cache::register_session_cache_metrics(*srv->sessions_, metrics);
   }
 
-  srv->revocation_ = std::make_unique<session_revocation>(
-      opts.revocation, core::real_clock::instance(), &metrics);
+  srv->revocation_ =
+      std::make_unique<session_revocation>(opts.revocation, core::real_clock::instance(), &metrics);
   srv->tickets_ =
       std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
   // Where the keys come from: a local source (memory, file), else the fleet's list.
@@ -279,11 +275,12 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   }
   for (int p = 0; p < 2; ++p) {
     for (int c = 1; c <= 5; ++c) {
-      srv->metrics_.client_requests[p][c] = &metrics.add_counter(
-          "tlsfront_client_requests_total",
-          "Requests answered to clients (by a backend or by tlsfront), by protocol and status class",
-          std::string("protocol=\"") + (p == 0 ? "h1" : "h2") + "\",class=\"" +
-              std::to_string(c) + "xx\"");
+      srv->metrics_.client_requests[p][c] =
+          &metrics.add_counter("tlsfront_client_requests_total",
+                               "Requests answered to clients (by a backend or by tlsfront), by "
+                               "protocol and status class",
+                               std::string("protocol=\"") + (p == 0 ? "h1" : "h2") + "\",class=\"" +
+                                   std::to_string(c) + "xx\"");
     }
   }
   srv->metrics_.h2_connections =
@@ -311,8 +308,8 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   unsigned n = opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>(i);
-    w->server = server_link{&srv->metrics_, &srv->draining_, &srv->open_,
-                            srv->revocation_.get(), &srv->revocation_->guard()};
+    w->server = server_link{&srv->metrics_, &srv->draining_, &srv->open_, srv->revocation_.get(),
+                            &srv->revocation_->guard()};
     w->accepted = &metrics.add_counter("tlsfront_worker_connections_total",
                                        "Client connections accepted, by worker thread",
                                        "worker=\"" + std::to_string(i) + "\"");
@@ -368,9 +365,10 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       }
       if (new_purge || new_keys) {
         const std::string keys = s->key_source_->purge(true, new_keys ? keys_version : 0);
-        spdlog::warn("fleet: purge heard: sessions of generations below {} refused, cache "
-                     "emptied, ticket keys: {}",
-                     gen, keys);
+        spdlog::warn(
+            "fleet: purge heard: sessions of generations below {} refused, cache "
+            "emptied, ticket keys: {}",
+            gen, keys);
       }
     };
     const std::chrono::seconds marker_ttl =
@@ -632,9 +630,7 @@ std::pair<std::string, long long> await_fleet(
     std::chrono::milliseconds wait) {
   auto done = std::make_shared<std::promise<std::pair<std::string, long long>>>();
   auto answer = done->get_future();
-  start([done](cluster::fleet_ack a, long long n) {
-    done->set_value({cluster::to_string(a), n});
-  });
+  start([done](cluster::fleet_ack a, long long n) { done->set_value({cluster::to_string(a), n}); });
   if (answer.wait_for(wait) != std::future_status::ready) {
     return {"no answer", 0};
   }
@@ -691,10 +687,11 @@ std::string server::revoke_handle_in_fleet(std::uint64_t handle) {
   if (!fleet_revocation_) {
     return "off";
   }
-  return await_fleet([&](cluster::revocation_sync::ack a) {
-           fleet_revocation_->revoke_handle(handle, std::move(a));
-         },
-                     kFleetWait)
+  return await_fleet(
+             [&](cluster::revocation_sync::ack a) {
+               fleet_revocation_->revoke_handle(handle, std::move(a));
+             },
+             kFleetWait)
       .first;
 }
 
@@ -765,12 +762,12 @@ server::purge_report server::purge() {
     }
     fleet_revocation_->unlink_sessions();
   }
-  spdlog::warn("admin: PURGE: handles below generation {} refused, {} cached sessions dropped, "
-               "ticket keys {}, fleet {}",
-               out.floor, out.local, out.ticket_keys, out.fleet);
+  spdlog::warn(
+      "admin: PURGE: handles below generation {} refused, {} cached sessions dropped, "
+      "ticket keys {}, fleet {}",
+      out.floor, out.local, out.ticket_keys, out.fleet);
   return out;
 }
-
 
 void server::drain(std::chrono::milliseconds timeout) {
   {

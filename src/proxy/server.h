@@ -69,7 +69,7 @@ class server {
     std::size_t removed_local = 0;  // entries of this instance's cache (every context)
     long long fleet_deleted = 0;    // copies deleted from Redis
     std::string fleet = "off";
-    std::uint64_t handle = 0;       // the session's handle, from this cache's entry (0: none)
+    std::uint64_t handle = 0;          // the session's handle, from this cache's entry (0: none)
     std::string handle_fleet = "off";  // the handle's revocation in the fleet
   };
   // A session ID: dropped from this cache; with [cluster] deleted from Redis under every
@@ -86,9 +86,9 @@ class server {
   // `fleet_wide` ([cluster]) every instance's cache and Redis too.
   flush_report flush_sessions(bool fleet_wide);
   struct purge_report {
-    std::uint32_t floor = 0;   // handles of older generations are refused everywhere
-    std::size_t local = 0;     // sessions dropped from this cache
-    std::string ticket_keys;   // what happened to the ticket keys
+    std::uint32_t floor = 0;         // handles of older generations are refused everywhere
+    std::size_t local = 0;           // sessions dropped from this cache
+    std::string ticket_keys;         // what happened to the ticket keys
     std::uint64_t keys_version = 0;  // the fleet key list that replaced them (0: none yet)
     std::string fleet = "off";
   };
@@ -140,7 +140,7 @@ class server {
   std::unique_ptr<cache::session_cache> sessions_;
   std::unique_ptr<session_revocation> revocation_;  // handles: set, guard, revoker
   std::unique_ptr<tls::ticket_key_ring> tickets_;
-  std::unique_ptr<tls::key_source> key_source_;        // drives tickets_
+  std::unique_ptr<tls::key_source> key_source_;      // drives tickets_
   cluster::fleet_key_source* fleet_keys_ = nullptr;  // key_source_ when the keys are the fleet's
   std::unique_ptr<cluster::sealer> session_sealer_;  // shared by the workers' L2 stores
   std::unique_ptr<cluster::sealer> ticket_sealer_;   // the fleet's ticket key list

@@ -11,8 +11,8 @@ namespace {
 
 cache::handle_policy policy_of(const revocation_options& o) {
   cache::handle_policy p;
-  p.max_age_gens = static_cast<std::uint32_t>(
-      (o.handle_max_age.count() + p.gen_seconds - 1) / p.gen_seconds);
+  p.max_age_gens =
+      static_cast<std::uint32_t>((o.handle_max_age.count() + p.gen_seconds - 1) / p.gen_seconds);
   return p;
 }
 
@@ -30,8 +30,8 @@ session_revocation::session_revocation(const revocation_options& o, const core::
     return;
   }
   metrics->add_gauge_fn("tlsfront_revoked_handles",
-                        "Revoked session handles held (that something could still resume with)",
-                        "", [this] { return static_cast<double>(set_.live(guard_.now_generation())); });
+                        "Revoked session handles held (that something could still resume with)", "",
+                        [this] { return static_cast<double>(set_.live(guard_.now_generation())); });
   metrics->add_gauge_fn("tlsfront_revoked_handles_capacity",
                         "Revoked session handles the set holds at most ([revocation] capacity)", "",
                         [this] { return static_cast<double>(set_.capacity()); });

@@ -49,8 +49,7 @@ resumption_guard::resumption_guard(cache::revoked_handles& set, const core::cloc
   for (int k = 0; k < 3; ++k) {
     for (int r = 0; r < 4; ++r) {
       refused_[k][r] = &metrics->add_counter(
-          "tlsfront_resumptions_refused_total",
-          kRefusedHelp,
+          "tlsfront_resumptions_refused_total", kRefusedHelp,
           std::string("kind=\"") + kinds[k] + "\",reason=\"" + reasons[r] + "\"");
     }
   }

@@ -54,7 +54,8 @@ bssl::UniquePtr<SSL_SESSION> admitted_session(SSL* ssl, handshake_info* info,
   }
   bssl::UniquePtr<SSL_SESSION> session = session_from_cache_bytes(bytes, SSL_get_SSL_CTX(ssl));
   if (session && info != nullptr && info->guard != nullptr) {
-    if (!info->guard->admit_made_at(static_cast<std::int64_t>(SSL_SESSION_get_time(session.get())))) {
+    if (!info->guard->admit_made_at(
+            static_cast<std::int64_t>(SSL_SESSION_get_time(session.get())))) {
       return nullptr;
     }
     info->resumed_handle = h;
@@ -115,8 +116,8 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   thread_local std::array<std::uint8_t, cache::session_cache::max_slot_bytes> entry;
   handshake_info* info = info_of(ssl);
   const std::uint64_t h = info != nullptr ? session_handle_of(ssl, *info) : 0;
-  const std::size_t n = encode_entry(
-      h, std::string_view(reinterpret_cast<const char*>(bytes), len), entry.data(), entry.size());
+  const std::size_t n = encode_entry(h, std::string_view(reinterpret_cast<const char*>(bytes), len),
+                                     entry.data(), entry.size());
   OPENSSL_free(bytes);
   if (n == 0) {
     return 0;  // larger than any cache slot: not cached
@@ -153,8 +154,8 @@ SSL_SESSION* on_get_session(SSL* ssl, const uint8_t* id, int id_len, int* out_co
     return info != nullptr && info->remote != nullptr ? from_remote(ssl, *a, *info, ctx_id, sid)
                                                       : nullptr;
   }
-  bssl::UniquePtr<SSL_SESSION> session = admitted_session(
-      ssl, info, std::string_view(reinterpret_cast<const char*>(buf.data()), n));
+  bssl::UniquePtr<SSL_SESSION> session =
+      admitted_session(ssl, info, std::string_view(reinterpret_cast<const char*>(buf.data()), n));
   if (!session) {
     a->cache->remove(ctx_id, sid);  // undecodable or refused: a miss, and gone for good
     return nullptr;

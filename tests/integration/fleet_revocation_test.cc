@@ -31,7 +31,6 @@ bool has(const std::string& s, const std::string& needle) {
   return s.find(needle) != std::string::npos;
 }
 
-
 struct mode {
   const char* name;
   tls_client::options (*opts)(SSL_SESSION* s);
@@ -139,14 +138,49 @@ TEST_F(FleetRevocationTest, ALogoutOnOneInstanceRefusesThatSessionOnEveryInstanc
   wait_shared({a.get(), b.get(), c.get()});
   for (std::size_t i = 0; i < modes().size(); ++i) {
     SCOPED_TRACE(modes()[i].name);
-    EXPECT_FALSE(connect_and_get(*c, modes()[i].opts(logged_out[i].session.get()), "/headers")
-                     .resumed)
+    EXPECT_FALSE(
+        connect_and_get(*c, modes()[i].opts(logged_out[i].session.get()), "/headers").resumed)
         << "a third instance started later resumed a logged-out session";
     visit still = connect_and_get(*c, modes()[i].opts(bystanders[i].session.get()), "/headers");
     EXPECT_TRUE(still.resumed) << "another client's session must still resume";
     EXPECT_EQ(still.handle, bystanders[i].handle);
   }
   EXPECT_GE(c->metric("tlsfront_fleet_revoked_handles_read_total"), 3);
+}
+
+TEST_F(FleetRevocationTest, OpensslSessionsLoggedOutOnOneInstanceResumeOnNone) {
+  redis_server r;
+  auto a = instance(r), b = instance(r);
+  wait_shared({a.get(), b.get()});
+  const std::string get = "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  const std::string logout = "GET /logout HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  for (std::string flags : {"-tls1_2 -no_ticket", "-tls1_2", "-tls1_3"}) {
+    SCOPED_TRACE(flags);
+    const std::string sess = dir_ + "/sess", other = dir_ + "/other";
+    auto s_client = [&](proxy_instance& p) {
+      return "openssl s_client -connect 127.0.0.1:" + std::to_string(p.port()) +
+             " -servername a.example -ign_eof " + flags + " ";
+    };
+    const double writes = a->metric("tlsfront_fleet_session_writes_total");
+    ASSERT_TRUE(
+        has(run_command(s_client(*a) + "-sess_out " + sess + " 2>&1", get).out, "New, TLSv1."));
+    ASSERT_TRUE(
+        has(run_command(s_client(*a) + "-sess_out " + other + " 2>&1", get).out, "New, TLSv1."));
+    a->metric_reaching("tlsfront_fleet_session_writes_total", writes + 2);  // session IDs
+    const double heard = a->metric("tlsfront_fleet_revocations_received_total");
+    command_result out = run_command(s_client(*b) + "-sess_in " + sess + " 2>&1", logout);
+    ASSERT_TRUE(has(out.out, "Reused, TLSv1.")) << "made on A, resumed on B:\n" << out.out;
+    EXPECT_TRUE(has(out.out, "logged out")) << out.out;
+    EXPECT_GE(a->metric_reaching("tlsfront_fleet_revocations_received_total", heard + 1),
+              heard + 1);
+    for (proxy_instance* p : {a.get(), b.get()}) {
+      command_result after = run_command(s_client(*p) + "-sess_in " + sess + " 2>&1", get);
+      EXPECT_TRUE(has(after.out, "New, TLSv1.")) << after.out;
+      EXPECT_TRUE(has(after.out, "200 OK")) << after.out;
+    }
+    command_result still = run_command(s_client(*b) + "-sess_in " + other + " 2>&1", get);
+    EXPECT_TRUE(has(still.out, "Reused, TLSv1.")) << "another client's session:\n" << still.out;
+  }
 }
 
 TEST_F(FleetRevocationTest, ALogoutWhileRedisIsDownReachesTheFleetWhenItReturns) {
@@ -275,7 +309,8 @@ TEST_F(FleetRevocationTest, PropagationLagFromAnAnsweredRevocationToARefusal) {
     }
     ASSERT_TRUE(refused);
     refused_at_once += tries == 1 ? 1 : 0;
-    (t % 2 == 1 ? logout_ms : admin_ms).push_back(std::chrono::duration<double, std::milli>(clock_type::now() - answered).count());
+    (t % 2 == 1 ? logout_ms : admin_ms)
+        .push_back(std::chrono::duration<double, std::milli>(clock_type::now() - answered).count());
   }
   for (auto* v : {&logout_ms, &admin_ms}) {
     if (v->empty()) {
@@ -283,14 +318,14 @@ TEST_F(FleetRevocationTest, PropagationLagFromAnAnsweredRevocationToARefusal) {
     }
     std::sort(v->begin(), v->end());
     const char* what = v == &logout_ms ? "backend logout on B" : "admin revocation on B";
-    std::printf("revocation lag (%s answered -> A refuses), %zu trials: median %.2f ms, max %.2f "
-                "ms\n",
-                what, v->size(), (*v)[v->size() / 2], v->back());
+    std::printf(
+        "revocation lag (%s answered -> A refuses), %zu trials: median %.2f ms, max %.2f "
+        "ms\n",
+        what, v->size(), (*v)[v->size() / 2], v->back());
     RecordProperty(v == &logout_ms ? "logout_lag_median_ms" : "admin_lag_median_ms",
                    std::to_string((*v)[v->size() / 2]));
   }
-  std::printf("refused on the first handshake after the answer: %d/%d\n", refused_at_once,
-              trials);
+  std::printf("refused on the first handshake after the answer: %d/%d\n", refused_at_once, trials);
 }
 
 }  // namespace

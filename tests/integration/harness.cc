@@ -315,7 +315,8 @@ tls_client::tls_client(int port, const options& opts) {
     SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET);
   }
   SSL_CTX_sess_set_new_cb(ctx_.get(), &tls_client::on_new_session);
-  if (!opts.ciphers.empty() && SSL_CTX_set_strict_cipher_list(ctx_.get(), opts.ciphers.c_str()) != 1) {
+  if (!opts.ciphers.empty() &&
+      SSL_CTX_set_strict_cipher_list(ctx_.get(), opts.ciphers.c_str()) != 1) {
     error_ = "the client refused its cipher list " + opts.ciphers;
     return;
   }

@@ -22,7 +22,6 @@ bool has(const std::string& s, const std::string& needle) {
   return s.find(needle) != std::string::npos;
 }
 
-
 bool is_handle(const std::string& v) {
   return v.size() == 16 && v.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
@@ -174,8 +173,9 @@ TEST_F(RevocationTest, ClientSentSessionFieldsNeverReachTheBackendNorRevoke) {
     start("", send);
     tls_client c(port(), client("a.example", TLS1_3_VERSION));
     ASSERT_TRUE(c.connected()) << c.error();
-    c.send("GET /headers HTTP/1.1\r\nHost: a\r\nTLS-Session: 0123456789abcdef\r\n"
-           "tls-logout: 1\r\n\r\n");
+    c.send(
+        "GET /headers HTTP/1.1\r\nHost: a\r\nTLS-Session: 0123456789abcdef\r\n"
+        "tls-logout: 1\r\n\r\n");
     std::string body = response_body(c.read_response());
     EXPECT_FALSE(has(body, "0123456789abcdef")) << body;
     EXPECT_FALSE(has(body, "ogout")) << body;
@@ -186,7 +186,8 @@ TEST_F(RevocationTest, ClientSentSessionFieldsNeverReachTheBackendNorRevoke) {
     // HTTP/2 (curl), including a request trailer.
     command_result r = run_command(
         "curl -sk --http2 -H 'TLS-Session: 0123456789abcdef' -H 'TLS-Logout: 1' "
-        "https://127.0.0.1:" + std::to_string(port()) + "/headers");
+        "https://127.0.0.1:" +
+        std::to_string(port()) + "/headers");
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_FALSE(has(r.out, "0123456789abcdef")) << r.out;
     EXPECT_FALSE(has(r.out, "ogout")) << r.out;
@@ -199,8 +200,8 @@ TEST_F(RevocationTest, ClientSentSessionFieldsNeverReachTheBackendNorRevoke) {
 
 TEST_F(RevocationTest, BackendSentSessionFieldsNeverReachTheClientOverHttp2) {
   start();
-  command_result r = run_command("curl -sk --http2 -D - https://127.0.0.1:" +
-                                 std::to_string(port()) + "/logout");
+  command_result r =
+      run_command("curl -sk --http2 -D - https://127.0.0.1:" + std::to_string(port()) + "/logout");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(has(r.out, "HTTP/2 200")) << r.out;
   EXPECT_TRUE(has(r.out, "logged out")) << r.out;

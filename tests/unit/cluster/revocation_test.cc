@@ -64,9 +64,9 @@ TEST(Revocation, MessagesRoundTripAndGarbageIsIgnored) {
     EXPECT_EQ(format_fleet_message(*m), text);
   }
   EXPECT_EQ(parse_fleet_message("0a0b")->session_id, std::string("\x0a\x0b"));
-  for (const char* bad : {"", "h:", "h:xyz", "h:0000000000000000", "h:0123456789abcdef0", "F:",
-                          "F:0", "F:-1", "F:1x", "f:0", "p:1:2", "p:1::3", "p:0:5:1", "x:1",
-                          "not-hex!", "h:0123456789ABCDEZ"}) {
+  for (const char* bad :
+       {"", "h:", "h:xyz", "h:0000000000000000", "h:0123456789abcdef0", "F:", "F:0", "F:-1", "F:1x",
+        "f:0", "p:1:2", "p:1::3", "p:0:5:1", "x:1", "not-hex!", "h:0123456789ABCDEZ"}) {
     EXPECT_FALSE(parse_fleet_message(bad)) << bad;
   }
 }
@@ -96,14 +96,13 @@ struct instance {
         client(ioc, options_for(r)),
         subscriber(ioc, options_for(r)),
         sync(ioc, client, subscriber, guard, "t:", capacity, std::chrono::hours(1),
-             revocation_hooks{[this](std::string_view id) {
-                                dropped.emplace_back(id);
-                                return std::size_t{1};
-                              },
-                              [this](std::int64_t s) { flushes.push_back(s); },
-                              [this](std::uint32_t g, std::uint64_t v) {
-                                purges.emplace_back(g, v);
-                              }}) {
+             revocation_hooks{
+                 [this](std::string_view id) {
+                   dropped.emplace_back(id);
+                   return std::size_t{1};
+                 },
+                 [this](std::int64_t s) { flushes.push_back(s); },
+                 [this](std::uint32_t g, std::uint64_t v) { purges.emplace_back(g, v); }}) {
     sync.start();
     client.start();
     subscriber.start();
