@@ -125,9 +125,9 @@ world& guarded_tls13_world() {
 // Runs one handshake; returns the client's session. Aborts the benchmark on failure.
 bssl::UniquePtr<SSL_SESSION> handshake(world& w, SSL_SESSION* offer, bool* resumed,
                                        std::size_t* server_session_bytes = nullptr) {
-  bssl::UniquePtr<SSL> server = w.server->new_ssl();
-  tls::handshake_info info;  // as tls::stream attaches it
+  tls::handshake_info info;  // as tls::stream attaches it (and outlives the SSL)
   info.guard = w.guarded ? &w.guard : nullptr;
+  bssl::UniquePtr<SSL> server = w.server->new_ssl();
   SSL_set_app_data(server.get(), &info);
   bssl::UniquePtr<SSL> client(SSL_new(w.client_ctx.get()));
   BIO* a = nullptr;

@@ -24,6 +24,7 @@ local gone = redis.call('ZREMRANGEBYSCORE', z, '-inf', '(' .. ARGV[3])
 local old = redis.call('ZSCORE', z, ARGV[1])
 if (not old) or tonumber(old) < tonumber(ARGV[2]) then
   redis.call('ZADD', z, ARGV[2], ARGV[1])
+  if old then gone = gone + 1 end  -- moved later: a paging reader steps back for it
 end
 local n = redis.call('ZCARD', z)
 local cap = tonumber(ARGV[4])
@@ -226,7 +227,7 @@ void revocation_sync::start() {
       },
       [this, alive = alive_] {
         if (*alive) {
-          resync(0, -1, 0);
+          resync();
         }
       });
   client_.add_on_ready([this, alive = alive_] {
@@ -342,7 +343,7 @@ void revocation_sync::pump() {
     send(std::move(e));  // pipelined on the one connection
   }
   if (resync_wanted_) {
-    resync(0, -1, 0);
+    resync();
   }
 }
 
@@ -476,29 +477,33 @@ void revocation_sync::apply(const fleet_message& m, bool from_channel) {
   }
 }
 
-void revocation_sync::resync(std::int64_t offset, long long gone_before, std::int64_t from_ms) {
+void revocation_sync::resync() {
   if (!client_.ready()) {
-    resync_wanted_ = true;  // the command connection's ready runs it (from the start)
-    resyncing_ = false;
+    resync_wanted_ = true;  // the command connection's ready runs it
     return;
   }
-  if (resyncing_ && offset == 0) {
+  if (resyncing_) {
     resync_wanted_ = true;  // again once the one in flight ends (a later snapshot)
     return;
   }
-  if (offset == 0) {
-    resync_wanted_ = false;
-    resyncing_ = true;
-    resyncs_.fetch_add(1, std::memory_order_relaxed);
-    // One lower bound for every page: members below it were removed (and counted in :gone)
-    // or were never in range, so offsets only shift by removals.
-    from_ms = now_ms();
+  resync_wanted_ = false;
+  resyncing_ = true;
+  resyncs_.fetch_add(1, std::memory_order_relaxed);
+  // One lower bound for every page: members below it were removed (and counted in :gone) or
+  // were never in range, so offsets only shift by removals.
+  read_page(page{0, -1, now_ms(), true});
+}
+
+void revocation_sync::read_page(page at) {
+  if (!client_.ready()) {
+    resyncing_ = false;
+    resync_wanted_ = true;  // from the start once the connection is ready again
+    return;
   }
   client_.command({"EVAL", kResyncScript, "6", zset_key(), prefix_ + "{rv}:gone", floor_key(),
                    flush_key(), prefix_ + "{rv}:purge", prefix_ + "{rv}:purge_keys",
-                   std::to_string(from_ms), std::to_string(offset), std::to_string(kPage)},
-                  [this, alive = alive_, offset, gone_before, from_ms](const error_code& ec,
-                                                                       const redis_reply& r) {
+                   std::to_string(at.from_ms), std::to_string(at.offset), std::to_string(kPage)},
+                  [this, alive = alive_, at](const error_code& ec, const redis_reply& r) {
                     if (!*alive) {
                       return;
                     }
@@ -513,31 +518,32 @@ void revocation_sync::resync(std::int64_t offset, long long gone_before, std::in
                       arm_retry();
                       return;
                     }
-                    on_page(r, offset, gone_before, from_ms);
+                    on_page(r, at);
                   });
 }
 
-void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long long gone_before,
-                              std::int64_t from_ms) {
+void revocation_sync::on_page(const redis_reply& r, page at) {
   const long long gone = r.elements[0].integer;
-  fleet_message f;
-  f.type = fleet_message::kind::floor;
-  f.floor = static_cast<std::uint32_t>(std::max<long long>(r.elements[1].integer, 0));
-  if (f.floor != 0) {
-    apply(f, false);
-  }
-  fleet_message fl;
-  fl.type = fleet_message::kind::flush;
-  fl.flush_s = r.elements[2].integer;
-  if (fl.flush_s > 0) {
-    apply(fl, false);
-  }
-  fleet_message pu;
-  pu.type = fleet_message::kind::purge;
-  pu.floor = static_cast<std::uint32_t>(std::max<long long>(r.elements[3].integer, 0));
-  pu.keys_version = static_cast<std::uint64_t>(std::max<long long>(r.elements[4].integer, 0));
-  if (pu.floor != 0 && offset == 0) {
-    apply(pu, false);  // the hook applies a purge (and its key list) once
+  if (at.first) {
+    fleet_message f;
+    f.type = fleet_message::kind::floor;
+    f.floor = static_cast<std::uint32_t>(std::max<long long>(r.elements[1].integer, 0));
+    if (f.floor != 0) {
+      apply(f, false);
+    }
+    fleet_message fl;
+    fl.type = fleet_message::kind::flush;
+    fl.flush_s = r.elements[2].integer;
+    if (fl.flush_s > 0) {
+      apply(fl, false);
+    }
+    fleet_message pu;
+    pu.type = fleet_message::kind::purge;
+    pu.floor = static_cast<std::uint32_t>(std::max<long long>(r.elements[3].integer, 0));
+    pu.keys_version = static_cast<std::uint64_t>(std::max<long long>(r.elements[4].integer, 0));
+    if (pu.floor != 0) {
+      apply(pu, false);  // the hook applies a purge (and its key list) once
+    }
   }
   std::int64_t got = 0;
   for (std::size_t i = kHeader; i < r.elements.size(); ++i) {
@@ -553,15 +559,16 @@ void revocation_sync::on_page(const redis_reply& r, std::int64_t offset, long lo
   if (members < kPage) {
     resyncing_ = false;
     if (resync_wanted_) {
-      resync(0, -1, 0);
+      resync();
     }
     return;
   }
-  // Members removed meanwhile (expired or evicted: always the lowest scores, before what this
-  // read has reached) shift the rest down: step back by as many. Removals among the unread
-  // ones make it re-read a few, which is harmless.
-  const long long removed = gone_before < 0 ? 0 : std::max<long long>(gone - gone_before, 0);
-  resync(std::max<std::int64_t>(offset + members - removed, 0), gone, from_ms);
+  // Members removed meanwhile (expired, evicted or moved: always before what this read has
+  // reached, or counted as if) shift the rest down: step back by as many. Removals among the
+  // unread ones make it re-read a few, which is harmless.
+  const long long removed = at.first ? 0 : std::max<long long>(gone - at.gone_before, 0);
+  read_page(
+      page{std::max<std::int64_t>(at.offset + members - removed, 0), gone, at.from_ms, false});
 }
 
 void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, ack done) {

@@ -147,9 +147,16 @@ class revocation_sync {
   void failed(entry e, const std::string& why);
   void arm_retry();
   void apply(const fleet_message& m, bool from_channel);
-  void resync(std::int64_t offset, long long gone_before, std::int64_t from_ms);
-  void on_page(const redis_reply& r, std::int64_t offset, long long gone_before,
-               std::int64_t from_ms);
+  // A read-back: pages of the ZSET from one lower bound, the markers with the first page.
+  struct page {
+    std::int64_t offset;
+    long long gone_before;  // :gone when the previous page was read
+    std::int64_t from_ms;
+    bool first;
+  };
+  void resync();
+  void read_page(page at);
+  void on_page(const redis_reply& r, page at);
   void unlink_batch(std::string cursor, std::uint64_t deleted);
   std::int64_t now_ms() const;
 

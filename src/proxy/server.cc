@@ -251,6 +251,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
 
   srv->revocation_ =
       std::make_unique<session_revocation>(opts.revocation, core::real_clock::instance(), &metrics);
+  srv->start_generation_ = srv->revocation_->guard().now_generation();
   srv->tickets_ =
       std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
   // Where the keys come from: a local source (memory, file), else the fleet's list.
@@ -358,8 +359,16 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     hooks.purged = [s](std::uint32_t gen, std::uint64_t keys_version) {
       // Heard on the channel or read back (an instance that missed it): applied once per
       // purge, and its fleet key list installed once.
+      if (gen <= s->start_generation_) {
+        // Purged before this process started (read back from Redis): nothing it holds, keys
+        // or sessions, predates the purge.
+        raise_to(s->purged_floor_, gen);
+        raise_to(s->purged_keys_version_, keys_version);
+        return;
+      }
       const bool new_purge = raise_to(s->purged_floor_, gen);
-      const bool new_keys = keys_version != 0 && raise_to(s->purged_keys_version_, keys_version);
+      const bool new_keys = keys_version != 0 && s->fleet_keys_ != nullptr &&
+                            raise_to(s->purged_keys_version_, keys_version);
       if (new_purge && s->sessions_) {
         s->sessions_->clear();
       }
@@ -387,6 +396,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       w0.key_sync->on_purged([s](std::uint64_t version) {
         // This instance's purge is the fleet's list now: tell the fleet to install it alone.
         raise_to(s->purged_keys_version_, version);
+        s->own_purge_version_.store(version, std::memory_order_relaxed);
         const std::uint32_t gen = s->purged_floor_.load(std::memory_order_relaxed);
         s->fleet_revocation_->purge(gen, core::real_clock::instance().now_s(), version);
       });
@@ -656,17 +666,22 @@ server::id_revocation server::revoke_session_id(const std::string& session_id) {
       std::uint64_t h = 0;
       if (n != 0 &&
           !tls::decode_entry(std::string_view(reinterpret_cast<const char*>(entry.data()), n), h)
-               .empty()) {
+               .empty() &&
+          h != 0) {
         out.handle = h;
         break;
       }
     }
     out.removed_local = sessions_->remove_all_contexts(session_id);
   }
-  if (out.handle != 0) {
-    revocation_->guard().revoke(out.handle);
+  tls::resumption_guard& guard = revocation_->guard();
+  if (out.handle != 0 && guard.set().check(out.handle, guard.now_generation()) ==
+                             cache::revoked_handles::verdict::ok) {
+    guard.revoke(out.handle);
     revocation_->count(revocation_source::admin);
     out.handle_fleet = revoke_handle_in_fleet(out.handle);
+  } else if (out.handle != 0) {
+    out.handle_fleet = fleet_revocation_ != nullptr ? "not needed" : "off";  // refused already
   }
   const auto& co = snap->opts.cluster;
   if (!co || !fleet_revocation_) {
@@ -736,7 +751,7 @@ server::purge_report server::purge() {
     sessions_->clear();
   }
   revocation_->count(revocation_source::purge);
-  const std::uint64_t version_before = purged_keys_version_.load(std::memory_order_relaxed);
+  const std::uint64_t version_before = own_purge_version_.load(std::memory_order_relaxed);
   out.ticket_keys = key_source_->purge(false, 0);
   if (fleet_revocation_) {
     out.fleet = await_fleet(
@@ -748,11 +763,11 @@ server::purge_report server::purge() {
     if (fleet_keys_ != nullptr) {
       // The new keys become the fleet's list on worker 0's next poll: wait a little for it.
       const auto deadline = std::chrono::steady_clock::now() + kFleetWait;
-      while (purged_keys_version_.load(std::memory_order_relaxed) == version_before &&
+      while (own_purge_version_.load(std::memory_order_relaxed) == version_before &&
              std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      const std::uint64_t v = purged_keys_version_.load(std::memory_order_relaxed);
+      const std::uint64_t v = own_purge_version_.load(std::memory_order_relaxed);
       if (v != version_before) {
         out.keys_version = v;
         out.ticket_keys = "replaced in the fleet";

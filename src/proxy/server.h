@@ -166,6 +166,8 @@ class server {
   // The newest fleet key list a purge installed (this instance's or one heard): a purge heard
   // again does not re-install it.
   std::atomic<std::uint64_t> purged_keys_version_{0};
+  std::atomic<std::uint64_t> own_purge_version_{0};  // the list this instance's purge wrote
+  std::uint32_t start_generation_ = 0;  // purges below it came before this process (read-back)
   std::vector<std::unique_ptr<worker>> workers_;
   // The listening sockets, one entry per listener of the current snapshot, in its order.
   // Declared after workers_: dropped before the io_contexts go.
