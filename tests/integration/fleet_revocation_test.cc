@@ -183,6 +183,41 @@ TEST_F(FleetRevocationTest, OpensslSessionsLoggedOutOnOneInstanceResumeOnNone) {
   }
 }
 
+TEST_F(FleetRevocationTest, AKeyRotationAfterALogoutDoesNotBringTheSessionBack) {
+  redis_server r;
+  auto a = instance(r), b = instance(r);
+  wait_shared({a.get(), b.get()});
+  for (const mode& m : {modes()[1], modes()[2]}) {  // the ticket paths
+    SCOPED_TRACE(m.name);
+    visit on_b = made_on_a_resumed_on_b(m, *a, *b);
+    visit bystander = made_on_a_resumed_on_b(m, *a, *b);
+    const double heard = a->metric("tlsfront_fleet_revocations_received_total");
+    ASSERT_TRUE(connect_and_get(*b, m.opts(on_b.session.get()), "/logout").resumed);
+    a->metric_reaching("tlsfront_fleet_revocations_received_total", heard + 1);
+    // Rotate: the tickets made so far are now under a previous key, and renewed ones under the
+    // new current key.
+    const std::string before = current_key_name(*a);
+    ASSERT_EQ(response_status(a->admin_request("POST", "/tickets/rotate")), 202);
+    for (int i = 0; i < 200 && (current_key_name(*a) == before ||
+                                current_key_name(*a) != current_key_name(*b));
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ASSERT_NE(current_key_name(*a), before) << "the rotation did not happen";
+    for (proxy_instance* p : {a.get(), b.get()}) {
+      EXPECT_FALSE(connect_and_get(*p, m.opts(on_b.session.get()), "/headers").resumed)
+          << "the logged-out session came back after a key rotation";
+    }
+    // The bystander's ticket renews under the new key and keeps its handle.
+    visit renewed = connect_and_get(*b, m.opts(bystander.session.get()), "/headers");
+    ASSERT_TRUE(renewed.resumed);
+    EXPECT_EQ(renewed.handle, bystander.handle);
+    visit again = connect_and_get(*a, m.opts(renewed.session.get()), "/headers");
+    EXPECT_TRUE(again.resumed);
+    EXPECT_EQ(again.handle, bystander.handle);
+  }
+}
+
 TEST_F(FleetRevocationTest, ALogoutWhileRedisIsDownReachesTheFleetWhenItReturns) {
   redis_server r;
   auto a = instance(r), b = instance(r);
