@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -287,6 +288,27 @@ TEST_F(FleetRevocationTest, APurgeRefusesEveryOldSessionEverywhereAndReplacesThe
   }
   EXPECT_EQ(b->metric("tlsfront_revocations_total{source=\"purge\"}"), 1);
   EXPECT_EQ(r.cli({"--scan", "--pattern", "tlsfront:s:*"}).find(old[0].handle), std::string::npos);
+}
+
+TEST_F(FleetRevocationTest, APurgeFromBeforeAnInstanceStartedIsNotAppliedAgain) {
+  redis_server r;
+  // A purge five minutes ago, as its markers stand in Redis (generation = minutes since
+  // 2025-01-01 UTC).
+  const long long now_gen = (static_cast<long long>(std::time(nullptr)) - 1735689600) / 60;
+  const std::string old_gen = std::to_string(now_gen - 5);
+  r.cli({"SET", "tlsfront:{rv}:floor", old_gen});
+  r.cli({"SET", "tlsfront:{rv}:purge", old_gen});
+  auto a = instance(r);
+  // Read back (the floor came with it), and the purge was not carried out again.
+  EXPECT_EQ(
+      a->metric_reaching("tlsfront_revocation_floor_generation", static_cast<double>(now_gen - 5)),
+      static_cast<double>(now_gen - 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the rest of that read-back
+  EXPECT_FALSE(has(a->log(), "purge heard")) << a->log();
+  // A purge made now is (this shows the check can see one).
+  r.cli({"PUBLISH", "tlsfront:revoke",
+         "p:" + std::to_string(now_gen + 1) + ":" + std::to_string(std::time(nullptr)) + ":0"});
+  EXPECT_TRUE(has(a->log_containing("purge heard"), "purge heard"));
 }
 
 TEST_F(FleetRevocationTest, AFlushIsFleetWideUnlessAskedToBeLocal) {
