@@ -78,6 +78,39 @@ void session_store::get(std::string_view key, std::function<void(std::string)> d
   });
 }
 
+std::string session_store::early_key(std::string_view prefix, std::string_view id) {
+  return std::string(prefix) + "e:" + core::to_hex(id);
+}
+
+void session_store::claim_once(std::string_view id, std::chrono::milliseconds ttl,
+                               std::function<void(tls::claim_answer)> done) {
+  counters_.claims.fetch_add(1, std::memory_order_relaxed);
+  // Not ready: the command fails at once (later, never inside this call), which is fail closed.
+  client_.command(
+      {"SET", early_key(prefix_, id), "1", "NX", "PX",
+       std::to_string(std::max<std::int64_t>(1, ttl.count()))},
+      [this, alive = alive_, done = std::move(done)](const error_code& ec, const redis_reply& r) {
+        const tls::claim_answer a = claim_reply(ec, r);
+        if (*alive && a == tls::claim_answer::unavailable) {
+          counters_.errors.fetch_add(1, std::memory_order_relaxed);
+        }
+        done(a);
+      });
+}
+
+tls::claim_answer session_store::claim_reply(const error_code& ec, const redis_reply& r) {
+  if (ec) {
+    return tls::claim_answer::unavailable;
+  }
+  if (r.is_ok()) {
+    return tls::claim_answer::first;
+  }
+  // SET NX answers nil when the key exists; anything else (an error, a proxy's odd reply) is
+  // no proof either way.
+  return r.type == redis_reply::kind::nil ? tls::claim_answer::replayed
+                                          : tls::claim_answer::unavailable;
+}
+
 session_store::lookup_outcome session_store::open_reply(const sealer& seal,
                                                         std::string_view redis_key,
                                                         const error_code& ec, const redis_reply& r,

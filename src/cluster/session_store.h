@@ -26,7 +26,7 @@ namespace tlsfront::cluster {
 
 struct session_store_counters {
   std::atomic<std::uint64_t> lookups{0}, hits{0}, misses{0}, timeouts{0}, errors{0}, rejected{0},
-      writes{0}, dropped_writes{0};
+      writes{0}, dropped_writes{0}, claims{0};
 };
 
 class session_store final : public tls::remote_session_store {
@@ -38,6 +38,14 @@ class session_store final : public tls::remote_session_store {
   void put(std::string_view key, std::string_view session, std::chrono::seconds ttl) override;
   void get(std::string_view key, std::function<void(std::string)> done) override;
   void lookup_timed_out() override { counters_.timeouts.fetch_add(1, std::memory_order_relaxed); }
+  // 0-RTT single use: SET <prefix>e:<hex id> 1 NX PX <ttl>.
+  void claim_once(std::string_view id, std::chrono::milliseconds ttl,
+                  std::function<void(tls::claim_answer)> done) override;
+  // What that SET answered: OK first, nil replayed, anything else (or no reply) unavailable.
+  // Pure; the claim's decoder.
+  static tls::claim_answer claim_reply(const error_code& ec, const redis_reply& r);
+  // The Redis key of a 0-RTT claim.
+  static std::string early_key(std::string_view prefix, std::string_view id);
 
   const session_store_counters& counters() const noexcept { return counters_; }
   // The Redis key of a session (`key` as tls::remote_session_key gives it) under `prefix`.

@@ -91,7 +91,8 @@ void reader::read_listener(const toml::table& t, std::size_t index, proxy::liste
   check_keys(t, "listener",
              {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn",
               "handshake_timeout", "session_tickets", "certificate", "mode", "pool",
-              "proxy_protocol", "trusted_proxies", "drop_client_headers", "allow_encoded_slashes"});
+              "proxy_protocol", "trusted_proxies", "drop_client_headers", "allow_encoded_slashes",
+              "early_data", "max_early_data", "early_data_window"});
   out.name = "listener" + std::to_string(index);
   if (const toml::node* n = t.get("name")) {
     out.name = as_nonempty_string(*n, "name");
@@ -158,6 +159,7 @@ void reader::read_listener(const toml::table& t, std::size_t index, proxy::liste
   optional_key(t, "session_tickets", tls.session_tickets,
                [](const toml::node& n) { return as_bool(n, "session_tickets"); });
   tls.session_timeout = session_timeout_;
+  read_listener_early_data(t, out);
 
   const toml::node* certs = t.get("certificate");
   if (certs == nullptr) {
@@ -182,6 +184,38 @@ void reader::read_listener(const toml::table& t, std::size_t index, proxy::liste
       default_node = ct.get("default");
     }
     tls.certificates.push_back(std::move(cert));
+  }
+}
+
+// TLS 1.3 0-RTT: early_data, max_early_data, early_data_window (tls/early_data.h).
+void reader::read_listener_early_data(const toml::table& t, proxy::listener_options& out) {
+  tls::early_data_options& e = out.tls.early_data;
+  optional_key(t, "early_data", e.enabled,
+               [](const toml::node& n) { return as_bool(n, "early_data"); });
+  if (const toml::node* n = t.get("max_early_data")) {
+    e.max_bytes = as_size(*n, "max_early_data", 1, tls::max_early_data_bytes);
+  }
+  optional_duration(t, "early_data_window", e.window);
+  if (const toml::node* n = t.get("early_data_window");
+      n != nullptr && (e.window.count() <= 0 || e.window > std::chrono::seconds(60))) {
+    fail(*n,
+         "'early_data_window' must be more than 0 and at most 60s (BoringSSL refuses early "
+         "data past a 60 s ticket age skew anyway)");
+  }
+  if (!e.enabled) {
+    return;
+  }
+  const toml::node& on = *t.get("early_data");
+  if (out.mode != proxy::listener_options::mode_kind::http) {
+    fail(on,
+         "'early_data' needs mode = \"http\": a tcp listener cannot hold replayable bytes "
+         "back from its backend");
+  }
+  if (out.tls.max_version < tls::tls1_3) {
+    fail(on, "'early_data' needs TLS 1.3 (max_tls = \"1.2\" here)");
+  }
+  if (!out.tls.session_tickets) {
+    fail(on, "'early_data' needs session_tickets = true (0-RTT resumes a TLS 1.3 ticket)");
   }
 }
 

@@ -121,7 +121,9 @@ void reader::read_routes(const toml::array& routes, const std::vector<proxy::poo
                          std::vector<proxy::route_options>& out) {
   for (const toml::node& r : routes) {
     const toml::table& t = *r.as_table();
-    check_keys(t, "route", {"host", "path_prefix", "pool", "upgrades", "send_session_handle"});
+    check_keys(
+        t, "route",
+        {"host", "path_prefix", "pool", "upgrades", "send_session_handle", "early_data_methods"});
     proxy::route_options route;
     if (const toml::node* n = t.get("host")) {
       const std::string text = as_string(*n, "host");
@@ -165,6 +167,18 @@ void reader::read_routes(const toml::array& routes, const std::vector<proxy::poo
     }
     optional_key(t, "send_session_handle", route.send_session_handle,
                  [](const toml::node& n) { return as_bool(n, "send_session_handle"); });
+    if (const toml::node* n = t.get("early_data_methods")) {
+      route.early_data_methods.clear();  // []: every request waits for the handshake
+      for_each_string(*n, "early_data_methods", [&](const toml::node& e, const std::string& v) {
+        if (v.empty() || !std::all_of(v.begin(), v.end(), is_token_char)) {
+          fail(e, "invalid method " + double_quoted(v) + " in 'early_data_methods'");
+        }
+        if (v == "CONNECT") {
+          fail(e, "CONNECT cannot go in early data (tlsfront never tunnels early bytes)");
+        }
+        route.early_data_methods.push_back(v);
+      });
+    }
     out.push_back(std::move(route));
   }
 }

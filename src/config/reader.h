@@ -103,6 +103,7 @@ class reader {
   void read_listener_mode(const toml::table& t, proxy::listener_options& out);
 
   void read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out);
+  void read_listener_early_data(const toml::table& t, proxy::listener_options& out);
 
   // A listener's request rules (http mode): the client fields dropped before forwarding and
   // whether encoded slashes may stay in a path.

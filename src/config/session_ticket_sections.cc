@@ -45,7 +45,12 @@ void reader::read_session_cache(const toml::table& t, proxy::server_options& out
 // [tickets]: session-ticket keys shared by every listener with session_tickets on.
 void reader::read_tickets(const toml::table& t, tls::ticket_key_options& out) {
   check_keys(t, "tickets",
-             {"source", "files", "rotation", "publish_ahead", "lifetime", "tls13_tickets"});
+             {"source", "files", "rotation", "publish_ahead", "lifetime", "tls13_tickets",
+              "early_data_strikes"});
+  if (const toml::node* n = t.get("early_data_strikes")) {
+    out.early_data_strikes =
+        static_cast<std::size_t>(as_integer(*n, "early_data_strikes", 16, 100'000'000));
+  }
   const toml::node* source = t.get("source");
   if (source != nullptr) {
     std::string v = as_string(*source, "source");
@@ -154,8 +159,8 @@ void reader::read_revocation(const toml::table& t, proxy::server_options& out) {
   check_keys(t, "revocation", {"capacity", "handle_max_age"});
   proxy::revocation_options& r = out.revocation;
   optional_integer(t, "capacity", 64, std::int64_t{1} << 26, r.capacity);
-  const std::chrono::seconds longest =
-      std::max(session_timeout_, std::chrono::duration_cast<std::chrono::seconds>(out.tickets.lifetime));
+  const std::chrono::seconds longest = std::max(
+      session_timeout_, std::chrono::duration_cast<std::chrono::seconds>(out.tickets.lifetime));
   const toml::node* n = t.get("handle_max_age");
   if (n == nullptr) {
     r.handle_max_age = std::max(r.handle_max_age, longest);
@@ -183,10 +188,22 @@ namespace tlsfront::config::detail {
 // them into a logout, nor the handle into a Host).
 void reader::read_http(const toml::table& t, proxy::session_header_options& out) {
   check_keys(t, "http", {"session_header", "logout_header"});
-  static constexpr std::string_view reserved[] = {
-      "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
-      "keep-alive", "proxy-connection", "x-forwarded-for", "x-forwarded-proto",
-      "x-forwarded-host", "cookie", "set-cookie", "location", "content-type"};
+  static constexpr std::string_view reserved[] = {"host",
+                                                  "content-length",
+                                                  "transfer-encoding",
+                                                  "connection",
+                                                  "upgrade",
+                                                  "te",
+                                                  "trailer",
+                                                  "keep-alive",
+                                                  "proxy-connection",
+                                                  "x-forwarded-for",
+                                                  "x-forwarded-proto",
+                                                  "x-forwarded-host",
+                                                  "cookie",
+                                                  "set-cookie",
+                                                  "location",
+                                                  "content-type"};
   const auto read_name = [&](std::string_view key, std::string& value) {
     const toml::node* n = t.get(key);
     if (n == nullptr) {
@@ -217,9 +234,11 @@ void reader::read_http(const toml::table& t, proxy::session_header_options& out)
 // Both session-handle fields are tlsfront's: never forwarded from a client, on any listener.
 void reader::drop_session_fields(proxy::server_options& s) {
   for (proxy::listener_options& l : s.listeners) {
-    for (const std::string* name : {&s.session_headers.session_header, &s.session_headers.logout_header}) {
-      const bool listed = std::any_of(l.drop_client_headers.begin(), l.drop_client_headers.end(),
-                                      [&](const std::string& d) { return http::iequals(d, *name); });
+    for (const std::string* name :
+         {&s.session_headers.session_header, &s.session_headers.logout_header}) {
+      const bool listed =
+          std::any_of(l.drop_client_headers.begin(), l.drop_client_headers.end(),
+                      [&](const std::string& d) { return http::iequals(d, *name); });
       if (!listed) {
         l.drop_client_headers.push_back(*name);
       }

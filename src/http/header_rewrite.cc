@@ -36,20 +36,12 @@ bool names_in_connection(const message_head& head, std::string_view name) {
 namespace {
 
 // The first seven are hop-by-hop in both directions; the rest are re-created by tlsfront or,
-// for HTTP2-Settings, only meaningful for the h2c upgrade tlsfront never forwards.
-constexpr std::array<std::string_view, 13> dropped_fields = {"connection",
-                                                             "keep-alive",
-                                                             "proxy-connection",
-                                                             "te",
-                                                             "transfer-encoding",
-                                                             "upgrade",
-                                                             "trailer",
-                                                             "content-length",
-                                                             "expect",
-                                                             "x-forwarded-for",
-                                                             "x-forwarded-proto",
-                                                             "x-forwarded-host",
-                                                             "http2-settings"};
+// for HTTP2-Settings, only meaningful for the h2c upgrade tlsfront never forwards; Early-Data is
+// tlsfront's to say (RFC 8470 §5.1), never the client's.
+constexpr std::array<std::string_view, 14> dropped_fields = {
+    "connection",        "keep-alive",       "proxy-connection", "te",        "transfer-encoding",
+    "upgrade",           "trailer",          "content-length",   "expect",    "x-forwarded-for",
+    "x-forwarded-proto", "x-forwarded-host", "http2-settings",   "early-data"};
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
@@ -81,7 +73,8 @@ bool dropped(const message_head& head, std::string_view name) {
 
 bool forwardable_trailer(std::string_view name, std::span<const std::string> drop) {
   const auto named = [&](std::string_view d) { return iequals(name, d); };
-  return !iequals(name, "host") && std::none_of(dropped_fields.begin(), dropped_fields.end(), named) &&
+  return !iequals(name, "host") &&
+         std::none_of(dropped_fields.begin(), dropped_fields.end(), named) &&
          std::none_of(drop.begin(), drop.end(), named);
 }
 
@@ -106,8 +99,9 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
       // Written once, from the parsed value (which an absolute-form target may override).
       continue;
     }
-    if (dropped(head, h.name) || std::any_of(fwd.drop.begin(), fwd.drop.end(),
-                                             [&](const std::string& d) { return iequals(h.name, d); })) {
+    if (dropped(head, h.name) ||
+        std::any_of(fwd.drop.begin(), fwd.drop.end(),
+                    [&](const std::string& d) { return iequals(h.name, d); })) {
       continue;
     }
     append_field(out, h.name, h.value);
@@ -124,6 +118,9 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
   }
   if (!fwd.session_header.empty() && !fwd.session_handle.empty()) {
     append_field(out, fwd.session_header, fwd.session_handle);
+  }
+  if (fwd.early_data) {
+    append_field(out, "Early-Data", "1");
   }
   if (!fwd.upgrade.empty()) {
     append_field(out, "Connection", "Upgrade");

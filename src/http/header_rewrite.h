@@ -39,6 +39,9 @@ struct forwarded_info {
   // handle, 16 hex digits; client-sent fields of that name are dropped through `drop`).
   std::string_view session_header = {};
   std::string_view session_handle = {};
+  // The request goes to the backend before the client's handshake completed (0-RTT): adds
+  // "Early-Data: 1" (RFC 8470 §5.1). A client-sent Early-Data field is always dropped.
+  bool early_data = false;
 };
 
 // Appends the request head for the backend to `out`. `framing` says how tlsfront frames the

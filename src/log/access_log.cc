@@ -44,6 +44,7 @@ void write_access(const access_record& r) {
   line += " resumed=";
   line += r.resumed;
   line += " handshake_us=" + std::to_string(r.handshake_us);
+  line += r.early ? " early=1" : " early=0";
   line += " proto=";
   line += r.protocol;
   line += " method=";

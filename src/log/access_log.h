@@ -9,12 +9,13 @@
 namespace tlsfront::log {
 
 struct access_record {
-  std::string_view client;        // ip:port
-  std::string_view sni;           // "-" if none
-  std::string_view tls_version;   // "TLSv1.3"
-  std::string_view cipher;        // IANA/BoringSSL name
-  std::string_view resumed;       // none | id | ticket
+  std::string_view client;       // ip:port
+  std::string_view sni;          // "-" if none
+  std::string_view tls_version;  // "TLSv1.3"
+  std::string_view cipher;       // IANA/BoringSSL name
+  std::string_view resumed;      // none | id | ticket
   std::int64_t handshake_us = 0;
+  bool early = false;  // forwarded in TLS 1.3 early data, before the handshake completed
   std::string_view protocol = "h1";  // h1 | h2 | tcp
   std::string_view method;
   std::string_view path;

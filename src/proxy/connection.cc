@@ -15,6 +15,7 @@
 #include "proxy/http1_session.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/tcp_session.h"
+#include "tls/early_data.h"
 #include "tls/session_handle.h"
 
 namespace tlsfront::proxy {
@@ -47,6 +48,7 @@ connection::connection(worker& w, std::shared_ptr<const snapshot> snap, std::siz
     tls_.set_remote_store(w.l2.get(), w.lookup_timeout);
   }
   tls_.set_guard(w.server.guard);
+  tls_.set_early_data(&listener_.early);
   set_peer(ep);
   worker_.live.insert(this);
   metrics().active->inc();
@@ -102,6 +104,7 @@ asio::awaitable<void> connection::run() {
 asio::awaitable<bool> connection::handshake() {
   boost::system::error_code ec = co_await tls_.handshake();
   client_wd_.disarm();
+  count_early_data();  // a replayed flight fails its handshake: its refusal still counts
   if (ec) {
     if (client_wd_.fired()) {
       listener_.handshake_timeouts->inc();
@@ -116,6 +119,54 @@ asio::awaitable<bool> connection::handshake() {
   listener_.handshakes[v][static_cast<int>(info.resumed)]->inc();
   listener_.handshake_us->observe(static_cast<double>(info.handshake_us));
   co_return true;
+}
+
+void connection::count_early_data() {
+  const tls::handshake_info& info = tls_.info();
+  if (!info.early_offered) {
+    return;
+  }
+  metrics().early_offered->inc();
+  const tls::early_reason why = tls::early_outcome(tls_.native(), info);
+  if (why == tls::early_reason::none) {
+    metrics().early_accepted->inc();
+    return;
+  }
+  metrics().early_rejected[static_cast<int>(why)]->inc();
+  spdlog::debug("{}: early data not accepted: {} ({})", peer_, tls::early_reason_name(why),
+                SSL_early_data_reason_string(SSL_get_early_data_reason(tls_.native())));
+}
+
+connection::early_plan connection::plan_early(const router::target& route, std::string_view method,
+                                              bool has_body) {
+  if (!tls_.in_early_data()) {
+    return early_plan::confirmed;
+  }
+  const bool allowed = std::find(route.early_methods.begin(), route.early_methods.end(), method) !=
+                       route.early_methods.end();
+  const bool within = tls_.early_bytes() <= listener_.early.opts.max_bytes;
+  if (allowed && !has_body && within) {
+    metrics().early_requests->inc();
+    return early_plan::early;
+  }
+  if (!within && !too_large_counted_) {
+    too_large_counted_ = true;
+    metrics().early_rejected[static_cast<int>(tls::early_reason::too_large)]->inc();
+  }
+  metrics().early_waited->inc();
+  return early_plan::wait;
+}
+
+asio::awaitable<bool> connection::wait_for_handshake() {
+  // A full buffer cannot stop it: early data is at most 14336 bytes of a 16 KiB buffer. Each
+  // co_await's result is kept in a variable first (see http1_session::run(): GCC 12).
+  const std::chrono::steady_clock::duration wait = snap_.opts.limits.client_read_timeout;
+  bool ok = true;
+  while (ok && tls_.in_early_data()) {
+    const bool got = co_await read_client(wait);
+    ok = got;
+  }
+  co_return ok;
 }
 
 void connection::session_fields(const router::target& route, http::forwarded_info& fwd,
@@ -290,6 +341,7 @@ void connection::record_request(const request_record& rec, int status) {
   r.cipher = info.cipher;
   r.resumed = tls::resumption_name(info.resumed);
   r.handshake_us = info.handshake_us;
+  r.early = rec.early;
   r.protocol = rec.protocol;
   r.method = rec.method.empty() ? std::string_view("-") : std::string_view(rec.method);
   r.path = rec.path.empty() ? std::string_view("-") : std::string_view(rec.path);

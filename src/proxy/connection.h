@@ -1,9 +1,10 @@
 // proxy/connection.h — one client connection's lifecycle on one worker thread: the accepted
 // socket → the PROXY header (trusted peers only) → the TLS handshake → a protocol session chosen
-// by listener mode and negotiated ALPN (http1_session, h2_session, tcp_session) → close (close_notify and FIN, with the last bytes when the
-// session wrote them with write_client(..., last)). It also holds what every protocol shares:
-// the client's TLS stream and read buffer, its identity (address, or the PROXY header's source),
-// the client-side timeouts, the drain hook and the access-log line.
+// by listener mode and negotiated ALPN (http1_session, h2_session, tcp_session) → close
+// (close_notify and FIN, with the last bytes when the session wrote them with write_client(...,
+// last)). It also holds what every protocol shares: the client's TLS stream and read buffer, its
+// identity (address, or the PROXY header's source), the client-side timeouts, the drain hook and
+// the access-log line.
 //
 // Thread-safety: none needed; the object lives in its coroutine frame on its worker's io_context.
 // Ownership: owns the TLS stream and the client read buffer; sessions borrow them for the
@@ -43,6 +44,7 @@ struct request_record {
   bool aborted = false;
   std::uint64_t bytes_sent = 0;  // body bytes the client's socket took
   std::uint64_t bytes_received = 0;
+  bool early = false;  // forwarded before the handshake completed (0-RTT, Early-Data: 1)
 };
 
 // What a protocol session does when the server starts draining (connection::on_drain()).
@@ -90,8 +92,7 @@ class connection {
   // The session-handle fields of one request (issue 14), shared by HTTP/1.1 and HTTP/2: the
   // handle header for the backend when `route` asks for it, and what the exchange needs to
   // strip the handle fields from the response and act on a logout. No allocation.
-  void session_fields(const router::target& route, http::forwarded_info& fwd,
-                      backend_request& req);
+  void session_fields(const router::target& route, http::forwarded_info& fwd, backend_request& req);
   read_buffer& in() { return in_; }
   watchdog& client_wd() { return client_wd_; }
   const std::string& peer() const { return peer_; }        // ip:port
@@ -100,7 +101,17 @@ class connection {
   // The address the client reached, from a PROXY header (port 0 without one).
   const asio::ip::tcp::endpoint& proxied_destination() const { return proxied_dst_; }
 
-  // Reads more client bytes into in() (after its unread ones), bounded by `wait`. False: closed,
+  // 0-RTT (RFC 8470): what a request received now may do. `confirmed`: the handshake is
+  // complete, forward it as usual. `early`: forward it now with Early-Data: 1 (the route allows
+  // its method early, it has no body, and the early bytes are within max_early_data; counted).
+  // `wait`: it waits for the handshake (wait_for_handshake(); counted).
+  enum class early_plan { confirmed, early, wait };
+  early_plan plan_early(const router::target& route, std::string_view method, bool has_body);
+  // Reads client bytes into in() (after its unread ones) until the handshake is complete.
+  // False: the client went away or took longer than client_read_timeout.
+  asio::awaitable<bool> wait_for_handshake();
+  // Reads more client bytes into in() (after its unread ones), bounded by `wait`. While in early
+  // data it may read none (true): the handshake just completed. False: closed,
   // broken, or cut by the watchdog (client_wd().fired()).
   asio::awaitable<bool> read_client(std::chrono::steady_clock::duration wait);
   // `last`: the connection closes right after (close_notify and FIN leave with these bytes).
@@ -126,6 +137,8 @@ class connection {
   asio::awaitable<bool> read_proxy_header();
   // The handshake, counted by version and resumption kind. False: failed or timed out (counted).
   asio::awaitable<bool> handshake();
+  // Counts what happened to offered early data (after the handshake, failed or not).
+  void count_early_data();
   // Runs the protocol session for this listener's mode and the negotiated ALPN.
   asio::awaitable<void> dispatch();
   // Runs one protocol session on this connection (its drain hook set while it runs).
@@ -143,9 +156,10 @@ class connection {
   asio::ip::tcp::endpoint client_ep_;    // the client (from accept, or a PROXY header)
   asio::ip::tcp::endpoint proxied_dst_;  // the address the client reached, from a PROXY header
   watchdog client_wd_;
-  read_buffer in_;  // client bytes read, not yet parsed or relayed
+  read_buffer in_;            // client bytes read, not yet parsed or relayed
   char handle_hex_[16] = {};  // the session handle's text, made at its first use
   bool handle_hex_made_ = false;
+  bool too_large_counted_ = false;  // early bytes went past max_early_data (counted once)
   drain_hook* drain_hook_ = nullptr;
   bool retired_ = false;
 };

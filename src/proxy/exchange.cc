@@ -60,6 +60,31 @@ void exchange::reset_response(const attempt& a) {
 
 asio::awaitable<exchange_result> exchange::run(request_record& rec, const backend_request& req,
                                                request_body_source& source, response_sink& sink) {
+  too_early_ = false;
+  rec.early = req.early;
+  exchange_result r = co_await run_attempts(rec, req, source, sink);
+  if (!too_early_) {
+    co_return r;
+  }
+  // 425 to a request sent in early data: once more, after the handshake, without Early-Data.
+  too_early_ = false;
+  worker_.server.metrics->early_retries->inc();
+  const bool confirmed = co_await sink.wait_for_handshake();
+  if (!confirmed || aborted_) {
+    co_return exchange_result{exchange_result::kind::client_failed, 0, false};
+  }
+  backend_request late = req;
+  late.early = false;
+  late.prefix = req.late_prefix;
+  late.late_prefix = nullptr;
+  rec.early = false;
+  co_return co_await run_attempts(rec, late, source, sink);
+}
+
+asio::awaitable<exchange_result> exchange::run_attempts(request_record& rec,
+                                                        const backend_request& req,
+                                                        request_body_source& source,
+                                                        response_sink& sink) {
   backend_pool& pool = *snap_.pools[static_cast<std::size_t>(req.pool)];
   attempt a{rec,
             req,
@@ -109,6 +134,11 @@ asio::awaitable<exchange_result> exchange::run(request_record& rec, const backen
       break;
     }
     pool.note_success(static_cast<std::size_t>(si));
+    if (req.early && req.late_prefix != nullptr && response_.head().status == 425) {
+      backend_.drop();  // its body is not wanted: the request goes again after the handshake
+      too_early_ = true;
+      co_return exchange_result{exchange_result::kind::no_response, 425, false};
+    }
     take_session_fields(req);
     if (response_.head().status == 101) {
       co_return co_await switched(a);

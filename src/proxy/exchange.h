@@ -101,6 +101,10 @@ class response_sink {
   virtual asio::awaitable<void> switch_protocols(const http::message_head& head,
                                                  std::string_view protocol, backend_link& backend,
                                                  request_record& rec) = 0;
+  // 0-RTT: returns once the client's handshake is complete (at once if it is). False: the
+  // client went away first. The exchange calls it before retrying a request a backend answered
+  // 425 (Too Early) to.
+  virtual asio::awaitable<bool> wait_for_handshake() = 0;
 
  protected:
   ~response_sink() = default;
@@ -121,6 +125,12 @@ struct backend_request {
   std::uint64_t session_handle = 0;
   std::string_view session_header;
   std::string_view logout_header;
+  // Forwarded before the client's handshake completed (its prefix says Early-Data: 1; it has no
+  // body). A 425 (Too Early) to it never reaches the client: the exchange waits for the
+  // handshake and sends `late_prefix` (the same request without Early-Data) once, as RFC 8470
+  // §5.2 lets an intermediary do for a request the client did not send as early itself.
+  bool early = false;
+  const std::string* late_prefix = nullptr;
 };
 
 struct exchange_result {
@@ -155,6 +165,8 @@ class exchange {
   enum class step { ok, retry, fail, client_failed };
 
   // A pooled connection to the attempt's server, or a new one.
+  asio::awaitable<exchange_result> run_attempts(request_record& rec, const backend_request& req,
+                                                request_body_source& source, response_sink& sink);
   asio::awaitable<bool> acquire(attempt& a);
   // The request head and body. retry: a stale pooled connection, fail: 502/504 set.
   asio::awaitable<step> send_request(attempt& a);
@@ -179,6 +191,7 @@ class exchange {
   std::string out_;  // request body bytes framed for the backend
   bool aborted_ = false;
   bool connecting_ = false;
+  bool too_early_ = false;  // run_attempts(): an early request got 425 (nothing was relayed)
 };
 
 }  // namespace tlsfront::proxy

@@ -33,7 +33,9 @@ void append_chunk_size(std::string& out, std::size_t n) {
 class h2_session::stream final : public request_body_source, public response_sink {
  public:
   explicit stream(h2_session& s)
-      : s_(s), exchange_(s.conn_.owner(), s.conn_.snap()), wake_(s.conn_.owner().ioc.get_executor()) {}
+      : s_(s),
+        exchange_(s.conn_.owner(), s.conn_.snap()),
+        wake_(s.conn_.owner().ioc.get_executor()) {}
 
   // A new request on this object: a fresh one, or a finished stream's (reused, so its
   // exchange, buffers and strings allocate nothing again).
@@ -55,6 +57,7 @@ class h2_session::stream final : public request_body_source, public response_sin
     close_code_ = 0;
     local_status_ = 0;
     request_ended_ = closed_ = response_started_ = response_ended_ = reset_by_us_ = false;
+    early_plan_ = connection::early_plan::confirmed;
   }
 
   asio::awaitable<void> serve();
@@ -90,10 +93,20 @@ class h2_session::stream final : public request_body_source, public response_sin
                                     bool no_body) override;
   asio::awaitable<bool> send(bool end) override;
   void trailers(const std::vector<http::trailer_field>& fields) override;
-  asio::awaitable<void> switch_protocols(const http::message_head&, std::string_view,
-                                         backend_link&, request_record&) override {
+  asio::awaitable<void> switch_protocols(const http::message_head&, std::string_view, backend_link&,
+                                         request_record&) override {
     reset(http::h2_internal_error);  // never asked for: an h2 request has no Upgrade
     co_return;
+  }
+  // The session's reader completes the handshake and wakes every stream (read_loop()).
+  asio::awaitable<bool> wait_for_handshake() override {
+    const steady::time_point deadline = steady::now() + limits().client_read_timeout;
+    bool woken = true;
+    while (woken && !closed_ && !s_.client_gone_ && s_.conn_.tls().in_early_data()) {
+      const bool w = co_await wake_.wait(deadline);
+      woken = w;
+    }
+    co_return woken && !closed_ && !s_.client_gone_;
   }
 
  private:
@@ -113,10 +126,12 @@ class h2_session::stream final : public request_body_source, public response_sin
   exchange exchange_;
   wakeup wake_;  // request bytes came, output room, the stream closed
   request_record rec_;
-  std::string target_;  // the normalized path
-  std::string prefix_;  // the backend request head and the body bytes that came with it
-  std::string in_;      // request body bytes received, not yet taken by the exchange
-  std::string out_;     // response body bytes for the codec
+  std::string target_;       // the normalized path
+  std::string prefix_;       // the backend request head and the body bytes that came with it
+  std::string late_prefix_;  // an early request's head without Early-Data (a retry after 425)
+  connection::early_plan early_plan_ = connection::early_plan::confirmed;
+  std::string in_;   // request body bytes received, not yet taken by the exchange
+  std::string out_;  // response body bytes for the codec
   std::vector<http::h2_field> request_trailers_;
   std::vector<http::h2_field> response_trailers_;
   http::body_framing framing_ = http::body_framing::none;  // of the request body to the backend
@@ -199,6 +214,7 @@ asio::awaitable<void> h2_session::read_loop() {
         break;
       }
     }
+    const bool early = tls.in_early_data();
     auto [ec, n] = co_await tls.read_some(in.bytes.data(), in.bytes.size());
     if (ec) {
       if (!done_) {
@@ -208,6 +224,11 @@ asio::awaitable<void> h2_session::read_loop() {
     }
     in.begin = 0;
     in.end = n;
+    if (early && !tls.in_early_data()) {
+      for (auto& [id, s] : streams_) {
+        s->room();  // the handshake completed: streams waiting for it go on
+      }
+    }
   }
   flush();
 }
@@ -330,6 +351,19 @@ asio::awaitable<void> h2_session::stream::serve() {
     co_await respond_local(status);
     co_return;
   }
+  bool confirmed = true;
+  if (early_plan_ == connection::early_plan::wait) {
+    const bool done = co_await wait_for_handshake();
+    confirmed = done;
+  }
+  if (!confirmed) {
+    if (!closed_) {
+      reset(http::h2_cancel);
+    }
+    rec_.aborted = true;
+    s_.conn_.record_request(rec_, 0);
+    co_return;
+  }
   const exchange_result r = co_await exchange_.run(rec_, req, *this, *this);
   if (r.what == exchange_result::kind::no_response) {
     co_await respond_local(r.status);
@@ -383,12 +417,23 @@ int h2_session::stream::prepare(backend_request& req) {
     h.headers.push_back(http::header_field{f.name, f.value});
   }
   const bool no_body = head_.end_stream || head_.content_length == std::uint64_t{0};
-  framing_ = head_.content_length ? http::body_framing::content_length
-                                  : (no_body ? http::body_framing::none : http::body_framing::chunked);
+  framing_ = head_.content_length
+                 ? http::body_framing::content_length
+                 : (no_body ? http::body_framing::none : http::body_framing::chunked);
   prefix_.clear();
-  http::forwarded_info fwd{c.peer_ip(), "https", c.tls().info().server_name, {}, target_,
-                           c.listener().opts.drop_client_headers};
+  http::forwarded_info fwd{c.peer_ip(), "https", c.tls().info().server_name,
+                           {},          target_, c.listener().opts.drop_client_headers};
   c.session_fields(*route, fwd, req);
+  // 0-RTT, as on HTTP/1.1 (http1_session::forward): early with a second head for a 425 retry,
+  // or wait for the handshake in serve().
+  early_plan_ = c.plan_early(*route, head_.method, !no_body);
+  if (early_plan_ == connection::early_plan::early) {
+    req.early = true;
+    late_prefix_.clear();
+    http::build_backend_request(h, fwd, framing_, late_prefix_);
+    req.late_prefix = &late_prefix_;
+    fwd.early_data = true;
+  }
   http::build_backend_request(h, fwd, framing_, prefix_);
   req.pool = route->pool;
   req.prefix = &prefix_;
@@ -471,10 +516,11 @@ response_body_plan h2_session::stream::start_response(const http::message_head& 
                                                       http::body_framing framing, bool no_body) {
   std::vector<http::h2_field_ref>& fields = s_.fields_;  // the session's, capacity reused
   fields.clear();
-  const bool keep_length = framing == http::body_framing::content_length && rh.status != 204 &&
-                           rh.status != 304;
+  const bool keep_length =
+      framing == http::body_framing::content_length && rh.status != 204 && rh.status != 304;
   for (const http::header_field& f : rh.headers) {
-    if (http::is_hop_by_hop(rh, f.name) || (!keep_length && http::iequals(f.name, "content-length"))) {
+    if (http::is_hop_by_hop(rh, f.name) ||
+        (!keep_length && http::iequals(f.name, "content-length"))) {
       continue;
     }
     fields.push_back(http::h2_field_ref{f.name, f.value});  // values trimmed by the parser
@@ -528,7 +574,8 @@ asio::awaitable<bool> h2_session::stream::send(bool end) {
         reset(http::h2_cancel);
         co_return false;
       }
-      deadline = steady::now() + timeout;  // not the client's window: the socket write has its bound
+      deadline =
+          steady::now() + timeout;  // not the client's window: the socket write has its bound
     }
   }
   out_.clear();

@@ -185,12 +185,37 @@ asio::awaitable<http1_session::outcome> http1_session::forward(request_record& r
   req.expect_continue = h.expect_continue && h.version_minor == 1;
   req.upgrade = upgrade_;
 
+  // 0-RTT: a request that may not go early waits for the handshake (RFC 8470 §5.1); one that
+  // goes early has a second head ready, without Early-Data, for a retry after a 425.
+  switch (conn_.plan_early(route, h.method, req.has_body || !upgrade_.empty())) {
+    case connection::early_plan::confirmed:
+      break;
+    case connection::early_plan::early:
+      req.early = true;
+      break;
+    case connection::early_plan::wait:
+      break;
+  }
+  if (!req.early && conn_.tls().in_early_data()) {
+    const bool confirmed = co_await conn_.wait_for_handshake();
+    if (!confirmed) {
+      closing_ = true;
+      co_return outcome::close;
+    }
+  }
+
   // The head for the backend, then whatever body bytes already arrived with it, parsed before
   // any backend is touched: a malformed body that came in the same read never reaches one.
   prefix_.clear();  // a member: its capacity serves every request
-  http::forwarded_info fwd{conn_.peer_ip(), "https", conn_.tls().info().server_name, upgrade_,
-                           target_, conn_.listener().opts.drop_client_headers};
+  http::forwarded_info fwd{conn_.peer_ip(), "https", conn_.tls().info().server_name,
+                           upgrade_,        target_, conn_.listener().opts.drop_client_headers};
   conn_.session_fields(route, fwd, req);
+  if (req.early) {
+    late_prefix_.clear();
+    http::build_backend_request(h, fwd, request_framing_, late_prefix_);
+    req.late_prefix = &late_prefix_;
+    fwd.early_data = true;
+  }
   http::build_backend_request(h, fwd, request_framing_, prefix_);
   request_.set_body_output(&prefix_, request_framing_);
   const auto st = feed_request();
@@ -276,6 +301,10 @@ asio::awaitable<request_body_source::result> http1_session::next_body(std::strin
 }
 
 // --- response_sink ---
+
+asio::awaitable<bool> http1_session::wait_for_handshake() {
+  co_return co_await conn_.wait_for_handshake();
+}
 
 asio::awaitable<bool> http1_session::send_continue() {
   to_client_.assign(http::continue_response());

@@ -48,6 +48,8 @@ class http1_session final : public request_body_source, public response_sink, pu
   void trailers(const std::vector<http::trailer_field>& /*fields*/) override {}
   asio::awaitable<void> switch_protocols(const http::message_head& head, std::string_view protocol,
                                          backend_link& backend, request_record& rec) override;
+  // Reads on (what arrives is kept in the connection's buffer) until the handshake completes.
+  asio::awaitable<bool> wait_for_handshake() override;
 
  private:
   enum class outcome { keep_alive, close };
@@ -69,7 +71,8 @@ class http1_session final : public request_body_source, public response_sink, pu
   connection& conn_;
   http::message_parser request_;
   exchange exchange_;
-  std::string prefix_;     // the request head for the backend, and the body bytes that came with it
+  std::string prefix_;  // the request head for the backend, and the body bytes that came with it
+  std::string late_prefix_;  // an early request's head without Early-Data (a retry after 425)
   std::string target_;     // the request target routed and forwarded: normalized (path_normalize.h)
   std::string upgrade_;    // the protocol asked of the backend ("websocket"), or empty
   std::string to_client_;  // bytes framed for the client

@@ -71,6 +71,10 @@ struct route_options {
   // Send the connection's session handle to the backend ([http] session_header), so that the
   // application can store it and revoke it later (DELETE /sessions/handle/<it>).
   bool send_session_handle = false;
+  // Methods a request received in TLS 1.3 early data may be forwarded with before the
+  // handshake completes (with Early-Data: 1, RFC 8470); others, and any request with a body,
+  // wait for it. Exact, case-sensitive method names.
+  std::vector<std::string> early_data_methods = {"GET", "HEAD", "OPTIONS"};
 };
 
 // [http]: the names of the session-handle fields (issue 14). Both are always removed from

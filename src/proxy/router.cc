@@ -29,7 +29,7 @@ router::router(const std::vector<route_options>& routes,
     }
     routes_.push_back(compiled{normalize_host(r.host), r.path_prefix,
                                target{static_cast<int>(it - pool_names.begin()), r.upgrades,
-                                      r.send_session_handle}});
+                                      r.send_session_handle, r.early_data_methods}});
   }
 }
 

@@ -17,9 +17,10 @@ class router {
   router(const std::vector<route_options>& routes, const std::vector<std::string>& pool_names);
 
   struct target {
-    int pool = -1;                      // index of the pool that serves the request
-    std::vector<std::string> upgrades;  // protocols it may be upgraded to (lowercase)
-    bool send_session_handle = false;   // route_options::send_session_handle
+    int pool = -1;                           // index of the pool that serves the request
+    std::vector<std::string> upgrades;       // protocols it may be upgraded to (lowercase)
+    bool send_session_handle = false;        // route_options::send_session_handle
+    std::vector<std::string> early_methods;  // route_options::early_data_methods
   };
   // What serves this request, or nullptr if no route matches. `host` may carry a port
   // ("a.example:8443"), which is ignored; matching is case-insensitive. `path` is compared

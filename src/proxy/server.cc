@@ -160,6 +160,7 @@ std::shared_ptr<snapshot> server::build(const server_options& opts, std::string&
     lr.handshake_us = &metrics.add_histogram(
         "tlsfront_handshake_duration_us", "TLS handshake duration in microseconds",
         {50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000}, l);
+    lr.early = tls::early_data_policy{lo.tls.early_data, strikes_.get()};
     lr.proxy_header_errors = &metrics.add_counter(
         "tlsfront_proxy_protocol_errors_total",
         "Connections from trusted proxies closed for a missing or malformed PROXY header", l);
@@ -254,6 +255,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   srv->start_generation_ = srv->revocation_->guard().now_generation();
   srv->tickets_ =
       std::make_unique<tls::ticket_key_ring>(opts.tickets, core::real_clock::instance());
+  srv->strikes_ = std::make_unique<tls::strike_register>(opts.tickets.early_data_strikes);
   // Where the keys come from: a local source (memory, file), else the fleet's list.
   srv->key_source_ = tls::make_local_key_source(*srv->tickets_);
   if (!srv->key_source_) {
@@ -299,6 +301,29 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
         "rule: rapid reset, floods) or protocol (any other error code)",
         b == 0 ? "reason=\"enhance_your_calm\"" : "reason=\"protocol\"");
   }
+  srv->metrics_.early_offered = &metrics.add_counter(
+      "tlsfront_early_data_offered_total", "TLS 1.3 ClientHellos that offered early data (0-RTT)");
+  srv->metrics_.early_accepted = &metrics.add_counter(
+      "tlsfront_early_data_accepted_total",
+      "Handshakes whose early data was accepted (at most once per ticket in the fleet)");
+  for (int r = 1; r < tls::early_reason_count; ++r) {
+    srv->metrics_.early_rejected[r] = &metrics.add_counter(
+        "tlsfront_early_data_rejected_total",
+        "Early data not accepted (the handshake goes on as 1-RTT), or the part of it past "
+        "max_early_data (too_large), by reason",
+        std::string("reason=\"") + tls::early_reason_name(static_cast<tls::early_reason>(r)) +
+            "\"");
+  }
+  srv->metrics_.early_requests = &metrics.add_counter(
+      "tlsfront_early_requests_total",
+      "Requests forwarded before the handshake completed (with Early-Data: 1)");
+  srv->metrics_.early_waited = &metrics.add_counter(
+      "tlsfront_early_requests_waited_total",
+      "Requests received in early data that waited for the handshake (method not allowed "
+      "early on the route, a body, or past max_early_data)");
+  srv->metrics_.early_retries = &metrics.add_counter(
+      "tlsfront_early_data_retries_total",
+      "425 (Too Early) answers to early requests, retried once after the handshake");
   srv->metrics_.bad_requests = &metrics.add_counter(
       "tlsfront_bad_requests_total", "Requests refused as malformed or over the limits");
   srv->metrics_.backend_errors = &metrics.add_counter(

@@ -140,6 +140,8 @@ class server {
   std::unique_ptr<cache::session_cache> sessions_;
   std::unique_ptr<session_revocation> revocation_;  // handles: set, guard, revoker
   std::unique_ptr<tls::ticket_key_ring> tickets_;
+  // 0-RTT single use without [cluster] (with it, each worker's fleet store claims in Redis).
+  std::unique_ptr<tls::strike_register> strikes_;
   std::unique_ptr<tls::key_source> key_source_;      // drives tickets_
   cluster::fleet_key_source* fleet_keys_ = nullptr;  // key_source_ when the keys are the fleet's
   std::unique_ptr<cluster::sealer> session_sealer_;  // shared by the workers' L2 stores

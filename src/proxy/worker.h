@@ -56,6 +56,8 @@ struct listener_runtime {
   core::counter* accept_errors[3] = {};            // accept(2) failed: [EMFILE, ENFILE, other]
   core::counter* accept_shed = nullptr;            // accepted and closed at once: no descriptors
   core::counter* client_write_timeouts = nullptr;  // the client took nothing for too long
+  // 0-RTT: the listener's options and the process's strike register (tls/early_data.h).
+  tls::early_data_policy early;
 };
 
 // Everything a connection reads from the configuration; immutable once built, replaced whole on
@@ -95,6 +97,15 @@ struct proxy_metrics {
   core::gauge* h2_streams = nullptr;
   core::counter* h2_resets[2] = {};
   core::counter* h2_goaway_errors[2] = {};
+  // TLS 1.3 early data (issue 15): ClientHellos that offered it, accepted, not accepted by
+  // reason (tls::early_reason); requests forwarded before the handshake completed, requests
+  // that waited for it, and 425 (Too Early) answers retried after it.
+  core::counter* early_offered = nullptr;
+  core::counter* early_accepted = nullptr;
+  core::counter* early_rejected[tls::early_reason_count] = {};
+  core::counter* early_requests = nullptr;
+  core::counter* early_waited = nullptr;
+  core::counter* early_retries = nullptr;
 };
 
 // The server-wide state connections share, owned by the server (which outlives its workers).

@@ -22,6 +22,19 @@ struct certificate_options {
   bool is_default = false;
 };
 
+// TLS 1.3 early data (0-RTT, RFC 8446 §2.3 and §8): accepted at most once per ticket in the
+// whole fleet, and only while the client's ticket age agrees with the server's.
+struct early_data_options {
+  bool enabled = false;
+  // Early bytes acted on before the handshake completes; requests past them wait for it.
+  // BoringSSL's own limit (what every ticket announces) is the most.
+  std::size_t max_bytes = 14336;
+  // The freshness window (RFC 8446 §8.3): the client's ticket age may differ from the age the
+  // server computes by at most this much.
+  std::chrono::milliseconds window{std::chrono::seconds(10)};
+};
+inline constexpr std::size_t max_early_data_bytes = 14336;
+
 struct listener_tls_options {
   // At least one. The one marked is_default (else the first) answers clients without SNI or
   // with a name no certificate covers.
@@ -43,6 +56,8 @@ struct listener_tls_options {
   bool session_tickets = true;
   // Lifetime of a TLS 1.2 session in the session-ID cache (and of its SSL_SESSION).
   std::chrono::seconds session_timeout{300};
+  // TLS 1.3 0-RTT (tls/early_data.h).
+  early_data_options early_data;
 };
 
 }  // namespace tlsfront::tls

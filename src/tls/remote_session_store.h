@@ -16,6 +16,8 @@
 
 namespace tlsfront::tls {
 
+enum class claim_answer { first, replayed, unavailable };
+
 class remote_session_store {
  public:
   virtual ~remote_session_store() = default;
@@ -26,6 +28,11 @@ class remote_session_store {
   virtual void get(std::string_view key, std::function<void(std::string)> done) = 0;
   // The handshake stopped waiting for a get() after the lookup timeout (for the store's counters).
   virtual void lookup_timed_out() = 0;
+  // Records `id` once in the fleet for `ttl` (0-RTT single use, tls/early_data.h). Calls `done`
+  // exactly once, later: `first` if nobody had, `replayed` if someone had, `unavailable` on any
+  // failure (fail closed).
+  virtual void claim_once(std::string_view id, std::chrono::milliseconds ttl,
+                          std::function<void(claim_answer)> done) = 0;
 };
 
 // The L2 key of a session: the context id (8 bytes, as session_context_id gives it) then the
@@ -39,6 +46,14 @@ struct remote_lookup {
   bool timed_out = false;
   std::string bytes;           // "" = miss
   std::function<void()> wake;  // set by the waiting stream while it waits
+};
+
+// One handshake's 0-RTT claim (claim_once), shared the same way.
+struct remote_claim {
+  bool done = false;
+  bool timed_out = false;
+  claim_answer answer = claim_answer::unavailable;
+  std::function<void()> wake;
 };
 
 }  // namespace tlsfront::tls

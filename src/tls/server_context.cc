@@ -8,6 +8,7 @@
 
 #include "tls/certificate.h"
 #include "tls/cipher_policy.h"
+#include "tls/early_data.h"
 #include "tls/session_id_cache.h"
 #include "tls/ssl_error.h"
 #include "tls/stream.h"
@@ -24,12 +25,9 @@ std::string lower(std::string_view s) {
 
 }  // namespace
 
-std::shared_ptr<server_context> server_context::create(const listener_tls_options& opts,
-                                                       std::string& error,
-                                                       cache::session_cache* sessions,
-                                                       const core::clock& clock,
-                                                       ticket_key_ring* tickets,
-                                                       const ticket_metrics* ticket_stats) {
+std::shared_ptr<server_context> server_context::create(
+    const listener_tls_options& opts, std::string& error, cache::session_cache* sessions,
+    const core::clock& clock, ticket_key_ring* tickets, const ticket_metrics* ticket_stats) {
   std::shared_ptr<server_context> sc(new server_context());
   sc->opts_ = opts;
   if (opts.certificates.empty()) {
@@ -115,6 +113,10 @@ std::shared_ptr<server_context> server_context::create(const listener_tls_option
     SSL_CTX_set_tlsext_servername_callback(c, &server_context::on_servername);
     SSL_CTX_set_tlsext_servername_arg(c, sc.get());
     SSL_CTX_set_select_certificate_cb(c, &server_context::on_client_hello);
+    if (opts.early_data.enabled) {
+      SSL_CTX_set_early_data_enabled(c, 1);
+      SSL_CTX_set_dos_protection_cb(c, &server_context::on_hello_decided);
+    }
 
     std::vector<std::string> names = co.server_names.empty() ? cert.names : co.server_names;
     for (const std::string& n : names) {
@@ -155,6 +157,7 @@ bssl::UniquePtr<SSL> server_context::new_ssl() const {
   bssl::UniquePtr<SSL> ssl(SSL_new(ctxs_[default_index_].get()));
   if (ssl) {
     SSL_set_accept_state(ssl.get());
+    SSL_set_early_data_enabled(ssl.get(), opts_.early_data.enabled ? 1 : 0);
   }
   return ssl;
 }
@@ -169,8 +172,16 @@ enum ssl_select_cert_result_t server_context::on_client_hello(
                             len > 0) ||
                            SSL_early_callback_ctx_extension_get(
                                client_hello, TLSEXT_TYPE_pre_shared_key, &data, &len) == 1;
+    return screen_early_data(client_hello, *info);
   }
   return ssl_select_cert_success;
+}
+
+int server_context::on_hello_decided(const SSL_CLIENT_HELLO* client_hello) {
+  if (const handshake_info* info = info_of(client_hello->ssl)) {
+    restore_early_data(client_hello->ssl, *info);
+  }
+  return 1;
 }
 
 int server_context::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
@@ -178,14 +189,21 @@ int server_context::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   std::size_t idx = self->select(name ? std::string_view(name) : std::string_view());
   SSL_CTX* want = self->ctxs_[idx].get();
-  if (SSL_get_SSL_CTX(ssl) != want && SSL_set_SSL_CTX(ssl, want) == nullptr) {
-    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  if (SSL_get_SSL_CTX(ssl) != want) {
+    if (SSL_set_SSL_CTX(ssl, want) == nullptr) {
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    // Switching contexts copies the context's early-data setting: a refusal made on the
+    // ClientHello (tls/early_data.h) must hold on the new one too.
+    if (const handshake_info* info = info_of(ssl)) {
+      keep_early_data_refusal(ssl, *info);
+    }
   }
   return SSL_TLSEXT_ERR_OK;
 }
 
-int server_context::on_alpn(SSL* /*ssl*/, const uint8_t** out, uint8_t* out_len,
-                            const uint8_t* in, unsigned in_len, void* arg) {
+int server_context::on_alpn(SSL* /*ssl*/, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
+                            unsigned in_len, void* arg) {
   const auto* self = static_cast<const server_context*>(arg);
   if (self->alpn_wire_.empty()) {
     return SSL_TLSEXT_ERR_NOACK;

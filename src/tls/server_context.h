@@ -32,13 +32,11 @@ class server_context {
   // `clock` must outlive the context.
   // With `tickets` (and opts.session_tickets), tickets are sealed under that key ring;
   // without it, BoringSSL's own per-context keys are used.
-  static std::shared_ptr<server_context> create(const listener_tls_options& opts,
-                                                std::string& error,
-                                                cache::session_cache* sessions = nullptr,
-                                                const core::clock& clock =
-                                                    core::real_clock::instance(),
-                                                ticket_key_ring* tickets = nullptr,
-                                                const ticket_metrics* ticket_stats = nullptr);
+  static std::shared_ptr<server_context> create(
+      const listener_tls_options& opts, std::string& error,
+      cache::session_cache* sessions = nullptr,
+      const core::clock& clock = core::real_clock::instance(), ticket_key_ring* tickets = nullptr,
+      const ticket_metrics* ticket_stats = nullptr);
 
   // The cache key contexts of this listener's certificates (for revocation by id).
   const std::vector<std::uint64_t>& context_ids() const { return context_ids_; }
@@ -61,6 +59,8 @@ class server_context {
  private:
   server_context() = default;
   static enum ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO* client_hello);
+  // Runs right after BoringSSL's 0-RTT decision (SSL_CTX_set_dos_protection_cb); never refuses.
+  static int on_hello_decided(const SSL_CLIENT_HELLO* client_hello);
   static int on_servername(SSL* ssl, int* alert, void* arg);
   static int on_alpn(SSL* ssl, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
                      unsigned in_len, void* arg);

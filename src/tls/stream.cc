@@ -158,12 +158,23 @@ asio::awaitable<error_code> stream::handshake() {
       co_await wait_for_lookup();
       continue;  // the get callback runs again and takes the answer (or a miss)
     }
+    if (e == SSL_ERROR_PENDING_CERTIFICATE) {
+      co_await wait_for_claim();
+      continue;  // the certificate callback runs again and takes the 0-RTT claim's answer
+    }
     error_code ec = classify(e, r);
     bio_state_.hold = false;
     flush_output(bio_state_, false);  // the alert, if the socket takes it now
     co_return ec == tls_errc::protocol_error ? error_code(tls_errc::handshake_failed) : ec;
   }
   bio_state_.hold = false;
+  if (SSL_in_early_data(ssl) && bio_state_.output_pending()) {
+    // 0-RTT: the server's flight goes now, so the client's Finished (which completes the
+    // handshake for requests that wait for it) races the backend, not follows it.
+    if (error_code ec = co_await flush(false)) {
+      co_return ec;
+    }
+  }
   info_.handshake_us = std::chrono::duration_cast<std::chrono::microseconds>(
                            std::chrono::steady_clock::now() - start)
                            .count();
@@ -185,35 +196,52 @@ asio::awaitable<error_code> stream::handshake() {
   co_return error_code{};
 }
 
-asio::awaitable<void> stream::wait_for_lookup() {
-  std::shared_ptr<remote_lookup> l = info_.lookup;
-  if (!l || l->done) {
-    co_return;
+template <class Pending>
+asio::awaitable<bool> stream::wait_answer(const std::shared_ptr<Pending>& p) {
+  if (!p || p->done) {
+    co_return false;
   }
   // The store's callback cancels the timer; the timer expiring first is the lookup timeout.
   asio::steady_timer t(socket_.get_executor(), info_.lookup_timeout);
-  l->wake = [&t] { t.cancel(); };
+  p->wake = [&t] { t.cancel(); };
   co_await t.async_wait(use_tuple);
-  l->wake = nullptr;
-  if (!l->done) {
-    l->done = true;
-    l->timed_out = true;
-    if (info_.remote) {
-      info_.remote->lookup_timed_out();
-    }
+  p->wake = nullptr;
+  if (!p->done) {
+    p->done = true;
+    p->timed_out = true;
+    co_return true;
   }
+  co_return false;
+}
+
+asio::awaitable<void> stream::wait_for_lookup() {
+  const bool timed_out = co_await wait_answer(info_.lookup);
+  if (timed_out && info_.remote) {
+    info_.remote->lookup_timed_out();
+  }
+}
+
+asio::awaitable<void> stream::wait_for_claim() {
+  co_await wait_answer(info_.claim);  // timed out: refused as unavailable (tls/early_data.h)
 }
 
 asio::awaitable<std::pair<error_code, std::size_t>> stream::read_some(void* data,
                                                                       std::size_t size) {
   SSL* ssl = ssl_.get();
   int want = static_cast<int>(std::min<std::size_t>(size, 1 << 30));
+  const bool early = SSL_in_early_data(ssl) != 0;
   for (;;) {
     int r = SSL_read(ssl, data, want);
     if (r > 0) {
+      if (early && SSL_in_early_data(ssl)) {
+        early_bytes_ += static_cast<std::size_t>(r);
+      }
       co_return std::pair{error_code{}, static_cast<std::size_t>(r)};
     }
     int e = SSL_get_error(ssl, r);
+    if (early && e == SSL_ERROR_WANT_READ && !SSL_in_init(ssl)) {
+      co_return std::pair{error_code{}, std::size_t{0}};  // the handshake completed
+    }
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
       if (error_code ec = co_await wait_for(e)) {
         co_return std::pair{ec, std::size_t{0}};

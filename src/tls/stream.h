@@ -22,6 +22,7 @@
 #include <string>
 #include <utility>
 
+#include "tls/early_data.h"
 #include "tls/remote_session_store.h"
 #include "tls/socket_bio.h"
 
@@ -64,6 +65,12 @@ struct handshake_info {
   std::uint64_t resumed_handle = 0;
   // Checks and mints handles (tls/session_handle.h); nullptr: no handles, nothing refused.
   resumption_guard* guard = nullptr;
+  // 0-RTT (tls/early_data.h): the listener's policy (nullptr or disabled: no early data).
+  const early_data_policy* early = nullptr;
+  bool early_offered = false;   // the ClientHello offered early data
+  bool early_screened = false;  // screen_early_data decided, or started the claim below
+  early_reason early_refused = early_reason::none;  // tlsfront's own refusal, if any
+  std::shared_ptr<remote_claim> claim;              // the fleet claim this handshake made
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.
@@ -79,8 +86,16 @@ class stream {
   ~stream();
 
   asio::awaitable<error_code> handshake();
-  // Reads at least one byte of application data. eof when the peer closed.
+  // Reads at least one byte of application data. eof when the peer closed. While 0-RTT data is
+  // being read (in_early_data()), it may also return 0 bytes: the handshake just completed.
   asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data, std::size_t size);
+  // 0-RTT: the handshake returned with early data accepted and the client's Finished has not
+  // been read yet (bytes read now are early data, replayable; RFC 8446 §8, RFC 8470).
+  bool in_early_data() const noexcept { return SSL_in_early_data(ssl_.get()) != 0; }
+  // Early-data bytes read so far.
+  std::size_t early_bytes() const noexcept { return early_bytes_; }
+  // Early data for this handshake (tls/early_data.h; must outlive the stream).
+  void set_early_data(const early_data_policy* policy) noexcept { info_.early = policy; }
   // Writes all of it (several records if needed), then sends anything still held (tickets).
   asio::awaitable<error_code> write_all(const void* data, std::size_t size);
   // The connection's last write: all of it and close_notify in one send(2) with MSG_MORE, so the
@@ -123,12 +138,18 @@ class stream {
   asio::awaitable<error_code> write_records(const void* data, std::size_t size);
   // Waits for the pending L2 lookup to answer, at most lookup_timeout (then it counts as a miss).
   asio::awaitable<void> wait_for_lookup();
+  // The same for the 0-RTT claim (tls/early_data.h).
+  asio::awaitable<void> wait_for_claim();
+  // Waits for a store answer, at most lookup_timeout. True: it timed out (then marked done).
+  template <class Pending>
+  asio::awaitable<bool> wait_answer(const std::shared_ptr<Pending>& p);
   error_code classify(int ssl_error, int ret) noexcept;
 
   asio::ip::tcp::socket socket_;
   socket_bio_state bio_state_;  // before ssl_: the SSL's BIO points at it
   bssl::UniquePtr<SSL> ssl_;
   handshake_info info_;
+  std::size_t early_bytes_ = 0;
 };
 
 }  // namespace tlsfront::tls

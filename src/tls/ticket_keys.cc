@@ -4,6 +4,8 @@
 #include <openssl/digest.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
+#include <openssl/mem.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,8 +22,7 @@ struct attachment {
 
 int ex_index() {
   static const int index = SSL_CTX_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+      0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
         delete static_cast<attachment*>(ptr);
       });
   return index;
@@ -85,8 +86,8 @@ int on_ticket_key(SSL* ssl, uint8_t* key_name, uint8_t* iv, EVP_CIPHER_CTX* ctx,
     // Refused before BoringSSL checks the HMAC: a forged IV would fail it anyway. The handle
     // is adopted only if the handshake ends resumed (session_handle_of).
     const std::uint64_t h = open_handle_iv(*k, iv);
-    const auto kind = SSL_version(ssl) >= TLS1_3_VERSION ? resumption_kind::psk13
-                                                         : resumption_kind::ticket12;
+    const auto kind =
+        SSL_version(ssl) >= TLS1_3_VERSION ? resumption_kind::psk13 : resumption_kind::ticket12;
     if (!info->guard->admit(h, kind)) {
       return 0;  // revoked: full handshake (counted by the guard, not as a rejected ticket)
     }
@@ -116,6 +117,51 @@ void attach_ticket_keys(SSL_CTX* ctx, ticket_key_ring& ring, const ticket_metric
       static_cast<uint32_t>(std::min<std::int64_t>(o.lifetime.count(), 7 * 24 * 3600));
   SSL_CTX_set_timeout(ctx, lifetime);
   SSL_CTX_set_session_psk_dhe_timeout(ctx, lifetime);
+}
+
+bool open_offered_ticket(const SSL* ssl, std::span<const std::uint8_t> ticket,
+                         std::vector<std::uint8_t>& session) {
+  constexpr std::size_t name_len = 16, iv_len = 16, mac_len = SHA256_DIGEST_LENGTH;
+  attachment* a = attachment_of(ssl);
+  if (a == nullptr || ticket.size() < name_len + iv_len + 16 + mac_len) {
+    return false;
+  }
+  auto snap = a->ring->view();
+  auto k = ticket_key_ring::find(*snap, ticket.data());
+  if (!k || ticket_key_ring::role_of(*snap, *k, a->ring->clock().now_s()) == key_role::dropped) {
+    return false;
+  }
+  const std::size_t body_len = ticket.size() - mac_len;
+  std::uint8_t mac[EVP_MAX_MD_SIZE];
+  unsigned mac_got = 0;
+  if (HMAC(EVP_sha256(), k->hmac_key.data(), k->hmac_len, ticket.data(), body_len, mac, &mac_got) ==
+          nullptr ||
+      mac_got != mac_len || CRYPTO_memcmp(mac, ticket.data() + body_len, mac_len) != 0) {
+    ERR_clear_error();
+    return false;
+  }
+  bssl::ScopedEVP_CIPHER_CTX ctx;
+  const EVP_CIPHER* cipher = k->aes_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc();
+  const std::uint8_t* in = ticket.data() + name_len + iv_len;
+  const std::size_t in_len = body_len - name_len - iv_len;
+  session.resize(in_len + EVP_MAX_BLOCK_LENGTH);
+  int n = 0, last = 0;
+  const bool ok =
+      EVP_DecryptInit_ex(ctx.get(), cipher, nullptr, k->aes_key.data(), ticket.data() + name_len) ==
+          1 &&
+      EVP_DecryptUpdate(ctx.get(), session.data(), &n, in, static_cast<int>(in_len)) == 1 &&
+      EVP_DecryptFinal_ex(ctx.get(), session.data() + n, &last) == 1;
+  ERR_clear_error();
+  if (!ok) {
+    return false;
+  }
+  session.resize(static_cast<std::size_t>(n + last));
+  return true;
+}
+
+std::int64_t ticket_clock_ms(const SSL* ssl) {
+  attachment* a = attachment_of(ssl);
+  return a != nullptr ? a->ring->clock().now_ms() : core::real_clock::instance().now_ms();
 }
 
 void account_ticket_use(SSL* ssl, const handshake_info& info) {

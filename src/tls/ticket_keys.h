@@ -12,6 +12,10 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
+#include <span>
+#include <vector>
+
 #include "tls/stream.h"
 #include "tls/ticket_key_ring.h"
 #include "tls/ticket_metrics.h"
@@ -22,6 +26,16 @@ namespace tlsfront::tls {
 // and TLS 1.3 session lifetimes from the ring's options. `ring` and `metrics` must outlive
 // every SSL made from `ctx`; `metrics` may be null.
 void attach_ticket_keys(SSL_CTX* ctx, ticket_key_ring& ring, const ticket_metrics* metrics);
+
+// Opens a ticket a client offered as the key callback and BoringSSL would (its key among those
+// the ring still opens tickets with, HMAC-SHA256 over name | IV | ciphertext, AES-CBC) into the
+// serialized session it carries (tls/early_data.h reads it before BoringSSL does). False: no ring
+// on this SSL's context, unknown or dropped key, bad HMAC or padding.
+bool open_offered_ticket(const SSL* ssl, std::span<const std::uint8_t> ticket,
+                         std::vector<std::uint8_t>& session);
+// Wall time in ms on the clock of the ring attached to this SSL's context (the real clock
+// without one).
+std::int64_t ticket_clock_ms(const SSL* ssl);
 
 // Called once a handshake finished: counts how a ticket the client offered was used.
 void account_ticket_use(SSL* ssl, const handshake_info& info);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -336,7 +337,41 @@ tls_client::tls_client(int port, const options& opts) {
   if (opts.session != nullptr) {
     SSL_set_session(ssl_.get(), opts.session);
   }
-  SSL_set_fd(ssl_.get(), fd_);
+  clock_offset_s_ = opts.clock_offset_s;
+  if (clock_offset_s_ != 0) {
+    // BoringSSL may ask without an SSL (ssl == nullptr): the offset is the last client's, and
+    // one test thread makes one client at a time.
+    static int offset_s = 0;
+    offset_s = clock_offset_s_;
+    SSL_CTX_set_current_time_cb(ctx_.get(), [](const SSL*, timeval* out) {
+      gettimeofday(out, nullptr);
+      out->tv_sec += offset_s;
+    });
+  }
+  // Reads from the socket; writes through a BIO that also keeps a copy (sent_bytes()).
+  static BIO_METHOD* recording = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "recording socket");
+    BIO_meth_set_write(m, [](BIO* b, const char* data, int len) -> int {
+      auto* self = static_cast<tls_client*>(BIO_get_data(b));
+      const ssize_t n = ::send(self->fd_, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+      if (n > 0) {
+        self->sent_.append(data, static_cast<size_t>(n));
+      }
+      return static_cast<int>(n);
+    });
+    BIO_meth_set_ctrl(
+        m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
+    return m;
+  }();
+  BIO* rbio = BIO_new_socket(fd_, BIO_NOCLOSE);
+  BIO* wbio = BIO_new(recording);
+  BIO_set_data(wbio, this);
+  BIO_set_init(wbio, 1);
+  SSL_set_bio(ssl_.get(), rbio, wbio);
+  early_ = opts.early_data;
+  if (!early_.empty()) {
+    SSL_set_early_data_enabled(ssl_.get(), 1);
+  }
   if (SSL_connect(ssl_.get()) != 1) {
     char buf[256];
     ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
@@ -344,7 +379,44 @@ tls_client::tls_client(int port, const options& opts) {
     ERR_clear_error();
     return;
   }
+  if (!early_.empty() && SSL_in_early_data(ssl_.get())) {
+    if (SSL_write(ssl_.get(), early_.data(), static_cast<int>(early_.size())) !=
+        static_cast<int>(early_.size())) {
+      error_ = "early data not written";
+      ERR_clear_error();
+      return;
+    }
+    if (opts.hold_finished) {
+      return;  // finish_handshake() completes it
+    }
+  }
+  ok_ = finish_handshake();
+}
+
+bool tls_client::finish_handshake() {
+  const bool offered = !early_.empty() && SSL_in_early_data(ssl_.get());
+  while (SSL_in_init(ssl_.get())) {
+    const int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) {
+      break;
+    }
+    if (SSL_get_error(ssl_.get(), r) == SSL_ERROR_EARLY_DATA_REJECTED) {
+      SSL_reset_early_data_reject(ssl_.get());
+      continue;
+    }
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    error_ = std::string("handshake failed: ") + buf;
+    ERR_clear_error();
+    return false;
+  }
+  early_accepted_ = offered && SSL_early_data_accepted(ssl_.get());
   ok_ = true;
+  if (offered && !early_accepted_ && !send(early_)) {
+    error_ = "could not resend the rejected early data";
+    return ok_ = false;
+  }
+  return true;
 }
 
 tls_client::~tls_client() {

@@ -115,6 +115,15 @@ class tls_client {
     int timeout_ms = 10000;
     std::string preamble;  // bytes sent on the TCP connection before the TLS handshake (PROXY)
     std::string ciphers;   // TLS 1.2 suites offered, in order (OpenSSL syntax); empty: default
+    // TLS 1.3 0-RTT: sent as early data when `session` allows it. If the server rejects it,
+    // the client sends it again once the handshake completed, as browsers do.
+    std::string early_data;
+    // With early_data: the constructor returns right after writing it, before the client's
+    // Finished (finish_handshake() sends it), so a test can see what the server did with the
+    // early bytes alone.
+    bool hold_finished = false;
+    // The client's clock runs this many seconds ahead (its ticket age grows by as much).
+    int clock_offset_s = 0;
   };
   // TLS 1.2 only, no ticket extension: the server must resume (if at all) by session ID.
   static options session_id_only(const std::string& sni, SSL_SESSION* session = nullptr);
@@ -150,6 +159,13 @@ class tls_client {
   void shutdown_write();
   // The local TCP port of the connection.
   int local_port() const;
+  // 0-RTT: completes a handshake held by options::hold_finished (sending early_data again if
+  // it was rejected). True once complete.
+  bool finish_handshake();
+  // The server accepted the early data (valid once the handshake completed).
+  bool early_accepted() const { return early_accepted_; }
+  // Every byte the client wrote to the TCP connection so far (to replay a flight verbatim).
+  const std::string& sent_bytes() const { return sent_; }
   SSL* ssl() { return ssl_.get(); }
 
  private:
@@ -162,6 +178,10 @@ class tls_client {
   std::string pending_;
   bssl::UniquePtr<SSL_SESSION> latest_;
   int sessions_received_ = 0;
+  std::string early_;
+  bool early_accepted_ = false;
+  int clock_offset_s_ = 0;
+  std::string sent_;
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
 };
 

@@ -88,6 +88,8 @@ std::string_view reason_phrase(unsigned status) {
       return "Request Timeout";
     case 413:
       return "Content Too Large";
+    case 425:
+      return "Too Early";
     case 429:
       return "Too Many Requests";
     case 500:
@@ -199,6 +201,7 @@ int connection::on_message_begin(llhttp_t* parser) {
   c.http10_ = false;
   c.keep_alive_ = true;
   c.expect_continue_ = false;
+  c.early_data_ = false;
   c.too_large_ = false;
   c.field_length_ = 0;
   c.value_length_ = 0;
@@ -232,7 +235,7 @@ int connection::on_header_field(llhttp_t* parser, const char* at, std::size_t le
     return proceed;
   }
   append_prefix(c.field_, c.field_length_, at, length);
-  if (c.route_.kind == route_kind::headers) {
+  if (c.records_head()) {
     if (c.recorded_head_.size() + length > max_recorded_head) {
       return fail;
     }
@@ -243,7 +246,7 @@ int connection::on_header_field(llhttp_t* parser, const char* at, std::size_t le
 
 int connection::on_header_field_complete(llhttp_t* parser) {
   connection& c = self(parser);
-  if (c.in_head_ && c.route_.kind == route_kind::headers) {
+  if (c.in_head_ && c.records_head()) {
     c.recorded_head_.append(": ");
   }
   return proceed;
@@ -255,7 +258,7 @@ int connection::on_header_value(llhttp_t* parser, const char* at, std::size_t le
     return proceed;
   }
   append_prefix(c.value_, c.value_length_, at, length);
-  if (c.route_.kind == route_kind::headers) {
+  if (c.records_head()) {
     if (c.recorded_head_.size() + length > max_recorded_head) {
       return fail;
     }
@@ -269,13 +272,17 @@ int connection::on_header_value_complete(llhttp_t* parser) {
   if (!c.in_head_) {
     return proceed;
   }
-  if (c.route_.kind == route_kind::headers) {
+  if (c.records_head()) {
     c.recorded_head_.append("\r\n");
   }
   if (c.field_length_ <= sizeof c.field_ && c.value_length_ <= sizeof c.value_ &&
       equals_ignore_case({c.field_, c.field_length_}, "expect") &&
       equals_ignore_case({c.value_, c.value_length_}, "100-continue")) {
     c.expect_continue_ = true;
+  }
+  if (c.field_length_ <= sizeof c.field_ &&
+      equals_ignore_case({c.field_, c.field_length_}, "early-data")) {
+    c.early_data_ = true;
   }
   c.field_length_ = 0;
   c.value_length_ = 0;
@@ -420,6 +427,12 @@ bool connection::respond_now() {
       append_text(200, {text, static_cast<std::size_t>(n)});
       return true;
     }
+    case route_kind::too_early:
+      if (early_data_) {
+        append_text(425, "too early\n");
+        return true;
+      }
+      [[fallthrough]];
     case route_kind::headers: {
       const std::string_view method =
           llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));

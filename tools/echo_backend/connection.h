@@ -97,8 +97,12 @@ class connection {
   bool http10_ = false;
   bool keep_alive_ = true;
   bool expect_continue_ = false;
+  bool early_data_ = false;  // the request carried an Early-Data field (/too-early)
+  bool records_head() const {
+    return route_.kind == route_kind::headers || route_.kind == route_kind::too_early;
+  }
   bool too_large_ = false;  // /echo body over the limit: 413
-  char field_[8] = {};      // current header name, only its first bytes (to spot Expect)
+  char field_[16] = {};     // current header name, its first bytes (to spot Expect, Early-Data)
   std::size_t field_length_ = 0;
   char value_[16] = {};  // current header value, only its first bytes
   std::size_t value_length_ = 0;

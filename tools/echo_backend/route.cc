@@ -79,6 +79,11 @@ route parse_route(std::string_view target) noexcept {
         return {route_kind::logout, 0};
       }
       break;
+    case 't':
+      if (path == "/too-early") {
+        return {route_kind::too_early, 0};
+      }
+      break;
     case 'h':
       if (path == "/headers") {
         return {route_kind::headers, 0};

@@ -15,6 +15,7 @@ enum class route_kind : std::uint8_t {
   bytes,         // /bytes/<N>: N pattern bytes with Content-Length
   chunked,       // /chunked/<N>: N pattern bytes with Transfer-Encoding: chunked
   headers,       // /headers: the request line and headers as received
+  too_early,     // /too-early: 425 to a request carrying Early-Data (RFC 8470), else as /headers
   status,        // /status/<code>: that status
   hang,          // /hang: never responds
   slow,          // /slow/<ms>: responds after a delay

@@ -389,6 +389,11 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "publish_ahead",
                                "lifetime",
                                "tls13_tickets",
+                               "early_data_strikes",
+                               "early_data",
+                               "max_early_data",
+                               "early_data_window",
+                               "early_data_methods",
                                "cert",
                                "key",
                                "server_names",
@@ -552,6 +557,52 @@ TEST(config_errors, bad_route_upgrades) {
   ASSERT_TRUE(r.value) << r.error.to_string();
   EXPECT_EQ(r.value->server.routes[0].upgrades,
             (std::vector<std::string>{"websocket", "my-proto"}));
+}
+
+TEST(config_errors, bad_early_data) {
+  auto with = [](const std::string& keys, const std::string& tail = "") {
+    return "[[listener]]\nlisten = \"127.0.0.1:8443\"\n" + keys +
+           "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n" +
+           tail;
+  };
+  const std::string pool = "[[pool]]\nname = \"db\"\nservers = [\"127.0.0.1:5432\"]\n";
+  EXPECT_TRUE(fails_with(with("early_data = 1\n"), "3:14", "'early_data'"));
+  EXPECT_TRUE(fails_with(with("early_data = true\nmax_tls = \"1.2\"\n"), "3:14",
+                         "'early_data' needs TLS 1.3"));
+  EXPECT_TRUE(fails_with(with("early_data = true\nsession_tickets = false\n"), "3:14",
+                         "needs session_tickets = true"));
+  EXPECT_TRUE(fails_with(with("mode = \"tcp\"\npool = \"db\"\nearly_data = true\n", pool), "5:14",
+                         "'early_data' needs mode = \"http\""));
+  EXPECT_TRUE(fails_with(with("max_early_data = 20000\n"), "3:18", "'max_early_data'"));
+  EXPECT_TRUE(fails_with(with("max_early_data = 0\n"), "3:18", "'max_early_data'"));
+  EXPECT_TRUE(fails_with(with("early_data_window = \"0s\"\n"), "3:21", "more than 0"));
+  EXPECT_TRUE(fails_with(with("early_data_window = \"90s\"\n"), "3:21", "at most 60s"));
+  EXPECT_TRUE(fails_with(with("early_data_window = \"soon\"\n"), "3:21", "early_data_window"));
+  const std::string route =
+      "[[pool]]\nname = \"p\"\nservers = [\"127.0.0.1:80\"]\n[[route]]\npool = \"p\"\n";
+  EXPECT_TRUE(fails_with(with("", route + "early_data_methods = [\"CONNECT\"]\n"), "11:23",
+                         "CONNECT cannot go in early data"));
+  EXPECT_TRUE(
+      fails_with(with("", route + "early_data_methods = [\"GE T\"]\n"), "11:23", "invalid method"));
+  EXPECT_TRUE(fails_with(with("", route + "early_data_methods = \"GET\"\n"), "11:22",
+                         "'early_data_methods'"));
+  EXPECT_TRUE(
+      fails_with(with("", "[tickets]\nearly_data_strikes = 3\n"), "7:22", "early_data_strikes"));
+  const load_result r =
+      load(with("early_data = true\nmax_early_data = 4096\n"
+                "early_data_window = \"2s\"\n",
+                route + "early_data_methods = [\"GET\"]\n"));
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const tls::early_data_options& e = r.value->server.listeners[0].tls.early_data;
+  EXPECT_TRUE(e.enabled);
+  EXPECT_EQ(e.max_bytes, 4096u);
+  EXPECT_EQ(e.window, std::chrono::seconds(2));
+  EXPECT_EQ(r.value->server.routes[0].early_data_methods, std::vector<std::string>{"GET"});
+  const load_result d = load(with(""));
+  ASSERT_TRUE(d.value) << d.error.to_string();
+  EXPECT_FALSE(d.value->server.listeners[0].tls.early_data.enabled);
+  EXPECT_EQ(d.value->server.listeners[0].tls.early_data.max_bytes, 14336u);
+  EXPECT_EQ(d.value->server.listeners[0].tls.early_data.window, std::chrono::seconds(10));
 }
 
 TEST(config_errors, bad_listener_modes) {
@@ -1197,9 +1248,9 @@ drop_client_headers = []
   key = "@CERTS@/a.key"
 )");
   ASSERT_TRUE(r.value) << r.error.to_string();
-  EXPECT_EQ(r.value->server.listeners[0].drop_client_headers,
-            (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP", "TLS-Session",
-                                      "TLS-Logout"}));
+  EXPECT_EQ(
+      r.value->server.listeners[0].drop_client_headers,
+      (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP", "TLS-Session", "TLS-Logout"}));
   EXPECT_TRUE(r.value->server.listeners[0].allow_encoded_slashes);
   EXPECT_EQ(r.value->server.listeners[1].drop_client_headers,
             (std::vector<std::string>{"TLS-Session", "TLS-Logout"}));
@@ -1245,7 +1296,8 @@ TEST(config_load, weak_cipher_list_loads_with_a_warning_at_its_position) {
 // clear error at its position, not an exception (found by config_fuzz).
 TEST(config_load, secret_files_that_are_directories_are_refused) {
   const std::string cluster = std::string(minimal) + "[cluster]\nredis = \"127.0.0.1:6379\"\n";
-  EXPECT_TRUE(fails_with(cluster + "secret_file = \"\"\n", "8:15", "'secret_file' must not be empty"));
+  EXPECT_TRUE(
+      fails_with(cluster + "secret_file = \"\"\n", "8:15", "'secret_file' must not be empty"));
   EXPECT_TRUE(fails_with(cluster + "secret_file = \".\"\n", "8:15", "not a regular file"));
   EXPECT_TRUE(fails_with(cluster + "secret_file = \"@CERTS@/a.crt\"\npassword_file = \".\"\n",
                          "9:17", "not a regular file"));
@@ -1530,16 +1582,15 @@ TEST(config_load, session_handle_keys_and_their_defaults) {
                          "'logout_header'"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout_header = \"Content-Length\"\n",
                          "7:17", "'logout_header' cannot be \"Content-Length\""));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout_header = \"tls-session\"\n",
-                         "7:17", "must be different fields"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout_header = \"tls-session\"\n", "7:17",
+                         "must be different fields"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nlogout = \"X\"\n", "7:1", "logout"));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[revocation]\ncapacity = 10\n", "7:12",
-                         "'capacity'"));
-  EXPECT_TRUE(fails_with(std::string(minimal) + "[revocation]\nhandle_max_age = \"8d\"\n",
-                         "7:18", "'handle_max_age' must be between 1m and 7d"));
-  EXPECT_TRUE(fails_with(std::string(minimal) +
-                             "[session_cache]\ntimeout = \"2h\"\n[revocation]\n"
-                             "handle_max_age = \"1h\"\n",
+  EXPECT_TRUE(
+      fails_with(std::string(minimal) + "[revocation]\ncapacity = 10\n", "7:12", "'capacity'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[revocation]\nhandle_max_age = \"8d\"\n", "7:18",
+                         "'handle_max_age' must be between 1m and 7d"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[session_cache]\ntimeout = \"2h\"\n[revocation]\n"
+                                                "handle_max_age = \"1h\"\n",
                          "9:18", "must be at least the longest session lifetime"));
 }
 
