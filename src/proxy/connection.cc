@@ -86,6 +86,7 @@ asio::awaitable<void> connection::run() {
   const auto& trusted = listener_.opts.trusted_proxies;
   if (std::any_of(trusted.begin(), trusted.end(),
                   [&](const network& n) { return in_network(client_ep_.address(), n); })) {
+    trusted_peer_ = true;
     if (!co_await read_proxy_header()) {
       client_wd_.disarm();
       listener_.proxy_header_errors->inc();
@@ -96,6 +97,9 @@ asio::awaitable<void> connection::run() {
     co_return;
   }
   co_await dispatch();
+  if (tls_.in_early_data()) {
+    co_await settle_handshake();
+  }
   // close_notify (unless the last response carried it); the socket's close(2) sends the FIN,
   // in the same segment as the last bytes when they were written with write_last().
   tls_.shutdown();
@@ -160,11 +164,14 @@ connection::early_plan connection::plan_early(const router::target& route, std::
 asio::awaitable<bool> connection::wait_for_handshake() {
   // A full buffer cannot stop it: early data is at most 14336 bytes of a 16 KiB buffer. Each
   // co_await's result is kept in a variable first (see http1_session::run(): GCC 12).
-  const std::chrono::steady_clock::duration wait = snap_.opts.limits.client_read_timeout;
+  // One deadline for the whole wait, however the client's bytes trickle in.
+  const auto deadline = std::chrono::steady_clock::now() + snap_.opts.limits.client_read_timeout;
   bool ok = true;
   while (ok && tls_.in_early_data()) {
-    const bool got = co_await read_client(wait);
-    ok = got;
+    const auto left = std::max<std::chrono::steady_clock::duration>(
+        deadline - std::chrono::steady_clock::now(), std::chrono::milliseconds(1));
+    const bool got = co_await read_client(left);
+    ok = got && std::chrono::steady_clock::now() < deadline;
   }
   co_return ok;
 }
@@ -287,6 +294,18 @@ asio::awaitable<void> connection::linger() {
       break;
     }
     drained += n;
+  }
+  client_wd_.disarm();
+  in_.clear();
+}
+
+asio::awaitable<void> connection::settle_handshake() {
+  client_wd_.arm(std::chrono::seconds(1));
+  bool more = true;
+  while (more && tls_.in_early_data()) {
+    in_.clear();
+    auto [ec, n] = co_await tls_.read_some(in_.bytes.data(), in_.bytes.size());
+    more = !ec;
   }
   client_wd_.disarm();
   in_.clear();

@@ -107,6 +107,10 @@ class connection {
   // `wait`: it waits for the handshake (wait_for_handshake(); counted).
   enum class early_plan { confirmed, early, wait };
   early_plan plan_early(const router::target& route, std::string_view method, bool has_body);
+  // The peer is one of the listener's trusted_proxies: an intermediary whose own Early-Data: 1
+  // (it forwarded the request in its client's early data) is kept, never dropped, and whose
+  // requests are never retried after a 425 (it understands 425; RFC 8470 §5.1, §5.2).
+  bool trusted_peer() const { return trusted_peer_; }
   // Reads client bytes into in() (after its unread ones) until the handshake is complete.
   // False: the client went away or took longer than client_read_timeout.
   asio::awaitable<bool> wait_for_handshake();
@@ -137,6 +141,10 @@ class connection {
   asio::awaitable<bool> read_proxy_header();
   // The handshake, counted by version and resumption kind. False: failed or timed out (counted).
   asio::awaitable<bool> handshake();
+  // The session ended while the client's Finished (0-RTT) was still on its way: it is read (at
+  // most a second), so the close that follows finds nothing unread and sends a FIN, not a reset
+  // that could destroy the response the client has not read yet.
+  asio::awaitable<void> settle_handshake();
   // Counts what happened to offered early data (after the handshake, failed or not).
   void count_early_data();
   // Runs the protocol session for this listener's mode and the negotiated ALPN.
@@ -159,7 +167,9 @@ class connection {
   read_buffer in_;            // client bytes read, not yet parsed or relayed
   char handle_hex_[16] = {};  // the session handle's text, made at its first use
   bool handle_hex_made_ = false;
-  bool too_large_counted_ = false;  // early bytes went past max_early_data (counted once)
+  bool too_large_counted_ = false;
+  bool trusted_peer_ = false;  // the peer is one of trusted_proxies (a PROXY header came first)  //
+                               // early bytes went past max_early_data (counted once)
   drain_hook* drain_hook_ = nullptr;
   bool retired_ = false;
 };

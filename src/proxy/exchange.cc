@@ -68,11 +68,12 @@ asio::awaitable<exchange_result> exchange::run(request_record& rec, const backen
   }
   // 425 to a request sent in early data: once more, after the handshake, without Early-Data.
   too_early_ = false;
-  worker_.server.metrics->early_retries->inc();
   const bool confirmed = co_await sink.wait_for_handshake();
   if (!confirmed || aborted_) {
     co_return exchange_result{exchange_result::kind::client_failed, 0, false};
   }
+  worker_.server.metrics->early_retries->inc();
+  rec.server = -1;
   backend_request late = req;
   late.early = false;
   late.prefix = req.late_prefix;

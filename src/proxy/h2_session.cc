@@ -427,13 +427,16 @@ int h2_session::stream::prepare(backend_request& req) {
   // 0-RTT, as on HTTP/1.1 (http1_session::forward): early with a second head for a 425 retry,
   // or wait for the handshake in serve().
   early_plan_ = c.plan_early(*route, head_.method, !no_body);
-  if (early_plan_ == connection::early_plan::early) {
-    req.early = true;
+  const bool marked = c.trusted_peer() &&
+                      std::any_of(head_.fields.begin(), head_.fields.end(),
+                                  [](const http::h2_field& f) { return f.name == "early-data"; });
+  req.early = early_plan_ == connection::early_plan::early;
+  if (req.early && !marked) {
     late_prefix_.clear();
     http::build_backend_request(h, fwd, framing_, late_prefix_);
     req.late_prefix = &late_prefix_;
-    fwd.early_data = true;
   }
+  fwd.early_data = req.early || marked;
   http::build_backend_request(h, fwd, framing_, prefix_);
   req.pool = route->pool;
   req.prefix = &prefix_;

@@ -99,6 +99,9 @@ asio::awaitable<std::optional<http1_session::outcome>> http1_session::read_head(
         }
         co_return co_await respond_local(408, false, rec);
       }
+      if (conn_.in().empty()) {
+        continue;  // 0-RTT: the handshake completed, no request byte came (still idle)
+      }
       if (idle_) {
         idle_ = false;
         rec.start = std::chrono::steady_clock::now();
@@ -210,12 +213,13 @@ asio::awaitable<http1_session::outcome> http1_session::forward(request_record& r
   http::forwarded_info fwd{conn_.peer_ip(), "https", conn_.tls().info().server_name,
                            upgrade_,        target_, conn_.listener().opts.drop_client_headers};
   conn_.session_fields(route, fwd, req);
-  if (req.early) {
+  const bool marked = conn_.trusted_peer() && h.find("early-data").has_value();
+  if (req.early && !marked) {
     late_prefix_.clear();
     http::build_backend_request(h, fwd, request_framing_, late_prefix_);
     req.late_prefix = &late_prefix_;
-    fwd.early_data = true;
   }
+  fwd.early_data = fwd.early_data || req.early || marked;
   http::build_backend_request(h, fwd, request_framing_, prefix_);
   request_.set_body_output(&prefix_, request_framing_);
   const auto st = feed_request();

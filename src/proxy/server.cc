@@ -351,7 +351,10 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
       clients.push_back(w->redis.get());
     }
     cluster::register_redis_connection_metrics(std::move(clients), metrics);
-    if (srv->sessions_) {
+    // The fleet store: session-ID sessions (with the session cache) and the 0-RTT single-use
+    // claims (always: without it a ticket shared by the fleet would get early data once per
+    // instance).
+    {
       srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
       for (auto& w : srv->workers_) {
         w->l2 = std::make_unique<cluster::session_store>(*w->redis, *srv->session_sealer_,

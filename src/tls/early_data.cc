@@ -192,7 +192,8 @@ enum ssl_select_cert_result_t screen_early_data(const SSL_CLIENT_HELLO* hello,
   }
   info.early_offered = true;
   if (info.early == nullptr || !info.early->opts.enabled) {
-    return ssl_select_cert_success;  // off on this SSL: BoringSSL says "disabled"
+    SSL_set_early_data_enabled(hello->ssl, 0);  // off here, whatever the context says
+    return ssl_select_cert_success;             // BoringSSL says "disabled"
   }
   psk_offer offer;
   if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_pre_shared_key, &data, &len) != 1 ||

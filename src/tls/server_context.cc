@@ -174,6 +174,7 @@ enum ssl_select_cert_result_t server_context::on_client_hello(
                                client_hello, TLSEXT_TYPE_pre_shared_key, &data, &len) == 1;
     return screen_early_data(client_hello, *info);
   }
+  SSL_set_early_data_enabled(client_hello->ssl, 0);  // no stream to screen for: never 0-RTT
   return ssl_select_cert_success;
 }
 

@@ -171,8 +171,9 @@ asio::awaitable<error_code> stream::handshake() {
   if (SSL_in_early_data(ssl) && bio_state_.output_pending()) {
     // 0-RTT: the server's flight goes now, so the client's Finished (which completes the
     // handshake for requests that wait for it) races the backend, not follows it.
-    if (error_code ec = co_await flush(false)) {
-      co_return ec;
+    const error_code sent = co_await flush(false);
+    if (sent) {
+      co_return sent;
     }
   }
   info_.handshake_us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -204,8 +205,11 @@ asio::awaitable<bool> stream::wait_answer(const std::shared_ptr<Pending>& p) {
   // The store's callback cancels the timer; the timer expiring first is the lookup timeout.
   asio::steady_timer t(socket_.get_executor(), info_.lookup_timeout);
   p->wake = [&t] { t.cancel(); };
+  struct forget {  // however this frame ends, the answer can no longer reach the timer
+    Pending& p;
+    ~forget() { p.wake = nullptr; }
+  } guard{*p};
   co_await t.async_wait(use_tuple);
-  p->wake = nullptr;
   if (!p->done) {
     p->done = true;
     p->timed_out = true;
@@ -262,13 +266,16 @@ asio::awaitable<error_code> stream::write_all(const void* data, std::size_t size
 asio::awaitable<error_code> stream::write_last(const void* data, std::size_t size) {
   bio_state_.hold = true;
   error_code ec = co_await write_records(data, size);
-  if (!ec && SSL_is_init_finished(ssl_.get())) {
+  // In 0-RTT the close waits for the client's Finished (proxy::connection::settle_handshake()):
+  // the response must not wait in the kernel for it (MSG_MORE), and close_notify comes later.
+  const bool confirmed = SSL_is_init_finished(ssl_.get()) != 0;
+  if (!ec && confirmed) {
     SSL_shutdown(ssl_.get());  // close_notify joins the response
     ERR_clear_error();
   }
   bio_state_.hold = false;
   if (!ec) {
-    ec = co_await flush(true);
+    ec = co_await flush(confirmed);
   }
   co_return ec;
 }

@@ -4,7 +4,8 @@
 // backend, nor does a recorded flight replayed verbatim; requests that may not go early (a POST)
 // wait for the client's Finished; a stale ticket age or Redis down means no early data, with
 // resumption unaffected; a backend's 425 is retried once after the handshake; the backend sees
-// Early-Data: 1 exactly on requests forwarded early (HTTP/1.1 and HTTP/2), never the client's.
+// Early-Data: 1 exactly on requests forwarded early (HTTP/1.1 and HTTP/2), never a client's
+// (a trusted intermediary's is kept).
 // Clients: the harness's BoringSSL client and openssl s_client (OpenSSL 3).
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -196,6 +197,23 @@ TEST_F(EarlyDataTest, ARequestThatMayNotGoEarlyWaitsForTheClientsFinished) {
   EXPECT_EQ(echoed_header(response_body(held.read_response()), "Early-Data"), "");
 }
 
+TEST_F(EarlyDataTest, AKeepAliveConnectionIdleAfterItsHandshakeCompletedIsNotTimedOutAsARequest) {
+  // The client's Finished arrives while the connection waits between requests: that is not the
+  // start of a request (no 408 after client_read_timeout; the idle limit applies).
+  proxy_instance p(with_early_data(default_config(backend_->address(),
+                                                  "client_read_timeout = \"1s\"\n"
+                                                  "client_idle_timeout = \"10s\"\n")));
+  auto s = ticket_session(p.port(), "a.example", TLS1_3_VERSION);
+  tls_client c(p.port(), early(s.get(), get_headers));
+  ASSERT_TRUE(c.connected()) << c.error();
+  ASSERT_TRUE(c.early_accepted());
+  EXPECT_EQ(response_status(c.read_response()), 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  ASSERT_TRUE(c.send(get_headers));
+  const std::string r = c.read_response();
+  EXPECT_EQ(response_status(r), 200) << r;
+}
+
 TEST_F(EarlyDataTest, ATicketAgeOutsideTheFreshnessWindowGetsNoEarlyData) {
   proxy_instance p(local_config("early_data_window = \"5s\"\n"));
   auto s = ticket_session(p.port(), "a.example", TLS1_3_VERSION);
@@ -241,10 +259,73 @@ TEST_F(EarlyDataTest, AClientsOwnEarlyDataFieldNeverReachesTheBackend) {
   EXPECT_EQ(echoed_header(response_body(r), "Early-Data"), "");
 }
 
+TEST_F(EarlyDataTest, ATrustedIntermediarysEarlyDataIsKeptAndItsTooEarlyIsNotRetried) {
+  // A CDN in front (a trusted proxy, PROXY header first) forwarded its client's early data: the
+  // backend must still be told (RFC 8470 §5.1), and a 425 goes back to the intermediary, which
+  // understands it, rather than being retried here.
+  proxy_instance p(local_config("trusted_proxies = [\"127.0.0.1/32\"]\n"));
+  tls_client::options o = client("a.example", TLS1_3_VERSION);
+  o.preamble = "PROXY TCP4 192.0.2.7 127.0.0.1 40000 443\r\n";
+  tls_client c(p.port(), o);
+  ASSERT_TRUE(c.connected()) << c.error();
+  ASSERT_TRUE(c.send("GET /headers HTTP/1.1\r\nHost: a.example\r\nEarly-Data: 1\r\n\r\n"));
+  EXPECT_EQ(echoed_header(response_body(c.read_response()), "Early-Data"), "1");
+  const long before = backend_->requests();
+  ASSERT_TRUE(c.send("GET /too-early HTTP/1.1\r\nHost: a.example\r\nEarly-Data: 1\r\n\r\n"));
+  EXPECT_EQ(response_status(c.read_response()), 425);
+  EXPECT_EQ(backend_reaching(before + 1), before + 1);
+  EXPECT_EQ(p.metric("tlsfront_early_data_retries_total"), 0);
+}
+
 TEST_F(EarlyDataTest, WithEarlyDataOffTheTicketsAllowNo0Rtt) {
   proxy_instance p(default_config(backend_->address()));
   auto s = ticket_session(p.port(), "a.example", TLS1_3_VERSION);
   EXPECT_FALSE(SSL_SESSION_early_data_capable(s.get()));
+}
+
+TEST_F(EarlyDataTest, AnInstanceWithEarlyDataOffResumesA0RttTicketAs1Rtt) {
+  // A rolling change: A and B share a key file, only A has early data on.
+  std::string key(80, '\0');
+  for (int i = 0; i < 80; ++i) {
+    key[static_cast<std::size_t>(i)] = static_cast<char>(0x21 + i);
+  }
+  write_file(dir_ + "/shared.key", key);
+  const std::string keys = "[tickets]\nsource = \"file\"\nfiles = [\"" + dir_ + "/shared.key\"]\n";
+  proxy_instance a(local_config() + keys);
+  proxy_instance b(default_config(backend_->address()) + keys);
+  auto s = ticket_session(a.port(), "a.example", TLS1_3_VERSION);
+  ASSERT_TRUE(SSL_SESSION_early_data_capable(s.get()));
+  const long before = backend_->requests();
+  tls_client c(b.port(), early(s.get(), get_headers));
+  ASSERT_TRUE(c.connected()) << c.error();
+  EXPECT_TRUE(c.resumed());
+  EXPECT_FALSE(c.early_accepted());
+  EXPECT_EQ(echoed_header(response_body(c.read_response()), "Early-Data"), "");
+  EXPECT_EQ(backend_reaching(before + 1), before + 1);
+  EXPECT_EQ(b.metric_reaching("tlsfront_early_data_rejected_total{reason=\"disabled\"}", 1), 1);
+  // The same ticket still has its early data accepted on A: B claimed nothing.
+  tls_client on_a(a.port(), early(s.get(), get_headers));
+  ASSERT_TRUE(on_a.connected()) << on_a.error();
+  EXPECT_TRUE(on_a.early_accepted());
+}
+
+TEST_F(EarlyDataTest, EarlyBytesPastMaxEarlyDataWaitForTheHandshake) {
+  proxy_instance p(local_config("max_early_data = 64\n"));
+  auto s = ticket_session(p.port(), "a.example", TLS1_3_VERSION);
+  const long before = backend_->requests();
+  // One GET whose head alone is past 64 bytes: it may not go early.
+  tls_client::options o =
+      early(s.get(), "GET /headers HTTP/1.1\r\nHost: a.example\r\nX-Pad: " + std::string(100, 'p') +
+                         "\r\n\r\n");
+  o.hold_finished = true;
+  tls_client c(p.port(), o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(backend_->requests(), before);
+  ASSERT_TRUE(c.finish_handshake()) << c.error();
+  EXPECT_TRUE(c.early_accepted());
+  EXPECT_EQ(echoed_header(response_body(c.read_response()), "Early-Data"), "");
+  EXPECT_EQ(backend_reaching(before + 1), before + 1);
+  EXPECT_EQ(p.metric("tlsfront_early_data_rejected_total{reason=\"too_large\"}"), 1);
 }
 
 // HTTP/2 in early data: the preface, SETTINGS and a HEADERS frame (HPACK from the static table
@@ -391,6 +472,23 @@ TEST_F(EarlyDataTest, InAFleetATicketsEarlyDataIsAcceptedOnceAndARecordedFlightR
   EXPECT_EQ(a.metric("tlsfront_early_data_accepted_total") +
                 b.metric("tlsfront_early_data_accepted_total"),
             1);
+}
+
+TEST_F(EarlyDataTest, WithoutASessionCacheTheFleetStillClaimsInRedis) {
+  redis_server r;
+  const std::string no_cache = "[session_cache]\nenabled = false\n";
+  proxy_instance a(fleet_config(r) + no_cache, make_temp_dir());
+  proxy_instance b(fleet_config(r) + no_cache, make_temp_dir());
+  wait_shared(a, b);
+  auto s = ticket_session(a.port(), "a.example", TLS1_3_VERSION);
+  tls_client first(a.port(), early(s.get(), get_headers));
+  ASSERT_TRUE(first.connected()) << first.error();
+  EXPECT_TRUE(first.early_accepted());
+  tls_client again(b.port(), early(s.get(), get_headers));
+  ASSERT_TRUE(again.connected()) << again.error();
+  EXPECT_TRUE(again.resumed());
+  EXPECT_FALSE(again.early_accepted()) << "B accepted early data A had accepted";
+  EXPECT_EQ(b.metric_reaching("tlsfront_early_data_rejected_total{reason=\"replayed\"}", 1), 1);
 }
 
 TEST_F(EarlyDataTest, WithRedisDownNoEarlyDataIsAcceptedAndResumptionGoesOn) {

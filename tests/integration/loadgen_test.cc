@@ -54,5 +54,33 @@ TEST(Loadgen, ModesResumeAsTheyClaim) {
   }
 }
 
+// --mode early13 with both clients (BoringSSL and OpenSSL 3): every round after a connection's
+// first sends its request as early data, which the proxy accepts (a fresh ticket each time).
+TEST(Loadgen, Early13SendsItsRequestsAsEarlyData) {
+  std::string dir = make_temp_dir();
+  echo_backend b(dir);
+  std::string config = default_config(b.address(), "", "", 1);
+  config.replace(config.find("handshake_timeout = \"1s\"\n"), 0, "early_data = true\n");
+  proxy_instance p(config, dir);
+  for (const std::string& tool :
+       {std::string(TLSFRONT_LOADGEN), std::string(TLSFRONT_LOADGEN_OPENSSL)}) {
+    const double accepted_before = p.metric("tlsfront_early_data_accepted_total");
+    std::string json = dir + "/lg.json";
+    command_result r = run_command(tool + " --port " + std::to_string(p.port()) +
+                                   " --sni a.example --mode early13 --connections 4 --duration 1"
+                                   " --json " +
+                                   json + " 2>&1");
+    ASSERT_EQ(r.status, 0) << tool << ": " << r.out;
+    std::string out = read_file(json);
+    const double handshakes = json_number(out, "handshakes");
+    const double early = json_number(out, "early_accepted");
+    EXPECT_GT(handshakes, 10) << out;
+    EXPECT_EQ(json_number(out, "errors"), 0) << out;
+    EXPECT_GE(early, handshakes - 4) << tool << ": " << out;  // all but the first per connection
+    EXPECT_GE(p.metric("tlsfront_early_data_accepted_total") - accepted_before, early) << tool;
+    EXPECT_GT(json_number(out, "p50"), 0) << out;
+  }
+}
+
 }  // namespace
 }  // namespace tlsfront::test

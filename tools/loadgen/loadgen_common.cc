@@ -31,9 +31,12 @@ thread_stats sum(const std::vector<thread_stats>& stats) {
     total.resumed += s.resumed;
     total.errors += s.errors;
     total.bad_responses += s.bad_responses;
+    total.early_accepted += s.early_accepted;
     total.latency_us.insert(total.latency_us.end(), s.latency_us.begin(), s.latency_us.end());
+    total.ttfb_us.insert(total.ttfb_us.end(), s.ttfb_us.begin(), s.ttfb_us.end());
   }
   std::sort(total.latency_us.begin(), total.latency_us.end());
+  std::sort(total.ttfb_us.begin(), total.ttfb_us.end());
   return total;
 }
 
@@ -60,11 +63,13 @@ int report(const options& o, const std::vector<thread_stats>& stats, double elap
                                                    static_cast<double>(total.handshakes);
   std::printf(
       "mode=%s tls=%s connections=%d duration=%.2fs handshakes=%llu (%.0f/s) resumed=%.1f%% "
-      "errors=%llu latency p50=%uus p99=%uus p99.9=%uus client_cpu=%.2fs (%.0f%% of one "
-      "core)\n",
+      "errors=%llu early_accepted=%llu latency p50=%uus p99=%uus p99.9=%uus client_cpu=%.2fs "
+      "(%.0f%% of one core)\n",
       o.mode_name.c_str(), tls_name.c_str(), o.connections, elapsed,
       static_cast<unsigned long long>(total.handshakes), rate, share * 100,
-      static_cast<unsigned long long>(total.errors), p50, p99, p999, cpu, cpu / elapsed * 100);
+      static_cast<unsigned long long>(total.errors),
+      static_cast<unsigned long long>(total.early_accepted), p50, p99, p999, cpu,
+      cpu / elapsed * 100);
   if (!o.json.empty()) {
     std::ofstream out(o.json);
     out << "{\"mode\":\"" << o.mode_name << "\",\"tls\":\"" << tls_name
@@ -72,8 +77,10 @@ int report(const options& o, const std::vector<thread_stats>& stats, double elap
         << ",\"handshakes\":" << total.handshakes << ",\"handshakes_per_s\":" << rate
         << ",\"resumed\":" << total.resumed << ",\"resumed_share\":" << share
         << ",\"errors\":" << total.errors << ",\"bad_responses\":" << total.bad_responses
-        << ",\"latency_us\":{\"p50\":" << p50 << ",\"p99\":" << p99 << ",\"p999\":" << p999
-        << "},\"client_cpu_s\":" << cpu << "}\n";
+        << ",\"early_accepted\":" << total.early_accepted << ",\"latency_us\":{\"p50\":" << p50
+        << ",\"p99\":" << p99 << ",\"p999\":" << p999
+        << "},\"ttfb_us\":{\"p50\":" << percentile(total.ttfb_us, 0.5)
+        << ",\"p99\":" << percentile(total.ttfb_us, 0.99) << "},\"client_cpu_s\":" << cpu << "}\n";
   }
   return total.handshakes > 0 ? 0 : 1;
 }
@@ -115,6 +122,8 @@ std::optional<options> parse_args(int argc, char** argv) {
         o.m = mode::ticket12;
       } else if (o.mode_name == "ticket13") {
         o.m = mode::ticket13;
+      } else if (o.mode_name == "early13") {
+        o.m = mode::early13;
       } else {
         return std::nullopt;
       }
@@ -147,14 +156,15 @@ std::optional<options> parse_args(int argc, char** argv) {
 }
 
 int usage(const char* program) {
-  std::fprintf(stderr,
-               "usage: %s --port N[,N...] [--host 127.0.0.1] [--sni NAME]\n"
-               "       [--mode full|id|ticket12|ticket13] [--tls 1.2|1.3] [--connections 32]\n"
-               "       [--threads 1] [--duration 10] [--path /] [--expect TEXT] [--json FILE]\n"
-               "       [--fresh-sessions]\n"
-               "  several ports: each connection cycles through them (a fleet behind a balancer)\n"
-               "  --fresh-sessions: drop a session once it resumed (full, resumed, full, ...)\n",
-               program);
+  std::fprintf(
+      stderr,
+      "usage: %s --port N[,N...] [--host 127.0.0.1] [--sni NAME]\n"
+      "       [--mode full|id|ticket12|ticket13|early13] [--tls 1.2|1.3] [--connections 32]\n"
+      "       [--threads 1] [--duration 10] [--path /] [--expect TEXT] [--json FILE]\n"
+      "       [--fresh-sessions]\n"
+      "  several ports: each connection cycles through them (a fleet behind a balancer)\n"
+      "  --fresh-sessions: drop a session once it resumed (full, resumed, full, ...)\n",
+      program);
   return 2;
 }
 
@@ -172,6 +182,11 @@ std::string make_request(const options& o) {
 
 bool response_ok(const options& o, const std::string& response) {
   return response.rfind("HTTP/1.1 200", 0) == 0 && response.find(o.expect) != std::string::npos;
+}
+
+void thread_stats::add_first_byte(clock_type::time_point start) {
+  ttfb_us.push_back(static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count()));
 }
 
 void thread_stats::add_round(bool was_resumed, clock_type::time_point start) {

@@ -24,7 +24,7 @@ namespace tlsfront::loadgen {
 using clock_type = std::chrono::steady_clock;
 
 // What each handshake offers (see the tools' header comments).
-enum class mode { full, id, ticket12, ticket13 };
+enum class mode { full, id, ticket12, ticket13, early13 };
 
 struct options {
   std::string host = "127.0.0.1";
@@ -64,7 +64,12 @@ bool response_ok(const options& o, const std::string& response);
 // One thread's counters.
 struct thread_stats {
   std::uint64_t handshakes = 0, resumed = 0, errors = 0, bad_responses = 0;
+  std::uint64_t early_accepted = 0;  // early13: rounds whose request the server took as 0-RTT
   std::vector<std::uint32_t> latency_us;
+  std::vector<std::uint32_t> ttfb_us;  // connect to the first response byte, per round
+
+  // The first response byte of the round that started at `start` arrived now.
+  void add_first_byte(clock_type::time_point start);
 
   // Counts a finished round that started at `start` (connect to close).
   void add_round(bool was_resumed, clock_type::time_point start);

@@ -8,6 +8,8 @@
 //   id        TLS 1.2 with SSL_OP_NO_TICKET: resumes by session ID
 //   ticket12  TLS 1.2 session tickets
 //   ticket13  TLS 1.3 PSK-DHE resumption with the newest ticket the server sent
+//   early13   the same, with the request as 0-RTT early data (SSL_write_early_data) when the
+//             ticket allows it; sent again after the handshake if the server rejected it
 // Each connection slot keeps the newest session the server gave it (SSL_CTX_sess_set_new_cb;
 // OpenSSL's internal client cache stores nothing). Groups X25519 then P-256, ALPN http/1.1, SNI,
 // no certificate verification (self-signed benchmark certificates), OpenSSL's default ciphers.
@@ -91,6 +93,7 @@ struct connection {
   phase state = phase::starting;
   std::size_t turn = 0;  // which port the next round uses
   bool resumed = false;
+  bool early_sent = false;  // early13: the request went as early data on this round
   clock_type::time_point start;
   clock_type::time_point wake;  // end of the backoff
   std::string response;
@@ -276,6 +279,7 @@ class worker {
       return;
     }
     SSL_set_connect_state(c.ssl.get());
+    c.early_sent = false;
     phase next = phase::handshaking;
     if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0) {
       if (errno != EINPROGRESS) {
@@ -311,13 +315,32 @@ class worker {
 
   // False while the handshake waits for the socket.
   bool handshake(connection& c) {
+    if (o_.m == mode::early13 && !c.early_sent && c.session &&
+        SSL_SESSION_get_max_early_data(c.session.get()) >= request_.size()) {
+      std::size_t written = 0;
+      const int w = SSL_write_early_data(c.ssl.get(), request_.data(), request_.size(), &written);
+      if (w != 1) {
+        if (wants_io(c, w)) {
+          return false;
+        }
+        fail(c);
+        return true;
+      }
+      c.early_sent = true;
+    }
     int r = SSL_connect(c.ssl.get());
     if (r == 1) {
       c.resumed = SSL_session_reused(c.ssl.get()) == 1;
       if (c.resumed && o_.fresh_sessions) {
         c.session.reset();  // the next handshake is a full one that makes a new session
       }
-      c.state = phase::writing;
+      const bool accepted =
+          c.early_sent && SSL_get_early_data_status(c.ssl.get()) == SSL_EARLY_DATA_ACCEPTED;
+      if (accepted) {
+        ++st_.early_accepted;
+        c.response.clear();
+      }
+      c.state = accepted ? phase::reading : phase::writing;
       return true;
     }
     if (wants_io(c, r)) {
@@ -346,6 +369,9 @@ class worker {
     for (;;) {
       int r = SSL_read(c.ssl.get(), buf_.data(), static_cast<int>(buf_.size()));
       if (r > 0) {
+        if (c.response.empty()) {
+          st_.add_first_byte(c.start);
+        }
         c.response.append(buf_.data(), static_cast<std::size_t>(r));
         continue;
       }
