@@ -103,7 +103,10 @@ bool read_ticket_facts(std::span<const std::uint8_t> session_der, ticket_facts& 
       have_age_add = true;
     }
   }
-  return have_time && have_timeout && (have_age_add || ssl_version != tls13_wire);
+  // Times past 2^40 s (year 36812) are nobody's: refused, so no later arithmetic overflows.
+  constexpr std::uint64_t sane = std::uint64_t{1} << 40;
+  return have_time && have_timeout && out.issued_s < sane && out.lifetime_s < sane &&
+         (have_age_add || ssl_version != tls13_wire);
 }
 
 std::int64_t ticket_age_skew_ms(const ticket_facts& t, std::uint32_t obfuscated_age,

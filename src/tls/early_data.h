@@ -63,7 +63,8 @@ struct psk_offer {
 bool parse_first_psk(std::span<const std::uint8_t> extension, psk_offer& out);
 
 // What tlsfront needs from the serialized SSL_SESSION inside a ticket (BoringSSL's DER: [1] time,
-// [2] timeout, [21] ticket_age_add). False: not a session, or a TLS 1.3 one without age_add.
+// [2] timeout, [21] ticket_age_add). False: not a session, a TLS 1.3 one without age_add, or
+// a time or lifetime past 2^40 s.
 struct ticket_facts {
   std::uint64_t issued_s = 0;    // when the ticket was issued (the issuer's clock)
   std::uint64_t lifetime_s = 0;  // from issued_s

@@ -248,6 +248,18 @@ TEST(ReadTicketFacts, Tls13NeedsAgeAddTls12DoesNot) {
   EXPECT_EQ(facts12.lifetime_s, 600u);
 }
 
+TEST(ReadTicketFacts, TimesPast2To40SecondsAreRefused) {
+  ticket_facts facts;
+  der_session s;
+  s.time = (std::uint64_t{1} << 40) - 1;
+  EXPECT_TRUE(read_ticket_facts(session_der(s), facts));
+  s.time = std::uint64_t{1} << 40;
+  EXPECT_FALSE(read_ticket_facts(session_der(s), facts));
+  s.time = 1000;
+  s.timeout = ~std::uint64_t{0};
+  EXPECT_FALSE(read_ticket_facts(session_der(s), facts));
+}
+
 TEST(ReadTicketFacts, TimeAndTimeoutAreRequired) {
   der_session s;
   s.with_time = false;
