@@ -67,19 +67,22 @@ relay=$(cat "$work/relay.port")
 sleep 1
 
 # run NAME CLIENT PORT MODE CONNECTIONS
-#   -> "handshakes_per_s ttfb_p50_us round_p50_us per_cpu_s early_share errors"
+#   -> "handshakes_per_s ttfb_p50_us round_p50_us per_cpu_s early_share errors tlsfront_cpu_pct"
 run() {
-  local c0 c1 j="$work/$1.json"
+  local c0 c1 t0 t1 j="$work/$1.json"
   c0=$(bench_cpu_ticks "$tpid" "$rpid")
+  t0=$(bench_cpu_ticks "$tpid")
   taskset -c "$other" "$bin/tools/$2" --port "$3" --sni localhost --mode "$4" \
     --connections "$5" --duration "$secs" --json "$j" >/dev/null
   c1=$(bench_cpu_ticks "$tpid" "$rpid")
-  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" <<'PY'
+  t1=$(bench_cpu_ticks "$tpid")
+  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((t1 - t0))" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); cpu = max(int(sys.argv[2]), 1) / int(sys.argv[3])
+tlsfront_pct = int(sys.argv[4]) / int(sys.argv[3]) / d["duration_s"] * 100
 hs = max(d["handshakes"], 1)
 print(f'{d["handshakes_per_s"]:.0f} {d["ttfb_us"]["p50"]} {d["latency_us"]["p50"]} '
-      f'{d["handshakes"] / cpu:.0f} {d["early_accepted"] / hs:.4f} {d["errors"]}')
+      f'{d["handshakes"] / cpu:.0f} {d["early_accepted"] / hs:.4f} {d["errors"]} {tlsfront_pct:.0f}')
 PY
 }
 
@@ -89,10 +92,10 @@ for r in $(seq "$rounds"); do
     for mode in ticket13 early13; do
       line=$(run "lat-$client-$mode-$r" "$client" "$relay" "$mode" 4)
       results+=("lat/$client/$mode $line")
-      echo "round $r latency $client $mode: hs/s ttfb_p50_us round_p50_us per-CPU-s early-share errors = $line" >&2
+      echo "round $r latency $client $mode: hs/s ttfb_p50_us round_p50_us per-CPU-s early-share errors tlsfront-CPU% = $line" >&2
       line=$(run "cost-$client-$mode-$r" "$client" "$port" "$mode" 32)
       results+=("cost/$client/$mode $line")
-      echo "round $r cost $client $mode: hs/s ttfb_p50_us round_p50_us per-CPU-s early-share errors = $line" >&2
+      echo "round $r cost $client $mode: hs/s ttfb_p50_us round_p50_us per-CPU-s early-share errors tlsfront-CPU% = $line" >&2
     done
   done
 done
@@ -104,9 +107,9 @@ import collections, statistics, sys, datetime, platform, os
 out, secs, rounds, delay, claims, commit = sys.argv[1:7]
 rows = collections.defaultdict(list)
 for r in sys.argv[7:]:
-    name, hs, ttfb, p50, per_cpu, share, errors = r.split()
+    name, hs, ttfb, p50, per_cpu, share, errors, pct = r.split()
     rows[name].append((float(hs), float(ttfb) / 1000, float(per_cpu), float(share), int(errors),
-                       float(p50) / 1000))
+                       float(p50) / 1000, float(pct)))
 def med(n, i): return statistics.median(x[i] for x in rows[n])
 def rng(n, i, f): return f'{min(x[i] for x in rows[n]):{f}}–{max(x[i] for x in rows[n]):{f}}'
 def errs(n): return sum(x[4] for x in rows[n])
@@ -115,10 +118,11 @@ for client in ("tlsfront-loadgen", "tlsfront-loadgen-openssl"):
     a, b = f"lat/{client}/ticket13", f"lat/{client}/early13"
     lat += (f"| {client} | {med(a,1):.1f} ({rng(a,1,'.1f')}) | {med(b,1):.1f} ({rng(b,1,'.1f')}) | "
             f"**{med(b,1)/med(a,1):.3f}** | {med(a,5):.1f} / {med(b,5):.1f} | {med(b,3):.1%} | "
-            f"{errs(a)} / {errs(b)} |\n")
+            f"{med(a,6):.0f} / {med(b,6):.0f} | {errs(a)} / {errs(b)} |\n")
     a, b = f"cost/{client}/ticket13", f"cost/{client}/early13"
     cost += (f"| {client} | {med(a,2):,.0f} ({rng(a,2,',.0f')}) | {med(b,2):,.0f} ({rng(b,2,',.0f')}) | "
-             f"**{med(b,2)/med(a,2):.3f}** | {med(b,3):.1%} | {errs(a)} / {errs(b)} |\n")
+             f"**{med(b,2)/med(a,2):.3f}** | {med(b,3):.1%} | {med(a,6):.0f} / {med(b,6):.0f} | "
+             f"{errs(a)} / {errs(b)} |\n")
 with open(out, "w") as f:
     f.write(f"""# TLS 1.3 0-RTT: latency gained, single-use check paid — {datetime.date.today()}
 
@@ -138,15 +142,15 @@ close, which with 0-RTT follows the client's Finished (tlsfront reads it first, 
 cannot reset a response the client has not read), so it shows no gain; a client does not wait
 for it (Content-Length).
 
-| client | ticket13 TTFB p50 ms | early13 TTFB p50 ms | early13 / ticket13 | whole round p50 ms (t13 / e13) | early data accepted | errors (t13 / e13) |
-|---|---|---|---|---|---|---|
+| client | ticket13 TTFB p50 ms | early13 TTFB p50 ms | early13 / ticket13 | whole round p50 ms (t13 / e13) | early data accepted | tlsfront CPU % (t13 / e13) | errors (t13 / e13) |
+|---|---|---|---|---|---|---|---|
 {lat}
 ## What the replay check costs: handshakes per CPU-second of tlsfront + redis-server
 
 Loopback, no relay, 32 connections.
 
-| client | ticket13 | early13 | early13 / ticket13 | early data accepted | errors (t13 / e13) |
-|---|---|---|---|---|---|
+| client | ticket13 | early13 | early13 / ticket13 | early data accepted | tlsfront CPU % (t13 / e13) | errors (t13 / e13) |
+|---|---|---|---|---|---|---|
 {cost}
 Redis held {claims} keys at the end (single-use claims live for the ticket's remaining
 lifetime, 1 h by default).
