@@ -559,13 +559,20 @@ TEST(config_errors, bad_route_upgrades) {
             (std::vector<std::string>{"websocket", "my-proto"}));
 }
 
+// One listener with `keys` before its certificate table (so their lines start at 3), then
+// `tail`; and a pool a tcp listener can name.
+std::string listener_with(const std::string& keys, const std::string& tail = "") {
+  return "[[listener]]\nlisten = \"127.0.0.1:8443\"\n" + keys +
+         "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n" +
+         tail;
+}
+const std::string db_pool = "[[pool]]\nname = \"db\"\nservers = [\"127.0.0.1:5432\"]\n";
+
 TEST(config_errors, bad_early_data) {
   auto with = [](const std::string& keys, const std::string& tail = "") {
-    return "[[listener]]\nlisten = \"127.0.0.1:8443\"\n" + keys +
-           "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n" +
-           tail;
+    return listener_with(keys, tail);
   };
-  const std::string pool = "[[pool]]\nname = \"db\"\nservers = [\"127.0.0.1:5432\"]\n";
+  const std::string pool = db_pool;
   EXPECT_TRUE(fails_with(with("early_data = 1\n"), "3:14", "'early_data'"));
   EXPECT_TRUE(fails_with(with("early_data = true\nmax_tls = \"1.2\"\n"), "3:14",
                          "'early_data' needs TLS 1.3"));
@@ -606,13 +613,10 @@ TEST(config_errors, bad_early_data) {
 }
 
 TEST(config_errors, bad_listener_modes) {
-  // The listener's keys are appended after `minimal`'s certificate table: put them first.
   auto with = [](const std::string& keys, const std::string& tail = "") {
-    return "[[listener]]\nlisten = \"127.0.0.1:8443\"\n" + keys +
-           "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n" +
-           tail;
+    return listener_with(keys, tail);
   };
-  const std::string pool = "[[pool]]\nname = \"db\"\nservers = [\"127.0.0.1:5432\"]\n";
+  const std::string pool = db_pool;
   EXPECT_TRUE(fails_with(with("mode = \"udp\"\n"), "3:8", "'mode' must be \"http\" or \"tcp\""));
   EXPECT_TRUE(fails_with(with("mode = \"tcp\"\n"), "3:8", "mode = \"tcp\" needs 'pool'"));
   EXPECT_TRUE(fails_with(with("pool = \"db\"\n", pool), "3:8", "'pool' needs mode = \"tcp\""));
