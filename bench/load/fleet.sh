@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The fleet's cost: resumption across two instances against the same load on one instance.
-# Starts a redis-server, the echo backend and two tlsfront instances (one worker each,
-# [cluster] on the same Redis and secret, so they share sessions and ticket keys), then runs
+# The fleet's cost: resumption across two instances against the same load on one instance, on
+# one Redis and on Redis Sentinel. Starts a redis-server, a Sentinel set (master, replica, three
+# sentinels), the echo backend and two tlsfront instances per topology (one worker each,
+# [cluster] on that topology and one secret, so they share sessions and ticket keys), then runs
 # tlsfront-loadgen --fresh-sessions (full, resumed, full, resumed, ...) interleaved, in two modes:
 #   id (TLS 1.2 session IDs, the client sends no ticket extension)
 #     single: every connection to A: each resumption is an L1 hit on A
@@ -29,13 +30,6 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cpu_of() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --logfile "$work/redis.log" >/dev/null &
-rpid=$!
-pids+=("$rpid")
-for _ in $(seq 100); do redis-cli -p "$rport" PING 2>/dev/null | grep -q PONG && break; sleep 0.05; done
-
 scripts/gen-self-signed "$work/cert.pem" "$work/key.pem" localhost >/dev/null
 "$bin/tools/tlsfront-echo-backend" --listen 127.0.0.1:0 --threads 1 --port-file "$work/backend.port" >/dev/null 2>&1 &
 pids+=($!)
@@ -43,72 +37,149 @@ wait_for_file "$work/backend.port"
 openssl rand -hex 32 >"$work/fleet.secret"
 chmod 600 "$work/fleet.secret"
 
-declare -A PORT PID
-for inst in a b; do
-  mkdir -p "$work/$inst"
-  cp "$work/cert.pem" "$work/key.pem" "$work/$inst/"
-  bench_tlsfront_config "$work/$inst" "$(cat "$work/backend.port")"
-  printf '\n[cluster]\nredis = "127.0.0.1:%s"\nsecret_file = "%s"\n' "$rport" "$work/fleet.secret" \
-    >>"$work/$inst/tlsfront.toml"
-  "$bin/src/tlsfront" -c "$work/$inst/tlsfront.toml" --ports-file "$work/$inst/ports" \
-    >"$work/$inst/out.log" 2>&1 &
-  PID[$inst]=$!
+redis_up() {  # PORT: waits until it answers PING
+  for _ in $(seq 200); do redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0; sleep 0.05; done
+  return 1
+}
+start_redis() {  # DIR PORT [ARGS...] -> pid in $last_pid
+  local d="$1" port="$2"
+  shift 2
+  mkdir -p "$d"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" \
+    --logfile "$d/redis.log" "$@" >/dev/null &
+  last_pid=$!
+  pids+=("$last_pid")
+  redis_up "$port"
+}
+
+# Per topology: the Redis processes (REDIS_PIDS), the master's port (MASTER), the [cluster]
+# lines of its instances (CLUSTER_CONF).
+declare -A REDIS_PIDS MASTER CLUSTER_CONF PORT PID
+# One redis-server.
+p=$(free_port)
+start_redis "$work/redis" "$p"
+REDIS_PIDS[redis]=$last_pid
+MASTER[redis]=$p
+CLUSTER_CONF[redis]="redis = \"127.0.0.1:$p\""
+# Redis Sentinel: a master, its replica and three sentinels (quorum 2).
+m=$(free_port)
+start_redis "$work/sentinel-master" "$m" --repl-diskless-sync-delay 0
+REDIS_PIDS[sentinel]=$last_pid
+MASTER[sentinel]=$m
+start_redis "$work/sentinel-replica" "$(free_port)" --replicaof 127.0.0.1 "$m"
+REDIS_PIDS[sentinel]+=" $last_pid"
+list=""
+for i in 1 2 3; do
+  sp=$(free_port)
+  mkdir -p "$work/sentinel$i"
+  printf 'port %s\nbind 127.0.0.1\ndir %s\nlogfile %s/redis.log\nsentinel monitor edge 127.0.0.1 %s 2\n' \
+    "$sp" "$work/sentinel$i" "$work/sentinel$i" "$m" >"$work/sentinel$i/sentinel.conf"
+  redis-server "$work/sentinel$i/sentinel.conf" --sentinel >/dev/null &
   pids+=($!)
-  wait_for_file "$work/$inst/ports" || { cat "$work/$inst/out.log" >&2; exit 1; }
-  PORT[$inst]=$(awk '/^https /{n=split($2,a,":"); print a[n]}' "$work/$inst/ports")
+  REDIS_PIDS[sentinel]+=" $!"
+  redis_up "$sp"
+  list+="${list:+, }\"127.0.0.1:$sp\""
+done
+CLUSTER_CONF[sentinel]="sentinels = [$list]
+master_name = \"edge\""
+topologies="redis sentinel"
+
+for topo in $topologies; do
+  for inst in a b; do
+    d="$work/$topo-$inst"
+    mkdir -p "$d"
+    cp "$work/cert.pem" "$work/key.pem" "$d/"
+    bench_tlsfront_config "$d" "$(cat "$work/backend.port")"
+    printf '\n[cluster]\n%s\nsecret_file = "%s"\n' "${CLUSTER_CONF[$topo]}" "$work/fleet.secret" \
+      >>"$d/tlsfront.toml"
+    "$bin/src/tlsfront" -c "$d/tlsfront.toml" --ports-file "$d/ports" >"$d/out.log" 2>&1 &
+    PID[$topo-$inst]=$!
+    pids+=($!)
+    wait_for_file "$d/ports" || { cat "$d/out.log" >&2; exit 1; }
+    PORT[$topo-$inst]=$(awk '/^https /{n=split($2,a,":"); print a[n]}' "$d/ports")
+  done
 done
 sleep 1  # B reads the fleet's ticket key list as soon as its Redis connection is up
 
+cpu_sum() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_of "$p"))); done; echo "$t"; }
+commands_of() {  # master port -> commands Redis has executed (INFO commandstats calls, summed)
+  redis-cli -p "$1" INFO commandstats | awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}'
+}
 
-run() {  # name ports mode -> "handshakes_per_s resumed_share per_cpu_s errors"
-  local c0 c1 j="$work/$1.json"
-  c0=$(( $(cpu_of "${PID[a]}") + $(cpu_of "${PID[b]}") + $(cpu_of "$rpid") ))
-  "$bin/tools/tlsfront-loadgen" --port "$2" --sni localhost --mode "$3" --fresh-sessions \
+run() {  # topology name ports mode -> "handshakes/s resumed_share per_cpu_s errors redis_cpu_s commands handshakes"
+  local topo="$1" c0 c1 r0 r1 k0 k1 j="$work/$2.json"
+  # shellcheck disable=SC2086
+  r0=$(cpu_sum ${REDIS_PIDS[$topo]})
+  c0=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") + r0 ))
+  k0=$(commands_of "${MASTER[$topo]}")
+  "$bin/tools/tlsfront-loadgen" --port "$3" --sni localhost --mode "$4" --fresh-sessions \
     --connections 32 --duration "$secs" --json "$j" >/dev/null
-  c1=$(( $(cpu_of "${PID[a]}") + $(cpu_of "${PID[b]}") + $(cpu_of "$rpid") ))
-  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" <<'PY'
+  # shellcheck disable=SC2086
+  r1=$(cpu_sum ${REDIS_PIDS[$topo]})
+  c1=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") + r1 ))
+  k1=$(commands_of "${MASTER[$topo]}")
+  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((r1 - r0))" "$((k1 - k0))" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1])); cpu = int(sys.argv[2]) / int(sys.argv[3])
-print(f'{d["handshakes_per_s"]:.0f} {d["resumed_share"]:.4f} {d["handshakes"] / cpu:.0f} {d["errors"]}')
+d = json.load(open(sys.argv[1])); tck = int(sys.argv[3]); cpu = int(sys.argv[2]) / tck
+print(f'{d["handshakes_per_s"]:.0f} {d["resumed_share"]:.4f} {d["handshakes"] / cpu:.0f} '
+      f'{d["errors"]} {int(sys.argv[4]) / tck:.3f} {sys.argv[5]} {d["handshakes"]}')
 PY
 }
 
 results=()
 for r in $(seq "$rounds"); do
-  for mode in id ticket13; do
-    for where in single fleet; do
-      ports=${PORT[a]}
-      [ "$where" = fleet ] && ports="${PORT[a]},${PORT[b]}"
-      line=$(run "$where-$mode-$r" "$ports" "$mode")
-      results+=("$where-$mode $line")
-      echo "round $r $where $mode: handshakes/s resumed-share per-CPU-s errors = $line" >&2
+  for topo in $topologies; do
+    for mode in id ticket13; do
+      for where in single fleet; do
+        ports=${PORT[$topo-a]}
+        [ "$where" = fleet ] && ports="${PORT[$topo-a]},${PORT[$topo-b]}"
+        line=$(run "$topo" "$topo-$where-$mode-$r" "$ports" "$mode")
+        results+=("$topo-$where-$mode $line")
+        echo "round $r $topo $where $mode: handshakes/s resumed-share per-CPU-s errors redis-CPU-s commands handshakes = $line" >&2
+      done
     done
   done
 done
-hits=$(redis-cli -p "$rport" INFO stats | awk -F: '/keyspace_hits/{print $2+0}')
+# What one session takes in Redis: MEMORY USAGE (key, value and Redis's overhead) of up to 200
+# session keys, averaged.
+bytes=$(redis-cli -p "${MASTER[redis]}" --scan --pattern 'tlsfront:s:*' | head -200 |
+  while read -r k; do redis-cli -p "${MASTER[redis]}" MEMORY USAGE "$k"; done |
+  awk '{t+=$1; n++} END{if (n) printf "%.0f", t/n; else print 0}')
 
-python3 - "$out_base.md" "$secs" "$rounds" "$hits" "$(git rev-parse --short HEAD)" "${results[@]}" <<'PY'
+python3 - "$out_base.md" "$secs" "$rounds" "$bytes" "$(git rev-parse --short HEAD)" "${results[@]}" <<'PY'
 import collections, statistics, sys, datetime, platform, os
-out, secs, rounds, hits, commit = sys.argv[1:6]
+out, secs, rounds, bytes_per_session, commit = sys.argv[1:6]
 rows = collections.defaultdict(list)
 for r in sys.argv[6:]:
-    name, hs, share, per_cpu, errors = r.split()
-    rows[name].append((float(hs), float(share), float(per_cpu), int(errors)))
+    name, hs, share, per_cpu, errors, rcpu, cmds, hsn = r.split()
+    rows[name].append((float(hs), float(share), float(per_cpu), int(errors), float(rcpu),
+                       int(cmds), int(hsn)))
 def med(name, i): return statistics.median(x[i] for x in rows[name])
 def rng(name, i): return f'{min(x[i] for x in rows[name]):,.0f}–{max(x[i] for x in rows[name]):,.0f}'
+def cmds_per_hs(name): return statistics.median(x[5] / x[6] for x in rows[name])
+def redis_us_per_hs(name): return statistics.median(1e6 * x[4] / x[6] for x in rows[name])
 def row(label, name):
     return (f"| {label} | {med(name,0):,.0f} ({rng(name,0)}) | {med(name,1):.1%} | "
-            f"{med(name,2):,.0f} ({rng(name,2)}) | {sum(x[3] for x in rows[name])} |\n")
-ratio_id = med("fleet-id", 2) / med("single-id", 2)
-ratio_t13 = med("fleet-ticket13", 2) / med("single-ticket13", 2)
+            f"{med(name,2):,.0f} ({rng(name,2)}) | {cmds_per_hs(name):.2f} | "
+            f"{redis_us_per_hs(name):.1f} | {sum(x[3] for x in rows[name])} |\n")
+table = ""
+for topo, label in (("redis", "one Redis"), ("sentinel", "Sentinel")):
+    table += (row(f"{label}: id, single (L1)", f"{topo}-single-id")
+              + row(f"{label}: id, fleet (L2)", f"{topo}-fleet-id")
+              + row(f"{label}: ticket13, single", f"{topo}-single-ticket13")
+              + row(f"{label}: ticket13, fleet", f"{topo}-fleet-ticket13"))
+def ratio(a, b): return med(a, 2) / med(b, 2)
 with open(out, "w") as f:
-    f.write(f"""# Fleet cost: resumption across two instances vs one instance — {datetime.date.today()}
+    f.write(f"""# Fleet cost: resumption across two instances vs one instance, one Redis vs Sentinel — {datetime.date.today()}
 
-`bench/load/fleet.sh {secs} {rounds}` (tlsfront commit `{commit}`, release preset). Two tlsfront
-instances (one worker each, `[cluster]` on one local redis-server and fleet secret: sessions
-and ticket keys shared), the echo backend and the client on a {os.cpu_count()}-core machine
-({platform.platform()}). tlsfront-loadgen `--fresh-sessions --connections 32`: every other
-handshake is a full one that makes a new session, the next one resumes it.
+`bench/load/fleet.sh {secs} {rounds}` (tlsfront commit `{commit}`, release preset). Two
+topologies run side by side, their cells interleaved over {rounds} rounds: **one Redis**
+(a redis-server) and **Sentinel** (a master, its replica and three redis-sentinel processes,
+quorum 2; tlsfront asks the sentinels for the master). Each has its own two tlsfront instances
+(one worker each, `[cluster]` with one fleet secret: sessions and ticket keys shared). The echo
+backend and the client share the same {os.cpu_count()}-core machine ({platform.platform()}).
+tlsfront-loadgen `--fresh-sessions --connections 32`: every other handshake is a full one that
+makes a new session, the next one resumes it.
 
 - **id, single**: TLS 1.2 session IDs, all connections to instance A: every resumption is an L1
   (local cache) hit.
@@ -117,17 +188,26 @@ handshake is a full one that makes a new session, the next one resumes it.
   (sealed value opened, then put in B's cache).
 - **ticket13, single / fleet**: TLS 1.3 tickets; in fleet each ticket sealed by A is opened by
   B (and B's by A) under the ticket keys both installed from the fleet's list: no Redis on the
-  handshake. Every resumption brings new tickets, so here `--fresh-sessions` still leaves almost
-  every handshake a resumption (the resumed share column); the two rows compare like with like.
+  handshake. Every resumption brings new tickets, so almost every handshake is a resumption
+  (the resumed share column).
 
-Per CPU-second counts the CPU of both tlsfront instances and redis-server.
+Per CPU-second counts the CPU of both tlsfront instances and every Redis process of the
+topology (with Sentinel: master, replica and sentinels). Commands per handshake are the
+master's `INFO commandstats` calls over the cell divided by its handshakes (the periodic key
+list reads and the sentinels' own commands included); Redis µs per handshake is the CPU of the
+topology's Redis processes over the cell divided by its handshakes.
 
-| load | handshakes/s (median, range) | resumed share | handshakes per CPU-second (median, range) | errors |
-|---|---|---|---|---|
-""" + row("id, single (L1)", "single-id") + row("id, fleet (L2)", "fleet-id")
-      + row("ticket13, single", "single-ticket13") + row("ticket13, fleet", "fleet-ticket13") + f"""
-Fleet / single, per CPU-second: session IDs **{ratio_id:.3f}**, TLS 1.3 tickets
-**{ratio_t13:.3f}**. Redis answered {hits} GETs with a value over the whole run.
+| load | handshakes/s (median, range) | resumed share | handshakes per CPU-second (median, range) | Redis commands per handshake | Redis CPU µs per handshake | errors |
+|---|---|---|---|---|---|---|
+""" + table + f"""
+Fleet / single, per CPU-second: one Redis, session IDs **{ratio("redis-fleet-id", "redis-single-id"):.3f}**
+and TLS 1.3 tickets **{ratio("redis-fleet-ticket13", "redis-single-ticket13"):.3f}**; Sentinel,
+session IDs **{ratio("sentinel-fleet-id", "sentinel-single-id"):.3f}** and tickets
+**{ratio("sentinel-fleet-ticket13", "sentinel-single-ticket13"):.3f}**.
+Sentinel / one Redis, L2 resumption (id, fleet) per CPU-second:
+**{ratio("sentinel-fleet-id", "redis-fleet-id"):.3f}**.
+One session in Redis: **{bytes_per_session} bytes** (`MEMORY USAGE`, averaged over up to 200
+session keys).
 """)
 print(f"wrote {out}")
 PY

@@ -42,6 +42,26 @@ void register_redis_connection_metrics(std::vector<const redis_client*> clients,
                        });
 }
 
+void register_sentinel_metrics(std::vector<const redis_client*> clients,
+                               const sentinel_watch& watch, core::metrics_registry& metrics) {
+  metrics.add_counter_fn("tlsfront_fleet_redis_master_changes_total",
+                         "Times a worker's Redis connection moved to another master (Sentinel), "
+                         "summed over the workers",
+                         "", [clients] {
+                           double n = 0;
+                           for (const redis_client* c : clients) {
+                             n += static_cast<double>(c->master_changes());
+                           }
+                           return n;
+                         });
+  metrics.add_counter_fn("tlsfront_fleet_redis_switches_total",
+                         "The sentinels' +switch-master announcements heard for the master", "",
+                         [w = &watch] { return static_cast<double>(w->switches()); });
+  metrics.add_gauge_fn("tlsfront_fleet_sentinel_connected",
+                       "1 while subscribed to a sentinel's failover announcements", "",
+                       [w = &watch] { return w->connected() ? 1.0 : 0.0; });
+}
+
 void register_session_store_metrics(std::vector<const session_store*> stores,
                                     core::metrics_registry& metrics) {
   using counters = session_store_counters;

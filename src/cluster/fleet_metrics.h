@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cluster/redis_client.h"
+#include "cluster/sentinel_watch.h"
 #include "cluster/session_store.h"
 #include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
@@ -22,6 +23,11 @@ namespace tlsfront::cluster {
 // tlsfront_fleet_redis_connections_up: how many of `clients` are connected.
 void register_redis_connection_metrics(std::vector<const redis_client*> clients,
                                        core::metrics_registry& metrics);
+// With Redis Sentinel: tlsfront_fleet_redis_master_changes_total (times a worker connection
+// moved to another master, summed over `clients`) and tlsfront_fleet_redis_switches_total (the
+// sentinels' +switch-master announcements `watch` heard), tlsfront_fleet_sentinel_connected.
+void register_sentinel_metrics(std::vector<const redis_client*> clients,
+                               const sentinel_watch& watch, core::metrics_registry& metrics);
 // tlsfront_fleet_session_*: the counters of `stores`, summed.
 void register_session_store_metrics(std::vector<const session_store*> stores,
                                     core::metrics_registry& metrics);

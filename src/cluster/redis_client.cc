@@ -1,5 +1,6 @@
 #include "cluster/redis_client.h"
 
+#include <arpa/inet.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +9,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdint>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
@@ -48,6 +50,11 @@ const redisReplyObjectFunctions& hiredis_functions() {
 // The array header refused last on this thread (0: none), for the disconnect's reason: hiredis
 // reports a refused array as "Out of memory". A connection's callbacks run on its one thread.
 thread_local int refused_array_elements = 0;
+
+// The failure line a connection of this process logged last (every worker's connection fails
+// the same way when Redis goes: one line says it).
+std::mutex logged_mu;
+std::string last_logged;
 
 void* create_bounded_array(const redisReadTask* task, int elements) {
   if (elements > kMaxReplyElements) {
@@ -114,6 +121,57 @@ bool subscription_confirmed(const redisReply& r) {
   return r.type == REDIS_REPLY_ARRAY && r.elements == 3 &&
          r.element[0]->type == REDIS_REPLY_STRING &&
          std::string_view(r.element[0]->str, r.element[0]->len) == "subscribe";
+}
+
+redis_options sentinel_connection_options(const redis_options& opts) {
+  redis_options o;
+  o.password = opts.sentinel_password;
+  o.connect_timeout = opts.connect_timeout;
+  o.command_timeout = opts.command_timeout;
+  o.reconnect_min = opts.reconnect_min;
+  o.reconnect_max = opts.reconnect_max;
+  return o;
+}
+
+bool is_master_role(const redis_reply& r) {
+  return r.type == redis_reply::kind::array && !r.elements.empty() &&
+         r.elements[0].type == redis_reply::kind::string && r.elements[0].str == "master";
+}
+
+std::optional<redis_endpoint> sentinel_master_reply(const redis_reply& r, std::string& why) {
+  if (r.type == redis_reply::kind::nil) {
+    why = "does not know that master";
+    return std::nullopt;
+  }
+  if (r.is_error()) {
+    why = "answered " + r.str;
+    return std::nullopt;
+  }
+  if (r.type != redis_reply::kind::array || r.elements.size() != 2 ||
+      r.elements[0].type != redis_reply::kind::string ||
+      r.elements[1].type != redis_reply::kind::string) {
+    why = "gave a reply that is not [address, port]";
+    return std::nullopt;
+  }
+  const std::string& host = r.elements[0].str;
+  in_addr a4{};
+  in6_addr a6{};
+  if (host.size() > 64 ||
+      (inet_pton(AF_INET, host.c_str(), &a4) != 1 && inet_pton(AF_INET6, host.c_str(), &a6) != 1)) {
+    why =
+        "gave an address that is not an IP literal (tlsfront needs sentinel "
+        "announce-hostnames off)";
+    return std::nullopt;
+  }
+  const std::string& port = r.elements[1].str;
+  unsigned long n = 0;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      (n = std::stoul(port)) == 0 || n > 65535) {
+    why = "gave a port that is not in 1..65535";
+    return std::nullopt;
+  }
+  return redis_endpoint{host, static_cast<std::uint16_t>(n)};
 }
 
 const boost::system::error_category& redis_category() noexcept {
@@ -186,18 +244,26 @@ struct redis_client::watcher : std::enable_shared_from_this<watcher> {
 
 struct redis_client::pending {
   handler h;
-  bool handshake = false;
-  bool last_handshake = false;
+  step kind = step::command;
   std::size_t subscription = SIZE_MAX;  // index in subs_: a callback hiredis keeps calling
 };
 
 redis_client::redis_client(asio::io_context& ioc, redis_options opts)
-    : ioc_(ioc), opts_(std::move(opts)), check_(ioc), backoff_(ioc), delay_(opts_.reconnect_min) {}
+    : ioc_(ioc),
+      opts_(std::move(opts)),
+      check_(ioc),
+      backoff_(ioc),
+      delay_(opts_.reconnect_min),
+      host_(opts_.sentinels.empty() && opts_.rotate.empty() ? opts_.host : std::string()),
+      port_(opts_.sentinels.empty() && opts_.rotate.empty() ? opts_.port : 0),
+      probe_timer_(ioc) {}
 
 redis_client::~redis_client() {
   *alive_ = false;
   check_.cancel();
   backoff_.cancel();
+  probe_timer_.cancel();
+  probe_.reset();
   if (redisAsyncContext* ac = ac_) {
     ac_ = nullptr;
     null_reply_error_ = redis_errc::shutting_down;
@@ -212,11 +278,154 @@ void redis_client::start() {
 }
 
 void redis_client::connect() {
+  connected_.store(false, std::memory_order_relaxed);
+  if (!opts_.rotate.empty()) {
+    const redis_endpoint& e = opts_.rotate[rotate_next_++ % opts_.rotate.size()];
+    host_ = e.host;
+    port_ = e.port;
+  } else if (sentinel_mode()) {
+    if (hint_) {
+      set_target(*hint_);
+      hint_.reset();
+    } else {
+      // Ask the sentinels first: after any loss the master may be elsewhere.
+      state_ = state::discovering;
+      sentinels_tried_ = 0;
+      probe_errors_.clear();
+      probe_next();
+      return;
+    }
+  }
+  connect_target();
+}
+
+std::string redis_client::where() const {
+  if (sentinel_mode()) {
+    return "redis master '" + opts_.master_name + "'" + (host_.empty() ? "" : " at " + target());
+  }
+  return "redis " + target();
+}
+
+void redis_client::set_target(const redis_endpoint& e) {
+  if (!host_.empty() && (e.host != host_ || e.port != port_)) {
+    master_changes_.fetch_add(1, std::memory_order_relaxed);
+    if (!opts_.quiet) {
+      spdlog::info("redis master '{}': now at {} (was {})", opts_.master_name, e.str(), target());
+    }
+  }
+  host_ = e.host;
+  port_ = e.port;
+}
+
+void redis_client::probe_next() {
+  const std::size_t n = opts_.sentinels.size();
+  if (sentinels_tried_ >= n) {
+    ++counters_.connect_failures;
+    note_failure("no sentinel gave the address of master '" + opts_.master_name +
+                 "': " + probe_errors_);
+    schedule_reconnect();
+    return;
+  }
+  const redis_endpoint& s = opts_.sentinels[sentinel_next_ % n];
+  ++sentinels_tried_;
+  retire_probe();
+  redis_options po = sentinel_connection_options(opts_);
+  po.host = s.host;
+  po.port = s.port;
+  po.reconnect_min = po.reconnect_max = std::chrono::hours(1);  // one attempt: it is retired
+  po.quiet = true;
+  probe_ = std::make_unique<redis_client>(ioc_, po);
+  const std::uint64_t gen = ++probe_gen_;
+  probe_->on_failure([this, gen, alive = alive_](const std::string& why) {
+    if (*alive && gen == probe_gen_) {
+      probe_failed(why);  // refused at once: the next sentinel now, not after the deadline
+    }
+  });
+  probe_->add_on_ready([this, gen, alive = alive_] {
+    if (!*alive || gen != probe_gen_) {
+      return;
+    }
+    probe_->command({"SENTINEL", "get-master-addr-by-name", opts_.master_name},
+                    [this, gen, alive](const error_code& ec, const redis_reply& r) {
+                      if (*alive && gen == probe_gen_) {
+                        on_probe_answer(ec, r);
+                      }
+                    });
+  });
+  // Armed before start(): a connect refused at once fails the probe from inside start().
+  probe_timer_.expires_after(opts_.connect_timeout + opts_.command_timeout);
+  probe_timer_.async_wait([this, gen, alive = alive_](const error_code& ec) {
+    if (ec || !*alive || gen != probe_gen_) {
+      return;
+    }
+    probe_failed("no answer within " +
+                 std::to_string((opts_.connect_timeout + opts_.command_timeout).count()) + " ms");
+  });
+  probe_->start();
+}
+
+void redis_client::on_probe_answer(const error_code& ec, const redis_reply& r) {
+  std::string why;
+  std::optional<redis_endpoint> master;
+  if (ec) {
+    why = ec.message();
+  } else {
+    master = sentinel_master_reply(r, why);
+  }
+  if (!master) {
+    probe_failed(why);
+    return;
+  }
+  probe_timer_.cancel();
+  ++probe_gen_;
+  retire_probe();
+  set_target(*master);
+  connect_target();
+}
+
+void redis_client::probe_failed(const std::string& why) {
+  const redis_endpoint& s = opts_.sentinels[sentinel_next_ % opts_.sentinels.size()];
+  probe_errors_ += (probe_errors_.empty() ? "" : "; ") + s.str() + " " + why;
+  ++sentinel_next_;
+  ++probe_gen_;
+  probe_timer_.cancel();
+  probe_next();
+}
+
+void redis_client::retire_probe() {
+  // Often called from inside the probe's own callbacks: destroyed later, on this thread.
+  if (probe_) {
+    asio::post(ioc_, [p = std::shared_ptr<redis_client>(std::move(probe_))] {});
+  }
+}
+
+void redis_client::master_moved(const redis_endpoint& to) {
+  if (!sentinel_mode() || state_ == state::idle) {
+    return;
+  }
+  if (to.host == host_ && to.port == port_ &&
+      (state_ == state::ready || state_ == state::connecting || state_ == state::handshaking)) {
+    return;  // already there (a READONLY or a lost connection got here first)
+  }
+  hint_ = to;
+  ++probe_gen_;
+  probe_timer_.cancel();
+  retire_probe();
+  if (redisAsyncContext* ac = ac_) {
+    ac_ = nullptr;
+    null_reply_error_ = redis_errc::connection_lost;
+    redisAsyncFree(ac);  // pending commands fail now; not inside a hiredis callback here
+  }
+  backoff_.cancel();
+  connect();
+}
+
+void redis_client::connect_target() {
   state_ = state::connecting;
   connected_.store(false, std::memory_order_relaxed);
   ++attempt_;
   connect_started_ = std::chrono::steady_clock::now();
-  redisAsyncContext* ac = redisAsyncConnect(opts_.host.c_str(), opts_.port);
+  redisAsyncContext* ac = redisAsyncConnect(host_.c_str(), port_);
   if (ac == nullptr || ac->err) {
     last_error_ = ac ? std::string(ac->errstr) : std::string("out of memory");
     if (ac) {
@@ -247,15 +456,18 @@ void redis_client::connect() {
 void redis_client::send_handshake() {
   // Queued before the connect completes (hiredis buffers them); the PING's reply marks ready.
   if (!opts_.password.empty()) {
-    send({"AUTH", opts_.password}, {}, true, false);
+    send({"AUTH", opts_.password}, {}, step::handshake);
   }
   if (opts_.database != 0) {
-    send({"SELECT", std::to_string(opts_.database)}, {}, true, false);
+    send({"SELECT", std::to_string(opts_.database)}, {}, step::handshake);
   }
-  send({"PING"}, {}, true, true);
+  if (sentinel_mode()) {
+    send({"ROLE"}, {}, step::role);
+  }
+  send({"PING"}, {}, step::last_handshake);
 }
 
-void redis_client::send(std::vector<std::string> argv, handler h, bool handshake, bool last) {
+void redis_client::send(std::vector<std::string> argv, handler h, step kind) {
   std::vector<const char*> ptrs;
   std::vector<std::size_t> lens;
   ptrs.reserve(argv.size());
@@ -264,10 +476,10 @@ void redis_client::send(std::vector<std::string> argv, handler h, bool handshake
     ptrs.push_back(a.data());
     lens.push_back(a.size());
   }
-  auto p = std::make_unique<pending>(pending{std::move(h), handshake, last});
+  auto p = std::make_unique<pending>(pending{std::move(h), kind});
   if (redisAsyncCommandArgv(ac_, &redis_client::on_reply, p.get(), static_cast<int>(argv.size()),
                             ptrs.data(), lens.data()) != REDIS_OK) {
-    if (!handshake) {
+    if (kind == step::command) {
       fail_later(std::move(p->h), redis_errc::protocol);
     }
     return;
@@ -308,7 +520,7 @@ void redis_client::command(std::vector<std::string> argv, handler h) {
     fail_later(std::move(h), redis_errc::not_connected);
     return;
   }
-  send(std::move(argv), std::move(h), false, false);
+  send(std::move(argv), std::move(h), step::command);
 }
 
 void redis_client::fail_later(handler h, redis_errc e) {
@@ -344,7 +556,7 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
     self->sent_.pop_front();
   }
   const auto* r = static_cast<const redisReply*>(reply);
-  if (p->handshake) {
+  if (p->kind != step::command) {
     if (r == nullptr || self->ac_ != ac) {
       return;  // the connection is already gone; its owner dealt with it
     }
@@ -354,13 +566,22 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
                  redis_errc::connection_lost);
       return;
     }
-    if (p->last_handshake) {
+    if (p->kind == step::role && !is_master_role(to_redis_reply(*r))) {
+      // A sentinel not yet told of a failover, or an old master come back as a replica.
+      ++self->counters_.connect_failures;
+      self->drop("not a master (ROLE did not answer \"master\"); asking the sentinels again",
+                 redis_errc::connection_lost);
+      return;
+    }
+    if (p->kind == step::last_handshake) {
       self->state_ = state::ready;
       self->connected_.store(true, std::memory_order_relaxed);
       self->delay_ = self->opts_.reconnect_min;
       ++self->counters_.connects;
-      if (!self->last_error_.empty()) {
-        spdlog::info("redis {}:{}: connected", self->opts_.host, self->opts_.port);
+      if (!self->last_error_.empty() && !self->opts_.quiet) {
+        spdlog::info("{}: connected", self->where());
+        std::lock_guard lock(logged_mu);
+        last_logged.clear();
       }
       self->send_subscriptions();
       for (const auto& f : self->on_ready_) {
@@ -377,6 +598,12 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
     return;
   }
   p->h(error_code{}, to_redis_reply(*r));
+  if (r->type == REDIS_REPLY_ERROR && self->sentinel_mode() && self->ac_ == ac &&
+      std::string_view(r->str, r->len).starts_with("READONLY")) {
+    // The master was demoted under this connection: nothing more is sent to it.
+    self->drop("answered READONLY (demoted to a replica); asking the sentinels again",
+               redis_errc::connection_lost);
+  }
 }
 
 void redis_client::on_connect(const redisAsyncContext* ac, int status) {
@@ -423,12 +650,21 @@ void redis_client::drop(const std::string& why, redis_errc pending_error) {
 }
 
 void redis_client::note_failure(const std::string& why) {
-  // One log line per change of state, not one per attempt: a dead Redis stays quiet.
-  if (why != last_error_) {
-    spdlog::warn("redis {}:{}: {} (retrying every {} ms at most)", opts_.host, opts_.port, why,
-                 opts_.reconnect_max.count());
+  // One log line per change of state, not one per attempt: a dead Redis stays quiet. The
+  // workers' connections fail alike: a line another connection of this process just logged is
+  // not repeated (until some connection succeeds).
+  if (why != last_error_ && !opts_.quiet) {
+    std::string line = where() + ": " + why;
+    std::lock_guard lock(logged_mu);
+    if (line != last_logged) {
+      spdlog::warn("{} (retrying every {} ms at most)", line, opts_.reconnect_max.count());
+      last_logged = std::move(line);
+    }
   }
   last_error_ = why;
+  if (on_failure_) {
+    on_failure_(why);
+  }
 }
 
 void redis_client::schedule_reconnect() {

@@ -11,7 +11,17 @@
 // (reconnect_min doubling up to reconnect_max). Each failure is counted; log lines about it are
 // rate-limited to one per state change.
 //
-// Thread-safety: none; every call on the io_context's thread. Ownership: the client owns the
+// Sentinel mode (`sentinels` non-empty): before every connect the client asks the sentinels, in
+// turn starting with the last one that answered, for `master_name`'s address
+// (SENTINEL get-master-addr-by-name, on a short-lived client of its own), connects there and
+// checks with ROLE that it is a master; a replica (a sentinel not yet told of a failover) is
+// dropped and the sentinels asked again after the backoff. A READONLY reply (the master was
+// demoted under us) drops the connection and rediscovers; master_moved() (the sentinels'
+// +switch-master, heard by a sentinel_watch) moves the connection at once. Nothing is written to
+// an instance that did not answer ROLE "master" on this connection.
+//
+// Thread-safety: none; every call on the io_context's thread, except connected() and
+// master_changes() (relaxed atomics, for metrics). Ownership: the client owns the
 // hiredis context; destroying the client completes pending commands with `shutting_down`
 // (callbacks run inside the destructor) and closes the connection.
 #pragma once
@@ -51,10 +61,25 @@ inline error_code make_error_code(redis_errc e) {
   return error_code(static_cast<int>(e), redis_category());
 }
 
+struct redis_endpoint {
+  std::string host;  // an IP literal (hiredis would resolve a name with a blocking call)
+  std::uint16_t port = 0;
+  bool operator==(const redis_endpoint&) const = default;
+  std::string str() const { return host + ":" + std::to_string(port); }
+};
+
 struct redis_options {
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  // plain mode: the Redis
   std::uint16_t port = 6379;
-  std::string password;  // empty: no AUTH
+  // Plain mode with several addresses (a sentinel_watch's subscriber): each connect attempt
+  // goes to the next of these; host and port are then unused.
+  std::vector<redis_endpoint> rotate;
+  // Sentinel mode: the sentinels to ask for master_name's address (host and port unused).
+  std::vector<redis_endpoint> sentinels;
+  std::string master_name;
+  std::string sentinel_password;  // AUTH to the sentinels; empty: none
+  bool quiet = false;             // no log lines (the sentinel probes: their owner logs)
+  std::string password;           // empty: no AUTH
   int database = 0;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
@@ -122,6 +147,9 @@ class redis_client {
   // Adds a hook called, in the order added, each time the connection becomes ready (after
   // AUTH/SELECT).
   void add_on_ready(std::function<void()> f) { on_ready_.push_back(std::move(f)); }
+  // Sets a hook called with the reason each time a connect fails or the connection is lost (the
+  // sentinel probes: the next sentinel is asked at once).
+  void on_failure(std::function<void(const std::string&)> f) { on_failure_ = std::move(f); }
 
   // Turns this client into a subscriber (it then sends no other command): SUBSCRIBE `channel`
   // now if ready and again after every reconnect; `on_message` gets each message's payload.
@@ -136,18 +164,40 @@ class redis_client {
   // The last connection problem, for logs and tests ("" when none yet).
   const std::string& last_error() const noexcept { return last_error_; }
 
+  // Sentinel mode: the sentinels announced `master_name` at `to`. Unless already connected
+  // there, the connection is dropped (pending commands fail with connection_lost) and remade to
+  // `to` at once, checked with ROLE like any other. No-op in plain mode.
+  void master_moved(const redis_endpoint& to);
+  // Sentinel mode: times the master this client connects to changed (relaxed, for metrics).
+  std::uint64_t master_changes() const noexcept {
+    return master_changes_.load(std::memory_order_relaxed);
+  }
+  // Where the client connects now ("" before the sentinels first answered).
+  std::string target() const {
+    return host_.empty() ? std::string() : host_ + ":" + std::to_string(port_);
+  }
+
  private:
-  enum class state { idle, connecting, handshaking, ready, backoff };
+  enum class state { idle, discovering, connecting, handshaking, ready, backoff };
   struct watcher;
   struct pending;
 
   void connect();
+  void connect_target();
+  bool sentinel_mode() const noexcept { return !opts_.sentinels.empty(); }
+  void probe_next();
+  void probe_failed(const std::string& why);
+  void on_probe_answer(const error_code& ec, const redis_reply& r);
+  void retire_probe();
+  void set_target(const redis_endpoint& e);
+  std::string where() const;
   void send_handshake();
   void drop(const std::string& why, redis_errc pending_error);
   void note_failure(const std::string& why);
   void schedule_reconnect();
   void arm_check();
-  void send(std::vector<std::string> argv, handler h, bool handshake, bool last);
+  enum class step { command, handshake, role, last_handshake };
+  void send(std::vector<std::string> argv, handler h, step kind);
   void send_subscriptions();
   void send_subscription(std::size_t index);
   static void on_connect(const redisAsyncContext* ac, int status);
@@ -168,6 +218,7 @@ class redis_client {
   std::chrono::steady_clock::time_point connect_started_;
   std::uint64_t attempt_ = 0;  // connect() count: a check timer belongs to one attempt
   std::vector<std::function<void()>> on_ready_;
+  std::function<void(const std::string&)> on_failure_;
   struct subscription {
     std::string channel;
     std::function<void(const std::string&)> on_message;
@@ -177,8 +228,30 @@ class redis_client {
   redis_counters counters_;
   std::string last_error_;
   redis_errc null_reply_error_ = redis_errc::connection_lost;  // for commands a drop cuts off
+  // The address connected to: opts_.host/port, a rotate entry or the sentinels' answer.
+  std::string host_;
+  std::uint16_t port_ = 0;
+  std::size_t rotate_next_ = 0;
+  // Sentinel discovery: the probe asking one sentinel, its deadline, which sentinel is next,
+  // how many were tried this round and what each said.
+  std::unique_ptr<redis_client> probe_;
+  asio::steady_timer probe_timer_;
+  std::uint64_t probe_gen_ = 0;
+  std::size_t sentinel_next_ = 0, sentinels_tried_ = 0;
+  std::string probe_errors_;
+  std::optional<redis_endpoint> hint_;  // master_moved's address, used by the next connect
+  std::atomic<std::uint64_t> master_changes_{0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// Options for a plain connection to the sentinels of sentinel-mode `opts`: their password and
+// `opts`'s timeouts (the caller sets the address or the rotation). Pure.
+redis_options sentinel_connection_options(const redis_options& opts);
+// True when a ROLE reply says "master" (its first element). Pure; the sentinel mode's check.
+bool is_master_role(const redis_reply& r);
+// A SENTINEL get-master-addr-by-name reply as an address: two strings, an IP literal and a port
+// in 1..65535; nullopt otherwise, with `why` set. Pure.
+std::optional<redis_endpoint> sentinel_master_reply(const redis_reply& r, std::string& why);
 
 }  // namespace tlsfront::cluster
 

@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <string>
 
 #include "cluster/fleet_secret.h"
@@ -7,15 +8,61 @@
 
 namespace tlsfront::config::detail {
 
-// [cluster]: the fleet store. `redis` must be an IP literal: hiredis resolves names with a
+// [cluster]: the fleet store, on one Redis (`redis`) or on the master that Redis Sentinel names
+// (`sentinels` and `master_name`). Addresses must be IP literals: hiredis resolves names with a
 // blocking call on the worker thread at every reconnect.
 void reader::read_cluster(const toml::table& t, cluster::cluster_options& out) {
   check_keys(t, "cluster",
-             {"redis", "password_file", "secret_file", "key_prefix", "database", "lookup_timeout",
-              "connect_timeout", "command_timeout", "max_pending_writes", "poll_interval"});
-  host_port hp = as_host_port(require(t, "redis", "cluster"), "redis", true, false);
-  out.redis.host = hp.host;
-  out.redis.port = hp.port;
+             {"redis", "sentinels", "master_name", "sentinel_password_file", "password_file",
+              "secret_file", "key_prefix", "database", "lookup_timeout", "connect_timeout",
+              "command_timeout", "max_pending_writes", "poll_interval"});
+  const toml::node* redis = t.get("redis");
+  const toml::node* sentinels = t.get("sentinels");
+  if (redis != nullptr && sentinels != nullptr) {
+    fail(*sentinels, "[cluster] takes one of 'redis' and 'sentinels', not both");
+  }
+  if (redis == nullptr && sentinels == nullptr) {
+    fail(t.source(),
+         "[cluster] needs 'redis' (one Redis, \"ip:port\") or 'sentinels' (Redis "
+         "Sentinel, with 'master_name')");
+  }
+  if (redis != nullptr) {
+    host_port hp = as_host_port(*redis, "redis", true, false);
+    out.redis.host = hp.host;
+    out.redis.port = hp.port;
+    for (const char* key : {"master_name", "sentinel_password_file"}) {
+      if (const toml::node* n = t.get(key)) {
+        fail(*n, single_quoted(key) + " applies only with 'sentinels'");
+      }
+    }
+  } else {
+    for_each_string(*sentinels, "sentinels", [&](const toml::node& e, const std::string&) {
+      host_port hp = as_host_port(e, "sentinels", true, false);
+      cluster::redis_endpoint ep{hp.host, hp.port};
+      if (std::find(out.redis.sentinels.begin(), out.redis.sentinels.end(), ep) !=
+          out.redis.sentinels.end()) {
+        fail(e, "sentinel " + ep.str() + " is listed twice");
+      }
+      out.redis.sentinels.push_back(std::move(ep));
+    });
+    if (out.redis.sentinels.empty()) {
+      fail(*sentinels, "'sentinels' must name at least one sentinel");
+    }
+    if (out.redis.sentinels.size() > 64) {
+      fail(*sentinels, "'sentinels' holds at most 64 addresses");
+    }
+    const toml::node& mn = require(t, "master_name", "cluster");
+    out.redis.master_name = as_nonempty_string(mn, "master_name");
+    if (out.redis.master_name.size() > 128 ||
+        !std::all_of(out.redis.master_name.begin(), out.redis.master_name.end(),
+                     [](char c) { return c > ' ' && c < 0x7f; })) {
+      fail(mn, "'master_name' must be printable ASCII without spaces, at most 128 characters");
+    }
+    if (const toml::node* n = t.get("sentinel_password_file")) {
+      out.redis.sentinel_password = read_secret_file(
+          resolve(as_string(*n, "sentinel_password_file")), *n, "the sentinel password file");
+    }
+  }
   if (const toml::node* n = t.get("password_file")) {
     out.redis.password =
         read_secret_file(resolve(as_string(*n, "password_file")), *n, "the Redis password file");

@@ -371,6 +371,18 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     // (subscriber mode).
     worker& w0 = *srv->workers_.front();
     w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
+    if (!co.redis.sentinels.empty()) {
+      w0.sentinel_watch = std::make_unique<cluster::sentinel_watch>(w0.ioc, co.redis);
+      for (auto& w : srv->workers_) {
+        w0.sentinel_watch->follow(w->ioc, *w->redis);
+      }
+      w0.sentinel_watch->follow(w0.ioc, *w0.subscriber);
+      std::vector<const cluster::redis_client*> followed;
+      for (const auto& w : srv->workers_) {
+        followed.push_back(w->redis.get());
+      }
+      cluster::register_sentinel_metrics(std::move(followed), *w0.sentinel_watch, metrics);
+    }
     server* s = srv.get();
     cluster::revocation_hooks hooks;
     if (srv->sessions_) {
@@ -647,6 +659,9 @@ void server::start() {
     }
     if (w.subscriber) {
       w.subscriber->start();
+    }
+    if (w.sentinel_watch) {
+      w.sentinel_watch->start();
     }
     if (w.key_sync) {
       w.key_sync->start();  // its first read queues behind the connect

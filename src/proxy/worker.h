@@ -24,6 +24,7 @@
 
 #include "cluster/redis_client.h"
 #include "cluster/revocation.h"
+#include "cluster/sentinel_watch.h"
 #include "cluster/session_store.h"
 #include "cluster/ticket_key_sync.h"
 #include "core/metrics.h"
@@ -150,6 +151,9 @@ struct worker {
   // Worker 0 only: the fleet's revocations (on `redis` and `subscriber`; its timer is on this
   // io_context, so it goes before it).
   std::unique_ptr<cluster::revocation_sync> revocation;
+  // Worker 0 only, with Redis Sentinel: the sentinels' +switch-master, passed to every worker's
+  // `redis` and to `subscriber` (declared after them: it goes first).
+  std::unique_ptr<cluster::sentinel_watch> sentinel_watch;
   std::chrono::milliseconds lookup_timeout{5};
   std::thread thread;
 };

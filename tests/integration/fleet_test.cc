@@ -18,15 +18,11 @@
 namespace tlsfront::test {
 namespace {
 
-const char kSecret[] = "fleet-secret-for-tests-0123456789abcdef";
-
 class FleetTest : public ::testing::Test {
  public:
   void SetUp() override {
     dir_ = make_temp_dir();
-    secret_file_ = dir_ + "/fleet.secret";
-    write_file(secret_file_, std::string(kSecret) + "\n");
-    ::chmod(secret_file_.c_str(), 0600);
+    secret_file_ = write_fleet_secret(dir_);
   }
   // Tickets off (every TLS 1.2 client gets a session ID), two workers, the shared Redis.
   std::string config(const std::string& backend, const redis_server& r,

@@ -769,4 +769,11 @@ bssl::UniquePtr<SSL_SESSION> session_with_id(SSL_SESSION* s, std::vector<std::ui
   return copy;
 }
 
+std::string write_fleet_secret(const std::string& dir, const std::string& secret) {
+  const std::string path = dir + "/fleet.secret";
+  write_file(path, secret + "\n");
+  ::chmod(path.c_str(), 0600);
+  return path;
+}
+
 }  // namespace tlsfront::test

@@ -207,6 +207,10 @@ std::string response_header(const std::string& response, const std::string& name
 // (a line "Name: value", exact case), or "".
 std::string echoed_header(const std::string& body, const std::string& name);
 
+// Writes a fleet secret (`[cluster] secret_file`) to DIR/fleet.secret, mode 600; its path.
+std::string write_fleet_secret(
+    const std::string& dir, const std::string& secret = "fleet-secret-for-tests-0123456789abcdef");
+
 // The default proxy config used by most tests: one listener "https" on 127.0.0.1:0 with the
 // test certificates (a.example ECDSA, b.example RSA, *.wild.example, default.example as
 // default), a pool "echo" with `backend`, one catch-all route, admin on 127.0.0.1:0, access log

@@ -14,8 +14,6 @@
 #include "support/test_env.h"
 
 namespace tlsfront::test {
-namespace {
-
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -30,6 +28,8 @@ int free_port() {
   ::close(fd);
   return port;
 }
+
+namespace {
 
 std::string quote(const std::string& s) {
   std::string out = "'";
@@ -53,6 +53,18 @@ redis_server::redis_server(std::string password, std::vector<std::string> extra_
   ADD_FAILURE() << "redis-server did not start (log in " << dir_ << "/redis.log)";
 }
 
+redis_server::redis_server(const sentinel_config& sentinel)
+    : sentinel_(sentinel), dir_(make_temp_dir()) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = sentinel.port != 0 ? sentinel.port : free_port();
+    if (spawn()) {
+      return;
+    }
+    kill();
+  }
+  ADD_FAILURE() << "redis-sentinel did not start (log in " << dir_ << "/redis.log)";
+}
+
 redis_server::~redis_server() {
   kill();
 }
@@ -64,6 +76,22 @@ bool redis_server::spawn() {
       dir_,           "--logfile", dir_ + "/redis.log",   "--daemonize", "no"};
   if (!password_.empty()) {
     args.insert(args.end(), {"--requirepass", password_});
+  }
+  if (sentinel_) {
+    // Sentinel rewrites its file (what it learns of replicas and peers): written once, so a
+    // restart keeps what it learnt.
+    const std::string conf = dir_ + "/sentinel.conf";
+    if (read_file(conf).empty()) {
+      const std::string& name = sentinel_->master_name;
+      write_file(conf, "port " + std::to_string(port_) + "\nbind 127.0.0.1\ndir " + dir_ +
+                           "\nlogfile " + dir_ + "/redis.log\ndaemonize no\nsentinel monitor " +
+                           name + " 127.0.0.1 " + std::to_string(sentinel_->master_port) + " " +
+                           std::to_string(sentinel_->quorum) +
+                           "\nsentinel down-after-milliseconds " + name +
+                           " 1000\nsentinel failover-timeout " + name +
+                           " 3000\nsentinel parallel-syncs " + name + " 1\n");
+    }
+    args = {"redis-server", conf, "--sentinel"};
   }
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = ::fork();

@@ -5,15 +5,30 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace tlsfront::test {
 
+// A 127.0.0.1 TCP port nothing listens on now (bound, read, closed).
+int free_port();
+
+// A redis-sentinel monitoring `master_name` at 127.0.0.1:master_port, with short timings (down
+// after 1 s, failover timeout 3 s) so a test sees a failover in a few seconds.
+struct sentinel_config {
+  int master_port = 0;
+  std::string master_name = "edge";
+  int quorum = 2;
+  int port = 0;  // 0: a free port
+};
+
 class redis_server {
  public:
   // Starts and waits until it answers PING; aborts the test (ADD_FAILURE + no server) if not.
   explicit redis_server(std::string password = "", std::vector<std::string> extra_args = {});
+  // A sentinel (redis-server --sentinel) with that configuration.
+  explicit redis_server(const sentinel_config& sentinel);
   ~redis_server();
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
@@ -30,6 +45,7 @@ class redis_server {
   bool spawn();
   std::string password_;
   std::vector<std::string> extra_;
+  std::optional<sentinel_config> sentinel_;
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;

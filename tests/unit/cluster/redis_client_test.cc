@@ -18,9 +18,10 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/sentinel_watch.h"
 #include "support/redis_server.h"
-#include "support/test_env.h"
 #include "support/run_until.h"
+#include "support/test_env.h"
 
 namespace tlsfront::cluster {
 namespace {
@@ -246,6 +247,76 @@ TEST_F(RedisClient, SubscriberGetsMessagesAndResubscribesAfterARestart) {
   EXPECT_EQ(got[1], "two");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sentinel mode against a real redis-sentinel (quorum 1: one sentinel decides, no failover
+// without a replica it knows).
+
+TEST_F(RedisClient, RoleTellsARealMasterFromARealReplica) {
+  redis_server m;
+  redis_server rep("", {"--replicaof", "127.0.0.1", std::to_string(m.port())});
+  redis_client to_m(ioc_, opts_for(m)), to_rep(ioc_, opts_for(rep));
+  to_m.start();
+  to_rep.start();
+  ASSERT_TRUE(run_until([&] { return to_m.ready() && to_rep.ready(); }));
+  EXPECT_TRUE(is_master_role(call(to_m, {"ROLE"}).reply));
+  EXPECT_FALSE(is_master_role(call(to_rep, {"ROLE"}).reply));
+}
+
+TEST_F(RedisClient, SentinelModeAsksPastDeadAndFalseSentinelsForTheMaster) {
+  redis_server m;
+  redis_server not_a_sentinel;  // answers SENTINEL with an error
+  redis_server sn(test::sentinel_config{m.port(), "edge", 1});
+  redis_options o = opts_for(m);
+  o.sentinels = {{"127.0.0.1", static_cast<std::uint16_t>(test::free_port())},
+                 {"127.0.0.1", static_cast<std::uint16_t>(not_a_sentinel.port())},
+                 {"127.0.0.1", static_cast<std::uint16_t>(sn.port())}};
+  o.master_name = "edge";
+  redis_client c(ioc_, o);
+  c.start();
+  ASSERT_TRUE(run_until([&] { return c.ready(); })) << c.last_error();
+  EXPECT_EQ(c.target(), m.address());
+  EXPECT_TRUE(call(c, {"SET", "k", "v"}).reply.is_ok());
+  EXPECT_EQ(m.cli({"GET", "k"}), "v\n");
+  EXPECT_EQ(c.master_changes(), 0u);
+}
+
+TEST_F(RedisClient, SentinelModeNeverStaysOnAReplica) {
+  redis_server m;
+  redis_server rep("", {"--replicaof", "127.0.0.1", std::to_string(m.port())});
+  redis_server sn(test::sentinel_config{m.port(), "edge", 1});
+  redis_options o = opts_for(m);
+  o.sentinels = {{"127.0.0.1", static_cast<std::uint16_t>(sn.port())}};
+  o.master_name = "edge";
+  redis_client c(ioc_, o);
+  c.start();
+  ASSERT_TRUE(run_until([&] { return c.ready(); })) << c.last_error();
+  // Told the master moved to the replica: ROLE refuses it, the sentinels are asked again and
+  // the client is back on the master.
+  const std::uint64_t failures = c.counters().connect_failures;
+  c.master_moved({"127.0.0.1", static_cast<std::uint16_t>(rep.port())});
+  ASSERT_TRUE(run_until([&] {
+    return c.ready() && c.counters().connect_failures > failures && c.target() == m.address();
+  })) << c.last_error();
+  EXPECT_NE(c.last_error().find("not a master"), std::string::npos) << c.last_error();
+  EXPECT_EQ(c.master_changes(), 2u) << "to the replica and back";
+  // The master demoted under the connection (a replica of nothing the sentinel knows): the
+  // write's READONLY reply reaches its caller, the connection is dropped, and the client does
+  // not come back until the instance is a master again.
+  ASSERT_EQ(m.cli({"REPLICAOF", "127.0.0.1", std::to_string(test::free_port())}), "OK\n");
+  const std::uint64_t disconnects = c.counters().disconnects;
+  const result r = call(c, {"SET", "k", "v"});
+  EXPECT_TRUE(r.reply.is_error());
+  EXPECT_EQ(r.reply.str.rfind("READONLY", 0), 0u) << r.reply.str;
+  ASSERT_TRUE(run_until([&] { return !c.ready(); }));
+  EXPECT_EQ(c.counters().disconnects, disconnects) << "dropped by the client, not lost";
+  ioc_.run_for(300ms);
+  ioc_.restart();
+  EXPECT_FALSE(c.ready()) << "ready on a replica";
+  ASSERT_EQ(m.cli({"REPLICAOF", "NO", "ONE"}), "OK\n");
+  ASSERT_TRUE(run_until([&] { return c.ready(); })) << c.last_error();
+  EXPECT_TRUE(call(c, {"SET", "k", "v"}).reply.is_ok());
+}
+
 TEST_F(RedisClient, GarbageFromTheServerDropsTheConnectionNotTheProcess) {
   // A "Redis" that answers with bytes that are not RESP.
   int port = 0;
@@ -386,6 +457,69 @@ TEST(RedisReply, ALimitedReaderRefusesArrayHeadersOverTheLimitOnly) {
       reply_ptr owned(r);
       EXPECT_EQ(to_redis_reply(raw(owned)).elements.size(), 3u);
     }
+  }
+}
+
+TEST(RedisReply, SentinelAnswersAndRolesAreCheckedBeforeUse) {
+  auto str = [](std::string v) {
+    redis_reply r;
+    r.type = redis_reply::kind::string;
+    r.str = std::move(v);
+    return r;
+  };
+  auto arr = [](std::vector<redis_reply> e) {
+    redis_reply r;
+    r.type = redis_reply::kind::array;
+    r.elements = std::move(e);
+    return r;
+  };
+  std::string why;
+  auto ok = sentinel_master_reply(arr({str("10.0.0.7"), str("6380")}), why);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->str(), "10.0.0.7:6380");
+  EXPECT_TRUE(sentinel_master_reply(arr({str("::1"), str("1")}), why));
+  redis_reply nil, err, integer;
+  err.type = redis_reply::kind::error;
+  err.str = "ERR unknown command 'SENTINEL'";
+  integer.type = redis_reply::kind::integer;
+  const std::vector<std::pair<redis_reply, std::string>> bad = {
+      {nil, "does not know"},
+      {err, "answered ERR unknown command"},
+      {integer, "not [address, port]"},
+      {arr({str("10.0.0.7")}), "not [address, port]"},
+      {arr({str("10.0.0.7"), str("6380"), str("x")}), "not [address, port]"},
+      {arr({str("10.0.0.7"), integer}), "not [address, port]"},
+      {arr({str("redis.example"), str("6380")}), "not an IP literal"},
+      {arr({str(""), str("6380")}), "not an IP literal"},
+      {arr({str("10.0.0.7"), str("0")}), "1..65535"},
+      {arr({str("10.0.0.7"), str("65536")}), "1..65535"},
+      {arr({str("10.0.0.7"), str("63a")}), "1..65535"},
+      {arr({str("10.0.0.7"), str("")}), "1..65535"},
+      {arr({str("10.0.0.7"), str("-1")}), "1..65535"},
+      {arr({str("10.0.0.7"), str("9999999999999999")}), "1..65535"},
+  };
+  for (const auto& [r, expect] : bad) {
+    why.clear();
+    EXPECT_FALSE(sentinel_master_reply(r, why)) << expect;
+    EXPECT_NE(why.find(expect), std::string::npos) << why;
+  }
+  EXPECT_TRUE(is_master_role(arr({str("master"), integer, arr({})})));
+  EXPECT_FALSE(is_master_role(arr({str("slave"), str("127.0.0.1")})));
+  EXPECT_FALSE(is_master_role(arr({})));
+  EXPECT_FALSE(is_master_role(str("master")));
+  EXPECT_FALSE(is_master_role(err));
+}
+
+TEST(SentinelWatch, OnlyOurMastersWellFormedSwitchMoves) {
+  auto to = sentinel_watch::parse_switch("edge 127.0.0.1 6379 127.0.0.1 6380", "edge");
+  ASSERT_TRUE(to);
+  EXPECT_EQ(to->str(), "127.0.0.1:6380");
+  for (const char* bad :
+       {"other 127.0.0.1 6379 127.0.0.1 6380", "edge 127.0.0.1 6379 127.0.0.1",
+        "edge 127.0.0.1 6379 127.0.0.1 6380 extra", "edge", "",
+        "edge 127.0.0.1 6379 name.example 6380", "edge 127.0.0.1 6379 127.0.0.1 0",
+        "edge  127.0.0.1 6379 127.0.0.1", "edgeX 127.0.0.1 6379 127.0.0.1 6380"}) {
+    EXPECT_FALSE(sentinel_watch::parse_switch(bad, "edge")) << bad;
   }
 }
 

@@ -408,7 +408,11 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "retries",
                                "host",
                                "path_prefix",
-                               "pool"}) {
+                               "pool",
+                               "redis",
+                               "sentinels",
+                               "master_name",
+                               "sentinel_password_file"}) {
     const std::string set = "\n" + std::string(key) + " = ";
     const std::string commented = "# " + std::string(key) + " = ";
     const std::string indented = "  " + std::string(key) + " = ";
@@ -1307,6 +1311,54 @@ TEST(config_load, secret_files_that_are_directories_are_refused) {
                          "9:17", "not a regular file"));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[admin]\ntoken_file = \".\"\n", "7:14",
                          "not a regular file"));
+}
+
+// [cluster] on Redis Sentinel: the sentinels and the master's name, in place of `redis`.
+TEST(config_load, cluster_on_sentinels) {
+  const load_result r = load(std::string(minimal) +
+                             "[cluster]\nsentinels = [\"127.0.0.1:26379\", \"[::1]:26380\"]\n"
+                             "master_name = \"edge\"\nsecret_file = \"@CERTS@/a.crt\"\n"
+                             "sentinel_password_file = \"@CERTS@/a.key\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  ASSERT_TRUE(r.value->server.cluster);
+  const cluster::redis_options& o = r.value->server.cluster->redis;
+  ASSERT_EQ(o.sentinels.size(), 2u);
+  EXPECT_EQ(o.sentinels[0].str(), "127.0.0.1:26379");
+  EXPECT_EQ(o.sentinels[1].host, "::1");
+  EXPECT_EQ(o.sentinels[1].port, 26380);
+  EXPECT_EQ(o.master_name, "edge");
+  EXPECT_FALSE(o.sentinel_password.empty());
+}
+
+// Exactly one of `redis` and `sentinels`; `master_name` with `sentinels` only; every address an
+// IP literal, listed once.
+TEST(config_errors, bad_sentinel_settings) {
+  const std::string head = std::string(minimal) + "[cluster]\nsecret_file = \"@CERTS@/a.crt\"\n";
+  EXPECT_TRUE(fails_with(head, "6:1", "needs 'redis' (one Redis"));
+  EXPECT_TRUE(fails_with(head + "redis = \"127.0.0.1:6379\"\nsentinels = [\"127.0.0.1:26379\"]\n",
+                         "9:13", "one of 'redis' and 'sentinels', not both"));
+  EXPECT_TRUE(fails_with(head + "redis = \"127.0.0.1:6379\"\nmaster_name = \"edge\"\n", "9:15",
+                         "'master_name' applies only with 'sentinels'"));
+  EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\n", "6:1",
+                         "missing required key 'master_name'"));
+  EXPECT_TRUE(fails_with(head + "sentinels = []\nmaster_name = \"edge\"\n", "8:13",
+                         "at least one sentinel"));
+  EXPECT_TRUE(fails_with(head + "sentinels = \"127.0.0.1:26379\"\nmaster_name = \"edge\"\n", "8:13",
+                         "must be an array of strings"));
+  EXPECT_TRUE(fails_with(head + "sentinels = [\"sentinel.example:26379\"]\nmaster_name = \"e\"\n",
+                         "8:14", "invalid address"));
+  EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:0\"]\nmaster_name = \"e\"\n", "8:14",
+                         "invalid address"));
+  EXPECT_TRUE(fails_with(
+      head + "sentinels = [\"127.0.0.1:26379\", \"127.0.0.1:26379\"]\nmaster_name = \"e\"\n",
+      "8:33", "listed twice"));
+  EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\nmaster_name = \"my edge\"\n",
+                         "9:15", "without spaces"));
+  EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\nmaster_name = \"\"\n", "9:15",
+                         "must not be empty"));
+  EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\nmaster_name = \"e\"\n"
+                                "sentinel_password_file = \"@CERTS@/nope\"\n",
+                         "10:26", "cannot read the sentinel password file"));
 }
 
 // ---------------------------------------------------------------------------------------------
