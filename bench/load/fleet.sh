@@ -106,8 +106,10 @@ commands_of() {  # master port -> commands Redis has executed (INFO commandstats
   redis-cli -p "$1" INFO commandstats | awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}'
 }
 
-run() {  # topology name ports mode -> "handshakes/s resumed_share per_cpu_s errors redis_cpu_s commands handshakes"
-  local topo="$1" c0 c1 r0 r1 k0 k1 j="$work/$2.json"
+run() {  # topology name ports mode -> "handshakes/s resumed_share per_cpu_s errors redis_cpu_s commands handshakes master_cpu_s"
+  local topo="$1" c0 c1 r0 r1 k0 k1 m0 m1 master_pid j="$work/$2.json"
+  master_pid=${REDIS_PIDS[$topo]%% *}
+  m0=$(cpu_of "$master_pid")
   # shellcheck disable=SC2086
   r0=$(cpu_sum ${REDIS_PIDS[$topo]})
   c0=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") + r0 ))
@@ -118,11 +120,13 @@ run() {  # topology name ports mode -> "handshakes/s resumed_share per_cpu_s err
   r1=$(cpu_sum ${REDIS_PIDS[$topo]})
   c1=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") + r1 ))
   k1=$(commands_of "${MASTER[$topo]}")
-  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((r1 - r0))" "$((k1 - k0))" <<'PY'
+  m1=$(cpu_of "$master_pid")
+  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((r1 - r0))" "$((k1 - k0))" "$((m1 - m0))" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); tck = int(sys.argv[3]); cpu = int(sys.argv[2]) / tck
 print(f'{d["handshakes_per_s"]:.0f} {d["resumed_share"]:.4f} {d["handshakes"] / cpu:.0f} '
-      f'{d["errors"]} {int(sys.argv[4]) / tck:.3f} {sys.argv[5]} {d["handshakes"]}')
+      f'{d["errors"]} {int(sys.argv[4]) / tck:.3f} {sys.argv[5]} {d["handshakes"]} '
+      f'{int(sys.argv[6]) / tck:.3f}')
 PY
 }
 
@@ -135,14 +139,14 @@ for r in $(seq "$rounds"); do
         [ "$where" = fleet ] && ports="${PORT[$topo-a]},${PORT[$topo-b]}"
         line=$(run "$topo" "$topo-$where-$mode-$r" "$ports" "$mode")
         results+=("$topo-$where-$mode $line")
-        echo "round $r $topo $where $mode: handshakes/s resumed-share per-CPU-s errors redis-CPU-s commands handshakes = $line" >&2
+        echo "round $r $topo $where $mode: handshakes/s resumed-share per-CPU-s errors redis-CPU-s commands handshakes master-CPU-s = $line" >&2
       done
     done
   done
 done
 # What one session takes in Redis: MEMORY USAGE (key, value and Redis's overhead) of up to 200
 # session keys, averaged.
-bytes=$(redis-cli -p "${MASTER[redis]}" --scan --pattern 'tlsfront:s:*' | head -200 |
+bytes=$(redis-cli -p "${MASTER[redis]}" --scan --pattern 'tlsfront:s:*' | awk 'NR <= 200' |
   while read -r k; do redis-cli -p "${MASTER[redis]}" MEMORY USAGE "$k"; done |
   awk '{t+=$1; n++} END{if (n) printf "%.0f", t/n; else print 0}')
 
@@ -151,17 +155,19 @@ import collections, statistics, sys, datetime, platform, os
 out, secs, rounds, bytes_per_session, commit = sys.argv[1:6]
 rows = collections.defaultdict(list)
 for r in sys.argv[6:]:
-    name, hs, share, per_cpu, errors, rcpu, cmds, hsn = r.split()
+    name, hs, share, per_cpu, errors, rcpu, cmds, hsn, mcpu = r.split()
     rows[name].append((float(hs), float(share), float(per_cpu), int(errors), float(rcpu),
-                       int(cmds), int(hsn)))
+                       int(cmds), int(hsn), float(mcpu)))
 def med(name, i): return statistics.median(x[i] for x in rows[name])
 def rng(name, i): return f'{min(x[i] for x in rows[name]):,.0f}–{max(x[i] for x in rows[name]):,.0f}'
 def cmds_per_hs(name): return statistics.median(x[5] / x[6] for x in rows[name])
 def redis_us_per_hs(name): return statistics.median(1e6 * x[4] / x[6] for x in rows[name])
+def master_us_per_hs(name): return statistics.median(1e6 * x[7] / x[6] for x in rows[name])
 def row(label, name):
     return (f"| {label} | {med(name,0):,.0f} ({rng(name,0)}) | {med(name,1):.1%} | "
             f"{med(name,2):,.0f} ({rng(name,2)}) | {cmds_per_hs(name):.2f} | "
-            f"{redis_us_per_hs(name):.1f} | {sum(x[3] for x in rows[name])} |\n")
+            f"{redis_us_per_hs(name):.1f} | {master_us_per_hs(name):.1f} | "
+            f"{sum(x[3] for x in rows[name])} |\n")
 table = ""
 for topo, label in (("redis", "one Redis"), ("sentinel", "Sentinel")):
     table += (row(f"{label}: id, single (L1)", f"{topo}-single-id")
@@ -195,10 +201,12 @@ Per CPU-second counts the CPU of both tlsfront instances and every Redis process
 topology (with Sentinel: master, replica and sentinels). Commands per handshake are the
 master's `INFO commandstats` calls over the cell divided by its handshakes (the periodic key
 list reads and the sentinels' own commands included); Redis µs per handshake is the CPU of the
-topology's Redis processes over the cell divided by its handshakes.
+topology's Redis processes over the cell divided by its handshakes, and the master's alone
+(the one process that must carry every instance's writes and lookups). CPU times come from
+/proc in clock ticks (10 ms): a cell with little Redis work rounds to a few ticks.
 
-| load | handshakes/s (median, range) | resumed share | handshakes per CPU-second (median, range) | Redis commands per handshake | Redis CPU µs per handshake | errors |
-|---|---|---|---|---|---|---|
+| load | handshakes/s (median, range) | resumed share | handshakes per CPU-second (median, range) | Redis commands per handshake | Redis CPU µs per handshake | master CPU µs per handshake | errors |
+|---|---|---|---|---|---|---|---|
 """ + table + f"""
 Fleet / single, per CPU-second: one Redis, session IDs **{ratio("redis-fleet-id", "redis-single-id"):.3f}**
 and TLS 1.3 tickets **{ratio("redis-fleet-ticket13", "redis-single-ticket13"):.3f}**; Sentinel,
