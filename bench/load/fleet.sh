@@ -11,7 +11,10 @@
 #     single: every connection to A
 #     fleet:  alternate A, B: each ticket sealed by one is opened by the other (shared keys)
 # The handshake mix is the same in single and fleet; the figure is handshakes per CPU-second of
-# everything serving them (both tlsfront instances and redis-server, from /proc).
+# everything serving them (both tlsfront instances and redis-server, from /proc). Both tlsfront
+# instances are pinned to the last core, the client, the backend and every Redis process to the
+# others; each cell runs with both clients (tlsfront-loadgen on BoringSSL,
+# tlsfront-loadgen-openssl on OpenSSL 3).
 # Usage: bench/load/fleet.sh [SECONDS] [ROUNDS]   (defaults 5 and 3). Needs a release build and
 # the packages of scripts/install-deps. Writes bench/results/<date>-fleet.md (or $OUT.md).
 set -euo pipefail
@@ -20,7 +23,8 @@ source bench/load/lib.sh
 secs="${1:-5}"
 rounds="${2:-3}"
 bin=build/release
-for b in "$bin/src/tlsfront" "$bin/tools/tlsfront-echo-backend" "$bin/tools/tlsfront-loadgen"; do
+for b in "$bin/src/tlsfront" "$bin/tools/tlsfront-echo-backend" "$bin/tools/tlsfront-loadgen" \
+  "$bin/tools/tlsfront-loadgen-openssl"; do
   [ -x "$b" ] || { echo "fleet.sh: $b is missing: run scripts/build release first" >&2; exit 1; }
 done
 command -v redis-server >/dev/null || { echo "fleet.sh: run scripts/install-deps first" >&2; exit 1; }
@@ -29,9 +33,14 @@ work=$(mktemp -d /tmp/tlsfront-fleet-XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cpu_of() { awk '{print $14+$15}' "/proc/$1/stat"; }
+ncpu=$(nproc)
+sut_cpus=$((ncpu - 1))              # both tlsfront instances
+rest_cpus="0-$((ncpu > 1 ? ncpu - 2 : 0))"  # client, backend, Redis
+[ "$ncpu" -gt 1 ] || { sut_cpus=0; rest_cpus=0; }
+on_rest=(taskset -c "$rest_cpus")  # an array, not a function: `$!` is then the program itself
 
 scripts/gen-self-signed "$work/cert.pem" "$work/key.pem" localhost >/dev/null
-"$bin/tools/tlsfront-echo-backend" --listen 127.0.0.1:0 --threads 1 --port-file "$work/backend.port" >/dev/null 2>&1 &
+"${on_rest[@]}" "$bin/tools/tlsfront-echo-backend" --listen 127.0.0.1:0 --threads 1 --port-file "$work/backend.port" >/dev/null 2>&1 &
 pids+=($!)
 wait_for_file "$work/backend.port"
 openssl rand -hex 32 >"$work/fleet.secret"
@@ -45,7 +54,7 @@ start_redis() {  # DIR PORT [ARGS...] -> pid in $last_pid
   local d="$1" port="$2"
   shift 2
   mkdir -p "$d"
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" \
+  "${on_rest[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" \
     --logfile "$d/redis.log" "$@" >/dev/null &
   last_pid=$!
   pids+=("$last_pid")
@@ -74,7 +83,7 @@ for i in 1 2 3; do
   mkdir -p "$work/sentinel$i"
   printf 'port %s\nbind 127.0.0.1\ndir %s\nlogfile %s/redis.log\nsentinel monitor edge 127.0.0.1 %s 2\n' \
     "$sp" "$work/sentinel$i" "$work/sentinel$i" "$m" >"$work/sentinel$i/sentinel.conf"
-  redis-server "$work/sentinel$i/sentinel.conf" --sentinel >/dev/null &
+  "${on_rest[@]}" redis-server "$work/sentinel$i/sentinel.conf" --sentinel >/dev/null &
   pids+=($!)
   REDIS_PIDS[sentinel]+=" $!"
   redis_up "$sp"
@@ -92,7 +101,7 @@ for topo in $topologies; do
     bench_tlsfront_config "$d" "$(cat "$work/backend.port")"
     printf '\n[cluster]\n%s\nsecret_file = "%s"\n' "${CLUSTER_CONF[$topo]}" "$work/fleet.secret" \
       >>"$d/tlsfront.toml"
-    "$bin/src/tlsfront" -c "$d/tlsfront.toml" --ports-file "$d/ports" >"$d/out.log" 2>&1 &
+    taskset -c "$sut_cpus" "$bin/src/tlsfront" -c "$d/tlsfront.toml" --ports-file "$d/ports" >"$d/out.log" 2>&1 &
     PID[$topo-$inst]=$!
     pids+=($!)
     wait_for_file "$d/ports" || { cat "$d/out.log" >&2; exit 1; }
@@ -106,27 +115,29 @@ commands_of() {  # master port -> commands Redis has executed (INFO commandstats
   redis-cli -p "$1" INFO commandstats | awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}'
 }
 
-run() {  # topology name ports mode -> "handshakes/s resumed_share per_cpu_s errors redis_cpu_s commands handshakes master_cpu_s"
-  local topo="$1" c0 c1 r0 r1 k0 k1 m0 m1 master_pid j="$work/$2.json"
+run() {  # topology name ports mode client -> "handshakes/s resumed_share per_cpu_s errors redis_cpu_s commands handshakes master_cpu_s tlsfront_cpu_pct"
+  local topo="$1" c0 c1 r0 r1 k0 k1 m0 m1 t0 t1 master_pid j="$work/$2.json"
   master_pid=${REDIS_PIDS[$topo]%% *}
   m0=$(cpu_of "$master_pid")
   # shellcheck disable=SC2086
   r0=$(cpu_sum ${REDIS_PIDS[$topo]})
-  c0=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") + r0 ))
+ t0=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") ))
+  c0=$((t0 + r0))
   k0=$(commands_of "${MASTER[$topo]}")
-  "$bin/tools/tlsfront-loadgen" --port "$3" --sni localhost --mode "$4" --fresh-sessions \
+  "${on_rest[@]}" "$bin/tools/$5" --port "$3" --sni localhost --mode "$4" --fresh-sessions \
     --connections 32 --duration "$secs" --json "$j" >/dev/null
   # shellcheck disable=SC2086
   r1=$(cpu_sum ${REDIS_PIDS[$topo]})
-  c1=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") + r1 ))
+  t1=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") ))
+  c1=$((t1 + r1))
   k1=$(commands_of "${MASTER[$topo]}")
   m1=$(cpu_of "$master_pid")
-  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((r1 - r0))" "$((k1 - k0))" "$((m1 - m0))" <<'PY'
+  python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((r1 - r0))" "$((k1 - k0))" "$((m1 - m0))" "$((t1 - t0))" "$secs" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); tck = int(sys.argv[3]); cpu = int(sys.argv[2]) / tck
 print(f'{d["handshakes_per_s"]:.0f} {d["resumed_share"]:.4f} {d["handshakes"] / cpu:.0f} '
       f'{d["errors"]} {int(sys.argv[4]) / tck:.3f} {sys.argv[5]} {d["handshakes"]} '
-      f'{int(sys.argv[6]) / tck:.3f}')
+      f'{int(sys.argv[6]) / tck:.3f} {100 * int(sys.argv[7]) / tck / float(sys.argv[8]):.0f}')
 PY
 }
 
@@ -134,12 +145,14 @@ results=()
 for r in $(seq "$rounds"); do
   for topo in $topologies; do
     for mode in id ticket13; do
-      for where in single fleet; do
-        ports=${PORT[$topo-a]}
-        [ "$where" = fleet ] && ports="${PORT[$topo-a]},${PORT[$topo-b]}"
-        line=$(run "$topo" "$topo-$where-$mode-$r" "$ports" "$mode")
-        results+=("$topo-$where-$mode $line")
-        echo "round $r $topo $where $mode: handshakes/s resumed-share per-CPU-s errors redis-CPU-s commands handshakes master-CPU-s = $line" >&2
+      for client in tlsfront-loadgen tlsfront-loadgen-openssl; do
+        for where in single fleet; do
+          ports=${PORT[$topo-a]}
+          [ "$where" = fleet ] && ports="${PORT[$topo-a]},${PORT[$topo-b]}"
+          line=$(run "$topo" "$topo-$where-$mode-$client-$r" "$ports" "$mode" "$client")
+          results+=("$client:$topo-$where-$mode $line")
+          echo "round $r $topo $where $mode $client: handshakes/s resumed-share per-CPU-s errors redis-CPU-s commands handshakes master-CPU-s tlsfront-CPU-% = $line" >&2
+        done
       done
     done
   done
@@ -155,9 +168,10 @@ import collections, statistics, sys, datetime, platform, os
 out, secs, rounds, bytes_per_session, commit = sys.argv[1:6]
 rows = collections.defaultdict(list)
 for r in sys.argv[6:]:
-    name, hs, share, per_cpu, errors, rcpu, cmds, hsn, mcpu = r.split()
+    name, hs, share, per_cpu, errors, rcpu, cmds, hsn, mcpu, tpct = r.split()
     rows[name].append((float(hs), float(share), float(per_cpu), int(errors), float(rcpu),
-                       int(cmds), int(hsn), float(mcpu)))
+                       int(cmds), int(hsn), float(mcpu), float(tpct)))
+clients = ("tlsfront-loadgen", "tlsfront-loadgen-openssl")
 def med(name, i): return statistics.median(x[i] for x in rows[name])
 def rng(name, i): return f'{min(x[i] for x in rows[name]):,.0f}–{max(x[i] for x in rows[name]):,.0f}'
 def cmds_per_hs(name): return statistics.median(x[5] / x[6] for x in rows[name])
@@ -167,14 +181,29 @@ def row(label, name):
     return (f"| {label} | {med(name,0):,.0f} ({rng(name,0)}) | {med(name,1):.1%} | "
             f"{med(name,2):,.0f} ({rng(name,2)}) | {cmds_per_hs(name):.2f} | "
             f"{redis_us_per_hs(name):.1f} | {master_us_per_hs(name):.1f} | "
-            f"{sum(x[3] for x in rows[name])} |\n")
-table = ""
-for topo, label in (("redis", "one Redis"), ("sentinel", "Sentinel")):
-    table += (row(f"{label}: id, single (L1)", f"{topo}-single-id")
-              + row(f"{label}: id, fleet (L2)", f"{topo}-fleet-id")
-              + row(f"{label}: ticket13, single", f"{topo}-single-ticket13")
-              + row(f"{label}: ticket13, fleet", f"{topo}-fleet-ticket13"))
+            f"{med(name,8):.0f} % | {sum(x[3] for x in rows[name])} |\n")
+head = ("| load | handshakes/s (median, range) | resumed share | handshakes per CPU-second "
+        "(median, range) | Redis commands per handshake | Redis CPU µs per handshake | "
+        "master CPU µs per handshake | tlsfront CPU (both instances, of their core) | errors |\n"
+        "|---|---|---|---|---|---|---|---|---|\n")
 def ratio(a, b): return med(a, 2) / med(b, 2)
+tables = ""
+for c in clients:
+    t = head
+    for topo, label in (("redis", "one Redis"), ("sentinel", "Sentinel")):
+        t += (row(f"{label}: id, single (L1)", f"{c}:{topo}-single-id")
+              + row(f"{label}: id, fleet (L2)", f"{c}:{topo}-fleet-id")
+              + row(f"{label}: ticket13, single", f"{c}:{topo}-single-ticket13")
+              + row(f"{label}: ticket13, fleet", f"{c}:{topo}-fleet-ticket13"))
+    tables += f"### {c}\n\n" + t + f'''
+Fleet / single, per CPU-second: one Redis, session IDs **{ratio(f"{c}:redis-fleet-id", f"{c}:redis-single-id"):.3f}**
+and TLS 1.3 tickets **{ratio(f"{c}:redis-fleet-ticket13", f"{c}:redis-single-ticket13"):.3f}**; Sentinel,
+session IDs **{ratio(f"{c}:sentinel-fleet-id", f"{c}:sentinel-single-id"):.3f}** and tickets
+**{ratio(f"{c}:sentinel-fleet-ticket13", f"{c}:sentinel-single-ticket13"):.3f}**.
+Sentinel / one Redis, L2 resumption (id, fleet) per CPU-second:
+**{ratio(f"{c}:sentinel-fleet-id", f"{c}:redis-fleet-id"):.3f}**.
+
+'''
 with open(out, "w") as f:
     f.write(f"""# Fleet cost: resumption across two instances vs one instance, one Redis vs Sentinel — {datetime.date.today()}
 
@@ -182,10 +211,12 @@ with open(out, "w") as f:
 topologies run side by side, their cells interleaved over {rounds} rounds: **one Redis**
 (a redis-server) and **Sentinel** (a master, its replica and three redis-sentinel processes,
 quorum 2; tlsfront asks the sentinels for the master). Each has its own two tlsfront instances
-(one worker each, `[cluster]` with one fleet secret: sessions and ticket keys shared). The echo
-backend and the client share the same {os.cpu_count()}-core machine ({platform.platform()}).
-tlsfront-loadgen `--fresh-sessions --connections 32`: every other handshake is a full one that
-makes a new session, the next one resumes it.
+(one worker each, `[cluster]` with one fleet secret: sessions and ticket keys shared), both
+pinned to the last core of this {os.cpu_count()}-core machine ({platform.platform()}); the
+client, the echo backend and every Redis process are pinned to the others. Each cell runs with
+both clients, tlsfront-loadgen (BoringSSL) and tlsfront-loadgen-openssl (OpenSSL 3), with
+`--fresh-sessions --connections 32`: every other handshake is a full one that makes a new
+session, the next one resumes it.
 
 - **id, single**: TLS 1.2 session IDs, all connections to instance A: every resumption is an L1
   (local cache) hit.
@@ -205,16 +236,7 @@ topology's Redis processes over the cell divided by its handshakes, and the mast
 (the one process that must carry every instance's writes and lookups). CPU times come from
 /proc in clock ticks (10 ms): a cell with little Redis work rounds to a few ticks.
 
-| load | handshakes/s (median, range) | resumed share | handshakes per CPU-second (median, range) | Redis commands per handshake | Redis CPU µs per handshake | master CPU µs per handshake | errors |
-|---|---|---|---|---|---|---|---|
-""" + table + f"""
-Fleet / single, per CPU-second: one Redis, session IDs **{ratio("redis-fleet-id", "redis-single-id"):.3f}**
-and TLS 1.3 tickets **{ratio("redis-fleet-ticket13", "redis-single-ticket13"):.3f}**; Sentinel,
-session IDs **{ratio("sentinel-fleet-id", "sentinel-single-id"):.3f}** and tickets
-**{ratio("sentinel-fleet-ticket13", "sentinel-single-ticket13"):.3f}**.
-Sentinel / one Redis, L2 resumption (id, fleet) per CPU-second:
-**{ratio("sentinel-fleet-id", "redis-fleet-id"):.3f}**.
-One session in Redis: **{bytes_per_session} bytes** (`MEMORY USAGE`, averaged over up to 200
+""" + tables + f"""One session in Redis: **{bytes_per_session} bytes** (`MEMORY USAGE`, averaged over up to 200
 session keys).
 """)
 print(f"wrote {out}")
