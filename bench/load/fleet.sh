@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fleet's cost: resumption across two instances against the same load on one instance, on
-# one Redis and on Redis Sentinel. Starts a redis-server, a Sentinel set (master, replica, three
-# sentinels), the echo backend and two tlsfront instances per topology (one worker each,
+# one Redis, on Redis Sentinel and on Redis Cluster. Starts a redis-server, a Sentinel set
+# (master, replica, three sentinels), a Redis Cluster (three masters, a replica each), the echo
+# backend and two tlsfront instances per topology (one worker each,
 # [cluster] on that topology and one secret, so they share sessions and ticket keys), then runs
 # tlsfront-loadgen --fresh-sessions (full, resumed, full, resumed, ...) interleaved, in two modes:
 #   id (TLS 1.2 session IDs, the client sends no ticket extension)
@@ -61,19 +62,21 @@ start_redis() {  # DIR PORT [ARGS...] -> pid in $last_pid
   redis_up "$port"
 }
 
-# Per topology: the Redis processes (REDIS_PIDS), the master's port (MASTER), the [cluster]
-# lines of its instances (CLUSTER_CONF).
-declare -A REDIS_PIDS MASTER CLUSTER_CONF PORT PID
+# Per topology: the Redis processes (REDIS_PIDS), the masters' pids (MASTER_PIDS) and ports
+# (MASTER), the [cluster] lines of its instances (CLUSTER_CONF).
+declare -A REDIS_PIDS MASTER_PIDS MASTER CLUSTER_CONF PORT PID
 # One redis-server.
 p=$(free_port)
 start_redis "$work/redis" "$p"
 REDIS_PIDS[redis]=$last_pid
+MASTER_PIDS[redis]=$last_pid
 MASTER[redis]=$p
 CLUSTER_CONF[redis]="redis = \"127.0.0.1:$p\""
 # Redis Sentinel: a master, its replica and three sentinels (quorum 2).
 m=$(free_port)
 start_redis "$work/sentinel-master" "$m" --repl-diskless-sync-delay 0
 REDIS_PIDS[sentinel]=$last_pid
+MASTER_PIDS[sentinel]=$last_pid
 MASTER[sentinel]=$m
 start_redis "$work/sentinel-replica" "$(free_port)" --replicaof 127.0.0.1 "$m"
 REDIS_PIDS[sentinel]+=" $last_pid"
@@ -91,7 +94,38 @@ for i in 1 2 3; do
 done
 CLUSTER_CONF[sentinel]="sentinels = [$list]
 master_name = \"edge\""
-topologies="redis sentinel"
+# Redis Cluster: six nodes; redis-cli makes the first three masters, a replica each.
+nodes=() seeds="" REDIS_PIDS[cluster]=""
+declare -A NODE_PID
+for i in 1 2 3 4 5 6; do
+  np=$(free_port)
+  start_redis "$work/cluster$i" "$np" --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-node-timeout 2000
+  NODE_PID[$np]=$last_pid
+  REDIS_PIDS[cluster]+="${REDIS_PIDS[cluster]:+ }$last_pid"
+  nodes+=("127.0.0.1:$np")
+  seeds+="${seeds:+, }\"127.0.0.1:$np\""
+done
+redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$work/cluster-create.log" 2>&1 ||
+  { cat "$work/cluster-create.log" >&2; exit 1; }
+for _ in $(seq 200); do
+  ok=1
+  for n in "${nodes[@]}"; do
+    redis-cli -p "${n##*:}" CLUSTER INFO | grep -q cluster_state:ok || ok=0
+  done
+  [ "$ok" = 1 ] && break
+  sleep 0.1
+done
+[ "$ok" = 1 ] || { echo "fleet.sh: the Redis Cluster never reached cluster_state:ok" >&2; exit 1; }
+MASTER[cluster]="" MASTER_PIDS[cluster]=""
+for n in "${nodes[@]}"; do
+  if redis-cli -p "${n##*:}" ROLE | head -1 | grep -q master; then
+    MASTER[cluster]+="${MASTER[cluster]:+ }${n##*:}"
+    MASTER_PIDS[cluster]+="${MASTER_PIDS[cluster]:+ }${NODE_PID[${n##*:}]}"
+  fi
+done
+CLUSTER_CONF[cluster]="cluster_nodes = [$seeds]"
+topologies="redis sentinel cluster"
 
 for topo in $topologies; do
   for inst in a b; do
@@ -111,27 +145,32 @@ done
 sleep 1  # B reads the fleet's ticket key list as soon as its Redis connection is up
 
 cpu_sum() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_of "$p"))); done; echo "$t"; }
-commands_of() {  # master port -> commands Redis has executed (INFO commandstats calls, summed)
-  redis-cli -p "$1" INFO commandstats | awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}'
+commands_of() {  # master ports -> commands they have executed (INFO commandstats calls, summed)
+  local p
+  for p in "$@"; do redis-cli -p "$p" INFO commandstats; done |
+    awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}'
 }
 
 run() {  # topology name ports mode client -> "handshakes/s resumed_share per_cpu_s errors redis_cpu_s commands handshakes master_cpu_s tlsfront_cpu_pct"
-  local topo="$1" c0 c1 r0 r1 k0 k1 m0 m1 t0 t1 master_pid j="$work/$2.json"
-  master_pid=${REDIS_PIDS[$topo]%% *}
-  m0=$(cpu_of "$master_pid")
+  local topo="$1" c0 c1 r0 r1 k0 k1 m0 m1 t0 t1 j="$work/$2.json"
+  # shellcheck disable=SC2086
+  m0=$(cpu_sum ${MASTER_PIDS[$topo]})
   # shellcheck disable=SC2086
   r0=$(cpu_sum ${REDIS_PIDS[$topo]})
  t0=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") ))
   c0=$((t0 + r0))
-  k0=$(commands_of "${MASTER[$topo]}")
+  # shellcheck disable=SC2086
+  k0=$(commands_of ${MASTER[$topo]})
   "${on_rest[@]}" "$bin/tools/$5" --port "$3" --sni localhost --mode "$4" --fresh-sessions \
     --connections 32 --duration "$secs" --json "$j" >/dev/null
   # shellcheck disable=SC2086
   r1=$(cpu_sum ${REDIS_PIDS[$topo]})
   t1=$(( $(cpu_of "${PID[$topo-a]}") + $(cpu_of "${PID[$topo-b]}") ))
   c1=$((t1 + r1))
-  k1=$(commands_of "${MASTER[$topo]}")
-  m1=$(cpu_of "$master_pid")
+  # shellcheck disable=SC2086
+  k1=$(commands_of ${MASTER[$topo]})
+  # shellcheck disable=SC2086
+  m1=$(cpu_sum ${MASTER_PIDS[$topo]})
   python3 - "$j" "$((c1 - c0))" "$(getconf CLK_TCK)" "$((r1 - r0))" "$((k1 - k0))" "$((m1 - m0))" "$((t1 - t0))" "$secs" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); tck = int(sys.argv[3]); cpu = int(sys.argv[2]) / tck
@@ -190,7 +229,7 @@ def ratio(a, b): return med(a, 2) / med(b, 2)
 tables = ""
 for c in clients:
     t = head
-    for topo, label in (("redis", "one Redis"), ("sentinel", "Sentinel")):
+    for topo, label in (("redis", "one Redis"), ("sentinel", "Sentinel"), ("cluster", "Cluster")):
         t += (row(f"{label}: id, single (L1)", f"{c}:{topo}-single-id")
               + row(f"{label}: id, fleet (L2)", f"{c}:{topo}-fleet-id")
               + row(f"{label}: ticket13, single", f"{c}:{topo}-single-ticket13")
@@ -199,18 +238,23 @@ for c in clients:
 Fleet / single, per CPU-second: one Redis, session IDs **{ratio(f"{c}:redis-fleet-id", f"{c}:redis-single-id"):.3f}**
 and TLS 1.3 tickets **{ratio(f"{c}:redis-fleet-ticket13", f"{c}:redis-single-ticket13"):.3f}**; Sentinel,
 session IDs **{ratio(f"{c}:sentinel-fleet-id", f"{c}:sentinel-single-id"):.3f}** and tickets
-**{ratio(f"{c}:sentinel-fleet-ticket13", f"{c}:sentinel-single-ticket13"):.3f}**.
-Sentinel / one Redis, L2 resumption (id, fleet) per CPU-second:
-**{ratio(f"{c}:sentinel-fleet-id", f"{c}:redis-fleet-id"):.3f}**.
+**{ratio(f"{c}:sentinel-fleet-ticket13", f"{c}:sentinel-single-ticket13"):.3f}**; Cluster,
+session IDs **{ratio(f"{c}:cluster-fleet-id", f"{c}:cluster-single-id"):.3f}** and tickets
+**{ratio(f"{c}:cluster-fleet-ticket13", f"{c}:cluster-single-ticket13"):.3f}**.
+L2 resumption (id, fleet) per CPU-second against one Redis: Sentinel
+**{ratio(f"{c}:sentinel-fleet-id", f"{c}:redis-fleet-id"):.3f}**, Cluster
+**{ratio(f"{c}:cluster-fleet-id", f"{c}:redis-fleet-id"):.3f}**.
 
 '''
 with open(out, "w") as f:
-    f.write(f"""# Fleet cost: resumption across two instances vs one instance, one Redis vs Sentinel — {datetime.date.today()}
+    f.write(f"""# Fleet cost: resumption across two instances vs one instance, on one Redis, Sentinel and Cluster — {datetime.date.today()}
 
-`bench/load/fleet.sh {secs} {rounds}` (tlsfront commit `{commit}`, release preset). Two
+`bench/load/fleet.sh {secs} {rounds}` (tlsfront commit `{commit}`, release preset). Three
 topologies run side by side, their cells interleaved over {rounds} rounds: **one Redis**
-(a redis-server) and **Sentinel** (a master, its replica and three redis-sentinel processes,
-quorum 2; tlsfront asks the sentinels for the master). Each has its own two tlsfront instances
+(a redis-server), **Sentinel** (a master, its replica and three redis-sentinel processes,
+quorum 2; tlsfront asks the sentinels for the master) and **Cluster** (a Redis Cluster of
+three masters with a replica each; tlsfront reads the slot map and sends each key to its
+slot's master). Each has its own two tlsfront instances
 (one worker each, `[cluster]` with one fleet secret: sessions and ticket keys shared), both
 pinned to the last core of this {os.cpu_count()}-core machine ({platform.platform()}); the
 client, the echo backend and every Redis process are pinned to the others. Each cell runs with
@@ -229,11 +273,12 @@ session, the next one resumes it.
   (the resumed share column).
 
 Per CPU-second counts the CPU of both tlsfront instances and every Redis process of the
-topology (with Sentinel: master, replica and sentinels). Commands per handshake are the
-master's `INFO commandstats` calls over the cell divided by its handshakes (the periodic key
+topology (with Sentinel: master, replica and sentinels; with Cluster: all six nodes).
+Commands per handshake are the masters' `INFO commandstats` calls over the cell divided by its handshakes (the periodic key
 list reads and the sentinels' own commands included); Redis µs per handshake is the CPU of the
-topology's Redis processes over the cell divided by its handshakes, and the master's alone
-(the one process that must carry every instance's writes and lookups). CPU times come from
+topology's Redis processes over the cell divided by its handshakes, and the masters' alone
+(with one master, the one process that must carry every instance's writes and lookups; with
+Cluster, the three masters together, each carrying a third of the slots). CPU times come from
 /proc in clock ticks (10 ms): a cell with little Redis work rounds to a few ticks.
 
 """ + tables + f"""One session in Redis: **{bytes_per_session} bytes** (`MEMORY USAGE`, averaged over up to 200

@@ -62,6 +62,40 @@ void register_sentinel_metrics(std::vector<const redis_client*> clients,
                        [w = &watch] { return w->connected() ? 1.0 : 0.0; });
 }
 
+void register_cluster_metrics(std::shared_ptr<const cluster_stats> stats,
+                              core::metrics_registry& metrics) {
+  using view = cluster_stats::node_view;
+  auto per_node = [stats](double (*value)(const view&)) {
+    return [stats, value] {
+      core::metrics_registry::labeled_values out;
+      for (const auto& [node, v] : stats->nodes()) {
+        out.emplace_back("node=\"" + node + "\"", value(v));
+      }
+      return out;
+    };
+  };
+  metrics.add_gauge_set_fn("tlsfront_fleet_cluster_node_connections_up",
+                           "Worker connections ready now to each Redis Cluster node",
+                           per_node([](const view& v) { return double(v.connections_up); }));
+  metrics.add_gauge_set_fn("tlsfront_fleet_cluster_node_master",
+                           "1 while the last slot map read shows the node a master",
+                           per_node([](const view& v) { return v.master ? 1.0 : 0.0; }));
+  metrics.add_counter_set_fn("tlsfront_fleet_cluster_moved_total",
+                             "MOVED redirections to each node (a slot that changed owner)",
+                             per_node([](const view& v) { return double(v.moved); }));
+  metrics.add_counter_set_fn("tlsfront_fleet_cluster_ask_total",
+                             "ASK redirections to each node (a slot being migrated to it)",
+                             per_node([](const view& v) { return double(v.ask); }));
+  metrics.add_counter_set_fn("tlsfront_fleet_cluster_promotions_total",
+                             "Times a slot map showed the node a master after it had been a "
+                             "replica (failovers seen)",
+                             per_node([](const view& v) { return double(v.promotions); }));
+  metrics.add_counter_fn("tlsfront_fleet_cluster_maps_read_total",
+                         "Redis Cluster slot maps read (at start, on redirections, lost nodes "
+                         "and every poll_interval), summed over the workers",
+                         "", [stats] { return double(stats->maps_read()); });
+}
+
 void register_session_store_metrics(std::vector<const session_store*> stores,
                                     core::metrics_registry& metrics) {
   using counters = session_store_counters;

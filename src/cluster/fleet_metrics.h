@@ -9,8 +9,10 @@
 // Ownership: the clients, stores, sync and ring outlive the registry's last render. Never fails.
 #pragma once
 
+#include <memory>
 #include <vector>
 
+#include "cluster/cluster_router.h"
 #include "cluster/redis_client.h"
 #include "cluster/sentinel_watch.h"
 #include "cluster/session_store.h"
@@ -28,6 +30,11 @@ void register_redis_connection_metrics(std::vector<const redis_client*> clients,
 // sentinels' +switch-master announcements `watch` heard), tlsfront_fleet_sentinel_connected.
 void register_sentinel_metrics(std::vector<const redis_client*> clients,
                                const sentinel_watch& watch, core::metrics_registry& metrics);
+// With Redis Cluster, one series per node (label node="ip:port"): worker connections up, MOVED
+// and ASK redirections to it, times it was seen promoted from replica to master, whether it is a
+// master in the last map; and the slot maps read.
+void register_cluster_metrics(std::shared_ptr<const cluster_stats> stats,
+                              core::metrics_registry& metrics);
 // tlsfront_fleet_session_*: the counters of `stores`, summed.
 void register_session_store_metrics(std::vector<const session_store*> stores,
                                     core::metrics_registry& metrics);

@@ -13,6 +13,9 @@
 #include <string_view>
 #include <utility>
 
+#include "cluster/cluster_router.h"
+#include "cluster/redis_asker.h"
+
 namespace tlsfront::cluster {
 namespace {
 
@@ -121,6 +124,16 @@ bool subscription_confirmed(const redisReply& r) {
   return r.type == REDIS_REPLY_ARRAY && r.elements == 3 &&
          r.element[0]->type == REDIS_REPLY_STRING &&
          std::string_view(r.element[0]->str, r.element[0]->len) == "subscribe";
+}
+
+redis_options subscriber_options(const redis_options& opts) {
+  redis_options o = opts;
+  if (!o.cluster_nodes.empty()) {
+    o.rotate = std::move(o.cluster_nodes);
+    o.cluster_nodes.clear();
+    o.database = 0;
+  }
+  return o;
 }
 
 redis_options sentinel_connection_options(const redis_options& opts) {
@@ -255,15 +268,30 @@ redis_client::redis_client(asio::io_context& ioc, redis_options opts)
       backoff_(ioc),
       delay_(opts_.reconnect_min),
       host_(opts_.sentinels.empty() && opts_.rotate.empty() ? opts_.host : std::string()),
-      port_(opts_.sentinels.empty() && opts_.rotate.empty() ? opts_.port : 0),
-      probe_timer_(ioc) {}
+      port_(opts_.sentinels.empty() && opts_.rotate.empty() ? opts_.port : 0) {
+  if (!opts_.cluster_nodes.empty()) {
+    host_.clear();
+    port_ = 0;
+    router_ = std::make_unique<cluster_router>(
+        ioc_, opts_,
+        [this] {
+          state_ = state::ready;
+          connected_.store(true, std::memory_order_relaxed);
+          ++counters_.connects;
+          for (const auto& f : on_ready_) {
+            f();
+          }
+        },
+        opts_.node_stats);
+  }
+}
 
 redis_client::~redis_client() {
   *alive_ = false;
+  router_.reset();  // its nodes' pending commands complete now, with shutting_down
   check_.cancel();
   backoff_.cancel();
-  probe_timer_.cancel();
-  probe_.reset();
+  asker_.reset();
   if (redisAsyncContext* ac = ac_) {
     ac_ = nullptr;
     null_reply_error_ = redis_errc::shutting_down;
@@ -272,9 +300,39 @@ redis_client::~redis_client() {
 }
 
 void redis_client::start() {
+  if (router_) {
+    if (state_ == state::idle) {
+      state_ = state::connecting;
+      router_->start();
+    }
+    return;
+  }
   if (state_ == state::idle) {
     connect();
   }
+}
+
+std::vector<redis_endpoint> redis_client::masters() const {
+  if (router_) {
+    return router_->masters();
+  }
+  if (host_.empty()) {
+    return {};
+  }
+  return {redis_endpoint{host_, port_}};
+}
+
+void redis_client::command_at(const redis_endpoint& master, std::vector<std::string> argv,
+                              handler h) {
+  if (router_) {
+    router_->command_at(master, std::move(argv), std::move(h));
+    return;
+  }
+  if (master.host != host_ || master.port != port_) {
+    fail_later(std::move(h), redis_errc::not_connected);  // the master moved meanwhile
+    return;
+  }
+  command(std::move(argv), std::move(h));
 }
 
 void redis_client::connect() {
@@ -288,11 +346,7 @@ void redis_client::connect() {
       set_target(*hint_);
       hint_.reset();
     } else {
-      // Ask the sentinels first: after any loss the master may be elsewhere.
-      state_ = state::discovering;
-      sentinels_tried_ = 0;
-      probe_errors_.clear();
-      probe_next();
+      discover();
       return;
     }
   }
@@ -300,6 +354,9 @@ void redis_client::connect() {
 }
 
 std::string redis_client::where() const {
+  if (router_) {
+    return "redis cluster";
+  }
   if (sentinel_mode()) {
     return "redis master '" + opts_.master_name + "'" + (host_.empty() ? "" : " at " + target());
   }
@@ -317,86 +374,33 @@ void redis_client::set_target(const redis_endpoint& e) {
   port_ = e.port;
 }
 
-void redis_client::probe_next() {
-  const std::size_t n = opts_.sentinels.size();
-  if (sentinels_tried_ >= n) {
-    ++counters_.connect_failures;
-    note_failure("no sentinel gave the address of master '" + opts_.master_name +
-                 "': " + probe_errors_);
-    schedule_reconnect();
-    return;
+void redis_client::discover() {
+  // Ask the sentinels first: after any loss the master may be elsewhere.
+  state_ = state::discovering;
+  if (!asker_) {
+    asker_ = std::make_unique<redis_asker>(ioc_, sentinel_connection_options(opts_));
   }
-  const redis_endpoint& s = opts_.sentinels[sentinel_next_ % n];
-  ++sentinels_tried_;
-  retire_probe();
-  redis_options po = sentinel_connection_options(opts_);
-  po.host = s.host;
-  po.port = s.port;
-  po.reconnect_min = po.reconnect_max = std::chrono::hours(1);  // one attempt: it is retired
-  po.quiet = true;
-  probe_ = std::make_unique<redis_client>(ioc_, po);
-  const std::uint64_t gen = ++probe_gen_;
-  probe_->on_failure([this, gen, alive = alive_](const std::string& why) {
-    if (*alive && gen == probe_gen_) {
-      probe_failed(why);  // refused at once: the next sentinel now, not after the deadline
-    }
-  });
-  probe_->add_on_ready([this, gen, alive = alive_] {
-    if (!*alive || gen != probe_gen_) {
-      return;
-    }
-    probe_->command({"SENTINEL", "get-master-addr-by-name", opts_.master_name},
-                    [this, gen, alive](const error_code& ec, const redis_reply& r) {
-                      if (*alive && gen == probe_gen_) {
-                        on_probe_answer(ec, r);
-                      }
-                    });
-  });
-  // Armed before start(): a connect refused at once fails the probe from inside start().
-  probe_timer_.expires_after(opts_.connect_timeout + opts_.command_timeout);
-  probe_timer_.async_wait([this, gen, alive = alive_](const error_code& ec) {
-    if (ec || !*alive || gen != probe_gen_) {
-      return;
-    }
-    probe_failed("no answer within " +
-                 std::to_string((opts_.connect_timeout + opts_.command_timeout).count()) + " ms");
-  });
-  probe_->start();
-}
-
-void redis_client::on_probe_answer(const error_code& ec, const redis_reply& r) {
-  std::string why;
-  std::optional<redis_endpoint> master;
-  if (ec) {
-    why = ec.message();
-  } else {
-    master = sentinel_master_reply(r, why);
-  }
-  if (!master) {
-    probe_failed(why);
-    return;
-  }
-  probe_timer_.cancel();
-  ++probe_gen_;
-  retire_probe();
-  set_target(*master);
-  connect_target();
-}
-
-void redis_client::probe_failed(const std::string& why) {
-  const redis_endpoint& s = opts_.sentinels[sentinel_next_ % opts_.sentinels.size()];
-  probe_errors_ += (probe_errors_.empty() ? "" : "; ") + s.str() + " " + why;
-  ++sentinel_next_;
-  ++probe_gen_;
-  probe_timer_.cancel();
-  probe_next();
-}
-
-void redis_client::retire_probe() {
-  // Often called from inside the probe's own callbacks: destroyed later, on this thread.
-  if (probe_) {
-    asio::post(ioc_, [p = std::shared_ptr<redis_client>(std::move(probe_))] {});
-  }
+  asker_->ask(
+      opts_.sentinels, sentinel_next_, {"SENTINEL", "get-master-addr-by-name", opts_.master_name},
+      [this](const redis_reply& r, const redis_endpoint&, std::string& why) {
+        found_ = sentinel_master_reply(r, why);
+        return found_.has_value();
+      },
+      [this, alive = alive_](std::optional<std::size_t> which, const std::string& errors) {
+        if (!*alive) {
+          return;
+        }
+        if (!which) {
+          ++counters_.connect_failures;
+          note_failure("no sentinel gave the address of master '" + opts_.master_name +
+                       "': " + errors);
+          schedule_reconnect();
+          return;
+        }
+        sentinel_next_ = *which;  // the next round starts with the one that answered
+        set_target(*found_);
+        connect_target();
+      });
 }
 
 void redis_client::master_moved(const redis_endpoint& to) {
@@ -408,9 +412,9 @@ void redis_client::master_moved(const redis_endpoint& to) {
     return;  // already there (a READONLY or a lost connection got here first)
   }
   hint_ = to;
-  ++probe_gen_;
-  probe_timer_.cancel();
-  retire_probe();
+  if (asker_) {
+    asker_->cancel();
+  }
   if (redisAsyncContext* ac = ac_) {
     ac_ = nullptr;
     null_reply_error_ = redis_errc::connection_lost;
@@ -516,6 +520,10 @@ void redis_client::send_subscription(std::size_t i) {
 }
 
 void redis_client::command(std::vector<std::string> argv, handler h) {
+  if (router_) {
+    router_->command(std::move(argv), std::move(h));
+    return;
+  }
   if (state_ != state::ready || ac_ == nullptr) {
     fail_later(std::move(h), redis_errc::not_connected);
     return;
@@ -580,8 +588,7 @@ void redis_client::on_reply(redisAsyncContext* ac, void* reply, void* privdata) 
       ++self->counters_.connects;
       if (!self->last_error_.empty() && !self->opts_.quiet) {
         spdlog::info("{}: connected", self->where());
-        std::lock_guard lock(logged_mu);
-        last_logged.clear();
+        warned_recovered();
       }
       self->send_subscriptions();
       for (const auto& f : self->on_ready_) {
@@ -649,17 +656,25 @@ void redis_client::drop(const std::string& why, redis_errc pending_error) {
   schedule_reconnect();
 }
 
+void warn_once(const std::string& line, std::chrono::milliseconds retry_max) {
+  std::lock_guard lock(logged_mu);
+  if (line != last_logged) {
+    spdlog::warn("{} (retrying every {} ms at most)", line, retry_max.count());
+    last_logged = line;
+  }
+}
+
+void warned_recovered() {
+  std::lock_guard lock(logged_mu);
+  last_logged.clear();
+}
+
 void redis_client::note_failure(const std::string& why) {
   // One log line per change of state, not one per attempt: a dead Redis stays quiet. The
   // workers' connections fail alike: a line another connection of this process just logged is
   // not repeated (until some connection succeeds).
   if (why != last_error_ && !opts_.quiet) {
-    std::string line = where() + ": " + why;
-    std::lock_guard lock(logged_mu);
-    if (line != last_logged) {
-      spdlog::warn("{} (retrying every {} ms at most)", line, opts_.reconnect_max.count());
-      last_logged = std::move(line);
-    }
+    warn_once(where() + ": " + why, opts_.reconnect_max);
   }
   last_error_ = why;
   if (on_failure_) {

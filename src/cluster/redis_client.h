@@ -46,6 +46,10 @@ struct redisReply;
 
 namespace tlsfront::cluster {
 
+class redis_asker;
+class cluster_router;
+class cluster_stats;
+
 namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 
@@ -78,8 +82,14 @@ struct redis_options {
   std::vector<redis_endpoint> sentinels;
   std::string master_name;
   std::string sentinel_password;  // AUTH to the sentinels; empty: none
-  bool quiet = false;             // no log lines (the sentinel probes: their owner logs)
-  std::string password;           // empty: no AUTH
+  // Cluster mode: seed nodes of a Redis Cluster (host, port and database unused); see
+  // cluster_router.h. The slot map is read again every map_refresh; `node_stats`, when set,
+  // gathers what the process's routers see of each node.
+  std::vector<redis_endpoint> cluster_nodes;
+  std::chrono::milliseconds map_refresh{5000};
+  std::shared_ptr<cluster_stats> node_stats;
+  bool quiet = false;    // no log lines (the sentinel probes: their owner logs)
+  std::string password;  // empty: no AUTH
   int database = 0;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
@@ -141,8 +151,14 @@ class redis_client {
   bool connected() const noexcept { return connected_.load(std::memory_order_relaxed); }
 
   // Sends one command (argv, binary-safe). `h` runs exactly once, on the io_context's thread, never
-  // inside this call: with the reply, or with a redis_errc.
+  // inside this call: with the reply, or with a redis_errc. Cluster mode: to the master of the
+  // command's slot (multi-key DEL/UNLINK/EXISTS/TOUCH split per slot, the integers summed).
   void command(std::vector<std::string> argv, handler h);
+  // The masters (one, the one connected to, outside cluster mode; none before it is known), and
+  // a command sent to one of them: a SCAN reads one node of a cluster.
+  std::vector<redis_endpoint> masters() const;
+  void command_at(const redis_endpoint& master, std::vector<std::string> argv, handler h);
+  bool cluster_mode() const noexcept { return router_ != nullptr; }
 
   // Adds a hook called, in the order added, each time the connection becomes ready (after
   // AUTH/SELECT).
@@ -151,7 +167,8 @@ class redis_client {
   // sentinel probes: the next sentinel is asked at once).
   void on_failure(std::function<void(const std::string&)> f) { on_failure_ = std::move(f); }
 
-  // Turns this client into a subscriber (it then sends no other command): SUBSCRIBE `channel`
+  // Turns this client into a subscriber (it then sends no other command; not in cluster mode:
+  // see subscriber_options()): SUBSCRIBE `channel`
   // now if ready and again after every reconnect; `on_message` gets each message's payload.
   // Messages published while the connection was down are lost (pub/sub has no backlog), so
   // `on_subscribed` (optional) runs each time Redis confirms the subscription: from then on
@@ -185,10 +202,7 @@ class redis_client {
   void connect();
   void connect_target();
   bool sentinel_mode() const noexcept { return !opts_.sentinels.empty(); }
-  void probe_next();
-  void probe_failed(const std::string& why);
-  void on_probe_answer(const error_code& ec, const redis_reply& r);
-  void retire_probe();
+  void discover();
   void set_target(const redis_endpoint& e);
   std::string where() const;
   void send_handshake();
@@ -232,17 +246,26 @@ class redis_client {
   std::string host_;
   std::uint16_t port_ = 0;
   std::size_t rotate_next_ = 0;
-  // Sentinel discovery: the probe asking one sentinel, its deadline, which sentinel is next,
-  // how many were tried this round and what each said.
-  std::unique_ptr<redis_client> probe_;
-  asio::steady_timer probe_timer_;
-  std::uint64_t probe_gen_ = 0;
-  std::size_t sentinel_next_ = 0, sentinels_tried_ = 0;
-  std::string probe_errors_;
-  std::optional<redis_endpoint> hint_;  // master_moved's address, used by the next connect
+  // Sentinel discovery: asking the sentinels in turn, from the one that answered last.
+  std::unique_ptr<redis_asker> asker_;
+  std::size_t sentinel_next_ = 0;
+  std::optional<redis_endpoint> found_;  // the accepted answer of the running round
+  std::optional<redis_endpoint> hint_;   // master_moved's address, used by the next connect
   std::atomic<std::uint64_t> master_changes_{0};
+  std::unique_ptr<cluster_router> router_;  // cluster mode
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// Logs `line` as a warning unless it is the line a fleet connection of this process logged last
+// (every worker's connection fails alike when Redis goes: one line says it); warned_recovered()
+// (a connection succeeded) lets the next failure be logged again.
+void warn_once(const std::string& line, std::chrono::milliseconds retry_max);
+void warned_recovered();
+
+// The options of a subscriber (subscribe()) for a fleet on `opts`: in cluster mode a plain
+// connection rotating over the seeds (a Redis Cluster delivers every PUBLISH to every node, so
+// any one will do); otherwise `opts` itself (on Sentinel it follows the master). Pure.
+redis_options subscriber_options(const redis_options& opts);
 
 // Options for a plain connection to the sentinels of sentinel-mode `opts`: their password and
 // `opts`'s timeouts (the caller sets the address or the rotation). Pure.

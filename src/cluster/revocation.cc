@@ -583,28 +583,34 @@ void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, 
       }
       return;
     }
-    auto deleted = std::make_shared<long long>(-1);
-    client_.command(std::move(commands[0]), [deleted](const error_code& ec, const redis_reply& r) {
-      if (!ec && r.type == redis_reply::kind::integer) {
-        *deleted = r.integer;
-      } else {
-        spdlog::warn("fleet revocation: DEL failed: {}", ec ? ec.message() : r.str);
-      }
-    });
-    // Same connection, in order: the copies are gone before any instance hears of it.
-    client_.command(std::move(commands[1]), [this, alive = alive_, deleted, done = std::move(done)](
+    // The copies are gone before any instance hears of it: the PUBLISH goes out once the DEL
+    // is answered (on a Redis Cluster they go to different nodes, so the order of one
+    // connection is not enough).
+    auto pub = std::make_shared<std::vector<std::string>>(std::move(commands[1]));
+    client_.command(std::move(commands[0]), [this, alive = alive_, pub, done = std::move(done)](
                                                 const error_code& ec, const redis_reply& r) {
       if (!*alive) {
         return;
       }
-      const bool ok = !ec && r.type == redis_reply::kind::integer && *deleted >= 0;
-      if (!ok) {
-        errors_.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("fleet revocation: PUBLISH failed: {}", ec ? ec.message() : r.str);
+      const bool deleted_ok = !ec && r.type == redis_reply::kind::integer;
+      if (!deleted_ok) {
+        spdlog::warn("fleet revocation: DEL failed: {}", ec ? ec.message() : r.str);
       }
-      if (done) {
-        done(ok ? fleet_ack::accepted : fleet_ack::unavailable, std::max<long long>(*deleted, 0));
-      }
+      const long long deleted = deleted_ok ? r.integer : -1;
+      client_.command(std::move(*pub), [this, alive, deleted, done = std::move(done)](
+                                           const error_code& ec2, const redis_reply& r2) {
+        if (!*alive) {
+          return;
+        }
+        const bool ok = !ec2 && r2.type == redis_reply::kind::integer && deleted >= 0;
+        if (!ok) {
+          errors_.fetch_add(1, std::memory_order_relaxed);
+          spdlog::warn("fleet revocation: PUBLISH failed: {}", ec2 ? ec2.message() : r2.str);
+        }
+        if (done) {
+          done(ok ? fleet_ack::accepted : fleet_ack::unavailable, std::max<long long>(deleted, 0));
+        }
+      });
     });
   });
 }
@@ -612,56 +618,67 @@ void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, 
 void revocation_sync::unlink_sessions() {
   asio::post(ioc_, [this, alive = alive_] {
     if (*alive) {
-      unlink_batch("0", 0);
+      unlink_batch(client_.masters(), 0, "0", 0);
     }
   });
 }
 
-void revocation_sync::unlink_batch(std::string cursor, std::uint64_t deleted) {
-  if (!client_.ready()) {
+void revocation_sync::unlink_batch(std::vector<redis_endpoint> masters, std::size_t at,
+                                   std::string cursor, std::uint64_t deleted) {
+  if (!client_.ready() || masters.empty()) {
     spdlog::warn(
         "fleet: Redis unreachable: {} session entries deleted, the rest stay until "
         "their TTL (refused anyway)",
         deleted);
     return;
   }
-  client_.command({"SCAN", cursor, "MATCH", glob_escape(prefix_) + "s:*", "COUNT", "1000"},
-                  [this, alive = alive_, deleted](const error_code& ec, const redis_reply& r) {
-                    if (!*alive) {
-                      return;
-                    }
-                    if (ec || r.type != redis_reply::kind::array || r.elements.size() != 2 ||
-                        r.elements[1].type != redis_reply::kind::array) {
-                      spdlog::warn("fleet: deleting session entries stopped after {} ({})", deleted,
-                                   ec             ? ec.message()
-                                   : r.is_error() ? r.str
-                                                  : "bad SCAN reply");
-                      return;
-                    }
-                    std::string next = r.elements[0].str;
-                    std::vector<std::string> unlink = {"UNLINK"};
-                    for (const redis_reply& k : r.elements[1].elements) {
-                      unlink.push_back(k.str);
-                    }
-                    const std::uint64_t batch = unlink.size() - 1;
-                    auto go_on = [this, alive, next, deleted, batch] {
-                      if (!*alive) {
-                        return;
-                      }
-                      if (next == "0") {
-                        spdlog::info("fleet: {} session entries deleted from Redis",
-                                     deleted + batch);
-                        return;
-                      }
-                      unlink_batch(next, deleted + batch);
-                    };
-                    if (batch == 0) {
-                      go_on();
-                      return;
-                    }
-                    client_.command(std::move(unlink),
-                                    [go_on](const error_code&, const redis_reply&) { go_on(); });
-                  });
+  const redis_endpoint node = masters[at];
+  client_.command_at(
+      node, {"SCAN", cursor, "MATCH", glob_escape(prefix_) + "s:*", "COUNT", "1000"},
+      [this, alive = alive_, masters = std::move(masters), at, deleted, node](
+          const error_code& ec, const redis_reply& r) mutable {
+        if (!*alive) {
+          return;
+        }
+        if (ec || r.type != redis_reply::kind::array || r.elements.size() != 2 ||
+            r.elements[1].type != redis_reply::kind::array) {
+          spdlog::warn("fleet: deleting session entries stopped after {} at {} ({})", deleted,
+                       node.str(),
+                       ec             ? ec.message()
+                       : r.is_error() ? r.str
+                                      : "bad SCAN reply");
+          return;
+        }
+        std::string next = r.elements[0].str;
+        // Several slots on a cluster's node: the client splits the UNLINK per slot.
+        std::vector<std::string> unlink = {"UNLINK"};
+        for (const redis_reply& k : r.elements[1].elements) {
+          unlink.push_back(k.str);
+        }
+        const std::uint64_t batch = unlink.size() - 1;
+        auto go_on = [this, alive, next, deleted, batch, masters = std::move(masters),
+                      at]() mutable {
+          if (!*alive) {
+            return;
+          }
+          if (next == "0") {
+            if (at + 1 < masters.size()) {
+              unlink_batch(std::move(masters), at + 1, "0", deleted + batch);
+              return;
+            }
+            spdlog::info("fleet: {} session entries deleted from Redis", deleted + batch);
+            return;
+          }
+          unlink_batch(std::move(masters), at, next, deleted + batch);
+        };
+        if (batch == 0) {
+          go_on();
+          return;
+        }
+        client_.command(
+            std::move(unlink),
+            [go_on = std::move(go_on)](const error_code&, const redis_reply&) mutable { go_on(); });
+      });
 }
 
 void revocation_sync::register_metrics(core::metrics_registry& metrics) const {

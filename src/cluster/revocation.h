@@ -157,7 +157,9 @@ class revocation_sync {
   void resync();
   void read_page(page at);
   void on_page(const redis_reply& r, page at);
-  void unlink_batch(std::string cursor, std::uint64_t deleted);
+  // One SCAN page of masters[at] (a Redis Cluster: each master in turn), its keys unlinked.
+  void unlink_batch(std::vector<redis_endpoint> masters, std::size_t at, std::string cursor,
+                    std::uint64_t deleted);
   std::int64_t now_ms() const;
 
   asio::io_context& ioc_;

@@ -8,49 +8,65 @@
 
 namespace tlsfront::config::detail {
 
-// [cluster]: the fleet store, on one Redis (`redis`) or on the master that Redis Sentinel names
-// (`sentinels` and `master_name`). Addresses must be IP literals: hiredis resolves names with a
-// blocking call on the worker thread at every reconnect.
+// [cluster]: the fleet store, on one Redis (`redis`), on the master that Redis Sentinel names
+// (`sentinels` and `master_name`) or on a Redis Cluster (`cluster_nodes`, its seeds). Addresses
+// must be IP literals: hiredis resolves names with a blocking call on the worker thread at every
+// reconnect.
 void reader::read_cluster(const toml::table& t, cluster::cluster_options& out) {
   check_keys(t, "cluster",
-             {"redis", "sentinels", "master_name", "sentinel_password_file", "password_file",
-              "secret_file", "key_prefix", "database", "lookup_timeout", "connect_timeout",
-              "command_timeout", "max_pending_writes", "poll_interval"});
+             {"redis", "sentinels", "master_name", "sentinel_password_file", "cluster_nodes",
+              "password_file", "secret_file", "key_prefix", "database", "lookup_timeout",
+              "connect_timeout", "command_timeout", "max_pending_writes", "poll_interval"});
   const toml::node* redis = t.get("redis");
   const toml::node* sentinels = t.get("sentinels");
-  if (redis != nullptr && sentinels != nullptr) {
-    fail(*sentinels, "[cluster] takes one of 'redis' and 'sentinels', not both");
+  const toml::node* seeds = t.get("cluster_nodes");
+  const int given = (redis != nullptr) + (sentinels != nullptr) + (seeds != nullptr);
+  if (given > 1) {
+    fail(redis != nullptr && sentinels != nullptr ? *sentinels : *seeds,
+         "[cluster] takes one of 'redis', 'sentinels' and 'cluster_nodes', not several");
   }
-  if (redis == nullptr && sentinels == nullptr) {
+  if (given == 0) {
     fail(t.source(),
-         "[cluster] needs 'redis' (one Redis, \"ip:port\") or 'sentinels' (Redis "
-         "Sentinel, with 'master_name')");
+         "[cluster] needs 'redis' (one Redis, \"ip:port\"), 'sentinels' (Redis Sentinel, with "
+         "'master_name') or 'cluster_nodes' (Redis Cluster seeds)");
   }
-  if (redis != nullptr) {
-    host_port hp = as_host_port(*redis, "redis", true, false);
-    out.redis.host = hp.host;
-    out.redis.port = hp.port;
+  // A list of 1..64 distinct "ip:port" strings.
+  auto endpoints = [&](const toml::node& list, const char* key, const char* what) {
+    std::vector<cluster::redis_endpoint> eps;
+    for_each_string(list, key, [&](const toml::node& e, const std::string&) {
+      host_port hp = as_host_port(e, key, true, false);
+      cluster::redis_endpoint ep{hp.host, hp.port};
+      if (std::find(eps.begin(), eps.end(), ep) != eps.end()) {
+        fail(e, std::string(what) + " " + ep.str() + " is listed twice");
+      }
+      eps.push_back(std::move(ep));
+    });
+    if (eps.empty()) {
+      fail(list, single_quoted(key) + " must name at least one " + what);
+    }
+    if (eps.size() > 64) {
+      fail(list, single_quoted(key) + " holds at most 64 addresses");
+    }
+    return eps;
+  };
+  if (sentinels == nullptr) {
     for (const char* key : {"master_name", "sentinel_password_file"}) {
       if (const toml::node* n = t.get(key)) {
         fail(*n, single_quoted(key) + " applies only with 'sentinels'");
       }
     }
+  }
+  if (redis != nullptr) {
+    host_port hp = as_host_port(*redis, "redis", true, false);
+    out.redis.host = hp.host;
+    out.redis.port = hp.port;
+  } else if (seeds != nullptr) {
+    out.redis.cluster_nodes = endpoints(*seeds, "cluster_nodes", "node");
+    if (const toml::node* n = t.get("database")) {
+      fail(*n, "'database' does not apply to a Redis Cluster (it has only database 0)");
+    }
   } else {
-    for_each_string(*sentinels, "sentinels", [&](const toml::node& e, const std::string&) {
-      host_port hp = as_host_port(e, "sentinels", true, false);
-      cluster::redis_endpoint ep{hp.host, hp.port};
-      if (std::find(out.redis.sentinels.begin(), out.redis.sentinels.end(), ep) !=
-          out.redis.sentinels.end()) {
-        fail(e, "sentinel " + ep.str() + " is listed twice");
-      }
-      out.redis.sentinels.push_back(std::move(ep));
-    });
-    if (out.redis.sentinels.empty()) {
-      fail(*sentinels, "'sentinels' must name at least one sentinel");
-    }
-    if (out.redis.sentinels.size() > 64) {
-      fail(*sentinels, "'sentinels' holds at most 64 addresses");
-    }
+    out.redis.sentinels = endpoints(*sentinels, "sentinels", "sentinel");
     const toml::node& mn = require(t, "master_name", "cluster");
     out.redis.master_name = as_nonempty_string(mn, "master_name");
     if (out.redis.master_name.size() > 128 ||
@@ -89,6 +105,7 @@ void reader::read_cluster(const toml::table& t, cluster::cluster_options& out) {
                        out.poll_interval > std::chrono::minutes(10))) {
     fail(*n, "'poll_interval' must be between 100ms and 10m");
   }
+  out.redis.map_refresh = out.poll_interval;  // the cluster's slot map is read as often
   for (const char* key : {"lookup_timeout", "connect_timeout", "command_timeout"}) {
     if (const toml::node* n = t.get(key); n != nullptr && as_duration(*n, key).count() < 1) {
       fail(*n, single_quoted(key) + " must be at least 1ms");

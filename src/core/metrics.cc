@@ -30,7 +30,9 @@ std::string series_name(const std::string& name, const std::string& labels,
 void set_metrics_slot(unsigned worker_index) noexcept {
   this_thread_slot = 1 + worker_index % (max_metric_slots - 1);
 }
-unsigned metrics_slot() noexcept { return this_thread_slot; }
+unsigned metrics_slot() noexcept {
+  return this_thread_slot;
+}
 
 std::uint64_t counter::value() const noexcept {
   std::uint64_t sum = 0;
@@ -119,7 +121,7 @@ counter& metrics_registry::add_counter(const std::string& name, const std::strin
     return *s->c;
   }
   counters_.emplace_back();
-  f.members.push_back(series{labels, &counters_.back(), nullptr, nullptr, {}});
+  f.members.push_back(series{labels, &counters_.back(), nullptr, nullptr, {}, {}});
   return counters_.back();
 }
 
@@ -131,20 +133,19 @@ gauge& metrics_registry::add_gauge(const std::string& name, const std::string& h
     return *s->g;
   }
   gauges_.emplace_back();
-  f.members.push_back(series{labels, nullptr, &gauges_.back(), nullptr, {}});
+  f.members.push_back(series{labels, nullptr, &gauges_.back(), nullptr, {}, {}});
   return gauges_.back();
 }
 
 histogram& metrics_registry::add_histogram(const std::string& name, const std::string& help,
-                                           std::vector<double> bounds,
-                                           const std::string& labels) {
+                                           std::vector<double> bounds, const std::string& labels) {
   std::lock_guard lock(mu_);
   family& f = family_for(name, help, kind::histogram);
   if (series* s = find(f, labels)) {
     return *s->h;
   }
   histograms_.emplace_back(std::move(bounds));
-  f.members.push_back(series{labels, nullptr, nullptr, &histograms_.back(), {}});
+  f.members.push_back(series{labels, nullptr, nullptr, &histograms_.back(), {}, {}});
   return histograms_.back();
 }
 
@@ -152,14 +153,28 @@ void metrics_registry::add_counter_fn(const std::string& name, const std::string
                                       const std::string& labels, std::function<double()> fn) {
   std::lock_guard lock(mu_);
   family& f = family_for(name, help, kind::counter);
-  f.members.push_back(series{labels, nullptr, nullptr, nullptr, std::move(fn)});
+  f.members.push_back(series{labels, nullptr, nullptr, nullptr, std::move(fn), {}});
 }
 
 void metrics_registry::add_gauge_fn(const std::string& name, const std::string& help,
                                     const std::string& labels, std::function<double()> fn) {
   std::lock_guard lock(mu_);
   family& f = family_for(name, help, kind::gauge);
-  f.members.push_back(series{labels, nullptr, nullptr, nullptr, std::move(fn)});
+  f.members.push_back(series{labels, nullptr, nullptr, nullptr, std::move(fn), {}});
+}
+
+void metrics_registry::add_counter_set_fn(const std::string& name, const std::string& help,
+                                          std::function<labeled_values()> fn) {
+  std::lock_guard lock(mu_);
+  family& f = family_for(name, help, kind::counter);
+  f.members.push_back(series{"", nullptr, nullptr, nullptr, {}, std::move(fn)});
+}
+
+void metrics_registry::add_gauge_set_fn(const std::string& name, const std::string& help,
+                                        std::function<labeled_values()> fn) {
+  std::lock_guard lock(mu_);
+  family& f = family_for(name, help, kind::gauge);
+  f.members.push_back(series{"", nullptr, nullptr, nullptr, {}, std::move(fn)});
 }
 
 std::string metrics_registry::render() const {
@@ -171,7 +186,11 @@ std::string metrics_registry::render() const {
     out += "# TYPE " + f.name + " ";
     out += f.k == kind::counter ? "counter\n" : f.k == kind::gauge ? "gauge\n" : "histogram\n";
     for (const auto& s : f.members) {
-      if (s.fn) {
+      if (s.set_fn) {
+        for (const auto& [labels, v] : s.set_fn()) {
+          out += series_name(f.name, labels) + " " + format_double(v) + "\n";
+        }
+      } else if (s.fn) {
         out += series_name(f.name, s.labels) + " " + format_double(s.fn()) + "\n";
       } else if (s.c) {
         out += series_name(f.name, s.labels) + " " + std::to_string(s.c->value()) + "\n";

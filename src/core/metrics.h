@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tlsfront::core {
@@ -97,6 +98,13 @@ class metrics_registry {
                       std::function<double()> fn);
   void add_gauge_fn(const std::string& name, const std::string& help, const std::string& labels,
                     std::function<double()> fn);
+  // Series whose label sets are known only when rendered (one per Redis Cluster node, say):
+  // `fn` returns (labels, value) pairs; same thread-safety as above.
+  using labeled_values = std::vector<std::pair<std::string, double>>;
+  void add_counter_set_fn(const std::string& name, const std::string& help,
+                          std::function<labeled_values()> fn);
+  void add_gauge_set_fn(const std::string& name, const std::string& help,
+                        std::function<labeled_values()> fn);
 
   // Prometheus text exposition format 0.0.4, families in registration order.
   std::string render() const;
@@ -109,6 +117,7 @@ class metrics_registry {
     gauge* g = nullptr;
     histogram* h = nullptr;
     std::function<double()> fn;
+    std::function<labeled_values()> set_fn;
   };
   struct family {
     std::string name, help;

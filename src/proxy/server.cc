@@ -343,8 +343,14 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   }
   if (opts.cluster) {
     const cluster::cluster_options& co = *opts.cluster;
+    cluster::redis_options worker_redis = co.redis;
+    if (!co.redis.cluster_nodes.empty()) {
+      // Redis Cluster: what every worker's router sees of each node, per node.
+      worker_redis.node_stats = std::make_shared<cluster::cluster_stats>();
+      cluster::register_cluster_metrics(worker_redis.node_stats, metrics);
+    }
     for (auto& w : srv->workers_) {
-      w->redis = std::make_unique<cluster::redis_client>(w->ioc, co.redis);
+      w->redis = std::make_unique<cluster::redis_client>(w->ioc, worker_redis);
     }
     std::vector<const cluster::redis_client*> clients;
     for (const auto& w : srv->workers_) {
@@ -370,7 +376,8 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     // Worker 0 writes the revocations and hears the fleet's on a connection of its own
     // (subscriber mode).
     worker& w0 = *srv->workers_.front();
-    w0.subscriber = std::make_unique<cluster::redis_client>(w0.ioc, co.redis);
+    w0.subscriber =
+        std::make_unique<cluster::redis_client>(w0.ioc, cluster::subscriber_options(co.redis));
     if (!co.redis.sentinels.empty()) {
       w0.sentinel_watch = std::make_unique<cluster::sentinel_watch>(w0.ioc, co.redis);
       for (auto& w : srv->workers_) {

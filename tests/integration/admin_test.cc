@@ -41,8 +41,8 @@ std::string write_token(const std::string& dir, const std::string& token,
 std::string admin_raw(const proxy_instance& p, const std::string& method, const std::string& path,
                       const std::string& headers, const std::string& host = "") {
   const std::string h = host.empty() ? "127.0.0.1:" + std::to_string(p.admin_port()) : host;
-  return plain_exchange(p.admin_port(), method + " " + path + " HTTP/1.1\r\nHost: " + h +
-                                            "\r\n" + headers +
+  return plain_exchange(p.admin_port(), method + " " + path + " HTTP/1.1\r\nHost: " + h + "\r\n" +
+                                            headers +
                                             "Content-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
@@ -73,9 +73,10 @@ class AdminTest : public ::testing::Test {
 TEST_F(AdminTest, EveryStateChangingCallNeedsTheTokenAndReadsDoNot) {
   echo_backend backend(dir_);
   const std::string token_path = write_token(dir_, kToken);
-  proxy_instance p(config_with_admin(backend.address(), "listen = \"127.0.0.1:0\"\ntoken_file = \"" +
-                                                            token_path + "\""),
-                   dir_);
+  proxy_instance p(
+      config_with_admin(backend.address(),
+                        "listen = \"127.0.0.1:0\"\ntoken_file = \"" + token_path + "\""),
+      dir_);
   auto s = id_session(p.port());
   ASSERT_TRUE(s);
 
@@ -173,8 +174,8 @@ TEST_F(AdminTest, BeyondLoopbackWithoutATokenTheConfigIsRefused) {
   auto check = [&](const std::string& admin) {
     const std::string path = dir_ + "/check.toml";
     std::string c = config_with_admin("127.0.0.1:1", admin);
-    for (const auto& [from, to] : {std::pair<std::string, std::string>{"{certs}", certs_dir()},
-                                   {"{dir}", dir_}}) {
+    for (const auto& [from, to] :
+         {std::pair<std::string, std::string>{"{certs}", certs_dir()}, {"{dir}", dir_}}) {
       for (std::size_t at; (at = c.find(from)) != std::string::npos;) {
         c.replace(at, from.size(), to);
       }
@@ -222,9 +223,10 @@ TEST_F(AdminTest, BeyondLoopbackWithoutATokenTheConfigIsRefused) {
 
 TEST_F(AdminTest, ConnectionsAreCappedAndAWholeRequestHasADeadline) {
   echo_backend backend(dir_);
-  proxy_instance p(config_with_admin(backend.address(), "listen = \"127.0.0.1:0\"\n"
-                                                        "max_connections = 4\n"
-                                                        "request_timeout = \"1s\""),
+  proxy_instance p(config_with_admin(backend.address(),
+                                     "listen = \"127.0.0.1:0\"\n"
+                                     "max_connections = 4\n"
+                                     "request_timeout = \"1s\""),
                    dir_);
   // Four slow clients hold every admin slot with half a request head.
   std::vector<int> slow;
@@ -232,15 +234,17 @@ TEST_F(AdminTest, ConnectionsAreCappedAndAWholeRequestHasADeadline) {
     int fd = connect_tcp(p.admin_port());
     ASSERT_GE(fd, 0);
     const std::string part = "GET /metrics HTTP/1.1\r\nHo";
-    ASSERT_EQ(::send(fd, part.data(), part.size(), MSG_NOSIGNAL), static_cast<ssize_t>(part.size()));
+    ASSERT_EQ(::send(fd, part.data(), part.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(part.size()));
     slow.push_back(fd);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   // A fifth gets a 503 at once, and the TLS listener serves on.
   std::string r = admin_raw(p, "GET", "/healthz", "");
   EXPECT_EQ(response_status(r), 503) << r;
-  EXPECT_EQ(response_status(https_request(p.port(), "GET / HTTP/1.1\r\nHost: a\r\n"
-                                                    "Connection: close\r\n\r\n",
+  EXPECT_EQ(response_status(https_request(p.port(),
+                                          "GET / HTTP/1.1\r\nHost: a\r\n"
+                                          "Connection: close\r\n\r\n",
                                           "a.example")),
             200);
   // Within the deadline (plus slack) the slow ones are closed by the server.
@@ -255,7 +259,8 @@ TEST_F(AdminTest, ConnectionsAreCappedAndAWholeRequestHasADeadline) {
   // deadline although every single read arrives in time.
   int fd = connect_tcp(p.admin_port());
   ASSERT_GE(fd, 0);
-  const std::string head = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
+  const std::string head =
+      "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
   bool cut = false;
   const auto start = std::chrono::steady_clock::now();
   for (char ch : head) {
@@ -285,9 +290,10 @@ TEST_F(AdminTest, ConnectionsAreCappedAndAWholeRequestHasADeadline) {
 
 TEST_F(AdminTest, KeyRotationIsRateLimited) {
   echo_backend backend(dir_);
-  proxy_instance p(config_with_admin(backend.address(), "listen = \"127.0.0.1:0\"\n"
-                                                        "rotate_burst = 2\n"
-                                                        "rotate_interval = \"1h\""),
+  proxy_instance p(config_with_admin(backend.address(),
+                                     "listen = \"127.0.0.1:0\"\n"
+                                     "rotate_burst = 2\n"
+                                     "rotate_interval = \"1h\""),
                    dir_);
   auto keys = [&] {
     std::string t = p.admin_get("/tickets");

@@ -82,8 +82,9 @@ class H2Test : public ::testing::Test {
 
 TEST_F(H2Test, CurlNegotiatesH2AndTheBackendGetsHttp11WithForwardedFields) {
   start();
-  command_result r = run_command("curl -sk --http2 -H 'X-Forwarded-For: 6.6.6.6' -w '\\n%{http_version}' " +
-                                 url(port(), "/headers?q=1"));
+  command_result r =
+      run_command("curl -sk --http2 -H 'X-Forwarded-For: 6.6.6.6' -w '\\n%{http_version}' " +
+                  url(port(), "/headers?q=1"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(r.out.ends_with("\n2")) << r.out;
   EXPECT_TRUE(has(r.out, "GET /headers?q=1 HTTP/1.1")) << r.out;
@@ -93,14 +94,15 @@ TEST_F(H2Test, CurlNegotiatesH2AndTheBackendGetsHttp11WithForwardedFields) {
   EXPECT_TRUE(has(r.out, "X-Forwarded-Proto: https")) << r.out;
   const std::string log = file_containing(proxy_->dir() + "/access.log", "proto=h2");
   EXPECT_TRUE(has(log, "proto=h2 method=\"GET\" path=\"/headers?q=1\" status=200")) << log;
-  EXPECT_GE(proxy_->metric_reaching("tlsfront_client_requests_total{protocol=\"h2\",class=\"2xx\"}", 1),
-            1);
+  EXPECT_GE(
+      proxy_->metric_reaching("tlsfront_client_requests_total{protocol=\"h2\",class=\"2xx\"}", 1),
+      1);
 }
 
 TEST_F(H2Test, TheListenersAlpnListDecidesTheProtocol) {
   start();
-  command_result h1 = run_command("curl -sk --http1.1 -o /dev/null -w '%{http_version}' " +
-                                  url(port(), "/"));
+  command_result h1 =
+      run_command("curl -sk --http1.1 -o /dev/null -w '%{http_version}' " + url(port(), "/"));
   EXPECT_EQ(h1.out, "1.1");
   proxy_.reset();
   backend_ = std::make_unique<echo_backend>(make_temp_dir());
@@ -108,8 +110,8 @@ TEST_F(H2Test, TheListenersAlpnListDecidesTheProtocol) {
   const std::string at = "handshake_timeout = \"1s\"\n";
   cfg.replace(cfg.find(at), at.size(), at + "alpn = [\"http/1.1\"]\n");
   proxy_ = std::make_unique<proxy_instance>(cfg);
-  command_result r = run_command("curl -sk --http2 -o /dev/null -w '%{http_version}' " +
-                                 url(port(), "/"));
+  command_result r =
+      run_command("curl -sk --http2 -o /dev/null -w '%{http_version}' " + url(port(), "/"));
   EXPECT_EQ(r.out, "1.1");  // h2 not offered: the client falls back to HTTP/1.1
 }
 
@@ -146,22 +148,24 @@ TEST_F(H2Test, BodiesStreamBothWaysWithAndWithoutContentLength) {
   write_file(dir + "/up.bin", body);
   const std::string expect = "bytes=" + std::to_string(body.size()) + " fnv1a=" + fnv1a_hex(body);
   // Content-Length known (curl sends it) ...
-  command_result a = run_command("curl -sk --http2 --data-binary @" + dir + "/up.bin " +
-                                 url(port(), "/sink"));
+  command_result a =
+      run_command("curl -sk --http2 --data-binary @" + dir + "/up.bin " + url(port(), "/sink"));
   EXPECT_EQ(a.out, expect + "\n");
   // ... and unknown (from a pipe): chunked towards the backend.
-  command_result b = run_command("cat " + dir + "/up.bin | curl -sk --http2 -X POST -T - " +
-                                 url(port(), "/sink"));
+  command_result b =
+      run_command("cat " + dir + "/up.bin | curl -sk --http2 -X POST -T - " + url(port(), "/sink"));
   EXPECT_EQ(b.out, expect + "\n");
   // The echo comes back whole.
-  command_result e = run_command("head -c 900000 " + dir + "/up.bin | curl -sk --http2 -X POST "
-                                 "-T - " + url(port(), "/echo") + " | md5sum");
+  command_result e = run_command("head -c 900000 " + dir +
+                                 "/up.bin | curl -sk --http2 -X POST "
+                                 "-T - " +
+                                 url(port(), "/echo") + " | md5sum");
   command_result m = run_command("head -c 900000 " + dir + "/up.bin | md5sum");
   EXPECT_EQ(e.out, m.out);
   // Downloads, by Content-Length and chunked from the backend.
   for (const std::string path : {"/bytes/3000001", "/chunked/3000001"}) {
-    command_result d = run_command("curl -sk --http2 -o /dev/null -w '%{http_code} %{size_download}' " +
-                                   url(port(), path));
+    command_result d = run_command(
+        "curl -sk --http2 -o /dev/null -w '%{http_code} %{size_download}' " + url(port(), path));
     EXPECT_EQ(d.out, "200 3000001") << path;
   }
 }
@@ -172,12 +176,12 @@ TEST_F(H2Test, GigabyteTransfersKeepMemoryFlat) {
   const pid_t pid = proxy_->proc().pid();
   ASSERT_EQ(run_command("curl -sk --http2 -o /dev/null " + url(port(), "/")).status, 0);
   const long before = proc_kb(pid, "VmRSS");
-  command_result down = run_command("curl -sk --http2 -o /dev/null -w '%{http_code} %{size_download}' " +
-                                    url(port(), "/bytes/" + std::to_string(size)));
+  command_result down =
+      run_command("curl -sk --http2 -o /dev/null -w '%{http_code} %{size_download}' " +
+                  url(port(), "/bytes/" + std::to_string(size)));
   EXPECT_EQ(down.out, "200 " + std::to_string(size));
   command_result up = run_command("head -c " + std::to_string(size) +
-                                  " /dev/zero | curl -sk --http2 -T - " +
-                                  url(port(), "/sink"));
+                                  " /dev/zero | curl -sk --http2 -T - " + url(port(), "/sink"));
   EXPECT_TRUE(up.out.starts_with("bytes=" + std::to_string(size) + " ")) << up.out;
   const long peak = proc_kb(pid, "VmHWM");
   // Bounded by the windows and output buffers (a few MiB), never by the transfer.
@@ -221,12 +225,24 @@ TEST_F(H2Test, TrailersPassBothWays) {
 
 TEST_F(H2Test, MalformedRequestsGetAStreamErrorAndReachNoBackend) {
   start();
-  const char* kinds[] = {"connection",         "keep-alive",      "proxy-connection",
-                         "transfer-encoding",  "upgrade",         "te",
-                         "uppercase",          "cr",              "lf",
-                         "nul",                "leading-space",   "trailing-space",
-                         "pseudo-after-regular", "duplicate-pseudo", "unknown-pseudo",
-                         "missing-method",     "missing-path",    "conflicting-host"};
+  const char* kinds[] = {"connection",
+                         "keep-alive",
+                         "proxy-connection",
+                         "transfer-encoding",
+                         "upgrade",
+                         "te",
+                         "uppercase",
+                         "cr",
+                         "lf",
+                         "nul",
+                         "leading-space",
+                         "trailing-space",
+                         "pseudo-after-regular",
+                         "duplicate-pseudo",
+                         "unknown-pseudo",
+                         "missing-method",
+                         "missing-path",
+                         "conflicting-host"};
   long served = 0;
   for (const char* kind : kinds) {
     const std::string out = hostile(port(), std::string("bad-header ") + kind);
@@ -270,7 +286,8 @@ TEST_F(H2Test, AClientThatNeverOpensItsWindowIsResetAtTheWriteTimeout) {
   const std::string out = hostile(port(), "never-open-window --path /bytes/1000000 --hold 4");
   EXPECT_TRUE(has(out, "\"status\": \"200\"")) << out;
   EXPECT_TRUE(has(out, "\"rst\": {\"1\": \"CANCEL\"}")) << out;
-  EXPECT_EQ(proxy_->metric_reaching("tlsfront_client_write_timeouts_total{listener=\"https\"}", 1), 1);
+  EXPECT_EQ(proxy_->metric_reaching("tlsfront_client_write_timeouts_total{listener=\"https\"}", 1),
+            1);
   EXPECT_EQ(proxy_->metric("tlsfront_h2_stream_resets_total{by=\"server\"}"), 1);
 }
 
@@ -310,9 +327,10 @@ TEST_F(H2Test, AReloadThatRemovesTheListenerSendsGoaway) {
   EXPECT_TRUE(has(out, "\"status\": \"200\"")) << out;
   EXPECT_TRUE(has(out, "\"goaway\": \"NO_ERROR\"")) << out;
   // The listener that stays still serves HTTP/2.
-  EXPECT_EQ(run_command("curl -sk --http2 -o /dev/null -w '%{http_code}' " + url(proxy_->port(), "/"))
-                .out,
-            "200");
+  EXPECT_EQ(
+      run_command("curl -sk --http2 -o /dev/null -w '%{http_code}' " + url(proxy_->port(), "/"))
+          .out,
+      "200");
 }
 
 }  // namespace

@@ -748,6 +748,62 @@ std::string current_key_name(proxy_instance& p) {
   return role == std::string::npos ? "" : body.substr(name + 8, 32);
 }
 
+void expect_fleet_sharing(proxy_instance& from, proxy_instance& to, const std::string& when) {
+  const double written = from.metric("tlsfront_fleet_session_writes_total");
+  tls_client c(from.port(), tls_client::session_id_only("a.example"));
+  ASSERT_TRUE(c.connected()) << c.error();
+  c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(response_status(c.read_response()), 200);
+  EXPECT_GE(from.metric_reaching("tlsfront_fleet_session_writes_total", written + 1), written + 1);
+  auto s = c.session();
+  // The write is sent, not yet answered: resume until it has landed (bounded).
+  const bool resumed = eventually(
+      [&] {
+        tls_client r(to.port(), tls_client::session_id_only("a.example", s.get()));
+        return r.connected() && r.resumed();
+      },
+      std::chrono::seconds(5));
+  EXPECT_TRUE(resumed) << when << ": a session ID from one instance did not resume on the other";
+  auto t13 = ticket_session(from.port(), "a.example", TLS1_3_VERSION);
+  EXPECT_TRUE(resumes(to.port(), "a.example", TLS1_3_VERSION, t13.get()))
+      << when << ": a TLS 1.3 ticket from one instance did not resume on the other";
+}
+
+void expect_shared_ticket_keys(proxy_instance& a, proxy_instance& b) {
+  const bool shared = eventually(
+      [&] {
+        return a.metric("tlsfront_fleet_ticket_keys_shared") == 1 &&
+               b.metric("tlsfront_fleet_ticket_keys_shared") == 1 && !current_key_name(a).empty() &&
+               current_key_name(a) == current_key_name(b);
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE(shared) << a.admin_get("/tickets") << b.admin_get("/tickets") << a.log();
+}
+
+fleet_client_loop::fleet_client_loop(int port_a, int port_b) {
+  thread = std::thread([this, port_a, port_b] {
+    while (run.load()) {
+      tls_client c(port_a, tls_client::session_id_only("a.example"));
+      bool ok = c.connected() && c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n") &&
+                response_status(c.read_response()) == 200;
+      if (ok) {
+        auto s = c.session();
+        tls_client r(port_b, tls_client::session_id_only("a.example", s.get()));
+        ok = r.connected() && r.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n") &&
+             response_status(r.read_response()) == 200;
+        resumed.fetch_add(ok && r.resumed() ? 1 : 0);
+      }
+      (ok ? done : failed).fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+}
+
+void fleet_client_loop::stop() {
+  run = false;
+  thread.join();
+}
+
 bssl::UniquePtr<SSL_SESSION> session_with_id(SSL_SESSION* s, std::vector<std::uint8_t> id) {
   if (id.empty()) {
     id.resize(32);

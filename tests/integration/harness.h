@@ -7,10 +7,12 @@
 #include <openssl/ssl.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tlsfront::test {
@@ -231,6 +233,23 @@ std::string ticket_key_name(SSL_SESSION* s);
 bool resumes(int port, const std::string& sni, std::uint16_t version, SSL_SESSION* s);
 // The name of the key `p` seals tickets under now (GET /tickets).
 std::string current_key_name(proxy_instance& p);
+// Fleet sharing from `from` to `to` (failures name `when`): a TLS 1.2 session-ID session made
+// on `from` resumes on `to` once `from` wrote it to the fleet store, and so does a TLS 1.3
+// ticket.
+void expect_fleet_sharing(proxy_instance& from, proxy_instance& to, const std::string& when);
+// Waits (up to 10 s) until `a` and `b` seal tickets under the same key from the fleet's list.
+void expect_shared_ticket_keys(proxy_instance& a, proxy_instance& b);
+
+// New sessions on A resumed on B (through the fleet store), one after another on a thread of
+// its own, until stop(). A failed handshake or request is counted; a full handshake in place of
+// a resumption is not a failure (the store may be failing over), it is counted apart.
+struct fleet_client_loop {
+  std::atomic<bool> run{true};
+  std::atomic<int> done{0}, failed{0}, resumed{0};
+  std::thread thread;
+  fleet_client_loop(int port_a, int port_b);
+  void stop();
+};
 
 // A copy of session `s` under another session ID (one the server never issued, unless `id`
 // is one of its own); a random 32-byte ID if `id` is empty.

@@ -485,8 +485,7 @@ TEST(ProxyLifecycle, SigtermClosesAnIdleKeepAliveConnectionThroughTheDrainHook) 
   std::string dir = make_temp_dir();
   echo_backend b(dir);
   proxy_instance p(
-      default_config(b.address(), "drain_timeout = \"20s\"\nclient_idle_timeout = \"60s\"\n"),
-      dir);
+      default_config(b.address(), "drain_timeout = \"20s\"\nclient_idle_timeout = \"60s\"\n"), dir);
   tls_client c(p.port());
   ASSERT_TRUE(c.connected());
   ASSERT_TRUE(c.send(get("/")));

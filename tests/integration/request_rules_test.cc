@@ -100,8 +100,7 @@ class raw_backend {
   std::thread thread_;
 };
 
-std::string get(const std::string& host, const std::string& target,
-                const std::string& extra = "") {
+std::string get(const std::string& host, const std::string& target, const std::string& extra = "") {
   return "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n";
 }
 
@@ -161,8 +160,8 @@ TEST_F(RequestRules, ClientIdentityHeadersAreRemovedByDefault) {
   EXPECT_NE(seen.find("X-Normal: kept\r\n"), std::string::npos) << seen;
   EXPECT_NE(seen.find("X-Custom-Identity: admin\r\n"), std::string::npos) << seen;
   EXPECT_NE(seen.find("X-Forwarded-For: 127.0.0.1\r\n"), std::string::npos) << seen;
-  for (const char* gone : {"Forwarded:", "X-Real-IP", "True-Client-IP", "x-client-ip",
-                           "X-Forwarded-Port", "6.6.6"}) {
+  for (const char* gone :
+       {"Forwarded:", "X-Real-IP", "True-Client-IP", "x-client-ip", "X-Forwarded-Port", "6.6.6"}) {
     EXPECT_EQ(seen.find(gone), std::string::npos) << gone << " reached the backend: " << seen;
   }
 }
@@ -177,8 +176,8 @@ TEST_F(RequestRules, ListenerListReplacesTheDefault) {
 }
 
 TEST_F(RequestRules, BackendSeesTheNormalizedPathAndTheQueryUnchanged) {
-  std::string r = https_request(
-      strict(), get("b.example", "/x/./y/%2e%2E/../%68eaders?q=/../a%2f&b=%2e%2e"));
+  std::string r =
+      https_request(strict(), get("b.example", "/x/./y/%2e%2E/../%68eaders?q=/../a%2f&b=%2e%2e"));
   ASSERT_EQ(response_status(r), 200) << r;
   EXPECT_EQ(response_body(r).rfind("GET /headers?q=/../a%2f&b=%2e%2e HTTP/1.1\r\n", 0), 0u)
       << response_body(r);
@@ -203,8 +202,8 @@ TEST_F(RequestRules, DotSegmentsCannotLeaveARoutesPrefix) {
 TEST_F(RequestRules, UnsafePathsAreRefusedWith400) {
   const long before = echo_->requests();
   for (int port : {strict(), open()}) {
-    for (std::string t : {"/..", "/../headers", "/a/../../headers", "/%2e%2e/x", "/a%zz",
-                          "/a%4", "/a%", "/a%00b"}) {
+    for (std::string t : {"/..", "/../headers", "/a/../../headers", "/%2e%2e/x", "/a%zz", "/a%4",
+                          "/a%", "/a%00b"}) {
       tls_client c(port);
       ASSERT_TRUE(c.connected()) << c.error();
       ASSERT_TRUE(c.send(get("b.example", t)));
@@ -246,7 +245,8 @@ TEST_F(RequestRules, RequestChunkSizeAndExtensionCapsGive400) {
     EXPECT_TRUE(c.wait_closed(5000));
   }
   // Within the caps: 16 digits and a short extension pass.
-  std::string r = https_request(strict(), chunked_post("000000000000005;a=b\r\nhello\r\n0\r\n\r\n"));
+  std::string r =
+      https_request(strict(), chunked_post("000000000000005;a=b\r\nhello\r\n0\r\n\r\n"));
   EXPECT_EQ(response_status(r), 200) << r;
   EXPECT_EQ(response_body(r).rfind("bytes=5 ", 0), 0u) << r;
   // The first refused request had reached no backend; the later ones were cut mid-body.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "integration/harness.h"
+#include "support/redis_cluster.h"
 #include "support/redis_server.h"
 #include "support/test_env.h"
 
@@ -21,18 +22,6 @@ namespace tlsfront::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls `done` every 50 ms for up to `limit`.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) {
-      return false;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
 
 // The value after `field` in redis-cli's line-per-item output of SENTINEL MASTER, or "".
 std::string sentinel_field(const redis_server& s, const std::string& field) {
@@ -44,11 +33,6 @@ std::string sentinel_field(const redis_server& s, const std::string& field) {
   }
   const std::size_t from = at + key.size();
   return out.substr(from, out.find('\n', from) - from);
-}
-
-std::string role_of(const redis_server& r) {
-  const std::string out = r.cli({"ROLE"});
-  return out.substr(0, out.find('\n'));
 }
 
 // A master, its replica, three sentinels that know each other and the replica, the echo
@@ -109,69 +93,11 @@ class SentinelTest : public ::testing::Test {
       backend = std::make_unique<echo_backend>(t.dir_);
       a = std::make_unique<proxy_instance>(t.config(backend->address(), list), make_temp_dir());
       b = std::make_unique<proxy_instance>(t.config(backend->address(), list), make_temp_dir());
-      wait_shared_keys();
-    }
-
-    void wait_shared_keys() {
-      const bool shared = eventually(
-          [&] {
-            return a->metric("tlsfront_fleet_ticket_keys_shared") == 1 &&
-                   b->metric("tlsfront_fleet_ticket_keys_shared") == 1 &&
-                   !current_key_name(*a).empty() && current_key_name(*a) == current_key_name(*b);
-          },
-          10s);
-      EXPECT_TRUE(shared) << a->admin_get("/tickets") << b->admin_get("/tickets");
+      expect_shared_ticket_keys(*a, *b);
     }
   };
 
-  // A TLS 1.2 session-ID session made on `from` (once it is in the fleet store) resumes on `to`,
-  // and a TLS 1.3 ticket from `from` resumes on `to`.
-  static void expect_sharing(proxy_instance& from, proxy_instance& to, const std::string& when) {
-    const double written = from.metric("tlsfront_fleet_session_writes_total");
-    tls_client c(from.port(), tls_client::session_id_only("a.example"));
-    ASSERT_TRUE(c.connected()) << c.error();
-    c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    EXPECT_EQ(response_status(c.read_response()), 200);
-    EXPECT_GE(from.metric_reaching("tlsfront_fleet_session_writes_total", written + 1),
-              written + 1);
-    auto s = c.session();
-    // The write is sent, not yet answered: resume until it has landed (bounded).
-    bool resumed = eventually(
-        [&] {
-          tls_client r(to.port(), tls_client::session_id_only("a.example", s.get()));
-          return r.connected() && r.resumed();
-        },
-        3s);
-    EXPECT_TRUE(resumed) << when << ": a session ID from one instance did not resume on the other";
-    auto t13 = ticket_session(from.port(), "a.example", TLS1_3_VERSION);
-    EXPECT_TRUE(resumes(to.port(), "a.example", TLS1_3_VERSION, t13.get()))
-        << when << ": a TLS 1.3 ticket from one instance did not resume on the other";
-  }
-
   std::string dir_, secret_file_;
-};
-
-// New connections to both instances, one after another, while `run` is set; a handshake or a
-// request that fails is counted.
-struct client_loop {
-  std::atomic<bool> run{true};
-  std::atomic<int> done{0}, failed{0};
-  std::thread thread;
-  client_loop(int port_a, int port_b) {
-    thread = std::thread([this, port_a, port_b] {
-      for (int i = 0; run.load(); ++i) {
-        tls_client c(i % 2 ? port_b : port_a, tls_client::session_id_only("a.example"));
-        const bool ok = c.connected() && c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n") &&
-                        response_status(c.read_response()) == 200;
-        (ok ? done : failed).fetch_add(1);
-        std::this_thread::sleep_for(10ms);
-      }
-    });
-  }
-  void stop() {
-    run = false;
-    thread.join();
-  }
 };
 
 // The key list in Redis and the key both instances seal under, before and after: the same.
@@ -187,12 +113,12 @@ key_state keys_of(const redis_server& r, proxy_instance& a) {
 
 TEST_F(SentinelTest, AKilledMasterIsFollowedToThePromotedReplicaWithNoFailedHandshake) {
   fleet f(*this);
-  expect_sharing(*f.a, *f.b, "before the failover");
+  expect_fleet_sharing(*f.a, *f.b, "before the failover");
   const key_state before = keys_of(f.master, *f.a);
   ASSERT_GT(before.list.size(), 80u);
   // Everything written so far is on the replica before the master goes.
   EXPECT_EQ(f.master.cli({"WAIT", "1", "2000"}), "1\n");
-  client_loop loop(f.a->port(), f.b->port());
+  fleet_client_loop loop(f.a->port(), f.b->port());
   std::this_thread::sleep_for(300ms);
   f.master.kill();
   EXPECT_TRUE(eventually([&] { return role_of(f.replica) == "master"; }, 30s))
@@ -211,8 +137,8 @@ TEST_F(SentinelTest, AKilledMasterIsFollowedToThePromotedReplicaWithNoFailedHand
   loop.stop();
   EXPECT_EQ(loop.failed.load(), 0) << "handshakes or requests failed during the failover";
   EXPECT_GT(loop.done.load(), 20);
-  expect_sharing(*f.a, *f.b, "after the failover");
-  expect_sharing(*f.b, *f.a, "after the failover");
+  expect_fleet_sharing(*f.a, *f.b, "after the failover");
+  expect_fleet_sharing(*f.b, *f.a, "after the failover");
   const key_state after = keys_of(f.replica, *f.a);
   EXPECT_EQ(after.list, before.list) << "the fleet's key list changed in the failover";
   EXPECT_EQ(after.current, before.current);
@@ -223,10 +149,10 @@ TEST_F(SentinelTest, AKilledMasterIsFollowedToThePromotedReplicaWithNoFailedHand
 
 TEST_F(SentinelTest, AHandedOverMasterIsLeftForTheNewOneWithoutABrokenConnection) {
   fleet f(*this);
-  expect_sharing(*f.a, *f.b, "before the hand-over");
+  expect_fleet_sharing(*f.a, *f.b, "before the hand-over");
   const key_state before = keys_of(f.master, *f.a);
   EXPECT_EQ(f.master.cli({"WAIT", "1", "2000"}), "1\n");
-  client_loop loop(f.a->port(), f.b->port());
+  fleet_client_loop loop(f.a->port(), f.b->port());
   // A graceful failover: the old master stays up and becomes a replica.
   EXPECT_EQ(f.sentinels[0]->cli({"SENTINEL", "FAILOVER", "edge"}), "OK\n");
   EXPECT_TRUE(eventually(
@@ -246,7 +172,7 @@ TEST_F(SentinelTest, AHandedOverMasterIsLeftForTheNewOneWithoutABrokenConnection
   // New sessions are written to the new master (the old one, a replica now, would refuse
   // them) and are shared.
   const double errors = f.a->metric("tlsfront_fleet_session_errors_total");
-  expect_sharing(*f.a, *f.b, "after the hand-over");
+  expect_fleet_sharing(*f.a, *f.b, "after the hand-over");
   EXPECT_EQ(f.a->metric("tlsfront_fleet_session_errors_total"), errors);
   EXPECT_EQ(keys_of(f.replica, *f.a).list, before.list);
   EXPECT_EQ(keys_of(f.replica, *f.a).version, before.version);
@@ -267,12 +193,7 @@ TEST_F(SentinelTest, NoReachableSentinelMeansServingAloneLoggingOnceAndTryingOn)
   }
   std::this_thread::sleep_for(1500ms);  // several rounds of asking (backoff from 100 ms)
   const std::string log = a.log();
-  std::size_t lines = 0;
-  for (std::size_t at = log.find("no sentinel gave"); at != std::string::npos;
-       at = log.find("no sentinel gave", at + 1)) {
-    ++lines;
-  }
-  EXPECT_EQ(lines, 1u) << log;
+  EXPECT_EQ(occurrences(log, "no sentinel gave"), 1u) << log;
   EXPECT_NE(log.find("ERR unknown command"), std::string::npos) << log;
   EXPECT_EQ(a.metric("tlsfront_fleet_redis_connections_up"), 0);
   // A sentinel comes up where the list said: the instance joins without a restart.

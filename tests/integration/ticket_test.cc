@@ -131,9 +131,9 @@ TEST_F(TicketTest, RenewalsAreCountedPerVersion) {
 TEST_F(TicketTest, AfterTheOldKeysWindowAFullHandshake) {
   echo_backend b(dir_);
   // Each key encrypts 2 s and opens for 2 s more (the ticket lifetime).
-  proxy_instance p(ticket_config(b.address(),
-                                 "rotation = \"2s\"\nlifetime = \"2s\"\npublish_ahead = \"1s\"\n"),
-                   dir_);
+  proxy_instance p(
+      ticket_config(b.address(), "rotation = \"2s\"\nlifetime = \"2s\"\npublish_ahead = \"1s\"\n"),
+      dir_);
   auto s = ticket_session(p.port(), "a.example", TLS1_2_VERSION);
   // A client that ignores the ticket lifetime keeps offering it; once the key that sealed it
   // is dropped (not_before + rotation + lifetime = 4 s) the ticket is an unknown key.
@@ -209,9 +209,8 @@ TEST_F(TicketTest, FileKeysReloadOnSighupAndOnAdmin) {
   }
   write_file(dir_ + "/first.key", key_a);
   write_file(dir_ + "/second.key", key_a);
-  proxy_instance p(ticket_config(b.address(),
-                                 "source = \"file\"\nfiles = [\"" + dir_ + "/first.key\", \"" +
-                                     dir_ + "/second.key\"]\n"),
+  proxy_instance p(ticket_config(b.address(), "source = \"file\"\nfiles = [\"" + dir_ +
+                                                  "/first.key\", \"" + dir_ + "/second.key\"]\n"),
                    dir_);
   const std::string name_a = core::to_hex(key_a.substr(0, 16));
   const std::string name_b = core::to_hex(key_b.substr(0, 16));

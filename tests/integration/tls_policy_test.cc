@@ -18,9 +18,8 @@ namespace {
 const std::vector<std::string> ecdsa_order = {"ECDHE-ECDSA-AES128-GCM-SHA256",
                                               "ECDHE-ECDSA-AES256-GCM-SHA384",
                                               "ECDHE-ECDSA-CHACHA20-POLY1305"};
-const std::vector<std::string> rsa_order = {"ECDHE-RSA-AES128-GCM-SHA256",
-                                            "ECDHE-RSA-AES256-GCM-SHA384",
-                                            "ECDHE-RSA-CHACHA20-POLY1305"};
+const std::vector<std::string> rsa_order = {
+    "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"};
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -88,9 +87,9 @@ TEST_F(TlsPolicy, DefaultSuitesAreExactlyTheIntermediateListInServerOrder) {
   for (const auto& [listener, order] :
        {std::pair{"ecdsa", ecdsa_order}, std::pair{"rsa", rsa_order}}) {
     std::vector<std::string> offered = {
-        "ECDHE-RSA-CHACHA20-POLY1305",   "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-AES256-GCM-SHA384",   "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES128-GCM-SHA256",   "ECDHE-ECDSA-AES128-GCM-SHA256"};
+        "ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"};
     for (const std::string& expected : order) {
       EXPECT_EQ(negotiated(proxy_->port(listener), join(offered)), expected)
           << listener << " offered " << join(offered);
@@ -109,9 +108,9 @@ TEST_F(TlsPolicy, DefaultSuitesAreExactlyTheIntermediateListInServerOrder) {
 }
 
 TEST_F(TlsPolicy, ServerOrderWinsOverTheClientsOrder) {
-  EXPECT_EQ(negotiated(proxy_->port("rsa"),
-                       "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256"),
-            "ECDHE-RSA-AES128-GCM-SHA256");
+  EXPECT_EQ(
+      negotiated(proxy_->port("rsa"), "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256"),
+      "ECDHE-RSA-AES128-GCM-SHA256");
   EXPECT_EQ(negotiated(proxy_->port("ecdsa"),
                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"),
             "ECDHE-ECDSA-AES128-GCM-SHA256");
@@ -158,10 +157,10 @@ TEST_F(TlsPolicy, Tls13SuitesAreBoringSslsFixedThreeInTheClientsOrder) {
       {"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"},
   };
   for (const auto& tc : cases) {
-    command_result r = run_command("openssl s_client -connect 127.0.0.1:" +
-                                       std::to_string(proxy_->port("rsa")) +
-                                       " -tls1_3 -ciphersuites " + tc.offered + " 2>&1",
-                                   "Q\n");
+    command_result r =
+        run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(proxy_->port("rsa")) +
+                        " -tls1_3 -ciphersuites " + tc.offered + " 2>&1",
+                    "Q\n");
     EXPECT_NE(r.out.find(std::string("TLSv1.3, Cipher is ") + tc.chosen), std::string::npos)
         << tc.offered << ": " << r.out;
   }
@@ -176,13 +175,15 @@ std::string tlsfront_binary() {
 TEST(TlsPolicyWarning, WeakCipherListWarnsAtCheckStartAndReload) {
   std::string dir = make_temp_dir();
   echo_backend b(dir);
-  const std::string weak = two_listener_config(b.address(), "ciphers = \"AES128-SHA:DES-CBC3-SHA\"\n");
+  const std::string weak =
+      two_listener_config(b.address(), "ciphers = \"AES128-SHA:DES-CBC3-SHA\"\n");
   const std::string strong = two_listener_config(
       b.address(), "ciphers = \"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384\"\n");
 
   // `tlsfront -t`: valid (exit 0), with the warning naming the line of `ciphers`.
   std::string text = weak;
-  for (auto [k, v] : {std::pair<std::string, std::string>{"{certs}", certs_dir()}, {"{dir}", dir}}) {
+  for (auto [k, v] :
+       {std::pair<std::string, std::string>{"{certs}", certs_dir()}, {"{dir}", dir}}) {
     for (size_t pos; (pos = text.find(k)) != std::string::npos;) {
       text.replace(pos, k.size(), v);
     }
@@ -201,7 +202,8 @@ TEST(TlsPolicyWarning, WeakCipherListWarnsAtCheckStartAndReload) {
   {
     proxy_instance p(weak, dir);
     EXPECT_EQ(negotiated(p.port("rsa"), "DES-CBC3-SHA"), "DES-CBC3-SHA");
-    const std::string at_start = "[warning] " + dir + "/tlsfront.toml:11:11: warning: listener 'ecdsa'";
+    const std::string at_start =
+        "[warning] " + dir + "/tlsfront.toml:11:11: warning: listener 'ecdsa'";
     const std::string log = file_containing(dir + "/error.log", at_start);
     EXPECT_NE(log.find(at_start), std::string::npos) << log;
     // Reload onto a sound list: no new warning; back onto the weak one: warned again.
@@ -212,7 +214,8 @@ TEST(TlsPolicyWarning, WeakCipherListWarnsAtCheckStartAndReload) {
     EXPECT_EQ(after.find("admin: " + dir + "/tlsfront.toml"), std::string::npos) << after;
     p.write_config(weak);
     EXPECT_NE(p.admin_request("POST", "/reload").find("200"), std::string::npos);
-    const std::string on_reload = "admin: " + dir + "/tlsfront.toml:11:11: warning: listener 'ecdsa'";
+    const std::string on_reload =
+        "admin: " + dir + "/tlsfront.toml:11:11: warning: listener 'ecdsa'";
     after = file_containing(dir + "/error.log", on_reload);
     EXPECT_NE(after.find(on_reload), std::string::npos) << after;
   }
@@ -233,9 +236,16 @@ TEST(TlsPolicyWarning, WeakCipherListWarnsAtCheckStartAndReload) {
 // (127.0.0.1 has none), revocation lists. Also testssl's own notices about the local OpenSSL
 // build (engine, RC4 support), which are not findings about the server.
 bool exempt(const std::string& id) {
-  static const char* prefixes[] = {"cert_", "OCSP", "CRL", "certificate_transparency",
-                                   "chain_of_trust", "trust", "DNS_CAArecord", "engine_problem",
-                                   "RC4", "scanProblem"};
+  static const char* prefixes[] = {"cert_",
+                                   "OCSP",
+                                   "CRL",
+                                   "certificate_transparency",
+                                   "chain_of_trust",
+                                   "trust",
+                                   "DNS_CAArecord",
+                                   "engine_problem",
+                                   "RC4",
+                                   "scanProblem"};
   for (const char* p : prefixes) {
     if (id.rfind(p, 0) == 0) {
       return true;
@@ -253,7 +263,8 @@ struct finding {
 std::vector<finding> read_testssl_json(const std::string& path) {
   command_result r = run_command(
       "python3 -c 'import json,sys\nfor f in json.load(open(sys.argv[1])):\n"
-      "  print(f[\"id\"], f[\"severity\"], f.get(\"finding\",\"\").replace(\"\\n\",\" \"), sep=\"\\t\")' " +
+      "  print(f[\"id\"], f[\"severity\"], f.get(\"finding\",\"\").replace(\"\\n\",\" \"), "
+      "sep=\"\\t\")' " +
       path);
   std::vector<finding> out;
   std::istringstream in(r.out);
@@ -291,8 +302,8 @@ TEST(TlsScan, TestsslAndSslscanFindNothingAtMediumOrAboveForEcdsaAndRsa) {
     bool saw_order = false;
     for (const finding& f : findings) {
       saw_order = saw_order || f.id == "cipher_order";
-      const bool serious = f.severity == "MEDIUM" || f.severity == "HIGH" ||
-                           f.severity == "CRITICAL";
+      const bool serious =
+          f.severity == "MEDIUM" || f.severity == "HIGH" || f.severity == "CRITICAL";
       EXPECT_FALSE(serious && !exempt(f.id))
           << listener << ": " << f.id << " " << f.severity << ": " << f.text;
     }
@@ -302,10 +313,10 @@ TEST(TlsScan, TestsslAndSslscanFindNothingAtMediumOrAboveForEcdsaAndRsa) {
     // policy's, no insecure renegotiation, no heartbleed.
     command_result s = run_command("timeout 30 sslscan --no-colour --xml=- " + target + " 2>&1");
     ASSERT_EQ(s.status, 0) << s.out;
-    for (const char* off : {"type=\"ssl\" version=\"2\" enabled=\"0\"",
-                            "type=\"ssl\" version=\"3\" enabled=\"0\"",
-                            "type=\"tls\" version=\"1.0\" enabled=\"0\"",
-                            "type=\"tls\" version=\"1.1\" enabled=\"0\""}) {
+    for (const char* off :
+         {"type=\"ssl\" version=\"2\" enabled=\"0\"", "type=\"ssl\" version=\"3\" enabled=\"0\"",
+          "type=\"tls\" version=\"1.0\" enabled=\"0\"",
+          "type=\"tls\" version=\"1.1\" enabled=\"0\""}) {
       EXPECT_NE(s.out.find(off), std::string::npos) << listener << " " << off << "\n" << s.out;
     }
     EXPECT_EQ(s.out.find("vulnerable=\"1\""), std::string::npos) << s.out;
@@ -336,7 +347,8 @@ TEST(TlsScan, TestsslAndSslscanFindNothingAtMediumOrAboveForEcdsaAndRsa) {
     EXPECT_NE(s.out.find("status=\"preferred\" sslversion=\"TLSv1.2\" bits=\"128\" cipher=\"" +
                          allowed[0] + "\""),
               std::string::npos)
-        << listener << "\n" << s.out;
+        << listener << "\n"
+        << s.out;
   }
 }
 

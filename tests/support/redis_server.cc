@@ -41,10 +41,10 @@ std::string quote(const std::string& s) {
 
 }  // namespace
 
-redis_server::redis_server(std::string password, std::vector<std::string> extra_args)
+redis_server::redis_server(std::string password, std::vector<std::string> extra_args, int port)
     : password_(std::move(password)), extra_(std::move(extra_args)), dir_(make_temp_dir()) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = free_port();
+    port_ = port != 0 ? port : free_port();
     if (spawn()) {
       return;
     }

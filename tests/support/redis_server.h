@@ -26,7 +26,9 @@ struct sentinel_config {
 class redis_server {
  public:
   // Starts and waits until it answers PING; aborts the test (ADD_FAILURE + no server) if not.
-  explicit redis_server(std::string password = "", std::vector<std::string> extra_args = {});
+  // `port` 0: a free one.
+  explicit redis_server(std::string password = "", std::vector<std::string> extra_args = {},
+                        int port = 0);
   // A sentinel (redis-server --sentinel) with that configuration.
   explicit redis_server(const sentinel_config& sentinel);
   ~redis_server();

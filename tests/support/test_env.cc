@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace tlsfront::test {
 
@@ -32,7 +33,8 @@ std::string make_temp_dir() {
 const std::string& certs_dir() {
   static const std::string dir = [] {
     std::string d = make_temp_dir();
-    std::string cmd = "bash '" + source_dir() + "/scripts/gen-test-certs' '" + d + "' >/dev/null 2>&1";
+    std::string cmd =
+        "bash '" + source_dir() + "/scripts/gen-test-certs' '" + d + "' >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       ADD_FAILURE() << "scripts/gen-test-certs failed: " << cmd;
       std::abort();
@@ -73,6 +75,26 @@ int listen_on_loopback(int& port, bool nonblocking) {
   }
   port = ntohs(a.sin_port);
   return fd;
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace tlsfront::test

@@ -22,6 +22,7 @@
 #include "support/redis_server.h"
 #include "support/run_until.h"
 #include "support/test_env.h"
+#include "unit/cluster/redis_call.h"
 
 namespace tlsfront::cluster {
 namespace {
@@ -29,10 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::redis_server;
 
-struct result {
-  error_code ec;
-  redis_reply reply;
-};
+using result = redis_result;
 
 class RedisClient : public ::testing::Test {
  protected:
@@ -60,12 +58,7 @@ class RedisClient : public ::testing::Test {
     return cfd;
   }
   result call(redis_client& c, std::vector<std::string> argv) {
-    std::optional<result> r;
-    c.command(std::move(argv), [&](const error_code& ec, const redis_reply& rep) {
-      r = result{ec, rep};
-    });
-    EXPECT_TRUE(run_until([&] { return r.has_value(); })) << "no completion";
-    return r.value_or(result{make_error_code(redis_errc::protocol), {}});
+    return redis_call(ioc_, c, std::move(argv));
   }
 
   boost::asio::io_context ioc_;

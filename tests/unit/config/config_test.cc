@@ -412,7 +412,8 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "redis",
                                "sentinels",
                                "master_name",
-                               "sentinel_password_file"}) {
+                               "sentinel_password_file",
+                               "cluster_nodes"}) {
     const std::string set = "\n" + std::string(key) + " = ";
     const std::string commented = "# " + std::string(key) + " = ";
     const std::string indented = "  " + std::string(key) + " = ";
@@ -1336,7 +1337,7 @@ TEST(config_errors, bad_sentinel_settings) {
   const std::string head = std::string(minimal) + "[cluster]\nsecret_file = \"@CERTS@/a.crt\"\n";
   EXPECT_TRUE(fails_with(head, "6:1", "needs 'redis' (one Redis"));
   EXPECT_TRUE(fails_with(head + "redis = \"127.0.0.1:6379\"\nsentinels = [\"127.0.0.1:26379\"]\n",
-                         "9:13", "one of 'redis' and 'sentinels', not both"));
+                         "9:13", "one of 'redis', 'sentinels' and 'cluster_nodes', not several"));
   EXPECT_TRUE(fails_with(head + "redis = \"127.0.0.1:6379\"\nmaster_name = \"edge\"\n", "9:15",
                          "'master_name' applies only with 'sentinels'"));
   EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\n", "6:1",
@@ -1359,6 +1360,41 @@ TEST(config_errors, bad_sentinel_settings) {
   EXPECT_TRUE(fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\nmaster_name = \"e\"\n"
                                 "sentinel_password_file = \"@CERTS@/nope\"\n",
                          "10:26", "cannot read the sentinel password file"));
+}
+
+// [cluster] on Redis Cluster: the seed nodes in place of `redis`.
+TEST(config_load, cluster_on_redis_cluster) {
+  const load_result r = load(std::string(minimal) +
+                             "[cluster]\ncluster_nodes = [\"127.0.0.1:7000\", \"[::1]:7001\"]\n"
+                             "secret_file = \"@CERTS@/a.crt\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  ASSERT_TRUE(r.value->server.cluster);
+  const cluster::redis_options& o = r.value->server.cluster->redis;
+  ASSERT_EQ(o.cluster_nodes.size(), 2u);
+  EXPECT_EQ(o.cluster_nodes[0].str(), "127.0.0.1:7000");
+  EXPECT_EQ(o.cluster_nodes[1].host, "::1");
+  EXPECT_TRUE(o.sentinels.empty());
+  EXPECT_EQ(o.database, 0);
+}
+
+// `cluster_nodes` alone of the three, without `database` or the sentinel keys; every seed an IP
+// literal, listed once.
+TEST(config_errors, bad_redis_cluster_settings) {
+  const std::string head = std::string(minimal) + "[cluster]\nsecret_file = \"@CERTS@/a.crt\"\n";
+  const std::string seeds = "cluster_nodes = [\"127.0.0.1:7000\"]\n";
+  EXPECT_TRUE(fails_with(head + "redis = \"127.0.0.1:6379\"\n" + seeds, "9:17", "not several"));
+  EXPECT_TRUE(
+      fails_with(head + "sentinels = [\"127.0.0.1:26379\"]\n" + seeds, "9:17", "not several"));
+  EXPECT_TRUE(fails_with(head + seeds + "database = 2\n", "9:12",
+                         "'database' does not apply to a Redis Cluster"));
+  EXPECT_TRUE(fails_with(head + seeds + "master_name = \"edge\"\n", "9:15",
+                         "'master_name' applies only with 'sentinels'"));
+  EXPECT_TRUE(fails_with(head + "cluster_nodes = []\n", "8:17", "at least one node"));
+  EXPECT_TRUE(
+      fails_with(head + "cluster_nodes = [\"redis.example:7000\"]\n", "8:18", "invalid address"));
+  EXPECT_TRUE(fails_with(head + "cluster_nodes = [\"127.0.0.1:7000\", \"127.0.0.1:7000\"]\n",
+                         "8:36", "node 127.0.0.1:7000 is listed twice"));
+  EXPECT_TRUE(fails_with(head + "cluster_nodes = 7000\n", "8:17", "must be an array of strings"));
 }
 
 // ---------------------------------------------------------------------------------------------
