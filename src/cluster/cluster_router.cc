@@ -28,6 +28,11 @@ void cluster_stats::roles(const std::vector<slot_range>& map) {
       now.emplace(e.str(), false);
     }
   }
+  for (auto& [name, v] : nodes_) {
+    if (!now.contains(name)) {
+      v.master = false;  // gone from the map (a failed master, a removed node)
+    }
+  }
   for (const auto& [name, master] : now) {
     auto [it, added] = nodes_.try_emplace(name);
     node_view& v = it->second;
@@ -67,6 +72,7 @@ cluster_router::~cluster_router() {
     }
   }
   nodes_.clear();  // pending commands complete now, with shutting_down
+  retired_.clear();
 }
 
 void cluster_router::start() {
@@ -104,22 +110,36 @@ void cluster_router::refresh() {
   refresh_timer_.cancel();
   refresh_at_ = {};
   refresh_wanted_ = false;
-  // The masters first (they know the map best), then the replicas, then the seeds.
-  std::vector<redis_endpoint> ask = masters_;
-  for (const auto& n : nodes_) {
-    if (std::find(ask.begin(), ask.end(), n->ep) == ask.end()) {
-      ask.push_back(n->ep);
+  // The node that gave the last map first, then the masters (they know the map best), the
+  // replicas, the nodes reached by redirections and the seeds.
+  std::vector<redis_endpoint> ask;
+  auto add = [&ask](const redis_endpoint& e) {
+    if (std::find(ask.begin(), ask.end(), e) == ask.end()) {
+      ask.push_back(e);
     }
+  };
+  if (answered_) {
+    add(*answered_);
   }
-  for (const auto& s : opts_.cluster_nodes) {
-    if (std::find(ask.begin(), ask.end(), s) == ask.end()) {
-      ask.push_back(s);
-    }
+  for (const auto& e : masters_) {
+    add(e);
+  }
+  for (const auto& e : replicas_) {
+    add(e);
+  }
+  for (const auto& n : nodes_) {
+    add(n->ep);
+  }
+  for (const auto& e : opts_.cluster_nodes) {
+    add(e);
   }
   asker_.ask(
-      std::move(ask), ask_next_, {"CLUSTER", "SLOTS"},
+      ask, 0, {"CLUSTER", "SLOTS"},
       [this](const redis_reply& r, const redis_endpoint& from, std::string& why) {
         read_ = parse_cluster_slots(r, from, why);
+        if (read_) {
+          answered_ = from;
+        }
         return read_.has_value();
       },
       [this, alive = alive_](std::optional<std::size_t> which, const std::string& errors) {
@@ -138,7 +158,6 @@ void cluster_router::refresh() {
           return;
         }
         retry_ = opts_.reconnect_min;
-        ask_next_ = 0;  // the masters of the new map come first next time
         if (!last_error_.empty()) {
           spdlog::info("redis cluster: slot map read");
           last_error_.clear();
@@ -221,12 +240,14 @@ void cluster_router::apply(std::vector<slot_range> map) {
     stats_->map_read();
     stats_->roles(map);
   }
-  std::vector<redis_endpoint> masters;
+  std::vector<redis_endpoint> masters, replicas;
   for (const slot_range& r : map) {
     if (std::find(masters.begin(), masters.end(), r.master) == masters.end()) {
       masters.push_back(r.master);
     }
+    replicas.insert(replicas.end(), r.replicas.begin(), r.replicas.end());
   }
+  replicas_ = std::move(replicas);
   // Nodes that are no master any more are closed (their pending commands fail, later); the
   // others keep their connections and their indexes are rebuilt.
   std::vector<std::unique_ptr<node>> keep;
@@ -269,13 +290,40 @@ void cluster_router::retire(std::unique_ptr<node> n) {
   if (n->up && stats_) {
     stats_->connection(n->ep, -1);
   }
+  n->up = false;
   n->retired = true;
-  // Possibly inside one of its client's callbacks: destroyed later, on this thread.
-  asio::post(ioc_, [p = std::shared_ptr<node>(std::move(n))] {});
+  node* raw = n.get();
+  retired_.push_back(std::move(n));
+  // Its replies already on their way still arrive (a redirection among them is followed);
+  // then it goes. Not inside one of its client's callbacks: from a timer.
+  after(opts_.command_timeout,
+        [this, raw] { std::erase_if(retired_, [raw](const auto& r) { return r.get() == raw; }); });
+}
+
+void cluster_router::later(handler h, std::function<void(handler)> f) {
+  auto t = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(20));
+  t->async_wait([t, alive = alive_, h = std::move(h), f = std::move(f)](const error_code&) mutable {
+    if (!*alive) {
+      h(make_error_code(redis_errc::shutting_down), redis_reply{});
+      return;
+    }
+    f(std::move(h));
+  });
+}
+
+void cluster_router::after(std::chrono::milliseconds delay, std::function<void()> f) {
+  auto t = std::make_shared<asio::steady_timer>(ioc_, delay);
+  t->async_wait([t, alive = alive_, f = std::move(f)](const error_code& ec) {
+    if (!ec && *alive) {
+      f();
+    }
+  });
 }
 
 void cluster_router::fail_later(handler h, redis_errc e) {
-  asio::post(ioc_, [h = std::move(h), e] { h(make_error_code(e), redis_reply{}); });
+  if (h) {
+    asio::post(ioc_, [h = std::move(h), e] { h(make_error_code(e), redis_reply{}); });
+  }
 }
 
 std::vector<redis_endpoint> cluster_router::masters() const {
@@ -362,6 +410,9 @@ void cluster_router::send(node& n, std::shared_ptr<std::vector<std::string>> arg
 void cluster_router::on_reply(const redis_endpoint& from,
                               std::shared_ptr<std::vector<std::string>> argv, handler h, int hops,
                               const error_code& ec, const redis_reply& r) {
+  if (!h) {
+    h = [](const error_code&, const redis_reply&) {};  // still followed: ASKING pairs, MOVED
+  }
   if (ec || !r.is_error() || hops >= kMaxHops) {
     h(ec, r);
     return;
@@ -378,20 +429,23 @@ void cluster_router::on_reply(const redis_endpoint& from,
       slots_[rd->slot] = index_of(to.ep);
       refresh_soon();
     }
+    if (!to.client->ready()) {
+      // A node this worker was not connected to (a promoted replica, a new master): its
+      // connection is being made; send once it is up, a few pauses at most.
+      const redis_endpoint target = to.ep;
+      const bool ask = rd->ask;
+      later(std::move(h), [this, target, ask, argv = std::move(argv), hops](handler h2) {
+        send(node_at(target), argv, std::move(h2), hops + 1, ask);
+      });
+      return;
+    }
     send(to, std::move(argv), std::move(h), hops + 1, rd->ask);
     return;
   }
   if (r.str.starts_with("TRYAGAIN")) {
     // Keys of one slot on both sides of a migration: shortly it is one side.
-    auto t = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(20));
-    t->async_wait([this, alive = alive_, t, argv = std::move(argv), h = std::move(h),
-                   hops](const error_code&) mutable {
-      if (!*alive) {
-        h(make_error_code(redis_errc::shutting_down), redis_reply{});
-        return;
-      }
-      const command_route route = route_of(*argv);
-      to_slot(route.slot, std::move(argv), std::move(h), hops + 1);
+    later(std::move(h), [this, argv = std::move(argv), hops](handler h2) {
+      to_slot(route_of(*argv).slot, argv, std::move(h2), hops + 1);
     });
     return;
   }

@@ -6,10 +6,11 @@
 // replicas first, then the seeds) until one answers with a valid map. It is read again after a
 // MOVED, a CLUSTERDOWN, a lost node connection (a failover may have promoted its replica: the
 // map is then read every reconnect_min doubling to one second until every master is connected
-// again) and every `refresh` anyway. A MOVED moves its slot at once and sends the command again
+// again) and every map_refresh anyway. A MOVED moves its slot at once and sends the command again
 // to the new owner; an ASK sends ASKING and the command to the importing node, leaving the map
-// as it is; TRYAGAIN (keys of one slot half migrated) retries after a short pause. At most five
-// redirections per command; then its caller gets the last error reply.
+// as it is; TRYAGAIN (keys of one slot half migrated) retries after a short pause, and so does a
+// redirection to a node whose connection is still being made. At most five redirections or
+// retries per command; then its caller gets the last error reply (or not_connected).
 //
 // Ready (the owner's on_ready hooks run) once a map was read and every master's first
 // connection attempt has ended; the map is kept across failures (its nodes' connections
@@ -112,6 +113,10 @@ class cluster_router {
   void split(std::vector<std::string> argv, handler h);
   void fail_later(handler h, redis_errc e);
   void retire(std::unique_ptr<node> n);
+  // Runs f after `delay` unless the router is gone by then.
+  void after(std::chrono::milliseconds delay, std::function<void()> f);
+  // A retry: f(h) after a 20 ms pause; h(shutting_down) if the router is gone by then.
+  void later(handler h, std::function<void(handler)> f);
 
   asio::io_context& ioc_;
   redis_options opts_;
@@ -120,6 +125,11 @@ class cluster_router {
   std::vector<std::unique_ptr<node>> nodes_;  // index: slots_'s value; kept while in a map
   std::array<std::uint16_t, kClusterSlots> slots_;
   std::vector<redis_endpoint> masters_;
+  std::vector<redis_endpoint> replicas_;    // of the current map: asked after the masters
+  std::optional<redis_endpoint> answered_;  // the node that gave the last map: asked first
+  // Nodes out of the map, kept for command_timeout so that replies already on their way
+  // (possibly redirections) still arrive; destroyed with the router at the latest.
+  std::vector<std::unique_ptr<node>> retired_;
   bool have_map_ = false, ready_ = false, started_ = false;
   redis_asker asker_;
   std::optional<std::vector<slot_range>> read_;  // the accepted answer of the running round
@@ -128,7 +138,6 @@ class cluster_router {
   std::chrono::steady_clock::time_point refresh_at_;  // when the armed timer fires
   std::chrono::milliseconds retry_;                   // after a failed read
   std::chrono::milliseconds degraded_;                // while a master is not connected
-  std::size_t ask_next_ = 0;
   std::size_t any_next_ = 0;
   std::string last_error_;
   std::uint64_t redirects_ = 0;

@@ -436,6 +436,7 @@ void redis_client::connect_target() {
       redisAsyncFree(ac);
     }
     ++counters_.connect_failures;
+    note_failure("cannot connect: " + last_error_);  // refused at once: the owner hears it too
     schedule_reconnect();
     return;
   }

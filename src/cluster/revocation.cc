@@ -594,6 +594,7 @@ void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, 
       }
       const bool deleted_ok = !ec && r.type == redis_reply::kind::integer;
       if (!deleted_ok) {
+        errors_.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("fleet revocation: DEL failed: {}", ec ? ec.message() : r.str);
       }
       const long long deleted = deleted_ok ? r.integer : -1;
@@ -602,11 +603,12 @@ void revocation_sync::revoke_id(std::vector<std::vector<std::string>> commands, 
         if (!*alive) {
           return;
         }
-        const bool ok = !ec2 && r2.type == redis_reply::kind::integer && deleted >= 0;
-        if (!ok) {
+        const bool published = !ec2 && r2.type == redis_reply::kind::integer;
+        if (!published) {
           errors_.fetch_add(1, std::memory_order_relaxed);
           spdlog::warn("fleet revocation: PUBLISH failed: {}", ec2 ? ec2.message() : r2.str);
         }
+        const bool ok = published && deleted >= 0;
         if (done) {
           done(ok ? fleet_ack::accepted : fleet_ack::unavailable, std::max<long long>(deleted, 0));
         }
@@ -642,11 +644,16 @@ void revocation_sync::unlink_batch(std::vector<redis_endpoint> masters, std::siz
         }
         if (ec || r.type != redis_reply::kind::array || r.elements.size() != 2 ||
             r.elements[1].type != redis_reply::kind::array) {
-          spdlog::warn("fleet: deleting session entries stopped after {} at {} ({})", deleted,
-                       node.str(),
-                       ec             ? ec.message()
-                       : r.is_error() ? r.str
-                                      : "bad SCAN reply");
+          spdlog::warn(
+              "fleet: deleting session entries on {} stopped ({}); the rest there stay until "
+              "their TTL (refused anyway)",
+              node.str(),
+              ec             ? ec.message()
+              : r.is_error() ? r.str
+                             : "bad SCAN reply");
+          if (at + 1 < masters.size()) {
+            unlink_batch(std::move(masters), at + 1, "0", deleted);  // the other masters still
+          }
           return;
         }
         std::string next = r.elements[0].str;

@@ -5,13 +5,16 @@
 // it), looked at as a pub/sub push (subscription_payload), and decoded as the answer to a
 // session lookup (session_store::open_reply: the sealed session value, opened with the fleet
 // sealer under its Redis key), whose bytes then go to tls::session_from_cache_bytes as a fleet
-// hit would.
+// hit would. Each reply is also read as a Redis Cluster slot map (parse_cluster_slots: an
+// accepted map has every slot at most once, each range in order, addresses and ports valid)
+// and, as an error reply, as a MOVED/ASK redirection (parse_redirect).
 // Seeds: TLSFRONT_FUZZ_WRITE_SEEDS=<dir> redis_reply_fuzz -runs=0 writes a sealed-session reply.
 #include <hiredis/hiredis.h>
 #include <openssl/ssl.h>
 
 #include <string>
 
+#include "cluster/cluster_slots.h"
 #include "cluster/fleet_secret.h"
 #include "cluster/redis_client.h"
 #include "cluster/session_store.h"
@@ -47,6 +50,27 @@ void use_reply(const redisReply& raw) {
   const cluster::redis_reply r = cluster::to_redis_reply(raw);
   check(depth(r) <= 16, "a reply deeper than hiredis nests");
   (void)cluster::subscription_payload(raw);
+  std::string why;
+  const cluster::redis_endpoint asked{"127.0.0.1", 7000};
+  if (auto map = cluster::parse_cluster_slots(r, asked, why)) {
+    check(!map->empty(), "an empty slot map accepted");
+    std::size_t slots = 0;
+    for (const auto& range : *map) {
+      check(range.first <= range.last && range.last < cluster::kClusterSlots,
+            "a slot range out of order or out of 0..16383");
+      check(!range.master.host.empty() && range.master.port != 0, "a master without an address");
+      slots += range.last - range.first + 1u;
+    }
+    check(slots <= cluster::kClusterSlots, "a slot served twice");
+  } else {
+    check(!why.empty(), "a refused slot map without a reason");
+  }
+  if (r.is_error()) {
+    if (auto rd = cluster::parse_redirect(r.str, "10.0.0.1")) {
+      check(rd->slot < cluster::kClusterSlots && rd->to.port != 0 && !rd->to.host.empty(),
+            "a redirection to no slot or no address");
+    }
+  }
   std::string session;
   const auto outcome =
       cluster::session_store::open_reply(session_sealer(), kRedisKey, {}, r, session);

@@ -203,6 +203,48 @@ TEST_F(ClusterRouter, AMovedSlotIsFollowedAndAHalfMigratedSlotIsAskedOfItsTarget
   ASSERT_TRUE(run_until([&] { return o.node_stats->maps_read() >= 2; }));
 }
 
+// A master of the map that cannot be reached does not hold the client back: it becomes ready
+// once every master's first attempt ended, the other masters' slots work, and that master's
+// slots fail at once (not_connected) until the cluster promotes its replica.
+TEST_F(ClusterRouter, AMasterDownAtStartLeavesTheOtherSlotsWorking) {
+  redis_cluster c;
+  ASSERT_TRUE(c.created());
+  redis_server* dead = c.masters().front();
+  dead->kill();  // the others still list it (cluster-node-timeout: 1 s)
+  std::vector<redis_endpoint> seeds;
+  for (const auto& n : c.nodes) {
+    if (n.get() != dead) {
+      seeds.push_back({"127.0.0.1", static_cast<std::uint16_t>(n->port())});
+    }
+  }
+  redis_options o = opts_for(seeds);
+  redis_client client(ioc_, o);
+  client.start();
+  ASSERT_TRUE(run_until([&] { return client.ready(); }, 10s)) << client.last_error();
+  int ok = 0, down = 0;
+  for (int i = 0; i < 60; ++i) {
+    auto r = call(client, {"SET", "k" + std::to_string(i), "v"});
+    if (r.reply.is_ok()) {
+      ++ok;
+    } else if (r.ec == make_error_code(redis_errc::not_connected) || r.reply.is_error()) {
+      ++down;  // the dead master's slots (or CLUSTERDOWN once the others notice)
+    }
+  }
+  EXPECT_EQ(ok + down, 60);
+  // Once the replica is promoted the map is read again and every slot works.
+  EXPECT_TRUE(run_until(
+      [&] {
+        for (int i = 0; i < 60; ++i) {
+          if (!call(client, {"SET", "k" + std::to_string(i), "v"}).reply.is_ok()) {
+            return false;
+          }
+        }
+        return true;
+      },
+      30s));
+  EXPECT_GE(o.node_stats->nodes().size(), 3u);
+}
+
 TEST_F(ClusterRouter, SeedsThatAreNoClusterLeaveTheClientNotReadyUntilOneIs) {
   redis_server plain;  // answers CLUSTER SLOTS with "cluster support disabled"
   const int later = test::free_port();
