@@ -99,6 +99,7 @@ nodes=() seeds="" REDIS_PIDS[cluster]=""
 declare -A NODE_PID
 for i in 1 2 3 4 5 6; do
   np=$(free_port)
+  while [ "$np" -gt 55535 ]; do np=$(free_port); done  # its cluster bus port is np + 10000
   start_redis "$work/cluster$i" "$np" --cluster-enabled yes --cluster-config-file nodes.conf \
     --cluster-node-timeout 2000
   NODE_PID[$np]=$last_pid
