@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -29,8 +30,8 @@ namespace detail {
 
 void reader::read(const toml::table& root, config& out) {
   check_keys(root, "",
-             {"server", "admin", "log", "limits", "http", "http2", "session_cache", "tickets", "revocation",
-              "cluster", "listener", "pool", "route"});
+             {"server", "admin", "log", "limits", "http", "http2", "session_cache", "tickets",
+              "revocation", "cluster", "listener", "pool", "route"});
   if (const toml::node* n = root.get("server")) {
     read_server(as_table(*n, "server"), out.server);
   }
@@ -48,6 +49,12 @@ void reader::read(const toml::table& root, config& out) {
   }
   if (const toml::node* n = root.get("http2")) {
     read_http2(as_table(*n, "http2"), out.server.http2);
+  }
+  // A session that carries a client's certificate chain serializes to 1-3 KB, not 158 bytes:
+  // with client certificates on any listener, slot_bytes defaults to 2048 so their session IDs
+  // are still cached (an explicit slot_bytes wins).
+  if (any_client_auth(root)) {
+    out.server.session_cache.slot_bytes = client_auth_slot_bytes;
   }
   if (const toml::node* n = root.get("session_cache")) {
     read_session_cache(as_table(*n, "session_cache"), out.server);
@@ -88,6 +95,21 @@ void reader::read(const toml::table& root, config& out) {
       fail(*n, "listener names unknown pool " + single_quoted(name));
     }
   }
+}
+
+// Some [[listener]] sets client_auth to something other than "off" (read properly, with its
+// errors, by read_listener_client_auth()).
+bool reader::any_client_auth(const toml::table& root) {
+  const toml::array* list = root.get_as<toml::array>("listener");
+  if (list == nullptr) {
+    return false;
+  }
+  return std::any_of(list->begin(), list->end(), [](const toml::node& l) {
+    const toml::table* t = l.as_table();
+    const toml::node* n = t != nullptr ? t->get("client_auth") : nullptr;
+    const std::optional<std::string> v = n != nullptr ? n->value<std::string>() : std::nullopt;
+    return v.has_value() && *v != "off";
+  });
 }
 
 // A secret kept in its own file (a password, a token): the whole file, trailing line breaks
@@ -146,8 +168,8 @@ load_result load_string(std::string_view text, const std::string& path) {
     reader r(std::filesystem::path(path).parent_path());
     r.read(root, c);
     c.warnings = r.take_warnings();
-    for (const char* section : {"server", "session_cache", "tickets", "revocation", "cluster", "admin",
-                                "log"}) {
+    for (const char* section :
+         {"server", "session_cache", "tickets", "revocation", "cluster", "admin", "log"}) {
       std::ostringstream printed;
       if (const toml::node* n = root.get(section)) {
         printed << *n->as_table();

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <ctime>
 #include <string>
 #include <utility>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "proxy/proxy_protocol.h"
 #include "tls/certificate.h"
 #include "tls/cipher_policy.h"
+#include "tls/client_auth.h"
 
 namespace tlsfront::config::detail {
 
@@ -89,10 +91,29 @@ void reader::read_listener_mode(const toml::table& t, proxy::listener_options& o
 
 void reader::read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out) {
   check_keys(t, "listener",
-             {"name", "listen", "min_tls", "max_tls", "ciphers", "curves", "alpn",
-              "handshake_timeout", "session_tickets", "certificate", "mode", "pool",
-              "proxy_protocol", "trusted_proxies", "drop_client_headers", "allow_encoded_slashes",
-              "early_data", "max_early_data", "early_data_window"});
+             {"name",
+              "listen",
+              "min_tls",
+              "max_tls",
+              "ciphers",
+              "curves",
+              "alpn",
+              "handshake_timeout",
+              "session_tickets",
+              "certificate",
+              "mode",
+              "pool",
+              "proxy_protocol",
+              "trusted_proxies",
+              "drop_client_headers",
+              "allow_encoded_slashes",
+              "early_data",
+              "max_early_data",
+              "early_data_window",
+              "client_auth",
+              "client_ca",
+              "client_crl",
+              "client_verify_depth"});
   out.name = "listener" + std::to_string(index);
   if (const toml::node* n = t.get("name")) {
     out.name = as_nonempty_string(*n, "name");
@@ -160,6 +181,7 @@ void reader::read_listener(const toml::table& t, std::size_t index, proxy::liste
                [](const toml::node& n) { return as_bool(n, "session_tickets"); });
   tls.session_timeout = session_timeout_;
   read_listener_early_data(t, out);
+  read_listener_client_auth(t, out);
 
   const toml::node* certs = t.get("certificate");
   if (certs == nullptr) {
@@ -216,6 +238,53 @@ void reader::read_listener_early_data(const toml::table& t, proxy::listener_opti
   }
   if (!out.tls.session_tickets) {
     fail(on, "'early_data' needs session_tickets = true (0-RTT resumes a TLS 1.3 ticket)");
+  }
+}
+
+// Client certificates: client_auth, client_ca, client_crl, client_verify_depth
+// (tls/client_auth.h). The bundle and the CRLs are loaded here, so a bad file is refused with
+// its key's position rather than at startup.
+void reader::read_listener_client_auth(const toml::table& t, proxy::listener_options& out) {
+  using mode = tls::client_auth_options::mode_kind;
+  tls::client_auth_options& a = out.tls.client_auth;
+  const toml::node* on = t.get("client_auth");
+  if (on != nullptr) {
+    const std::string v = as_string(*on, "client_auth");
+    if (v == "optional") {
+      a.mode = mode::optional;
+    } else if (v == "required") {
+      a.mode = mode::required;
+    } else if (v != "off") {
+      fail(*on,
+           "'client_auth' must be \"off\", \"optional\" or \"required\", not " + double_quoted(v));
+    }
+  }
+  optional_integer(t, "client_verify_depth", 1, 16, a.verify_depth);
+  const toml::node* ca = t.get("client_ca");
+  const toml::node* crl = t.get("client_crl");
+  if (a.mode == mode::off) {
+    for (const char* key : {"client_ca", "client_crl", "client_verify_depth"}) {
+      if (const toml::node* n = t.get(key)) {
+        fail(*n, single_quoted(key) + " needs client_auth = \"optional\" or \"required\"");
+      }
+    }
+    return;
+  }
+  if (ca == nullptr) {
+    fail(*on, "client_auth = " + double_quoted(as_string(*on, "client_auth")) +
+                  " needs 'client_ca', the PEM bundle of the CAs client certificates are "
+                  "verified against");
+  }
+  a.ca_file = resolve(as_nonempty_string(*ca, "client_ca"));
+  if (crl != nullptr) {
+    a.crl_file = resolve(as_nonempty_string(*crl, "client_crl"));
+  }
+  tls::client_trust trust;
+  std::string error;
+  tls::client_trust_part part = tls::client_trust_part::ca;
+  if (!tls::load_client_trust(a, static_cast<std::int64_t>(std::time(nullptr)), trust, error,
+                              &part)) {
+    fail(part == tls::client_trust_part::crl ? *crl : *ca, error);
   }
 }
 

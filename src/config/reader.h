@@ -104,6 +104,9 @@ class reader {
 
   void read_listener(const toml::table& t, std::size_t index, proxy::listener_options& out);
   void read_listener_early_data(const toml::table& t, proxy::listener_options& out);
+  void read_listener_client_auth(const toml::table& t, proxy::listener_options& out);
+  static bool any_client_auth(const toml::table& root);
+  static constexpr std::size_t client_auth_slot_bytes = 2048;
 
   // A listener's request rules (http mode): the client fields dropped before forwarding and
   // whether encoded slashes may stay in a path.

@@ -1,7 +1,9 @@
 #include <openssl/mem.h>
 
 #include <algorithm>
+#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/reader.h"
@@ -187,7 +189,8 @@ namespace tlsfront::config::detail {
 // fields tlsfront frames, routes or forwards by itself (a backend must not be able to turn
 // them into a logout, nor the handle into a Host).
 void reader::read_http(const toml::table& t, proxy::session_header_options& out) {
-  check_keys(t, "http", {"session_header", "logout_header"});
+  check_keys(t, "http",
+             {"session_header", "logout_header", "client_cert_header", "client_verify_header"});
   static constexpr std::string_view reserved[] = {"host",
                                                   "content-length",
                                                   "transfer-encoding",
@@ -222,20 +225,34 @@ void reader::read_http(const toml::table& t, proxy::session_header_options& out)
     }
     value = std::move(v);
   };
-  read_name("session_header", out.session_header);
-  read_name("logout_header", out.logout_header);
-  if (http::iequals(out.session_header, out.logout_header)) {
-    const toml::node* at = t.get("logout_header");
-    fail(at != nullptr ? *at : *t.get("session_header"),
-         "'session_header' and 'logout_header' must be different fields");
+  const std::pair<std::string_view, std::string*> names[] = {
+      {"session_header", &out.session_header},
+      {"logout_header", &out.logout_header},
+      {"client_cert_header", &out.client_cert_header},
+      {"client_verify_header", &out.client_verify_header}};
+  for (const auto& [key, value] : names) {
+    read_name(key, *value);
+  }
+  for (std::size_t i = 0; i < std::size(names); ++i) {
+    for (std::size_t j = i + 1; j < std::size(names); ++j) {
+      if (http::iequals(*names[i].second, *names[j].second)) {
+        const toml::node* at = t.get(names[j].first);
+        fail(at != nullptr ? *at : *t.get(names[i].first), single_quoted(names[i].first) + " and " +
+                                                               single_quoted(names[j].first) +
+                                                               " must be different fields");
+      }
+    }
   }
 }
 
-// Both session-handle fields are tlsfront's: never forwarded from a client, on any listener.
+// The session-handle and client-certificate fields are tlsfront's: never forwarded from a
+// client, on any listener (a listener without client certificates must not let a client claim
+// one either).
 void reader::drop_session_fields(proxy::server_options& s) {
   for (proxy::listener_options& l : s.listeners) {
     for (const std::string* name :
-         {&s.session_headers.session_header, &s.session_headers.logout_header}) {
+         {&s.session_headers.session_header, &s.session_headers.logout_header,
+          &s.session_headers.client_cert_header, &s.session_headers.client_verify_header}) {
       const bool listed =
           std::any_of(l.drop_client_headers.begin(), l.drop_client_headers.end(),
                       [&](const std::string& d) { return http::iequals(d, *name); });

@@ -119,6 +119,12 @@ void build_backend_request(const message_head& head, const forwarded_info& fwd,
   if (!fwd.session_header.empty() && !fwd.session_handle.empty()) {
     append_field(out, fwd.session_header, fwd.session_handle);
   }
+  if (!fwd.client_verify_header.empty() && !fwd.client_verify.empty()) {
+    append_field(out, fwd.client_verify_header, fwd.client_verify);
+  }
+  if (!fwd.client_cert_header.empty() && !fwd.client_cert.empty()) {
+    append_field(out, fwd.client_cert_header, fwd.client_cert);
+  }
   if (fwd.early_data) {
     append_field(out, "Early-Data", "1");
   }

@@ -39,6 +39,12 @@ struct forwarded_info {
   // handle, 16 hex digits; client-sent fields of that name are dropped through `drop`).
   std::string_view session_header = {};
   std::string_view session_handle = {};
+  // Each pair non-empty: "<name>: <value>" added (the client certificate and whether it
+  // verified; client-sent fields of those names are dropped through `drop`).
+  std::string_view client_cert_header = {};
+  std::string_view client_cert = {};
+  std::string_view client_verify_header = {};
+  std::string_view client_verify = {};
   // The request goes to the backend before the client's handshake completed (0-RTT): adds
   // "Early-Data: 1" (RFC 8470 §5.1). A client-sent Early-Data field is always dropped.
   bool early_data = false;

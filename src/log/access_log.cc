@@ -38,9 +38,9 @@ void write_access(const access_record& r) {
   line += " sni=";
   append_quoted(line, r.sni.empty() ? std::string_view("-") : r.sni);
   line += " tls=";
-  line += r.tls_version;
+  line += r.tls_version.empty() ? std::string_view("-") : r.tls_version;
   line += " cipher=";
-  line += r.cipher;
+  line += r.cipher.empty() ? std::string_view("-") : r.cipher;
   line += " resumed=";
   line += r.resumed;
   line += " handshake_us=" + std::to_string(r.handshake_us);
@@ -57,6 +57,14 @@ void write_access(const access_record& r) {
   line += " upstream=";
   line += r.upstream.empty() ? std::string_view("-") : r.upstream;
   line += " duration_us=" + std::to_string(r.duration_us);
+  if (!r.client_cert.empty()) {
+    line += " client_cert=";
+    line += r.client_cert;
+  }
+  if (!r.client_subject.empty()) {
+    line += " client_subject=";
+    append_quoted(line, r.client_subject);
+  }
   if (r.aborted) {
     line += " aborted=1";
   }

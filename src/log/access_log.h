@@ -24,6 +24,11 @@ struct access_record {
   std::uint64_t bytes_received = 0;  // request body bytes from the client
   std::string_view upstream;         // backend ip:port or "-"
   std::int64_t duration_us = 0;
+  // Listeners with client certificates (tls/client_auth.h): ` client_cert=<result>` and
+  // ` client_subject="<RFC 2253 subject>"` (when the client sent one) follow duration_us;
+  // both left out when empty.
+  std::string_view client_cert;
+  std::string_view client_subject;
   // The response broke off after its head (backend framing error or close, client gone or cut
   // by client_write_timeout; a tunnel cut by a timeout or an error): ` aborted=1` ends the line,
   // and bytes_sent is what the client got, not what the head announced.

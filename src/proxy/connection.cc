@@ -116,9 +116,19 @@ asio::awaitable<bool> connection::handshake() {
       listener_.handshake_failures->inc();
     }
     spdlog::debug("{}: handshake failed: {}", peer_, client_wd_.fired() ? "timeout" : ec.message());
+    const tls::client_cert_result cert = tls_.info().client_cert;
+    if (tls::is_client_cert_failure(cert) && client_auth_on()) {
+      listener_.client_certs[static_cast<int>(cert)]->inc();
+      request_record rec;
+      rec.protocol = "-";
+      record_request(rec, 0);  // the access-log line of a refused client certificate
+    }
     co_return false;
   }
   const tls::handshake_info& info = tls_.info();
+  if (core::counter* c = listener_.client_certs[static_cast<int>(info.client_cert)]) {
+    c->inc();  // verified or none (null for not_asked)
+  }
   int v = SSL_version(tls_.native()) >= TLS1_3_VERSION ? 1 : 0;
   listener_.handshakes[v][static_cast<int>(info.resumed)]->inc();
   listener_.handshake_us->observe(static_cast<double>(info.handshake_us));
@@ -183,6 +193,17 @@ void connection::session_fields(const router::target& route, http::forwarded_inf
   req.session_handle = h;
   req.session_header = names.session_header;
   req.logout_header = names.logout_header;
+  if (client_auth_on()) {
+    const bool verified = tls_.info().client_cert == tls::client_cert_result::verified;
+    fwd.client_verify_header = names.client_verify_header;
+    fwd.client_verify = verified ? "SUCCESS" : "NONE";
+    if (verified && !client_cert_made_) {
+      tls::describe_client_certificate(tls_.native(), client_cert_text_);
+      client_cert_made_ = true;
+    }
+    fwd.client_cert_header = names.client_cert_header;
+    fwd.client_cert = client_cert_text_;
+  }
   if (!route.send_session_handle || h == 0) {
     return;
   }
@@ -370,6 +391,10 @@ void connection::record_request(const request_record& rec, int status) {
   r.aborted = rec.aborted;
   r.upstream = upstream;
   r.duration_us = micros_since(rec.start);
+  if (client_auth_on()) {
+    r.client_cert = tls::client_cert_result_name(info.client_cert);
+    r.client_subject = info.client_subject;
+  }
   log::write_access(r);
 }
 

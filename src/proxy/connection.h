@@ -134,6 +134,10 @@ class connection {
   // A request is over: counted by protocol and status class (HTTP only), and one access-log
   // line (when the access log is on). `status` 0: a tcp-mode tunnel.
   void record_request(const request_record& r, int status);
+  // The listener asks for client certificates (tls/client_auth.h).
+  bool client_auth_on() const {
+    return listener_.opts.tls.client_auth.mode != tls::client_auth_options::mode_kind::off;
+  }
 
  private:
   // Trusted peers: reads the PROXY header in front of the TLS bytes (consuming nothing past
@@ -167,6 +171,8 @@ class connection {
   read_buffer in_;            // client bytes read, not yet parsed or relayed
   char handle_hex_[16] = {};  // the session handle's text, made at its first use
   bool handle_hex_made_ = false;
+  std::string client_cert_text_;  // the client certificate's header value, made at first use
+  bool client_cert_made_ = false;
   bool too_large_counted_ = false;
   bool trusted_peer_ = false;  // the peer is one of trusted_proxies (a PROXY header came first)  //
                                // early bytes went past max_early_data (counted once)

@@ -83,6 +83,10 @@ struct route_options {
 struct session_header_options {
   std::string session_header = "TLS-Session";
   std::string logout_header = "TLS-Logout";
+  // Listeners with client certificates (tls/client_auth.h): the verified certificate, in the
+  // shape of Envoy's x-forwarded-client-cert, and SUCCESS or NONE.
+  std::string client_cert_header = "X-Forwarded-Client-Cert";
+  std::string client_verify_header = "X-Client-Verify";
 };
 
 struct limits_options {

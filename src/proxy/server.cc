@@ -164,6 +164,15 @@ std::shared_ptr<snapshot> server::build(const server_options& opts, std::string&
     lr.proxy_header_errors = &metrics.add_counter(
         "tlsfront_proxy_protocol_errors_total",
         "Connections from trusted proxies closed for a missing or malformed PROXY header", l);
+    if (lo.tls.client_auth.mode != tls::client_auth_options::mode_kind::off) {
+      for (std::size_t r = 1; r < tls::client_cert_result_count; ++r) {
+        lr.client_certs[r] = &metrics.add_counter(
+            "tlsfront_client_certificates_total",
+            "TLS handshakes by what became of the client certificate (failures by reason)",
+            l + ",result=\"" +
+                tls::client_cert_result_name(static_cast<tls::client_cert_result>(r)) + "\"");
+      }
+    }
     register_limit_metrics(lr, l, metrics);
     if (lo.mode == listener_options::mode_kind::tcp) {
       auto it = std::find(pool_names.begin(), pool_names.end(), lo.pool);

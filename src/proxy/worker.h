@@ -34,6 +34,7 @@
 #include "proxy/handle_revoker.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
+#include "tls/client_auth.h"
 #include "tls/server_context.h"
 
 namespace tlsfront::proxy {
@@ -51,7 +52,10 @@ struct listener_runtime {
   core::counter* handshakes[2][3] = {};  // [TLS 1.2, 1.3][none, id, ticket]
   core::histogram* handshake_us = nullptr;
   core::counter* proxy_header_errors = nullptr;  // bad or missing PROXY headers from trusted peers
-  int pool = -1;                                 // tcp mode: index of the pool in the snapshot
+  // Mutual TLS (tls/client_auth.h): handshakes by what became of the client's certificate;
+  // all null when the listener's client_auth is off.
+  core::counter* client_certs[tls::client_cert_result_count] = {};
+  int pool = -1;  // tcp mode: index of the pool in the snapshot
   // Connections refused or cut for lack of resources (server.cc, register_limit_metrics()).
   core::counter* rejected = nullptr;               // closed at accept: max_connections reached
   core::counter* accept_errors[3] = {};            // accept(2) failed: [EMFILE, ENFILE, other]

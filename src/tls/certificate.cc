@@ -14,10 +14,26 @@
 namespace tlsfront::tls {
 namespace {
 
-struct file_closer {
-  void operator()(FILE* f) const { std::fclose(f); }
-};
-using file_ptr = std::unique_ptr<FILE, file_closer>;
+template <class T, class Read>
+bool read_pem_until_end(FILE* f, Read read, std::vector<bssl::UniquePtr<T>>& out,
+                        const std::string& what, std::string& error) {
+  for (;;) {
+    bssl::UniquePtr<T> item(read(f, nullptr, nullptr, nullptr));
+    if (!item) {
+      // End of file reads as PEM_R_NO_START_LINE; anything else is a damaged object.
+      uint32_t err = ERR_peek_last_error();
+      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        return true;
+      }
+      error = what + ": " + take_ssl_error();
+      return false;
+    }
+    out.push_back(std::move(item));
+  }
+}
+
+}  // namespace
 
 bool open_file(const std::string& path, file_ptr& out, std::string& error) {
   out.reset(std::fopen(path.c_str(), "rb"));
@@ -28,10 +44,18 @@ bool open_file(const std::string& path, file_ptr& out, std::string& error) {
   return true;
 }
 
-}  // namespace
+bool read_pem_certificates(FILE* f, std::vector<bssl::UniquePtr<X509>>& out,
+                           const std::string& what, std::string& error) {
+  return read_pem_until_end<X509>(f, &PEM_read_X509, out, what, error);
+}
 
-bool load_certificate(const certificate_options& opts, loaded_certificate& out,
-                      std::string& error, certificate_part* part) {
+bool read_pem_crls(FILE* f, std::vector<bssl::UniquePtr<X509_CRL>>& out, const std::string& what,
+                   std::string& error) {
+  return read_pem_until_end<X509_CRL>(f, &PEM_read_X509_CRL, out, what, error);
+}
+
+bool load_certificate(const certificate_options& opts, loaded_certificate& out, std::string& error,
+                      certificate_part* part) {
   ERR_clear_error();
   certificate_part ignored;
   certificate_part& at = part != nullptr ? *part : ignored;
@@ -46,19 +70,9 @@ bool load_certificate(const certificate_options& opts, loaded_certificate& out,
     return false;
   }
   out.chain.clear();
-  for (;;) {
-    bssl::UniquePtr<X509> extra(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
-    if (!extra) {
-      // End of file reads as PEM_R_NO_START_LINE; anything else is a damaged certificate.
-      uint32_t err = ERR_peek_last_error();
-      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
-        ERR_clear_error();
-        break;
-      }
-      error = "bad certificate in chain of " + opts.cert_file + ": " + take_ssl_error();
-      return false;
-    }
-    out.chain.push_back(std::move(extra));
+  if (!read_pem_certificates(f.get(), out.chain, "bad certificate in chain of " + opts.cert_file,
+                             error)) {
+    return false;
   }
 
   at = certificate_part::key;
@@ -73,8 +87,8 @@ bool load_certificate(const certificate_options& opts, loaded_certificate& out,
   }
   if (X509_check_private_key(out.leaf.get(), out.key.get()) != 1) {
     take_ssl_error();
-    error = "private key in " + opts.key_file + " does not match the certificate in " +
-            opts.cert_file;
+    error =
+        "private key in " + opts.key_file + " does not match the certificate in " + opts.cert_file;
     return false;
   }
 

@@ -5,12 +5,29 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "tls/options.h"
 
 namespace tlsfront::tls {
+
+struct file_closer {
+  void operator()(FILE* f) const { std::fclose(f); }
+};
+using file_ptr = std::unique_ptr<FILE, file_closer>;
+
+// Opens `path` for reading; false with `error` = "cannot read <path>: <why>".
+bool open_file(const std::string& path, file_ptr& out, std::string& error);
+
+// Reads the PEM certificates (or CRLs) left in `f` until its end, appending them to `out`.
+// False on a damaged one, with `error` = "<what>: <BoringSSL's reason>".
+bool read_pem_certificates(FILE* f, std::vector<bssl::UniquePtr<X509>>& out,
+                           const std::string& what, std::string& error);
+bool read_pem_crls(FILE* f, std::vector<bssl::UniquePtr<X509_CRL>>& out, const std::string& what,
+                   std::string& error);
 
 struct loaded_certificate {
   bssl::UniquePtr<X509> leaf;
@@ -27,8 +44,8 @@ enum class certificate_part { cert, key };
 // what is wrong ("cannot read /x/y.pem: No such file or directory", "private key in k.pem does
 // not match the certificate in c.pem", ...) and, if `part` is given, which file is at fault.
 // Never throws; clears the BoringSSL error queue.
-bool load_certificate(const certificate_options& opts, loaded_certificate& out,
-                      std::string& error, certificate_part* part = nullptr);
+bool load_certificate(const certificate_options& opts, loaded_certificate& out, std::string& error,
+                      certificate_part* part = nullptr);
 
 }  // namespace tlsfront::tls
 

@@ -98,8 +98,7 @@ auto async_edge_recv(IoObject& s, recv_fn fn, void* ctx, Token&& token) {
             } else if (r.error == EAGAIN || r.error == EWOULDBLOCK) {
               start();
             } else {
-              std::move(h)(boost::system::error_code(r.error, boost::system::system_category()),
-                           0);
+              std::move(h)(boost::system::error_code(r.error, boost::system::system_category()), 0);
             }
           }
         };

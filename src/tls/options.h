@@ -35,6 +35,18 @@ struct early_data_options {
 };
 inline constexpr std::size_t max_early_data_bytes = 14336;
 
+// Client certificates (mutual TLS, tls/client_auth.h), per listener.
+struct client_auth_options {
+  // off: no certificate asked for. optional: asked for; a client may send none, but one it
+  // sends must verify. required: a client without a verified certificate fails its handshake.
+  enum class mode_kind { off, optional, required } mode = mode_kind::off;
+  std::string ca_file;   // PEM bundle of the CA certificates trusted for client certificates
+  std::string crl_file;  // empty: no revocation check; else PEM CRLs, one per CA of the chain
+  // Most certificates between the client's and its trust anchor (OpenSSL's verify depth: 1
+  // allows the client certificate and one CA above it).
+  int verify_depth = 4;
+};
+
 struct listener_tls_options {
   // At least one. The one marked is_default (else the first) answers clients without SNI or
   // with a name no certificate covers.
@@ -58,6 +70,8 @@ struct listener_tls_options {
   std::chrono::seconds session_timeout{300};
   // TLS 1.3 0-RTT (tls/early_data.h).
   early_data_options early_data;
+  // Mutual TLS (tls/client_auth.h).
+  client_auth_options client_auth;
 };
 
 }  // namespace tlsfront::tls

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "tls/certificate.h"
 #include "tls/cipher_policy.h"
+#include "tls/client_auth.h"
 #include "tls/early_data.h"
 #include "tls/session_id_cache.h"
 #include "tls/ssl_error.h"
@@ -44,6 +46,13 @@ std::shared_ptr<server_context> server_context::create(
   }
 
   const std::string default_ciphers = default_tls12_ciphers;
+  const bool client_auth = opts.client_auth.mode != client_auth_options::mode_kind::off;
+  client_trust trust;
+  if (client_auth &&
+      !load_client_trust(opts.client_auth, static_cast<std::int64_t>(std::time(nullptr)), trust,
+                         error)) {
+    return nullptr;
+  }
   for (std::size_t i = 0; i < opts.certificates.size(); ++i) {
     const certificate_options& co = opts.certificates[i];
     loaded_certificate cert;
@@ -87,11 +96,26 @@ std::shared_ptr<server_context> server_context::create(
     }
     SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // A session made under one certificate must never resume under another: the session-ID
-    // context is a digest of this certificate (BoringSSL checks it on every resumption).
+    // context is a digest of this certificate (BoringSSL checks it on every resumption) and,
+    // with client certificates, of the client trust (tls/client_auth.h, RESUMPTION).
     uint8_t digest[SHA256_DIGEST_LENGTH];
     unsigned digest_len = 0;
     if (X509_digest(cert.leaf.get(), EVP_sha256(), digest, &digest_len) != 1 ||
-        SSL_CTX_set_session_id_context(c, digest, std::min<unsigned>(digest_len, 32)) != 1) {
+        digest_len != SHA256_DIGEST_LENGTH) {
+      error = "cannot digest certificate: " + take_ssl_error();
+      return nullptr;
+    }
+    if (client_auth) {
+      if (!attach_client_auth(c, opts.client_auth, trust, error)) {
+        return nullptr;
+      }
+      SHA256_CTX sha;
+      SHA256_Init(&sha);
+      SHA256_Update(&sha, digest, sizeof digest);
+      SHA256_Update(&sha, trust.digest.data(), trust.digest.size());
+      SHA256_Final(digest, &sha);
+    }
+    if (SSL_CTX_set_session_id_context(c, digest, sizeof digest) != 1) {
       error = "cannot set session context: " + take_ssl_error();
       return nullptr;
     }

@@ -162,6 +162,7 @@ asio::awaitable<error_code> stream::handshake() {
       co_await wait_for_claim();
       continue;  // the certificate callback runs again and takes the 0-RTT claim's answer
     }
+    note_client_cert_failure(ssl, info_);  // before classify() clears the error queue
     error_code ec = classify(e, r);
     bio_state_.hold = false;
     flush_output(bio_state_, false);  // the alert, if the socket takes it now
@@ -192,6 +193,7 @@ asio::awaitable<error_code> stream::handshake() {
     info_.resumed =
         SSL_version(ssl) < TLS1_3_VERSION && info_.cache_hit ? resumption::id : resumption::ticket;
   }
+  note_client_cert(ssl, info_);
   session_handle_of(ssl, info_);  // tickets and cache entries resolved it already, if any
   account_ticket_use(ssl, info_);
   co_return error_code{};

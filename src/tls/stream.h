@@ -22,6 +22,7 @@
 #include <string>
 #include <utility>
 
+#include "tls/client_auth.h"
 #include "tls/early_data.h"
 #include "tls/remote_session_store.h"
 #include "tls/socket_bio.h"
@@ -71,6 +72,9 @@ struct handshake_info {
   bool early_screened = false;  // screen_early_data decided, or started the claim below
   early_reason early_refused = early_reason::none;  // tlsfront's own refusal, if any
   std::shared_ptr<remote_claim> claim;              // the fleet claim this handshake made
+  // Mutual TLS (tls/client_auth.h): what became of the client's certificate.
+  client_cert_result client_cert = client_cert_result::not_asked;
+  std::string client_subject;  // RFC 2253 subject of the client's certificate, if it sent one
 };
 
 // The handshake_info of the stream that owns `ssl` (set as the SSL's app data), or nullptr.

@@ -321,6 +321,12 @@ tls_client::tls_client(int port, const options& opts) {
     error_ = "the client refused its cipher list " + opts.ciphers;
     return;
   }
+  if (!opts.cert_file.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx_.get(), opts.cert_file.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx_.get(), opts.key_file.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    error_ = "the client cannot load " + opts.cert_file;
+    return;
+  }
   ssl_.reset(SSL_new(ctx_.get()));
   SSL_set_app_data(ssl_.get(), this);
   if (!opts.sni.empty()) {
@@ -481,6 +487,11 @@ bool tls_client::send(const std::string& data) {
 int tls_client::read_some(char* buf, int n) {
   int r = SSL_read(ssl_.get(), buf, n);
   if (r <= 0) {
+    if (const uint32_t e = ERR_get_error(); e != 0) {
+      char text[256];
+      ERR_error_string_n(e, text, sizeof text);
+      error_ = std::string("read failed: ") + text;
+    }
     ERR_clear_error();
   }
   return r;

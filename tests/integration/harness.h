@@ -126,6 +126,8 @@ class tls_client {
     bool hold_finished = false;
     // The client's clock runs this many seconds ahead (its ticket age grows by as much).
     int clock_offset_s = 0;
+    // Mutual TLS: the certificate chain (PEM, leaf first) and key offered when asked.
+    std::string cert_file, key_file;
   };
   // TLS 1.2 only, no ticket extension: the server must resume (if at all) by session ID.
   static options session_id_only(const std::string& sni, SSL_SESSION* session = nullptr);
@@ -137,6 +139,8 @@ class tls_client {
   tls_client& operator=(const tls_client&) = delete;
 
   bool connected() const { return ok_; }
+  // What failed last: the handshake, or a read (a TLS 1.3 server's alert about the client's
+  // certificate arrives after the client's handshake completed).
   const std::string& error() const { return error_; }
   bool resumed() const;
   std::string peer_common_name() const;  // CN of the leaf the server sent

@@ -394,6 +394,12 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "max_early_data",
                                "early_data_window",
                                "early_data_methods",
+                               "client_auth",
+                               "client_ca",
+                               "client_crl",
+                               "client_verify_depth",
+                               "client_cert_header",
+                               "client_verify_header",
                                "cert",
                                "key",
                                "server_names",
@@ -1233,10 +1239,12 @@ TEST(config_load, listener_request_rules_and_their_defaults) {
   load_result r = load(minimal);
   ASSERT_TRUE(r.value) << r.error.to_string();
   const proxy::listener_options& d = r.value->server.listeners[0];
-  // The session-handle fields ([http]) are dropped on every listener, whatever it lists.
+  // The session-handle and client-certificate fields ([http]) are dropped on every listener,
+  // whatever it lists.
   EXPECT_EQ(d.drop_client_headers,
             (std::vector<std::string>{"Forwarded", "X-Real-IP", "True-Client-IP", "X-Client-IP",
-                                      "X-Forwarded-Port", "TLS-Session", "TLS-Logout"}));
+                                      "X-Forwarded-Port", "TLS-Session", "TLS-Logout",
+                                      "X-Forwarded-Client-Cert", "X-Client-Verify"}));
   EXPECT_FALSE(d.allow_encoded_slashes);
   EXPECT_TRUE(d.tls.ciphers.empty());  // tlsfront's default list, see tls/cipher_policy.h
   EXPECT_TRUE(r.value->warnings.empty());
@@ -1257,12 +1265,13 @@ drop_client_headers = []
   key = "@CERTS@/a.key"
 )");
   ASSERT_TRUE(r.value) << r.error.to_string();
-  EXPECT_EQ(
-      r.value->server.listeners[0].drop_client_headers,
-      (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP", "TLS-Session", "TLS-Logout"}));
+  EXPECT_EQ(r.value->server.listeners[0].drop_client_headers,
+            (std::vector<std::string>{"X-Real-IP", "CF-Connecting-IP", "TLS-Session", "TLS-Logout",
+                                      "X-Forwarded-Client-Cert", "X-Client-Verify"}));
   EXPECT_TRUE(r.value->server.listeners[0].allow_encoded_slashes);
   EXPECT_EQ(r.value->server.listeners[1].drop_client_headers,
-            (std::vector<std::string>{"TLS-Session", "TLS-Logout"}));
+            (std::vector<std::string>{"TLS-Session", "TLS-Logout", "X-Forwarded-Client-Cert",
+                                      "X-Client-Verify"}));
 
   const std::string head = "\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n";
   const std::string cert =
@@ -1698,6 +1707,109 @@ TEST(config_load, route_send_session_handle) {
   EXPECT_TRUE(r.value->server.routes.at(0).send_session_handle);
   EXPECT_TRUE(fails_with(base + "send_session_handle = 1\n", "11:23",
                          "'send_session_handle' must be a boolean"));
+}
+
+}  // namespace
+}  // namespace tlsfront::config
+
+namespace tlsfront::config {
+namespace {
+
+// A listener with client-certificate keys (lines 3 on) before its certificate.
+std::string client_auth_listener(const std::string& keys) {
+  return "\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n" + keys +
+         "  [[listener.certificate]]\n  cert = \"@CERTS@/a.crt\"\n  key = \"@CERTS@/a.key\"\n";
+}
+
+// Client certificates: the mode, the bundle, the CRLs and the depth are read; with client
+// certificates on, session-cache slots default to 2048 bytes (a session carries the chain).
+TEST(config_load, client_certificates) {
+  const load_result r = load(
+      client_auth_listener("client_auth = \"required\"\nclient_ca = \"@CERTS@/client-ca.pem\"\n"
+                           "client_crl = \"@CERTS@/client-crl.pem\"\nclient_verify_depth = 2\n"));
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const tls::client_auth_options& a = r.value->server.listeners[0].tls.client_auth;
+  EXPECT_EQ(a.mode, tls::client_auth_options::mode_kind::required);
+  EXPECT_EQ(a.ca_file, test::certs_dir() + "/client-ca.pem");
+  EXPECT_EQ(a.crl_file, test::certs_dir() + "/client-crl.pem");
+  EXPECT_EQ(a.verify_depth, 2);
+  EXPECT_EQ(r.value->server.session_cache.slot_bytes, 2048u);
+  const load_result explicit_slots = load(
+      client_auth_listener("client_auth = \"optional\"\nclient_ca = \"@CERTS@/client-ca.pem\"\n") +
+      "[session_cache]\nslot_bytes = 512\n");
+  ASSERT_TRUE(explicit_slots.value) << explicit_slots.error.to_string();
+  EXPECT_EQ(explicit_slots.value->server.listeners[0].tls.client_auth.mode,
+            tls::client_auth_options::mode_kind::optional);
+  EXPECT_EQ(explicit_slots.value->server.session_cache.slot_bytes, 512u);
+  const load_result off = load(std::string(minimal));
+  ASSERT_TRUE(off.value);
+  EXPECT_EQ(off.value->server.listeners[0].tls.client_auth.mode,
+            tls::client_auth_options::mode_kind::off);
+  EXPECT_EQ(off.value->server.session_cache.slot_bytes, 176u);
+  // The fields tlsfront sets are dropped from every listener's client requests.
+  const auto& drop = off.value->server.listeners[0].drop_client_headers;
+  for (const char* f : {"X-Forwarded-Client-Cert", "X-Client-Verify"}) {
+    EXPECT_NE(std::find(drop.begin(), drop.end(), f), drop.end()) << f;
+  }
+}
+
+// Every bad client-certificate setting is refused at its position, with what is wrong.
+TEST(config_errors, bad_client_certificate_settings) {
+  const std::string ca = "client_ca = \"@CERTS@/client-ca.pem\"\n";
+  EXPECT_TRUE(fails_with(client_auth_listener("client_auth = \"yes\"\n" + ca), "3:15",
+                         "'client_auth' must be \"off\", \"optional\" or \"required\""));
+  EXPECT_TRUE(
+      fails_with(client_auth_listener("client_auth = true\n" + ca), "3:15", "must be a string"));
+  EXPECT_TRUE(fails_with(client_auth_listener("client_auth = \"required\"\n"), "3:15",
+                         "needs 'client_ca'"));
+  EXPECT_TRUE(fails_with(client_auth_listener(ca), "3:13", "'client_ca' needs client_auth"));
+  EXPECT_TRUE(fails_with(client_auth_listener("client_auth = \"off\"\nclient_verify_depth = 3\n"),
+                         "4:23", "'client_verify_depth' needs client_auth"));
+  const std::string on = "client_auth = \"required\"\n";
+  EXPECT_TRUE(fails_with(client_auth_listener(on + ca + "client_verify_depth = 0\n"), "5:23",
+                         "client_verify_depth"));
+  EXPECT_TRUE(fails_with(client_auth_listener(on + ca + "client_verify_depth = 17\n"), "5:23",
+                         "client_verify_depth"));
+  EXPECT_TRUE(fails_with(client_auth_listener(on + "client_ca = \"@CERTS@/nope.pem\"\n"), "4:13",
+                         "nope.pem"));
+  EXPECT_TRUE(fails_with(client_auth_listener(on + "client_ca = \"@CERTS@/garbage.pem\"\n"), "4:13",
+                         "garbage.pem"));
+  // A leaf is not a CA; a key file holds no certificate.
+  EXPECT_TRUE(fails_with(client_auth_listener(on + "client_ca = \"@CERTS@/client.crt\"\n"), "4:13",
+                         "is not a CA"));
+  EXPECT_TRUE(fails_with(client_auth_listener(on + "client_ca = \"@CERTS@/client.key\"\n"), "4:13",
+                         "client.key"));
+  // CRLs: not PEM CRLs; signed by a CA the bundle does not hold; one missing for a CA of it.
+  EXPECT_TRUE(fails_with(client_auth_listener(on + ca + "client_crl = \"@CERTS@/a.crt\"\n"), "5:14",
+                         "a.crt"));
+  EXPECT_TRUE(fails_with(client_auth_listener(on + "client_ca = \"@CERTS@/client-other-ca.pem\"\n" +
+                                              "client_crl = \"@CERTS@/client-crl.pem\"\n"),
+                         "5:14", "is not signed by a CA of"));
+  EXPECT_TRUE(fails_with(
+      client_auth_listener(on + ca + "client_crl = \"@CERTS@/client-crl-root-only.pem\"\n"), "5:14",
+      "intermediate"));
+  EXPECT_TRUE(fails_with(
+      client_auth_listener(on + ca + "client_crl = \"@CERTS@/client-crl-expired.pem\"\n"), "5:14",
+      "has expired (nextUpdate passed)"));
+}
+
+// [http] names the client-certificate fields; all four of its names must differ.
+TEST(config_errors, client_certificate_header_names) {
+  const load_result r = load(std::string(minimal) +
+                             "[http]\nclient_cert_header = \"X-Client-Cert\"\n"
+                             "client_verify_header = \"X-Cert-Status\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.session_headers.client_cert_header, "X-Client-Cert");
+  EXPECT_EQ(r.value->server.session_headers.client_verify_header, "X-Cert-Status");
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nclient_cert_header = \"TLS-Session\"\n",
+                         "7:22", "'session_header' and 'client_cert_header' must be different"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nclient_cert_header = \"X-A\"\n"
+                                                "client_verify_header = \"x-a\"\n",
+                         "8:24", "'client_cert_header' and 'client_verify_header' must be"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nclient_verify_header = \"Host\"\n", "7:24",
+                         "cannot be \"Host\""));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nclient_cert_header = \"X Cert\"\n", "7:22",
+                         "must be a header name"));
 }
 
 }  // namespace
