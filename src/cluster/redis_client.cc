@@ -9,6 +9,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string_view>
 #include <utility>
@@ -57,7 +58,8 @@ thread_local int refused_array_elements = 0;
 // The failure line a connection of this process logged last (every worker's connection fails
 // the same way when Redis goes: one line says it).
 std::mutex logged_mu;
-std::string last_logged;
+std::deque<std::string> logged_lines;  // distinct lines logged since a connection last succeeded
+constexpr std::size_t kLoggedLinesKept = 32;
 
 void* create_bounded_array(const redisReadTask* task, int elements) {
   if (elements > kMaxReplyElements) {
@@ -657,17 +659,22 @@ void redis_client::drop(const std::string& why, redis_errc pending_error) {
   schedule_reconnect();
 }
 
-void warn_once(const std::string& line, std::chrono::milliseconds retry_max) {
+bool warn_once(const std::string& line, std::chrono::milliseconds retry_max) {
   std::lock_guard lock(logged_mu);
-  if (line != last_logged) {
-    spdlog::warn("{} (retrying every {} ms at most)", line, retry_max.count());
-    last_logged = line;
+  if (std::find(logged_lines.begin(), logged_lines.end(), line) != logged_lines.end()) {
+    return false;
   }
+  spdlog::warn("{} (retrying every {} ms at most)", line, retry_max.count());
+  logged_lines.push_back(line);
+  if (logged_lines.size() > kLoggedLinesKept) {
+    logged_lines.pop_front();
+  }
+  return true;
 }
 
 void warned_recovered() {
   std::lock_guard lock(logged_mu);
-  last_logged.clear();
+  logged_lines.clear();
 }
 
 void redis_client::note_failure(const std::string& why) {

@@ -256,10 +256,11 @@ class redis_client {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// Logs `line` as a warning unless it is the line a fleet connection of this process logged last
-// (every worker's connection fails alike when Redis goes: one line says it); warned_recovered()
-// (a connection succeeded) lets the next failure be logged again.
-void warn_once(const std::string& line, std::chrono::milliseconds retry_max);
+// Logs `line` as a warning unless a fleet connection of this process already logged it since a
+// connection last succeeded (every worker's connection fails alike when Redis goes, and their
+// lines interleave with the subscriber's: one line says each thing); true when it was logged.
+// warned_recovered() (a connection succeeded) lets the next failure be logged again.
+bool warn_once(const std::string& line, std::chrono::milliseconds retry_max);
 void warned_recovered();
 
 // The options of a subscriber (subscribe()) for a fleet on `opts`: in cluster mode a plain

@@ -518,5 +518,25 @@ TEST(SentinelWatch, OnlyOurMastersWellFormedSwitchMoves) {
 
 }  // namespace reply_conversion
 
+// Every worker's connection and the subscriber fail alike and their lines interleave: each
+// distinct line is logged once until a connection succeeds (a regression: only the line logged
+// last was remembered, so "A, B, A" logged A twice).
+TEST(FleetWarnings, EachDistinctLineIsLoggedOnceUntilAConnectionSucceeds) {
+  using namespace std::chrono_literals;
+  warned_recovered();
+  EXPECT_TRUE(warn_once("test: sentinels gave nothing", 10ms));
+  EXPECT_TRUE(warn_once("test: cannot connect", 10ms));
+  EXPECT_FALSE(warn_once("test: sentinels gave nothing", 10ms));
+  EXPECT_FALSE(warn_once("test: cannot connect", 10ms));
+  warned_recovered();
+  EXPECT_TRUE(warn_once("test: sentinels gave nothing", 10ms));
+  // Bounded: lines past the limit push the oldest out, which may then be logged again.
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_TRUE(warn_once("test: line " + std::to_string(i), 10ms));
+  }
+  EXPECT_TRUE(warn_once("test: sentinels gave nothing", 10ms));
+  warned_recovered();
+}
+
 }  // namespace
 }  // namespace tlsfront::cluster
