@@ -68,8 +68,11 @@ struct world {
       guard.revoke(guard.mint());
     }
     tls::listener_tls_options o;
-    o.certificates.push_back(
-        {{}, certs_dir() + "/" + cert + ".crt", certs_dir() + "/" + cert + ".key", true});
+    tls::certificate_options co;
+    co.cert_file = certs_dir() + "/" + cert + ".crt";
+    co.key_file = certs_dir() + "/" + cert + ".key";
+    co.is_default = true;
+    o.certificates.push_back(std::move(co));
     o.session_tickets = tickets;
     o.max_version = version;
     std::string error;

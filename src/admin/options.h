@@ -29,6 +29,10 @@ struct admin_options {
   // POST /tickets/rotate: at most `rotate_burst` at once, then one per `rotate_interval`.
   std::size_t rotate_burst = 10;
   std::chrono::milliseconds rotate_interval{60'000};
+  // Where PUT /certificates/<name> keeps what it installs (<dir>/<name>.pem, mode 0600), and
+  // where config loading looks first for each certificate's replacement. Empty: replacements
+  // live in memory only (kept across reloads, gone at restart).
+  std::string certificate_dir;
 };
 
 }  // namespace tlsfront::admin

@@ -1,7 +1,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <utility>
@@ -20,7 +24,7 @@ void reader::read_server(const toml::table& t, proxy::server_options& out) {
 void reader::read_admin(const toml::table& t, admin::admin_options& out) {
   check_keys(t, "admin",
              {"enabled", "listen", "token_file", "allowed_hosts", "max_connections",
-              "request_timeout", "rotate_burst", "rotate_interval"});
+              "request_timeout", "rotate_burst", "rotate_interval", "certificate_dir"});
   optional_key(t, "enabled", out.enabled,
                [](const toml::node& n) { return as_bool(n, "enabled"); });
   if (const toml::node* n = t.get("token_file")) {
@@ -46,6 +50,20 @@ void reader::read_admin(const toml::table& t, admin::admin_options& out) {
   optional_timeout(t, "request_timeout", out.request_timeout);
   optional_integer(t, "rotate_burst", 1, 1000000, out.rotate_burst);
   optional_duration(t, "rotate_interval", out.rotate_interval);
+  if (const toml::node* n = t.get("certificate_dir")) {
+    out.certificate_dir = resolve(as_nonempty_string(*n, "certificate_dir"));
+    std::error_code ec;
+    if (!std::filesystem::is_directory(out.certificate_dir, ec)) {
+      fail(*n, "certificate_dir " + out.certificate_dir + " is not a directory" +
+                   (ec ? ": " + ec.message() : std::string()));
+    }
+    if (::access(out.certificate_dir.c_str(), W_OK | X_OK) != 0) {
+      fail(*n, "certificate_dir " + out.certificate_dir +
+                   " is not writable by this process: " + std::strerror(errno));
+    }
+    certificate_dir_ = out.certificate_dir;
+    certificate_dir_node_ = n;
+  }
   if (const toml::node* n = t.get("listen")) {
     host_port hp = as_host_port(*n, "listen", /*ip_only=*/true, /*allow_port_zero=*/true);
     out.address = std::move(hp.host);

@@ -1,5 +1,8 @@
 #include <algorithm>
+#include <cctype>
 #include <ctime>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -305,9 +308,18 @@ void reader::read_listener_requests(const toml::table& t, proxy::listener_option
                [](const toml::node& n) { return as_bool(n, "allow_encoded_slashes"); });
 }
 
+namespace {
+
+// "/etc/tls/a.example.pem" -> "a.example".
+std::string name_from_file(const std::string& path) {
+  return std::filesystem::path(path).stem().string();
+}
+
+}  // namespace
+
 void reader::read_certificate(const toml::table& t, tls::certificate_options& out) {
   const std::string_view section = "listener.certificate";
-  check_keys(t, section, {"cert", "key", "server_names", "default"});
+  check_keys(t, section, {"cert", "key", "server_names", "default", "name"});
   const toml::node& cert_node = require(t, "cert", section);
   const toml::node& key_node = require(t, "key", section);
   out.cert_file = resolve(as_nonempty_string(cert_node, "cert"));
@@ -324,13 +336,59 @@ void reader::read_certificate(const toml::table& t, tls::certificate_options& ou
   }
   optional_key(t, "default", out.is_default,
                [](const toml::node& n) { return as_bool(n, "default"); });
+  const toml::node* name_node = t.get("name");
+  if (name_node != nullptr) {
+    out.name = as_nonempty_string(*name_node, "name");
+    if (!tls::valid_certificate_name(out.name)) {
+      fail(*name_node, "certificate name " + double_quoted(out.name) +
+                           " must be 1 to 64 letters, digits, '.', '_' or '-', not starting "
+                           "with '.' or '-'");
+    }
+  } else {
+    out.name = name_from_file(out.cert_file);
+    if (!tls::valid_certificate_name(out.name)) {
+      fail(cert_node, "no certificate name can be made from the file name of " + out.cert_file +
+                          ": set 'name' (1 to 64 letters, digits, '.', '_' or '-')");
+    }
+  }
+  const toml::node& named_at = name_node != nullptr ? *name_node : cert_node;
+  const auto [seen, fresh] = certificate_names_.try_emplace(
+      out.name, named_certificate{out.cert_file, out.key_file, named_at.source().begin.line});
+  if (!fresh &&
+      (seen->second.cert_file != out.cert_file || seen->second.key_file != out.key_file)) {
+    fail(named_at, "certificate name " + single_quoted(out.name) + " is already used (line " +
+                       std::to_string(seen->second.line) +
+                       ") for other files: one name, one certificate (set 'name')");
+  }
 
-  tls::loaded_certificate loaded;
+  auto loaded = std::make_shared<tls::loaded_certificate>();
   std::string error;
   tls::certificate_part part = tls::certificate_part::cert;
-  if (!tls::load_certificate(out, loaded, error, &part)) {
+  if (!tls::load_certificate(out, *loaded, error, &part)) {
     fail(part == tls::certificate_part::key ? key_node : cert_node, error);
   }
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  if (!tls::check_certificate_chain(*loaded, now, error)) {
+    fail(cert_node, out.cert_file + ": " + error);
+  }
+  // A replacement installed through the admin API and kept in certificate_dir wins.
+  if (!certificate_dir_.empty()) {
+    const std::string copy = tls::certificate_file_path(certificate_dir_, out.name);
+    std::error_code ec;
+    if (std::filesystem::exists(copy, ec)) {
+      const std::string text = read_whole_file(copy, *certificate_dir_node_, "certificate");
+      auto replaced = std::make_shared<tls::loaded_certificate>();
+      if (!tls::parse_certificate_pem(text, copy, *replaced, error) ||
+          !tls::check_certificate_chain(*replaced, now, error)) {
+        fail(*certificate_dir_node_, "certificate " + single_quoted(out.name) +
+                                         " from certificate_dir: " + error + " (remove " + copy +
+                                         " to serve the config's files)");
+      }
+      loaded = std::move(replaced);
+      out.source = tls::certificate_options::source_kind::certificate_dir;
+    }
+  }
+  out.loaded = std::move(loaded);
 }
 
 }  // namespace tlsfront::config::detail

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,16 @@ class reader {
   const toml::node* tickets_source_ = nullptr;  // [tickets] source, when given
   std::vector<const toml::node*> tcp_pools_;    // tcp listeners' 'pool', checked after [[pool]]
   std::vector<std::string> warnings_;           // see config::warnings
+  // [admin] certificate_dir, read before the listeners: their certificates' replacements.
+  std::string certificate_dir_;
+  const toml::node* certificate_dir_node_ = nullptr;
+  // Certificate names seen so far: one name, one pair of files.
+  struct named_certificate {
+    std::string cert_file;
+    std::string key_file;
+    std::uint32_t line = 0;
+  };
+  std::map<std::string, named_certificate> certificate_names_;
 
   void warn(const toml::node& at, const std::string& message) {
     const toml::source_region& r = at.source();

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "admin/backend_routes.h"
+#include "admin/certificate_routes.h"
 #include "admin/reload_route.h"
 #include "admin/session_routes.h"
 #include "admin/ticket_routes.h"
@@ -113,6 +114,7 @@ void process::register_admin_routes() {
   admin::register_session_routes(*admin_, *srv_, srv_->sessions() != nullptr);
   admin::register_backend_routes(*admin_, *srv_);
   admin::register_ticket_routes(*admin_, srv_->tickets(), srv_->ticket_source());
+  admin::register_certificate_routes(*admin_, *srv_, cfg_->admin.certificate_dir, metrics_);
 }
 
 void process::announce() {

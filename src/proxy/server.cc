@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <future>
 #include <thread>
@@ -23,9 +24,45 @@
 #include "proxy/accepted_socket.h"
 #include "proxy/connection.h"
 #include "tls/ticket_metrics.h"
+#include "tls/x509_fields.h"
 
 namespace tlsfront::proxy {
 namespace {
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    out += (out.empty() ? "" : ", ") + n;
+  }
+  return out;
+}
+
+// tlsfront_certificate_expiry_seconds{name}: seconds left until each served certificate's
+// notAfter (negative once past), read from the snapshot in force when rendered.
+void register_certificate_metrics(const server& srv, core::metrics_registry& metrics) {
+  metrics.add_gauge_set_fn(
+      "tlsfront_certificate_expiry_seconds",
+      "Seconds until each served certificate expires (its notAfter; negative once past), by "
+      "certificate name",
+      [&srv] {
+        core::metrics_registry::labeled_values out;
+        const std::shared_ptr<const snapshot> snap = srv.current();
+        if (!snap) {
+          return out;
+        }
+        const auto now = static_cast<double>(std::time(nullptr));
+        std::set<std::string> seen;
+        for (const listener_runtime& lr : snap->listeners) {
+          for (const tls::certificate_options& co : lr.opts.tls.certificates) {
+            if (co.loaded && seen.insert(co.name).second) {
+              out.emplace_back("name=\"" + co.name + "\"",
+                               static_cast<double>(co.loaded->not_after) - now);
+            }
+          }
+        }
+        return out;
+      });
+}
 
 // Raises `a` to `v` if below it (a CAS max); true if it did.
 template <typename T>
@@ -460,10 +497,12 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     }
   }
 
+  register_certificate_metrics(*srv, metrics);
   auto snap = srv->build(opts, error);
   if (!snap) {
     return nullptr;
   }
+  srv->config_opts_ = opts;
   for (listener_runtime& lr : snap->listeners) {
     listening l;
     l.key = listening_key(lr.opts);
@@ -487,10 +526,93 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
 
 bool server::reload(const server_options& opts, std::string& error) {
   std::lock_guard reload_lock(reload_mu_);
+  return reload_locked(opts, /*announce=*/true, error);
+}
+
+server_options server::with_replacements(const server_options& opts, bool announce) {
+  server_options out = opts;
+  std::set<std::string> present;
+  for (listener_options& lo : out.listeners) {
+    for (tls::certificate_options& co : lo.tls.certificates) {
+      present.insert(co.name);
+      auto r = replaced_.find(co.name);
+      if (r == replaced_.end()) {
+        continue;
+      }
+      if (announce && co.loaded && co.loaded->sha256 != r->second->sha256) {
+        spdlog::info(
+            "certificate '{}': serving the one installed through the admin API (sha256 {}), "
+            "not {} (restart or PUT it to serve the file)",
+            co.name, r->second->sha256, co.cert_file);
+      }
+      co.loaded = r->second;
+      co.source = tls::certificate_options::source_kind::admin;
+    }
+  }
+  for (auto it = replaced_.begin(); it != replaced_.end();) {
+    if (present.count(it->first) == 0) {
+      spdlog::info("certificate '{}': no longer in the config; its admin replacement is dropped",
+                   it->first);
+      it = replaced_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+server::replace_outcome server::replace_certificate(
+    const std::string& name, std::shared_ptr<const tls::loaded_certificate> cert,
+    std::string& error) {
+  std::lock_guard reload_lock(reload_mu_);
+  // The names each entry of `name` answers for now (its server_names, else the DNS names of
+  // the certificate it serves) must stay covered: a replacement never moves a name elsewhere.
+  bool found = false;
+  const std::shared_ptr<const snapshot> now = current();
+  for (const listener_runtime& lr : now->listeners) {
+    for (const tls::certificate_options& co : lr.opts.tls.certificates) {
+      if (co.name != name) {
+        continue;
+      }
+      found = true;
+      const std::vector<std::string>& served =
+          !co.server_names.empty() || !co.loaded ? co.server_names : co.loaded->names;
+      for (const std::string& sn : served) {
+        if (!tls::covers(cert->names, sn)) {
+          error = "the certificate does not cover " + sn + ", which listener '" + lr.opts.name +
+                  "' serves it for (its DNS names: " +
+                  (cert->names.empty() ? std::string("none") : joined(cert->names)) + ")";
+          return replace_outcome::refused;
+        }
+      }
+    }
+  }
+  if (!found) {
+    error = "no certificate is named '" + name + "'";
+    return replace_outcome::unknown_name;
+  }
+  auto previous = replaced_.find(name);
+  std::shared_ptr<const tls::loaded_certificate> before =
+      previous != replaced_.end() ? previous->second : nullptr;
+  replaced_[name] = std::move(cert);
+  const server_options opts = config_opts_;
+  if (!reload_locked(opts, /*announce=*/false, error)) {
+    if (before) {
+      replaced_[name] = std::move(before);
+    } else {
+      replaced_.erase(name);
+    }
+    return replace_outcome::refused;
+  }
+  return replace_outcome::replaced;
+}
+
+bool server::reload_locked(const server_options& config_opts, bool announce, std::string& error) {
   if (draining()) {
     error = "shutting down";
     return false;
   }
+  const server_options opts = with_replacements(config_opts, announce);
   auto snap = build(opts, error);
   if (!snap) {
     return false;
@@ -567,6 +689,7 @@ bool server::reload(const server_options& opts, std::string& error) {
     });
   }
   listening_ = std::move(next);
+  config_opts_ = config_opts;
   {
     std::lock_guard lock(snap_mu_);
     snap_ = snap;

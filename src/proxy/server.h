@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -38,6 +39,7 @@
 #include "proxy/router.h"
 #include "proxy/session_revocation.h"
 #include "proxy/worker.h"
+#include "tls/certificate.h"
 #include "tls/key_source.h"
 #include "tls/server_context.h"
 
@@ -59,6 +61,19 @@ class server {
   // (a certificate, a pool, a bind) nothing changes and `error` says why. Any thread, one at a
   // time (serialized inside).
   bool reload(const server_options& opts, std::string& error);
+  // Certificates replaced without a reload (admin PUT /certificates/<name>): `cert` (parsed and
+  // checked by tls::parse_certificate_pem and check_certificate_chain) is served from now on,
+  // on every listener whose certificate entry has that name, to new handshakes on every
+  // worker (the snapshot is rebuilt as a reload does; listening sockets are kept). Every
+  // server name the entries answer for must be among the new certificate's DNS names. The
+  // replacement is kept across reloads (a reload's config files do not undo it) until the
+  // process ends; with [admin] certificate_dir the admin route persists it there too. Sessions
+  // made under the old certificate do not resume under the new one (the session-ID context is
+  // the certificate's digest). Admin thread; one at a time with reloads.
+  enum class replace_outcome { replaced, unknown_name, refused };
+  replace_outcome replace_certificate(const std::string& name,
+                                      std::shared_ptr<const tls::loaded_certificate> cert,
+                                      std::string& error);
   // The admin API's revocations (issue 14). Each acts here at once, then with [cluster] waits
   // at most kFleetWait for Redis; `fleet` says how it stands there: "off" (no [cluster]),
   // "accepted" (in Redis and published), "queued" (Redis unreachable: written when it
@@ -123,6 +138,12 @@ class server {
  private:
   server() = default;
   asio::awaitable<void> accept_loop(worker& w, std::shared_ptr<acceptor_slot> slot);
+  // reload() with reload_mu_ held: `opts` as config made them; the replacements are applied.
+  // `announce`: log where a replacement hides a changed config file (a reload's, not a PUT's).
+  bool reload_locked(const server_options& opts, bool announce, std::string& error);
+  // `opts` with every certificate replaced through the admin API in place of the config's;
+  // forgets the replacements whose names `opts` no longer has (reload_mu_).
+  server_options with_replacements(const server_options& opts, bool announce);
   // Builds what a snapshot holds (TLS contexts, pools, routes, listener metrics); no sockets.
   std::shared_ptr<snapshot> build(const server_options& opts, std::string& error);
   // Opens `lo`'s listening socket on every worker (port 0: the first worker's port for all).
@@ -152,7 +173,9 @@ class server {
   std::set<std::string> pool_gauges_;  // pools whose servers-up gauge exists (reload_mu_)
   mutable std::mutex snap_mu_;         // guards snap_ (control threads: main, admin)
   std::shared_ptr<const snapshot> snap_;
-  std::mutex reload_mu_;  // one reload at a time; guards started_ and listening_
+  std::mutex reload_mu_;        // one reload at a time; guards started_, listening_, the two below
+  server_options config_opts_;  // the options the config gave last (without replacements)
+  std::map<std::string, std::shared_ptr<const tls::loaded_certificate>> replaced_;
   bool started_ = false;
   proxy_metrics metrics_;
   // Relaxed: a connection-count limit and a drain flag are hints; no data is published

@@ -5,9 +5,11 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tls/options.h"
@@ -33,8 +35,16 @@ struct loaded_certificate {
   bssl::UniquePtr<X509> leaf;
   std::vector<bssl::UniquePtr<X509>> chain;  // intermediates, in file order
   bssl::UniquePtr<EVP_PKEY> key;
-  std::vector<std::string> names;  // subjectAltName DNS names of the leaf (for logs)
+  std::vector<std::string> names;  // subjectAltName DNS names of the leaf
+  std::int64_t not_before = 0;     // the leaf's validity, seconds since the epoch
+  std::int64_t not_after = 0;
+  std::string sha256;  // hex fingerprint of the leaf
 };
+
+// A certificate entry's name (PUT /certificates/<name>, the metrics' `name` label, the file
+// name in certificate_dir): 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or
+// '-'. Pure.
+bool valid_certificate_name(std::string_view name) noexcept;
 
 // Which of the two files a failure is about (a key that does not match counts as the key's).
 enum class certificate_part { cert, key };
@@ -46,6 +56,31 @@ enum class certificate_part { cert, key };
 // Never throws; clears the BoringSSL error queue.
 bool load_certificate(const certificate_options& opts, loaded_certificate& out, std::string& error,
                       certificate_part* part = nullptr);
+
+// Reads a certificate from one PEM text holding the chain (leaf first, then intermediates, in
+// order) and its unencrypted private key, in any order: the format of the admin API's
+// PUT /certificates/<name> and of the copies kept in certificate_dir. Refuses: no certificate,
+// no key or more than one, an encrypted key, a block of any other kind, damaged base64 or DER,
+// a key that does not match the leaf. `what` names the text in errors ("the request body").
+bool parse_certificate_pem(std::string_view pem, const std::string& what, loaded_certificate& out,
+                           std::string& error);
+
+// What the config and the admin API both check beyond a matching key: each certificate of the
+// chain was issued by the next (names and signature), and each is valid at `now` (seconds
+// since the epoch): not expired, not yet to come. False with `error` saying which and why.
+bool check_certificate_chain(const loaded_certificate& c, std::int64_t now, std::string& error);
+
+// The PEM text of `c`: the leaf, the chain, then the private key (parse_certificate_pem's
+// format). Empty if BoringSSL cannot encode it.
+std::string certificate_pem(const loaded_certificate& c);
+
+// Writes `pem` to `dir`/`name`.pem in one step a crash cannot tear: a temporary file in `dir`
+// (mode 0600: it holds the key), flushed to disk, then renamed over the old copy, and the
+// directory flushed. False with `error` on any failure, leaving the old copy as it was.
+bool write_certificate_file(const std::string& dir, const std::string& name, const std::string& pem,
+                            std::string& error);
+// `dir`/`name`.pem.
+std::string certificate_file_path(const std::string& dir, const std::string& name);
 
 }  // namespace tlsfront::tls
 

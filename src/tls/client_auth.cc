@@ -9,13 +9,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <memory>
 
-#include "core/hex.h"
 #include "tls/certificate.h"
 #include "tls/ssl_error.h"
 #include "tls/stream.h"
+#include "tls/x509_fields.h"
 
 namespace tlsfront::tls {
 namespace {
@@ -33,29 +32,6 @@ bool read_all_pem(const std::string& path, Read read, const char* what,
     error = std::string("no PEM ") + what + " in " + path;
     return false;
   }
-  return true;
-}
-
-std::string name_line(const X509_NAME* name) {
-  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) {
-    return {};
-  }
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(bio.get(), &data, &len);
-  return std::string(reinterpret_cast<const char*>(data), len);
-}
-
-// Seconds since the epoch of an ASN1_TIME (false if it cannot be read).
-bool posix_of(const ASN1_TIME* t, std::int64_t& out) {
-  bssl::UniquePtr<ASN1_TIME> epoch(ASN1_TIME_set(nullptr, 0));
-  int days = 0;
-  int seconds = 0;
-  if (!epoch || t == nullptr || ASN1_TIME_diff(&days, &seconds, epoch.get(), t) != 1) {
-    return false;
-  }
-  out = std::int64_t{days} * 86400 + seconds;
   return true;
 }
 
@@ -91,15 +67,6 @@ int on_verify(int ok, X509_STORE_CTX* store_ctx) {
     }
   }
   return 0;  // the first failure ends the handshake, with the alert BoringSSL picks for it
-}
-
-std::string rfc3339(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Appends key=value, quoting and escaping `value` as describe_client_certificate() says.
@@ -379,19 +346,8 @@ bool describe_client_certificate(const SSL* ssl, std::string& out) {
   if (!cert) {
     return false;
   }
-  uint8_t digest[SHA256_DIGEST_LENGTH];
-  unsigned digest_len = 0;
-  std::string hash;
-  if (X509_digest(cert.get(), EVP_sha256(), digest, &digest_len) == 1) {
-    hash = core::to_hex(std::string_view(reinterpret_cast<const char*>(digest), digest_len));
-  }
-  append_field(out, "Hash", hash);
-  std::string serial;
-  if (const ASN1_INTEGER* s = X509_get0_serialNumber(cert.get())) {
-    serial = core::to_hex(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                           static_cast<size_t>(ASN1_STRING_length(s))));
-  }
-  append_field(out, "Serial", serial);
+  append_field(out, "Hash", sha256_hex(cert.get()));
+  append_field(out, "Serial", serial_hex(cert.get()));
   append_field(out, "Subject", name_line(X509_get_subject_name(cert.get())));
   append_field(out, "Issuer", name_line(X509_get_issuer_name(cert.get())));
   std::int64_t t = 0;

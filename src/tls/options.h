@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ namespace tlsfront::tls {
 inline constexpr std::uint16_t tls1_2 = 0x0303;
 inline constexpr std::uint16_t tls1_3 = 0x0304;
 
+struct loaded_certificate;  // tls/certificate.h
+
 // One certificate (with its chain) and private key, served for the given SNI names.
 // A name may be exact ("a.example.com") or a wildcard for one label ("*.example.com").
 struct certificate_options {
@@ -20,7 +23,17 @@ struct certificate_options {
   std::string cert_file;  // PEM: leaf first, then intermediates
   std::string key_file;   // PEM: RSA or ECDSA (P-256/P-384) private key
   bool is_default = false;
+  // The name the admin API replaces it by (PUT /certificates/<name>) and metrics label it
+  // with; entries of several listeners may share one (the same files).
+  std::string name;
+  // Where what is served comes from: the config's files, the copy in [admin] certificate_dir,
+  // or a replacement made through the admin API since the process started.
+  enum class source_kind { config, certificate_dir, admin } source = source_kind::config;
+  // Already loaded and checked (by config, or by the admin API): served as it is. Null: the
+  // files are loaded when the listener's contexts are built.
+  std::shared_ptr<const loaded_certificate> loaded;
 };
+const char* certificate_source_name(certificate_options::source_kind s) noexcept;
 
 // TLS 1.3 early data (0-RTT, RFC 8446 §2.3 and §8): accepted at most once per ticket in the
 // whole fleet, and only while the client's ticket age agrees with the server's.

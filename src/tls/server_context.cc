@@ -14,19 +14,9 @@
 #include "tls/session_id_cache.h"
 #include "tls/ssl_error.h"
 #include "tls/stream.h"
+#include "tls/x509_fields.h"
 
 namespace tlsfront::tls {
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-}  // namespace
-
 std::shared_ptr<server_context> server_context::create(
     const listener_tls_options& opts, std::string& error, cache::session_cache* sessions,
     const core::clock& clock, ticket_key_ring* tickets, const ticket_metrics* ticket_stats) {
@@ -55,10 +45,11 @@ std::shared_ptr<server_context> server_context::create(
   }
   for (std::size_t i = 0; i < opts.certificates.size(); ++i) {
     const certificate_options& co = opts.certificates[i];
-    loaded_certificate cert;
-    if (!load_certificate(co, cert, error)) {
+    loaded_certificate from_files;
+    if (!co.loaded && !load_certificate(co, from_files, error)) {
       return nullptr;
     }
+    const loaded_certificate& cert = co.loaded ? *co.loaded : from_files;
     bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
     if (!ctx) {
       error = "SSL_CTX_new: " + take_ssl_error();
@@ -144,7 +135,7 @@ std::shared_ptr<server_context> server_context::create(
 
     std::vector<std::string> names = co.server_names.empty() ? cert.names : co.server_names;
     for (const std::string& n : names) {
-      std::string l = lower(n);
+      std::string l = lowercase_name(n);
       if (l.rfind("*.", 0) == 0) {
         sc->wildcard_.emplace(l.substr(2), i);
       } else {
@@ -164,7 +155,7 @@ std::size_t server_context::select(std::string_view server_name) const {
   if (server_name.empty()) {
     return default_index_;
   }
-  std::string name = lower(server_name);
+  std::string name = lowercase_name(server_name);
   if (auto it = exact_.find(name); it != exact_.end()) {
     return it->second;
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/test_env.h"
+#include "tls/certificate.h"
 
 namespace tlsfront::config {
 namespace {
@@ -398,6 +399,7 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "client_ca",
                                "client_crl",
                                "client_verify_depth",
+                               "certificate_dir",
                                "client_cert_header",
                                "client_verify_header",
                                "cert",
@@ -1810,6 +1812,81 @@ TEST(config_errors, client_certificate_header_names) {
                          "cannot be \"Host\""));
   EXPECT_TRUE(fails_with(std::string(minimal) + "[http]\nclient_cert_header = \"X Cert\"\n", "7:22",
                          "must be a header name"));
+}
+
+// Certificate names (PUT /certificates/<name>, the expiry metric): the cert file's stem by
+// default, or `name`; one name, one pair of files; a chain out of order or a certificate
+// outside its validity is refused with the cert's position.
+TEST(config_load, certificate_names) {
+  const load_result r = load(std::string(one_certificate("a.crt", "a.key")) +
+                             "  [[listener.certificate]]\n  name = \"edge-b\"\n"
+                             "  cert = \"@CERTS@/b.crt\"\n  key = \"@CERTS@/b.key\"\n"
+                             "[[listener]]\nname = \"alt\"\nlisten = \"127.0.0.1:8444\"\n"
+                             "  [[listener.certificate]]\n  name = \"edge-b\"\n"
+                             "  cert = \"@CERTS@/b.crt\"\n  key = \"@CERTS@/b.key\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  const auto& certs = r.value->server.listeners[0].tls.certificates;
+  ASSERT_EQ(certs.size(), 2u);
+  EXPECT_EQ(certs[0].name, "a");
+  EXPECT_EQ(certs[1].name, "edge-b");
+  EXPECT_EQ(r.value->server.listeners[1].tls.certificates[0].name, "edge-b");
+  ASSERT_TRUE(certs[0].loaded);
+  EXPECT_EQ(certs[0].loaded->names, (std::vector<std::string>{"a.example", "www.a.example"}));
+  EXPECT_EQ(certs[0].source, tls::certificate_options::source_kind::config);
+}
+
+TEST(config_errors, bad_certificate_names_and_chains) {
+  const std::string two = one_certificate("a.crt", "a.key") +
+                          "  [[listener.certificate]]\n  name = \"a\"\n"
+                          "  cert = \"@CERTS@/b.crt\"\n  key = \"@CERTS@/b.key\"\n";
+  EXPECT_TRUE(fails_with(two, "7:10", "certificate name 'a' is already used (line 4)"));
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "a.key") + "  name = \"../etc\"\n", "6:10",
+                         "must be 1 to 64 letters"));
+  EXPECT_TRUE(fails_with(one_certificate("a.crt", "a.key") + "  name = \"\"\n", "6:10", "empty"));
+  EXPECT_TRUE(fails_with(one_certificate("client-expired.crt", "client-expired.key"), "4:10",
+                         "the leaf (CN=expired.example,O=tlsfront test) expired at 2021-01-01"));
+  // The leaf followed by a CA that did not issue it.
+  const std::string dir = test::make_temp_dir();
+  test::write_file(dir + "/wrong.crt",
+                   test::read_file(test::certs_dir() + "/default.crt")
+                           .substr(0, test::read_file(test::certs_dir() + "/default.crt")
+                                              .find("-----END CERTIFICATE-----") +
+                                          26) +
+                       test::read_file(test::certs_dir() + "/client-root.crt"));
+  EXPECT_TRUE(
+      fails_with("\n[[listener]]\nlisten = \"127.0.0.1:8443\"\n  [[listener.certificate]]\n"
+                 "  cert = \"" +
+                     dir + "/wrong.crt\"\n  key = \"@CERTS@/default.key\"\n",
+                 "4:10", "was not issued by the certificate after it"));
+}
+
+// [admin] certificate_dir: a writable directory; a copy there replaces the config's files.
+TEST(config_load, certificate_dir_copy_wins) {
+  const std::string dir = test::make_temp_dir();
+  test::write_file(dir + "/a.pem", test::read_file(test::certs_dir() + "/b.crt") +
+                                       test::read_file(test::certs_dir() + "/b.key"));
+  const load_result r =
+      load("\n[admin]\ncertificate_dir = \"" + dir + "\"" + one_certificate("a.crt", "a.key"));
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->admin.certificate_dir, dir);
+  const auto& c = r.value->server.listeners[0].tls.certificates[0];
+  EXPECT_EQ(c.source, tls::certificate_options::source_kind::certificate_dir);
+  EXPECT_EQ(c.loaded->names, (std::vector<std::string>{"b.example"}));
+}
+
+TEST(config_errors, bad_certificate_dir) {
+  const std::string dir = test::make_temp_dir();
+  EXPECT_TRUE(fails_with(
+      "\n[admin]\ncertificate_dir = \"" + dir + "/nope\"" + one_certificate("a.crt", "a.key"),
+      "2:19", "is not a directory"));
+  test::write_file(dir + "/file", "x");
+  EXPECT_TRUE(fails_with(
+      "\n[admin]\ncertificate_dir = \"" + dir + "/file\"" + one_certificate("a.crt", "a.key"),
+      "2:19", "is not a directory"));
+  test::write_file(dir + "/a.pem", test::read_file(test::certs_dir() + "/a.crt"));  // no key
+  EXPECT_TRUE(
+      fails_with("\n[admin]\ncertificate_dir = \"" + dir + "\"" + one_certificate("a.crt", "a.key"),
+                 "2:19", "certificate 'a' from certificate_dir: no private key"));
 }
 
 }  // namespace
