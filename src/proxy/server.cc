@@ -529,12 +529,10 @@ bool server::reload(const server_options& opts, std::string& error) {
   return reload_locked(opts, /*announce=*/true, error);
 }
 
-server_options server::with_replacements(const server_options& opts, bool announce) {
+server_options server::with_replacements(const server_options& opts, bool announce) const {
   server_options out = opts;
-  std::set<std::string> present;
   for (listener_options& lo : out.listeners) {
     for (tls::certificate_options& co : lo.tls.certificates) {
-      present.insert(co.name);
       auto r = replaced_.find(co.name);
       if (r == replaced_.end()) {
         continue;
@@ -549,6 +547,16 @@ server_options server::with_replacements(const server_options& opts, bool announ
       co.source = tls::certificate_options::source_kind::admin;
     }
   }
+  return out;
+}
+
+void server::forget_replacements_not_in(const server_options& opts) {
+  std::set<std::string> present;
+  for (const listener_options& lo : opts.listeners) {
+    for (const tls::certificate_options& co : lo.tls.certificates) {
+      present.insert(co.name);
+    }
+  }
   for (auto it = replaced_.begin(); it != replaced_.end();) {
     if (present.count(it->first) == 0) {
       spdlog::info("certificate '{}': no longer in the config; its admin replacement is dropped",
@@ -558,7 +566,6 @@ server_options server::with_replacements(const server_options& opts, bool announ
       ++it;
     }
   }
-  return out;
 }
 
 server::replace_outcome server::replace_certificate(
@@ -690,6 +697,7 @@ bool server::reload_locked(const server_options& config_opts, bool announce, std
   }
   listening_ = std::move(next);
   config_opts_ = config_opts;
+  forget_replacements_not_in(config_opts);
   {
     std::lock_guard lock(snap_mu_);
     snap_ = snap;

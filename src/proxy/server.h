@@ -141,9 +141,12 @@ class server {
   // reload() with reload_mu_ held: `opts` as config made them; the replacements are applied.
   // `announce`: log where a replacement hides a changed config file (a reload's, not a PUT's).
   bool reload_locked(const server_options& opts, bool announce, std::string& error);
-  // `opts` with every certificate replaced through the admin API in place of the config's;
-  // forgets the replacements whose names `opts` no longer has (reload_mu_).
-  server_options with_replacements(const server_options& opts, bool announce);
+  // `opts` with every certificate replaced through the admin API in place of the config's
+  // (reload_mu_).
+  server_options with_replacements(const server_options& opts, bool announce) const;
+  // After a reload took effect: drops the replacements whose names `opts` no longer has (a
+  // refused reload forgets nothing) (reload_mu_).
+  void forget_replacements_not_in(const server_options& opts);
   // Builds what a snapshot holds (TLS contexts, pools, routes, listener metrics); no sockets.
   std::shared_ptr<snapshot> build(const server_options& opts, std::string& error);
   // Opens `lo`'s listening socket on every worker (port 0: the first worker's port for all).

@@ -244,5 +244,40 @@ TEST_F(CertificateTest, WithCertificateDirAReplacementIsKeptAndServedAfterAResta
   EXPECT_NE(r.out.find("remove " + store + "/a.pem"), std::string::npos) << r.out;
 }
 
+// A reload that is refused (here: a new listener on a port already taken) forgets no
+// replacement, even one whose name the refused config lacked; one that takes effect without the
+// name drops it, and the config's file is served when the name comes back.
+TEST_F(CertificateTest, OnlyAReloadThatTakesEffectDropsAReplacementItsConfigLacks) {
+  echo_backend backend(dir_);
+  const std::string config = default_config(backend.address());
+  proxy_instance p(config, dir_);
+  ASSERT_EQ(put_certificate(p, "a", make_replacement(dir_, "a-replaced")).status, 200);
+  std::string without_a = config;
+  const std::string a_entry =
+      "  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n  key = \"{certs}/a.key\"\n";
+  ASSERT_NE(without_a.find(a_entry), std::string::npos);
+  without_a.erase(without_a.find(a_entry), a_entry.size());
+  const std::string busy =
+      "[[listener]]\nname = \"busy\"\nlisten = \"127.0.0.1:" + std::to_string(p.admin_port()) +
+      "\"\n  [[listener.certificate]]\n  cert = \"{certs}/b.crt\"\n"
+      "  key = \"{certs}/b.key\"\n";
+  p.write_config(without_a + busy);
+  std::string r = p.admin_request("POST", "/reload");
+  EXPECT_NE(r.find("\"error\""), std::string::npos) << r;
+  p.write_config(config);
+  r = p.admin_request("POST", "/reload");
+  EXPECT_NE(r.find("\"reloaded\":true"), std::string::npos) << r;
+  EXPECT_EQ(served_cn(p, "a.example"), "a-replaced");
+
+  p.write_config(without_a);
+  r = p.admin_request("POST", "/reload");
+  EXPECT_NE(r.find("\"reloaded\":true"), std::string::npos) << r;
+  EXPECT_NE(p.log().find("certificate 'a': no longer in the config"), std::string::npos) << p.log();
+  p.write_config(config);
+  r = p.admin_request("POST", "/reload");
+  EXPECT_NE(r.find("\"reloaded\":true"), std::string::npos) << r;
+  EXPECT_EQ(served_cn(p, "a.example"), "a.example");
+}
+
 }  // namespace
 }  // namespace tlsfront::test
