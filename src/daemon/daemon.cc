@@ -118,7 +118,10 @@ void process::register_admin_routes() {
 }
 
 void process::announce() {
-  for (const auto& l : srv_->current()->listeners) {
+  // Held for the loop: an admin call (a reload, a certificate replacement) may swap the
+  // snapshot meanwhile, and the old one must not be freed under the loop.
+  const std::shared_ptr<const proxy::snapshot> snap = srv_->current();
+  for (const auto& l : snap->listeners) {
     spdlog::info("listener {} on {} ({} worker threads)", l.opts.name, endpoint_text(l.bound),
                  srv_->threads());
   }
@@ -185,7 +188,8 @@ void process::write_ports() {
     return;
   }
   std::vector<ports_entry> entries;
-  for (const auto& l : srv_->current()->listeners) {
+  const std::shared_ptr<const proxy::snapshot> snap = srv_->current();  // held, as in announce()
+  for (const auto& l : snap->listeners) {
     entries.emplace_back(l.opts.name, l.bound);
   }
   if (admin_) {
