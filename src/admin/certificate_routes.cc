@@ -116,7 +116,7 @@ void register_certificate_routes(admin_server& admin, proxy::server& srv,
           return json_error(status, why);
         };
         if (!tls::valid_certificate_name(name)) {
-          return refuse(404, "no certificate is named '" + json_escape(name) +
+          return refuse(404, "no certificate is named '" + name +
                                  "' (names are 1 to 64 letters, digits, '.', '_' or '-')");
         }
         if (r.body.empty()) {
