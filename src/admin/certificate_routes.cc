@@ -40,7 +40,29 @@ struct shown {
   std::vector<std::string> server_names;
 };
 
-std::string describe(const shown& c, std::int64_t now) {
+// The "ocsp" object: whether a response is stapled, where it comes from, the newest fetch.
+std::string describe_ocsp(const proxy::ocsp_stapler::description& d) {
+  std::string out =
+      "{\"state\":" + quoted(d.state) + ",\"must_staple\":" + (d.must_staple ? "true" : "false");
+  if (d.state == "off") {
+    return out + "}";
+  }
+  out += ",\"source\":" + quoted(d.source) + ",\"last_result\":" + quoted(d.last_result);
+  if (!d.last_error.empty()) {
+    out += ",\"last_error\":" + quoted(d.last_error);
+  }
+  if (d.next_update > 0) {
+    out += ",\"this_update\":" + quoted(tls::rfc3339(d.this_update)) +
+           ",\"next_update\":" + quoted(tls::rfc3339(d.next_update));
+  }
+  if (d.last_fetch > 0) {
+    out += ",\"last_fetch\":" + quoted(tls::rfc3339(d.last_fetch)) +
+           ",\"next_fetch\":" + quoted(tls::rfc3339(d.next_fetch));
+  }
+  return out + "}";
+}
+
+std::string describe(const shown& c, const proxy::ocsp_stapler& ocsp, std::int64_t now) {
   const tls::certificate_options& co = *c.entry;
   std::string out = "{\"name\":" + quoted(co.name) +
                     ",\"source\":" + quoted(tls::certificate_source_name(co.source)) +
@@ -60,7 +82,7 @@ std::string describe(const shown& c, std::int64_t now) {
            ",\"expires_in_seconds\":" + std::to_string(l->not_after - now) +
            ",\"chain_certificates\":" + std::to_string(l->chain.size());
   }
-  return out + ",\"ocsp\":\"not stapled\"}";
+  return out + ",\"ocsp\":" + describe_ocsp(ocsp.describe(co)) + "}";
 }
 
 admin_response list_certificates(const proxy::server& srv) {
@@ -83,7 +105,7 @@ admin_response list_certificates(const proxy::server& srv) {
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   std::string body = "{\"certificates\":[";
   for (std::size_t i = 0; i < order.size(); ++i) {
-    body += (i == 0 ? "" : ",") + describe(by_name.at(order[i]), now);
+    body += (i == 0 ? "" : ",") + describe(by_name.at(order[i]), srv.ocsp(), now);
   }
   return json_reply(200, body + "]}\n");
 }

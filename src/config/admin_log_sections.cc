@@ -120,4 +120,26 @@ void reader::read_limits(const toml::table& t, proxy::limits_options& out) {
   optional_duration(t, "drain_timeout", out.drain_timeout);
 }
 
+void reader::read_ocsp(const toml::table& t, proxy::ocsp_options& out) {
+  check_keys(t, "ocsp", {"timeout", "refresh_interval", "retry_interval"});
+  optional_timeout(t, "timeout", out.timeout);
+  if (out.timeout > std::chrono::minutes(1)) {
+    fail(*t.get("timeout"), "'timeout' must be at most 1m");
+  }
+  // Whole seconds, at least one: the stapler schedules in seconds.
+  auto seconds_key = [&](std::string_view key, std::chrono::seconds& value) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      return;
+    }
+    const milliseconds d = as_duration(*n, key);
+    if (d < std::chrono::seconds(1) || d.count() % 1000 != 0) {
+      fail(*n, single_quoted(key) + " must be a whole number of seconds, at least 1s");
+    }
+    value = std::chrono::duration_cast<std::chrono::seconds>(d);
+  };
+  seconds_key("refresh_interval", out.refresh_interval);
+  seconds_key("retry_interval", out.retry_interval);
+}
+
 }  // namespace tlsfront::config::detail

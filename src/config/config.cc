@@ -31,7 +31,7 @@ namespace detail {
 void reader::read(const toml::table& root, config& out) {
   check_keys(root, "",
              {"server", "admin", "log", "limits", "http", "http2", "session_cache", "tickets",
-              "revocation", "cluster", "listener", "pool", "route"});
+              "revocation", "cluster", "ocsp", "listener", "pool", "route"});
   if (const toml::node* n = root.get("server")) {
     read_server(as_table(*n, "server"), out.server);
   }
@@ -49,6 +49,9 @@ void reader::read(const toml::table& root, config& out) {
   }
   if (const toml::node* n = root.get("http2")) {
     read_http2(as_table(*n, "http2"), out.server.http2);
+  }
+  if (const toml::node* n = root.get("ocsp")) {
+    read_ocsp(as_table(*n, "ocsp"), out.server.ocsp);
   }
   // A session that carries a client's certificate chain serializes to 1-3 KB, not 158 bytes:
   // with client certificates on any listener, slot_bytes defaults to 2048 so their session IDs

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "config/reader.h"
+#include "proxy/ocsp_stapler.h"
 #include "proxy/proxy_protocol.h"
 #include "tls/certificate.h"
 #include "tls/cipher_policy.h"
 #include "tls/client_auth.h"
+#include "tls/ocsp.h"
 
 namespace tlsfront::config::detail {
 
@@ -319,7 +321,9 @@ std::string name_from_file(const std::string& path) {
 
 void reader::read_certificate(const toml::table& t, tls::certificate_options& out) {
   const std::string_view section = "listener.certificate";
-  check_keys(t, section, {"cert", "key", "server_names", "default", "name"});
+  check_keys(t, section,
+             {"cert", "key", "server_names", "default", "name", "ocsp_stapling", "ocsp_file",
+              "ocsp_responder"});
   const toml::node& cert_node = require(t, "cert", section);
   const toml::node& key_node = require(t, "key", section);
   out.cert_file = resolve(as_nonempty_string(cert_node, "cert"));
@@ -388,7 +392,59 @@ void reader::read_certificate(const toml::table& t, tls::certificate_options& ou
       out.source = tls::certificate_options::source_kind::certificate_dir;
     }
   }
+  read_certificate_ocsp(t, *loaded, out);
   out.loaded = std::move(loaded);
+}
+
+void reader::read_certificate_ocsp(const toml::table& t, const tls::loaded_certificate& cert,
+                                   tls::certificate_options& out) {
+  optional_key(t, "ocsp_stapling", out.ocsp_stapling,
+               [](const toml::node& n) { return as_bool(n, "ocsp_stapling"); });
+  const toml::node* file_node = t.get("ocsp_file");
+  const toml::node* responder_node = t.get("ocsp_responder");
+  if (file_node != nullptr && responder_node != nullptr) {
+    fail(*responder_node,
+         "'ocsp_responder' and 'ocsp_file' exclude each other: the response "
+         "is either fetched or read");
+  }
+  if (!out.ocsp_stapling && (file_node != nullptr || responder_node != nullptr)) {
+    fail(file_node != nullptr ? *file_node : *responder_node,
+         "ocsp_stapling is off: remove " +
+             single_quoted(file_node != nullptr ? "ocsp_file" : "ocsp_responder"));
+  }
+  std::string error;
+  if (file_node != nullptr) {
+    out.ocsp_file = resolve(as_nonempty_string(*file_node, "ocsp_file"));
+    tls::file_ptr f;
+    if (!tls::open_file(out.ocsp_file, f, error)) {
+      fail(*file_node, error);
+    }
+  }
+  if (responder_node != nullptr) {
+    out.ocsp_responder = as_nonempty_string(*responder_node, "ocsp_responder");
+    proxy::http_url url;
+    if (!proxy::parse_http_url(out.ocsp_responder, url, error)) {
+      fail(*responder_node, "ocsp_responder: " + error);
+    }
+  }
+  // What the stapler would refuse at start, said here with a position.
+  const bool must = tls::is_must_staple(cert.leaf.get());
+  const bool has_source = !out.ocsp_file.empty() || !out.ocsp_responder.empty() ||
+                          !tls::ocsp_urls(cert.leaf.get()).empty();
+  if (must && (!out.ocsp_stapling || !has_source)) {
+    const toml::node* at = t.get("ocsp_stapling");
+    fail(at != nullptr ? *at : *t.get("cert"),
+         out.cert_file + " is must-staple (TLS Feature status_request): it needs OCSP stapling " +
+             (!out.ocsp_stapling ? std::string("on")
+                                 : "and names no responder (set 'ocsp_responder' or 'ocsp_file')"));
+  }
+  if (out.ocsp_stapling && has_source) {
+    tls::ocsp_target target;
+    if (!tls::ocsp_target_of(cert, target, error) &&
+        (must || !out.ocsp_file.empty() || !out.ocsp_responder.empty())) {
+      fail(*t.get("cert"), out.cert_file + ": cannot staple OCSP: " + error);
+    }
+  }
 }
 
 }  // namespace tlsfront::config::detail

@@ -75,6 +75,8 @@ class reader {
   static void read_log(const toml::table& t, tlsfront::log::log_options& out);
 
   static void read_limits(const toml::table& t, proxy::limits_options& out);
+  // [ocsp]: the stapler's fetch timeout, refresh and retry intervals.
+  static void read_ocsp(const toml::table& t, proxy::ocsp_options& out);
 
   // [http2]: the limits of every HTTP/2 client connection, one key per http::h2_options field
   // (same names), each range-checked; also the two cross-field rules (rapid_reset_budget >=
@@ -124,6 +126,10 @@ class reader {
   static void read_listener_requests(const toml::table& t, proxy::listener_options& out);
 
   void read_certificate(const toml::table& t, tls::certificate_options& out);
+  // The entry's OCSP keys (ocsp_stapling, ocsp_file, ocsp_responder), checked against what the
+  // certificate says (must-staple, its responder, its issuer in the chain).
+  void read_certificate_ocsp(const toml::table& t, const tls::loaded_certificate& cert,
+                             tls::certificate_options& out);
 
   static void read_pools(const toml::array& pools, std::vector<proxy::pool_options>& out);
 

@@ -70,7 +70,8 @@ bool is_alnum(char c) {
 }
 
 bool is_token_char(char c) {
-  return is_alnum(c) || (c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
+  return is_alnum(c) ||
+         (c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
 }
 
 std::string format_size(std::uint64_t bytes) {

@@ -145,6 +145,14 @@ struct revocation_options {
   std::chrono::seconds handle_max_age{std::chrono::hours(24)};
 };
 
+// [ocsp]: how the stapler (proxy/ocsp_stapler.h) fetches and refreshes OCSP responses.
+struct ocsp_options {
+  std::chrono::milliseconds timeout{5000};  // one fetch: resolve, connect, request, answer
+  // A good response is fetched again at half its validity, and at least this often.
+  std::chrono::seconds refresh_interval{3600};
+  std::chrono::seconds retry_interval{60};  // after a fetch that brought no good response
+};
+
 struct server_options {
   unsigned threads = 0;  // 0: one per core
   // The TLS 1.2 session-ID cache shared by every listener and worker; disabled: no session-ID
@@ -167,6 +175,7 @@ struct server_options {
   // start (the set is sized once); a reload that changes it warns that a restart is needed.
   revocation_options revocation;
   session_header_options session_headers;
+  ocsp_options ocsp;
 };
 
 }  // namespace tlsfront::proxy

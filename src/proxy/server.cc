@@ -130,8 +130,23 @@ asio::awaitable<void> after_accept_error(worker& w, acceptor_slot& slot,
 
 }  // namespace
 
-std::shared_ptr<snapshot> server::build(const server_options& opts, std::string& error) {
+std::shared_ptr<snapshot> server::build(const server_options& given, std::string& error) {
   core::metrics_registry& metrics = *registry_;
+  // Each certificate gets the OCSP cell its handshakes staple from (kept across reloads for
+  // the same certificate); a must-staple one needs a good response before it is served.
+  server_options opts = given;
+  ocsp_->set_options(opts.ocsp);
+  for (listener_options& lo : opts.listeners) {
+    for (tls::certificate_options& co : lo.tls.certificates) {
+      if (co.loaded && !ocsp_->attach(co, error)) {
+        error = "listener " + lo.name + ": " + error;
+        return nullptr;
+      }
+    }
+  }
+  if (!ocsp_->wait_ready(opts, error)) {
+    return nullptr;
+  }
   auto snap = std::make_shared<snapshot>();
   snap->opts = opts;
   std::vector<std::string> pool_names;
@@ -284,6 +299,7 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
   std::unique_ptr<server> srv(new server());
   srv->registry_ = &metrics;
   srv->health_ = std::make_unique<health_registry>(metrics);
+  srv->ocsp_ = std::make_unique<ocsp_stapler>(opts.ocsp, metrics);
 
   if (opts.session_cache_enabled) {
     try {
@@ -702,6 +718,7 @@ bool server::reload_locked(const server_options& config_opts, bool announce, std
     std::lock_guard lock(snap_mu_);
     snap_ = snap;
   }
+  ocsp_->retain(snap->opts);
   return true;
 }
 

@@ -35,6 +35,7 @@
 #include "proxy/accepted_socket.h"
 #include "proxy/backend_pool.h"
 #include "proxy/health_checker.h"
+#include "proxy/ocsp_stapler.h"
 #include "proxy/options.h"
 #include "proxy/router.h"
 #include "proxy/session_revocation.h"
@@ -134,6 +135,8 @@ class server {
   // Where the ring's keys come from (rotation on request, reload of key files). Any thread.
   tls::key_source& ticket_source() const { return *key_source_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  // OCSP stapling's state per certificate (GET /certificates).
+  const ocsp_stapler& ocsp() const { return *ocsp_; }
 
  private:
   server() = default;
@@ -173,8 +176,9 @@ class server {
   tls::ticket_metrics ticket_metrics_;
   core::metrics_registry* registry_ = nullptr;
   std::unique_ptr<health_registry> health_;
-  std::set<std::string> pool_gauges_;  // pools whose servers-up gauge exists (reload_mu_)
-  mutable std::mutex snap_mu_;         // guards snap_ (control threads: main, admin)
+  std::unique_ptr<ocsp_stapler> ocsp_;  // fills each certificate's OCSP cell
+  std::set<std::string> pool_gauges_;   // pools whose servers-up gauge exists (reload_mu_)
+  mutable std::mutex snap_mu_;          // guards snap_ (control threads: main, admin)
   std::shared_ptr<const snapshot> snap_;
   std::mutex reload_mu_;        // one reload at a time; guards started_, listening_, the two below
   server_options config_opts_;  // the options the config gave last (without replacements)

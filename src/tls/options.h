@@ -10,6 +10,8 @@
 
 namespace tlsfront::tls {
 
+class ocsp_cell;
+
 // A TLS protocol version as its wire number (0x0303 = TLS 1.2, 0x0304 = TLS 1.3).
 inline constexpr std::uint16_t tls1_2 = 0x0303;
 inline constexpr std::uint16_t tls1_3 = 0x0304;
@@ -32,6 +34,14 @@ struct certificate_options {
   // Already loaded and checked (by config, or by the admin API): served as it is. Null: the
   // files are loaded when the listener's contexts are built.
   std::shared_ptr<const loaded_certificate> loaded;
+  // OCSP stapling (tls/ocsp.h, proxy/ocsp_stapler.h): on, the response is fetched from
+  // `ocsp_responder` if given, else from the responder the certificate names (AIA), or read
+  // from `ocsp_file` instead; off, nothing is stapled (a must-staple certificate is refused).
+  bool ocsp_stapling = true;
+  std::string ocsp_file;       // a DER OCSPResponse, re-read at each refresh
+  std::string ocsp_responder;  // "http://host[:port]/path"
+  // What handshakes staple for this entry, set when the snapshot is built (null: nothing).
+  std::shared_ptr<const ocsp_cell> ocsp;
 };
 const char* certificate_source_name(certificate_options::source_kind s) noexcept;
 

@@ -11,6 +11,7 @@
 #include "tls/cipher_policy.h"
 #include "tls/client_auth.h"
 #include "tls/early_data.h"
+#include "tls/ocsp.h"
 #include "tls/session_id_cache.h"
 #include "tls/ssl_error.h"
 #include "tls/stream.h"
@@ -146,6 +147,7 @@ std::shared_ptr<server_context> server_context::create(
       sc->default_index_ = i;
     }
     sc->ctxs_.push_back(std::move(ctx));
+    sc->staples_.push_back(co.ocsp);
   }
   ERR_clear_error();
   return sc;
@@ -187,6 +189,8 @@ enum ssl_select_cert_result_t server_context::on_client_hello(
                             len > 0) ||
                            SSL_early_callback_ctx_extension_get(
                                client_hello, TLSEXT_TYPE_pre_shared_key, &data, &len) == 1;
+    info->offered_status = SSL_early_callback_ctx_extension_get(
+                               client_hello, TLSEXT_TYPE_status_request, &data, &len) == 1;
     return screen_early_data(client_hello, *info);
   }
   SSL_set_early_data_enabled(client_hello->ssl, 0);  // no stream to screen for: never 0-RTT
@@ -213,6 +217,14 @@ int server_context::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
     // ClientHello (tls/early_data.h) must hold on the new one too.
     if (const handshake_info* info = info_of(ssl)) {
       keep_early_data_refusal(ssl, *info);
+    }
+  }
+  // The staple goes on the SSL itself, after the context switch (which replaces the SSL's
+  // certificate settings with the new context's), only for a client that asked for one.
+  if (const ocsp_cell* cell = self->staples_[idx].get()) {
+    const handshake_info* info = info_of(ssl);
+    if (info == nullptr || info->offered_status) {
+      staple_from(ssl, *cell, static_cast<std::int64_t>(std::time(nullptr)));
     }
   }
   return SSL_TLSEXT_ERR_OK;

@@ -72,6 +72,8 @@ class server_context {
   std::unordered_map<std::string, std::size_t> wildcard_;  // "*.x.y" stored as "x.y"
   std::vector<uint8_t> alpn_wire_;
   std::vector<std::uint64_t> context_ids_;
+  // [ctx index]: the OCSP response each certificate staples (tls/ocsp.h), or null.
+  std::vector<std::shared_ptr<const ocsp_cell>> staples_;
 };
 
 }  // namespace tlsfront::tls

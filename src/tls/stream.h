@@ -51,6 +51,7 @@ struct handshake_info {
   resumption resumed = resumption::none;
   std::int64_t handshake_us = 0;  // from first ClientHello byte wait to Finished
   bool offered_ticket = false;    // the ClientHello carried a ticket (TLS 1.2) or a PSK (1.3)
+  bool offered_status = false;    // the ClientHello asked for a stapled OCSP response
   bool cache_hit = false;         // the session-ID cache returned the session
   int ticket_role = -1;           // key_role of the key that opened the client's ticket
   bool ticket_looked_up = false;  // the ticket key callback saw the client's ticket

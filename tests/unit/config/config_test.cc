@@ -421,7 +421,12 @@ TEST(config_load, shipped_config_mentions_every_key) {
                                "sentinels",
                                "master_name",
                                "sentinel_password_file",
-                               "cluster_nodes"}) {
+                               "cluster_nodes",
+                               "ocsp_stapling",
+                               "ocsp_responder",
+                               "ocsp_file",
+                               "refresh_interval",
+                               "retry_interval"}) {
     const std::string set = "\n" + std::string(key) + " = ";
     const std::string commented = "# " + std::string(key) + " = ";
     const std::string indented = "  " + std::string(key) + " = ";
@@ -1872,6 +1877,55 @@ TEST(config_load, certificate_dir_copy_wins) {
   const auto& c = r.value->server.listeners[0].tls.certificates[0];
   EXPECT_EQ(c.source, tls::certificate_options::source_kind::certificate_dir);
   EXPECT_EQ(c.loaded->names, (std::vector<std::string>{"b.example"}));
+}
+
+// OCSP keys of a certificate entry and [ocsp]: each bad value at its position.
+TEST(config_errors, bad_ocsp_settings) {
+  const std::string entry = one_certificate("ocsp.crt", "ocsp.key");
+  EXPECT_TRUE(fails_with(entry + "  ocsp_responder = \"https://ocsp.example/\"\n", "6:20",
+                         "is not an http:// URL"));
+  EXPECT_TRUE(fails_with(entry + "  ocsp_responder = \"http://ocsp.example:0/\"\n", "6:20",
+                         "the port must be 1..65535"));
+  EXPECT_TRUE(fails_with(entry + "  ocsp_responder = \"http:///x\"\n", "6:20", "names no host"));
+  EXPECT_TRUE(fails_with(entry + "  ocsp_file = \"@CERTS@/none.der\"\n", "6:15", "cannot read"));
+  EXPECT_TRUE(
+      fails_with(entry + "  ocsp_file = \"@CERTS@/a.crt\"\n  ocsp_responder = \"http://x/\"\n",
+                 "7:20", "exclude each other"));
+  EXPECT_TRUE(fails_with(entry + "  ocsp_stapling = false\n  ocsp_file = \"@CERTS@/a.crt\"\n",
+                         "7:15", "ocsp_stapling is off"));
+  EXPECT_TRUE(fails_with(entry + "  ocsp_stapling = \"yes\"\n", "6:19", "must be a boolean"));
+  // Must-staple: never without stapling, never without a responder.
+  const std::string must = one_certificate("must-staple.crt", "must-staple.key");
+  EXPECT_TRUE(fails_with(must + "  ocsp_stapling = false\n", "6:19", "is must-staple"));
+  // A responder named but no issuer after the leaf.
+  copy_file(test::certs_dir() + "/ocsp.crt", test::certs_dir() + "/ocsp-leaf-only/ocsp.crt");
+  {
+    const std::string all = test::read_file(test::certs_dir() + "/ocsp.crt");
+    test::write_file(test::certs_dir() + "/ocsp-leaf-only/ocsp.crt",
+                     all.substr(0, all.find("-----END CERTIFICATE-----") + 26));
+  }
+  EXPECT_TRUE(fails_with(one_certificate("ocsp-leaf-only/ocsp.crt", "ocsp.key") +
+                             "  ocsp_responder = \"http://127.0.0.1:9/\"\n",
+                         "4:10", "no issuer certificate in the chain"));
+  EXPECT_TRUE(fails_with("\n[ocsp]\ntimeout = \"0s\"\n" + entry, "2:11", "longer than zero"));
+  EXPECT_TRUE(fails_with("\n[ocsp]\ntimeout = \"2m\"\n" + entry, "2:11", "at most 1m"));
+  EXPECT_TRUE(fails_with("\n[ocsp]\nrefresh_interval = \"500ms\"\n" + entry, "2:20",
+                         "whole number of seconds"));
+  EXPECT_TRUE(fails_with("\n[ocsp]\nretry = \"1s\"\n" + entry, "2:1", "retry"));
+}
+
+TEST(config_load, ocsp_settings) {
+  const load_result r = load(
+      "\n[ocsp]\ntimeout = \"2s\"\nrefresh_interval = \"10m\"\n"
+      "retry_interval = \"30s\"\n" +
+      one_certificate("ocsp.crt", "ocsp.key") + "  ocsp_responder = \"http://[::1]:8080/ocsp\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.ocsp.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(r.value->server.ocsp.refresh_interval, std::chrono::minutes(10));
+  EXPECT_EQ(r.value->server.ocsp.retry_interval, std::chrono::seconds(30));
+  const tls::certificate_options& co = r.value->server.listeners.at(0).tls.certificates.at(0);
+  EXPECT_TRUE(co.ocsp_stapling);
+  EXPECT_EQ(co.ocsp_responder, "http://[::1]:8080/ocsp");
 }
 
 TEST(config_errors, bad_certificate_dir) {

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""An OCSP responder that answers what a test asks for, built on python3-cryptography (an
+implementation independent of tlsfront's), for the answers `openssl ocsp` cannot give: expired,
+still to come, about another certificate, signed by a responder without the OCSPSigning
+purpose, a broken signature, garbage, HTTP errors, a cut answer.
+
+Usage: ocsp_responder.py CERTS_DIR LEAF PORT_FILE
+Listens on 127.0.0.1 (port 0), writes its port to PORT_FILE, and answers each POST about
+CERTS_DIR/LEAF.crt (issued by int.crt) according to the request path's first segment:
+good, revoked, unknown, expired, future, wrong_serial, rogue, bad_signature, no_next_update,
+garbage, status500, trylater, truncated. Every request is appended to PORT_FILE.log.
+"""
+import datetime
+import http.server
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+
+certs, leaf_name, port_file = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def load_cert(name):
+    with open(f"{certs}/{name}.crt", "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def load_key(name):
+    with open(f"{certs}/{name}.key", "rb") as f:
+        return serialization.load_pem_private_key(f.read(), None)
+
+
+leaf = load_cert(leaf_name)
+other = load_cert("a")
+issuer = load_cert("int")
+responder, responder_key = load_cert("ocsp-responder"), load_key("ocsp-responder")
+rogue, rogue_key = load_cert("ocsp-rogue"), load_key("ocsp-rogue")
+
+
+def build(mode):
+    now = datetime.datetime.utcnow()
+    this_update, next_update = now - datetime.timedelta(minutes=1), now + datetime.timedelta(hours=1)
+    status, subject = ocsp.OCSPCertStatus.GOOD, leaf
+    signer, key = responder, responder_key
+    revoked_at = None
+    if mode == "revoked":
+        status, revoked_at = ocsp.OCSPCertStatus.REVOKED, now - datetime.timedelta(days=1)
+    elif mode == "unknown":
+        status = ocsp.OCSPCertStatus.UNKNOWN
+    elif mode == "expired":
+        this_update, next_update = now - datetime.timedelta(days=2), now - datetime.timedelta(days=1)
+    elif mode == "future":
+        this_update = now + datetime.timedelta(hours=2)
+        next_update = now + datetime.timedelta(hours=4)
+    elif mode == "wrong_serial":
+        subject = other
+    elif mode == "rogue":
+        signer, key = rogue, rogue_key
+    elif mode == "no_next_update":
+        next_update = None
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=subject,
+            issuer=issuer,
+            algorithm=hashes.SHA1(),
+            cert_status=status,
+            this_update=this_update,
+            next_update=next_update,
+            revocation_time=revoked_at,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, signer)
+        .certificates([signer])
+    )
+    der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    if mode == "bad_signature":
+        der = der[:-3] + bytes([der[-3] ^ 0x55]) + der[-2:]  # inside the signature
+    return der
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(length)
+        mode = self.path.strip("/").split("/")[0]
+        with open(port_file + ".log", "a") as log:
+            log.write(mode + "\n")
+        if mode == "status500":
+            self.send_response(500)
+            self.end_headers()
+            return
+        if mode == "garbage":
+            body = b"this is no OCSP response \x00\x01\x02" * 8
+        elif mode == "trylater":
+            body = ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.TRY_LATER
+            ).public_bytes(serialization.Encoding.DER)
+        else:
+            body = build("good" if mode == "truncated" else mode)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ocsp-response")
+        self.send_header("Content-Length", str(len(body) + (100 if mode == "truncated" else 0)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os  # noqa: E402
+
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
