@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <optional>
 
 #include "tls/certificate.h"
 #include "tls/x509_fields.h"
@@ -144,83 +145,14 @@ bool cert_id_matches(CBS cert_id, const ocsp_target& t) {
          bytes_of(key_hash) == digest_of(md, t.issuer_key);
 }
 
-ocsp_verdict check(std::string_view der, const ocsp_target& t, std::int64_t now) {
-  CBS in;
-  CBS_init(&in, reinterpret_cast<const uint8_t*>(der.data()), der.size());
-  CBS response, status, bytes_wrapper, bytes, type, basic_octets;
-  uint64_t status_value = 0;
-  if (CBS_get_asn1(&in, &response, CBS_ASN1_SEQUENCE) != 1 || CBS_len(&in) != 0 ||
-      CBS_get_asn1(&response, &status, CBS_ASN1_ENUMERATED) != 1 || CBS_len(&status) != 1) {
-    return fail(ocsp_result::malformed, "not a DER OCSPResponse");
-  }
-  status_value = CBS_data(&status)[0];
-  if (status_value != 0) {
-    static const char* const names[] = {
-        "successful", "malformedRequest", "internalError", "tryLater",
-        "(4)",        "sigRequired",      "unauthorized"};
-    std::string name = status_value < 7 ? names[status_value] : std::to_string(status_value);
-    return fail(ocsp_result::unsuccessful, "the responder answered " + name);
-  }
-  if (CBS_get_asn1(&response, &bytes_wrapper, context_tag(0, true)) != 1 ||
-      CBS_get_asn1(&bytes_wrapper, &bytes, CBS_ASN1_SEQUENCE) != 1 ||
-      CBS_get_asn1(&bytes, &type, CBS_ASN1_OBJECT) != 1 ||
-      CBS_get_asn1(&bytes, &basic_octets, CBS_ASN1_OCTETSTRING) != 1) {
-    return fail(ocsp_result::malformed, "a successful OCSPResponse without responseBytes");
-  }
-  if (OBJ_cbs2nid(&type) != NID_id_pkix_OCSP_basic) {
-    return fail(ocsp_result::malformed, "not a basic OCSP response");
-  }
-  CBS basic, tbs_element, sig_alg, sig_oid, sig_bits;
-  if (CBS_get_asn1(&basic_octets, &basic, CBS_ASN1_SEQUENCE) != 1 || CBS_len(&basic_octets) != 0 ||
-      CBS_get_asn1_element(&basic, &tbs_element, CBS_ASN1_SEQUENCE) != 1 ||
-      CBS_get_asn1(&basic, &sig_alg, CBS_ASN1_SEQUENCE) != 1 ||
-      CBS_get_asn1(&sig_alg, &sig_oid, CBS_ASN1_OBJECT) != 1 ||
-      CBS_get_asn1(&basic, &sig_bits, CBS_ASN1_BITSTRING) != 1 || CBS_len(&sig_bits) < 1 ||
-      CBS_data(&sig_bits)[0] != 0) {
-    return fail(ocsp_result::malformed, "a damaged BasicOCSPResponse");
-  }
-  CBS signature = sig_bits;
-  CBS_skip(&signature, 1);
-  std::vector<bssl::UniquePtr<X509>> certs;
-  if (CBS_len(&basic) > 0) {
-    CBS certs_wrapper, certs_seq;
-    if (CBS_get_asn1(&basic, &certs_wrapper, context_tag(0, true)) != 1 ||
-        CBS_get_asn1(&certs_wrapper, &certs_seq, CBS_ASN1_SEQUENCE) != 1) {
-      return fail(ocsp_result::malformed, "a damaged certs field");
-    }
-    while (CBS_len(&certs_seq) > 0) {
-      CBS one;
-      if (CBS_get_asn1_element(&certs_seq, &one, CBS_ASN1_SEQUENCE) != 1) {
-        return fail(ocsp_result::malformed, "a damaged responder certificate");
-      }
-      const uint8_t* p = CBS_data(&one);
-      bssl::UniquePtr<X509> c(d2i_X509(nullptr, &p, static_cast<long>(CBS_len(&one))));
-      if (!c) {
-        return fail(ocsp_result::malformed, "a damaged responder certificate");
-      }
-      certs.push_back(std::move(c));
-    }
-  }
-
-  // ResponseData
-  CBS tbs = tbs_element;
-  CBS data, responder, responses;
-  unsigned responder_tag = 0;
-  std::int64_t produced_at = 0;
-  if (CBS_get_asn1(&tbs, &data, CBS_ASN1_SEQUENCE) != 1) {
-    return fail(ocsp_result::malformed, "a damaged ResponseData");
-  }
-  if (CBS_peek_asn1_tag(&data, context_tag(0, true))) {
-    CBS version;
-    CBS_get_asn1(&data, &version, context_tag(0, true));
-  }
-  if (CBS_get_any_asn1(&data, &responder, &responder_tag) != 1 ||
-      (responder_tag != context_tag(1, true) && responder_tag != context_tag(2, true)) ||
-      !get_time(&data, produced_at) || CBS_get_asn1(&data, &responses, CBS_ASN1_SEQUENCE) != 1) {
-    return fail(ocsp_result::malformed, "a damaged ResponseData");
-  }
-
-  // Who signed it: the issuer, or a responder certificate the issuer delegated to.
+// Who signed a response, and whether the signature verifies: the issuer, or a responder
+// certificate in `certs` that the issuer signed for OCSPSigning and that is valid at `now`.
+// Nothing (verified) or the bad_signature verdict.
+std::optional<ocsp_verdict> check_signer(const ocsp_target& t, unsigned responder_tag,
+                                         const CBS& responder,
+                                         const std::vector<bssl::UniquePtr<X509>>& certs,
+                                         int sig_nid, const CBS& tbs_element, const CBS& signature,
+                                         std::int64_t now) {
   X509* signer = nullptr;
   if (responder_is(t.issuer.get(), responder_tag, responder)) {
     signer = t.issuer.get();
@@ -256,11 +188,16 @@ ocsp_verdict check(std::string_view der, const ocsp_target& t, std::int64_t now)
     }
   }
   bssl::UniquePtr<EVP_PKEY> signer_key(X509_get_pubkey(signer));
-  if (!verify_signature(signer_key.get(), OBJ_cbs2nid(&sig_oid), tbs_element, signature)) {
+  if (!verify_signature(signer_key.get(), sig_nid, tbs_element, signature)) {
     return fail(ocsp_result::bad_signature, "the signature does not verify");
   }
 
-  // The SingleResponse about this certificate.
+  return std::nullopt;
+}
+
+// The SingleResponse about `t` in `responses` (the rest are skipped, but must be well formed):
+// its verdict, malformed, or wrong_certificate when none is about `t`.
+ocsp_verdict judge_single(CBS responses, const ocsp_target& t, std::int64_t now) {
   while (CBS_len(&responses) > 0) {
     CBS single, cert_id, status_choice;
     unsigned status_tag = 0;
@@ -307,6 +244,99 @@ ocsp_verdict check(std::string_view der, const ocsp_target& t, std::int64_t now)
   }
   return fail(ocsp_result::wrong_certificate,
               "no answer about this certificate (serial " + serial_hex(t.leaf.get()) + ")");
+}
+
+ocsp_verdict check(std::string_view der, const ocsp_target& t, std::int64_t now) {
+  CBS in;
+  CBS_init(&in, reinterpret_cast<const uint8_t*>(der.data()), der.size());
+  CBS response, status, bytes_wrapper, bytes, type, basic_octets;
+  uint64_t status_value = 0;
+  if (CBS_get_asn1(&in, &response, CBS_ASN1_SEQUENCE) != 1 || CBS_len(&in) != 0 ||
+      CBS_get_asn1(&response, &status, CBS_ASN1_ENUMERATED) != 1 || CBS_len(&status) != 1) {
+    return fail(ocsp_result::malformed, "not a DER OCSPResponse");
+  }
+  status_value = CBS_data(&status)[0];
+  if (status_value != 0) {
+    static const char* const names[] = {
+        "successful", "malformedRequest", "internalError", "tryLater",
+        "(4)",        "sigRequired",      "unauthorized"};
+    std::string name = status_value < 7 ? names[status_value] : std::to_string(status_value);
+    return fail(ocsp_result::unsuccessful, "the responder answered " + name);
+  }
+  if (CBS_get_asn1(&response, &bytes_wrapper, context_tag(0, true)) != 1 ||
+      CBS_get_asn1(&bytes_wrapper, &bytes, CBS_ASN1_SEQUENCE) != 1 ||
+      CBS_get_asn1(&bytes, &type, CBS_ASN1_OBJECT) != 1 ||
+      CBS_get_asn1(&bytes, &basic_octets, CBS_ASN1_OCTETSTRING) != 1 || CBS_len(&bytes) != 0 ||
+      CBS_len(&bytes_wrapper) != 0 || CBS_len(&response) != 0) {
+    return fail(ocsp_result::malformed, "a successful OCSPResponse without responseBytes");
+  }
+  if (OBJ_cbs2nid(&type) != NID_id_pkix_OCSP_basic) {
+    return fail(ocsp_result::malformed, "not a basic OCSP response");
+  }
+  CBS basic, tbs_element, sig_alg, sig_oid, sig_bits;
+  if (CBS_get_asn1(&basic_octets, &basic, CBS_ASN1_SEQUENCE) != 1 || CBS_len(&basic_octets) != 0 ||
+      CBS_get_asn1_element(&basic, &tbs_element, CBS_ASN1_SEQUENCE) != 1 ||
+      CBS_get_asn1(&basic, &sig_alg, CBS_ASN1_SEQUENCE) != 1 ||
+      CBS_get_asn1(&sig_alg, &sig_oid, CBS_ASN1_OBJECT) != 1 ||
+      CBS_get_asn1(&basic, &sig_bits, CBS_ASN1_BITSTRING) != 1 || CBS_len(&sig_bits) < 1 ||
+      CBS_data(&sig_bits)[0] != 0) {
+    return fail(ocsp_result::malformed, "a damaged BasicOCSPResponse");
+  }
+  CBS signature = sig_bits;
+  CBS_skip(&signature, 1);
+  std::vector<bssl::UniquePtr<X509>> certs;
+  if (CBS_len(&basic) > 0) {
+    CBS certs_wrapper, certs_seq;
+    if (CBS_get_asn1(&basic, &certs_wrapper, context_tag(0, true)) != 1 ||
+        CBS_get_asn1(&certs_wrapper, &certs_seq, CBS_ASN1_SEQUENCE) != 1) {
+      return fail(ocsp_result::malformed, "a damaged certs field");
+    }
+    while (CBS_len(&certs_seq) > 0) {
+      CBS one;
+      if (CBS_get_asn1_element(&certs_seq, &one, CBS_ASN1_SEQUENCE) != 1) {
+        return fail(ocsp_result::malformed, "a damaged responder certificate");
+      }
+      const uint8_t* p = CBS_data(&one);
+      bssl::UniquePtr<X509> c(d2i_X509(nullptr, &p, static_cast<long>(CBS_len(&one))));
+      if (!c) {
+        return fail(ocsp_result::malformed, "a damaged responder certificate");
+      }
+      certs.push_back(std::move(c));
+    }
+    if (CBS_len(&certs_wrapper) != 0 || CBS_len(&basic) != 0) {
+      return fail(ocsp_result::malformed, "bytes after the certs field");
+    }
+  }
+
+  // ResponseData
+  CBS tbs = tbs_element;
+  CBS data, responder, responses;
+  unsigned responder_tag = 0;
+  std::int64_t produced_at = 0;
+  if (CBS_get_asn1(&tbs, &data, CBS_ASN1_SEQUENCE) != 1) {
+    return fail(ocsp_result::malformed, "a damaged ResponseData");
+  }
+  if (CBS_peek_asn1_tag(&data, context_tag(0, true))) {
+    CBS version;
+    CBS_get_asn1(&data, &version, context_tag(0, true));
+  }
+  if (CBS_get_any_asn1(&data, &responder, &responder_tag) != 1 ||
+      (responder_tag != context_tag(1, true) && responder_tag != context_tag(2, true)) ||
+      !get_time(&data, produced_at) || CBS_get_asn1(&data, &responses, CBS_ASN1_SEQUENCE) != 1) {
+    return fail(ocsp_result::malformed, "a damaged ResponseData");
+  }
+
+  // Everything is read before the signature is checked (so a fuzzer reaches every parser),
+  // and no verdict but malformed is given before it is.
+  const ocsp_verdict v = judge_single(responses, t, now);
+  if (v.result == ocsp_result::malformed) {
+    return v;
+  }
+  if (std::optional<ocsp_verdict> bad = check_signer(
+          t, responder_tag, responder, certs, OBJ_cbs2nid(&sig_oid), tbs_element, signature, now)) {
+    return *bad;
+  }
+  return v;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@ still to come, about another certificate, signed by a responder without the OCSP
 purpose, a broken signature, garbage, HTTP errors, a cut answer.
 
 Usage: ocsp_responder.py CERTS_DIR LEAF PORT_FILE
+       ocsp_responder.py CERTS_DIR LEAF --once MODE OUT   (writes one response, DER, to OUT)
 Listens on 127.0.0.1 (port 0), writes its port to PORT_FILE, and answers each POST about
 CERTS_DIR/LEAF.crt (issued by int.crt) according to the request path's first segment:
 good, revoked, unknown, expired, future, wrong_serial, rogue, bad_signature, no_next_update,
@@ -110,6 +111,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+
+if port_file == "--once":
+    with open(sys.argv[5], "wb") as out:
+        out.write(build(sys.argv[4]))
+    sys.exit(0)
 
 server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
 with open(port_file + ".tmp", "w") as f:
