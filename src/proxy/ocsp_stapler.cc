@@ -244,9 +244,12 @@ bool ocsp_stapler::attach(tls::certificate_options& co, std::string& error) {
     return true;
   }
   lock.lock();
-  entries_.emplace(key, e);
-  co.ocsp = e->cell;
+  auto [it, fresh] = entries_.try_emplace(key, e);
+  co.ocsp = it->second->cell;
   lock.unlock();
+  if (!fresh) {
+    return true;  // attached meanwhile (the server serializes attaches: only in principle)
+  }
   spdlog::info("certificate {}: stapling OCSP from {}{}", co.name, source,
                must ? " (must-staple)" : "");
   asio::co_spawn(io_, run(e), asio::detached);
@@ -493,8 +496,9 @@ asio::awaitable<ocsp_stapler::outcome> ocsp_stapler::fetch(const entry& e) {
 
 void ocsp_stapler::apply(entry& e, const outcome& o) {
   const std::int64_t now = now_posix();
-  count(e.name, o.result);
-  std::lock_guard lock(mu_);
+  std::string name;  // counted once the cell is set (a reader of the count sees the staple)
+  std::unique_lock lock(mu_);
+  name = e.name;
   e.last_fetch = now;
   e.last_result = o.result;
   const bool good = o.checked && o.verdict.result == tls::ocsp_result::good;
@@ -507,11 +511,15 @@ void ocsp_stapler::apply(entry& e, const outcome& o) {
     e.this_update = o.verdict.this_update;
     e.next_update = o.verdict.next_update;
     e.last_error.clear();
-    // Half its validity, but at least every refresh_interval and no sooner than a retry.
-    const std::int64_t half =
+    // At half its validity (or, for a response already past that, such as one a CDN kept,
+    // half of what is left), at least every refresh_interval, no sooner than a retry.
+    std::int64_t half =
         o.verdict.this_update + (o.verdict.next_update - o.verdict.this_update) / 2 - now;
+    if (half <= 0) {
+      half = (o.verdict.next_update - now) / 2;
+    }
     wait = std::min<std::int64_t>(opts_.refresh_interval.count(),
-                                  half > 0 ? half : opts_.retry_interval.count());
+                                  std::max<std::int64_t>(half, opts_.retry_interval.count()));
     if (e.last_logged != "good") {
       spdlog::info("certificate {}: stapling the OCSP response from {}: {}", e.name, e.source,
                    o.detail);
@@ -542,7 +550,9 @@ void ocsp_stapler::apply(entry& e, const outcome& o) {
   }
   e.next_fetch = now + std::max<std::int64_t>(wait, 1);
   e.settled = true;
+  lock.unlock();
   settled_.notify_all();
+  count(name, o.result);
 }
 
 }  // namespace tlsfront::proxy

@@ -636,8 +636,17 @@ bool server::reload_locked(const server_options& config_opts, bool announce, std
     return false;
   }
   const server_options opts = with_replacements(config_opts, announce);
+  // A reload refused after build() attached its certificates to the stapler leaves the
+  // stapler as the snapshot in force has it: no fetching for certificates never served.
+  auto undo_ocsp = [this] {
+    if (const std::shared_ptr<const snapshot> now = current()) {
+      ocsp_->set_options(now->opts.ocsp);
+      ocsp_->retain(now->opts);
+    }
+  };
   auto snap = build(opts, error);
   if (!snap) {
+    undo_ocsp();
     return false;
   }
   // Listening sockets: kept by key, opened for new listeners (any failure: nothing changes).
@@ -663,6 +672,7 @@ bool server::reload_locked(const server_options& config_opts, bool announce, std
           });
         }
       }
+      undo_ocsp();
       return false;
     }
     l.bound = lr.bound;

@@ -75,27 +75,44 @@ ocsp_verdict fail(ocsp_result r, std::string detail) {
   return v;
 }
 
-// The digest a signatureAlgorithm names, or whether it needs none (Ed25519).
-bool signature_digest(int nid, const EVP_MD*& md) {
+// The digest a signatureAlgorithm names (none for Ed25519) and the key type it needs.
+bool signature_digest(int nid, const EVP_MD*& md, int& key_type) {
   switch (nid) {
     case NID_sha1WithRSAEncryption:
-    case NID_ecdsa_with_SHA1:
       md = EVP_sha1();
+      key_type = EVP_PKEY_RSA;
       return true;
     case NID_sha256WithRSAEncryption:
-    case NID_ecdsa_with_SHA256:
       md = EVP_sha256();
+      key_type = EVP_PKEY_RSA;
       return true;
     case NID_sha384WithRSAEncryption:
-    case NID_ecdsa_with_SHA384:
       md = EVP_sha384();
+      key_type = EVP_PKEY_RSA;
       return true;
     case NID_sha512WithRSAEncryption:
+      md = EVP_sha512();
+      key_type = EVP_PKEY_RSA;
+      return true;
+    case NID_ecdsa_with_SHA1:
+      md = EVP_sha1();
+      key_type = EVP_PKEY_EC;
+      return true;
+    case NID_ecdsa_with_SHA256:
+      md = EVP_sha256();
+      key_type = EVP_PKEY_EC;
+      return true;
+    case NID_ecdsa_with_SHA384:
+      md = EVP_sha384();
+      key_type = EVP_PKEY_EC;
+      return true;
     case NID_ecdsa_with_SHA512:
       md = EVP_sha512();
+      key_type = EVP_PKEY_EC;
       return true;
     case NID_ED25519:
       md = nullptr;
+      key_type = EVP_PKEY_ED25519;
       return true;
     default:
       return false;
@@ -104,7 +121,8 @@ bool signature_digest(int nid, const EVP_MD*& md) {
 
 bool verify_signature(EVP_PKEY* key, int alg_nid, const CBS& signed_part, const CBS& signature) {
   const EVP_MD* md = nullptr;
-  if (key == nullptr || !signature_digest(alg_nid, md)) {
+  int key_type = EVP_PKEY_NONE;
+  if (key == nullptr || !signature_digest(alg_nid, md, key_type) || EVP_PKEY_id(key) != key_type) {
     return false;
   }
   bssl::ScopedEVP_MD_CTX ctx;
@@ -118,11 +136,12 @@ bool responder_is(X509* cert, unsigned tag, const CBS& id) {
   if (tag == context_tag(1, true)) {
     const uint8_t* p = CBS_data(&id);
     bssl::UniquePtr<X509_NAME> name(d2i_X509_NAME(nullptr, &p, static_cast<long>(CBS_len(&id))));
-    return name && X509_NAME_cmp(name.get(), X509_get_subject_name(cert)) == 0;
+    return name && p == CBS_data(&id) + CBS_len(&id) &&
+           X509_NAME_cmp(name.get(), X509_get_subject_name(cert)) == 0;
   }
   CBS inner = id;
   CBS hash;
-  return CBS_get_asn1(&inner, &hash, CBS_ASN1_OCTETSTRING) == 1 &&
+  return CBS_get_asn1(&inner, &hash, CBS_ASN1_OCTETSTRING) == 1 && CBS_len(&inner) == 0 &&
          digest_of(EVP_sha1(), key_bits_of(cert)) == bytes_of(hash);
 }
 
@@ -136,11 +155,24 @@ bool cert_id_matches(CBS cert_id, const ocsp_target& t) {
       CBS_get_asn1_element(&cert_id, &serial, CBS_ASN1_INTEGER) != 1) {
     return false;
   }
-  const EVP_MD* md = EVP_get_digestbynid(OBJ_cbs2nid(&oid));
-  if (md == nullptr) {
-    return false;
+  const EVP_MD* md = nullptr;
+  switch (OBJ_cbs2nid(&oid)) {
+    case NID_sha1:
+      md = EVP_sha1();
+      break;
+    case NID_sha256:
+      md = EVP_sha256();
+      break;
+    case NID_sha384:
+      md = EVP_sha384();
+      break;
+    case NID_sha512:
+      md = EVP_sha512();
+      break;
+    default:
+      return false;  // MD5 and the like name nothing
   }
-  return bytes_of(serial) == t.serial_der &&
+  return CBS_len(&cert_id) == 0 && bytes_of(serial) == t.serial_der &&
          bytes_of(name_hash) == digest_of(md, t.issuer_name_der) &&
          bytes_of(key_hash) == digest_of(md, t.issuer_key);
 }
@@ -225,10 +257,8 @@ ocsp_verdict judge_single(CBS responses, const ocsp_target& t, std::int64_t now)
     if (status_tag == context_tag(1, true)) {
       v.result = ocsp_result::revoked;
       v.detail = "the responder says the certificate is revoked";
-    } else if (status_tag == context_tag(2, false)) {
-      v.result = ocsp_result::unknown;
-      v.detail = "the responder does not know the certificate";
-    } else if (status_tag != context_tag(0, false)) {
+    } else if ((status_tag != context_tag(0, false) && status_tag != context_tag(2, false)) ||
+               CBS_len(&status_choice) != 0) {
       return fail(ocsp_result::malformed, "a damaged certStatus");
     } else if (now >= next_update) {
       v.result = ocsp_result::expired;
@@ -236,6 +266,11 @@ ocsp_verdict judge_single(CBS responses, const ocsp_target& t, std::int64_t now)
     } else if (this_update > now + ocsp_clock_skew_seconds) {
       v.result = ocsp_result::not_yet_valid;
       v.detail = "its thisUpdate " + rfc3339(this_update) + " is still to come";
+    } else if (status_tag == context_tag(2, false)) {
+      // Judged only while current (like good): a stale `unknown` replayed over plain HTTP
+      // must not take a good staple down. A revocation is final whenever it was said.
+      v.result = ocsp_result::unknown;
+      v.detail = "the responder does not know the certificate";
     } else {
       v.result = ocsp_result::good;
       v.detail = "good until " + rfc3339(next_update);

@@ -237,6 +237,8 @@ TEST_F(OcspTest, NoBadAnswerIsEverStapled) {
                        {"wrong_serial", "wrong_certificate"},
                        {"rogue", "bad_signature"},
                        {"bad_signature", "bad_signature"},
+                       {"foreign_delegate", "bad_signature"},
+                       {"stale_unknown", "expired"},
                        {"trylater", "unsuccessful"},
                        {"garbage", "malformed"},
                        {"status500", "http_error"},
@@ -318,10 +320,20 @@ TEST_F(OcspTest, AMustStapleCertificateRefusesToStartWithoutAGoodResponse) {
   EXPECT_NE(p.admin_get("/certificates").find("\"must_staple\":true"), std::string::npos);
   // A reload that would serve it without one is refused, and it keeps being served.
   p.write_config(ocsp_config(backend_->address(), "must-staple",
-                             "  ocsp_responder = \"" + responder.url("revoked") + "\"\n"));
+                             "  ocsp_responder = \"" + responder.url("revoked") + "\"\n",
+                             "[ocsp]\nretry_interval = \"1s\"\n"));
   const std::string reloaded = p.admin_request("POST", "/reload");
   EXPECT_NE(reloaded.find("must-staple"), std::string::npos) << reloaded;
   EXPECT_EQ(staple_seen(p.port(), "must.example", "-tls1_3"), "good");
+  // The refused reload's certificate entry is not left behind fetching (every second, as the
+  // refused [ocsp] would have had it).
+  const double refused = p.metric(fetches("must-staple", "revoked"));
+  EXPECT_GE(refused, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(p.metric(fetches("must-staple", "revoked")), refused);
+  const std::string listing = p.admin_get("/certificates");
+  EXPECT_NE(listing.find("\"source\":\"" + responder.url("good") + "\""), std::string::npos)
+      << listing;
 }
 
 }  // namespace

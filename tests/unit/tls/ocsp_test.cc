@@ -137,10 +137,21 @@ TEST(Ocsp, ResponsesFromAnotherImplementation) {
       {"future", ocsp_result::not_yet_valid},
       {"wrong_serial", ocsp_result::wrong_certificate},
       {"rogue", ocsp_result::bad_signature},
-      {"bad_signature", ocsp_result::bad_signature}};
+      {"bad_signature", ocsp_result::bad_signature},
+      {"foreign_delegate", ocsp_result::bad_signature},
+      {"expired_delegate", ocsp_result::bad_signature},
+      {"issuer_name_clash", ocsp_result::bad_signature},
+      {"stale_unknown", ocsp_result::expired}};
   for (const auto& [mode, want] : cases) {
     const ocsp_verdict v = check_ocsp_response(crafted("ocsp", mode, dir), t, now());
     EXPECT_EQ(v.result, want) << mode << ": " << v.detail;
+    const std::string m = mode;
+    const char* why = m == "bad_signature" || m == "issuer_name_clash" ? "does not verify"
+                      : m == "foreign_delegate"                        ? "was not issued by"
+                      : m == "expired_delegate"                        ? "is not valid now"
+                      : m == "rogue"                                   ? "OCSPSigning"
+                                                                       : "";
+    EXPECT_NE(v.detail.find(why), std::string::npos) << mode << ": " << v.detail;
     if (std::string(mode) == "no_next_update") {
       EXPECT_EQ(v.next_update - v.this_update, ocsp_default_validity_seconds);
     }
