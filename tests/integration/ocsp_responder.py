@@ -12,7 +12,8 @@ good, revoked, unknown, expired, future, wrong_serial, rogue (a server certifica
 issuer), bad_signature (issuer-signed, a signature byte changed), foreign_delegate (a
 self-signed OCSPSigning responder), expired_delegate, issuer_name_clash (a key of its own under
 the issuer's name, named by name), no_next_update, stale_unknown (unknown, expired a day ago),
-garbage, status500, trylater, truncated. Every request is appended to PORT_FILE.log.
+sha224_certid (a CertID hash tlsfront does not take), aged (good, 50 of its 60 minutes
+gone), garbage, status500, trylater, truncated. Every request is appended to PORT_FILE.log.
 """
 import datetime
 import http.server
@@ -72,6 +73,8 @@ def build(mode):
     status, subject = ocsp.OCSPCertStatus.GOOD, leaf
     signer, key = responder, responder_key
     revoked_at = None
+    if mode == "aged":  # good, but most of its hour gone (a response a cache kept)
+        this_update, next_update = now - datetime.timedelta(minutes=50), now + datetime.timedelta(minutes=10)
     if mode == "stale_unknown":
         status = ocsp.OCSPCertStatus.UNKNOWN
         this_update, next_update = now - datetime.timedelta(days=2), now - datetime.timedelta(days=1)
@@ -103,7 +106,7 @@ def build(mode):
         .add_response(
             cert=subject,
             issuer=issuer,
-            algorithm=hashes.SHA1(),
+            algorithm=hashes.SHA224() if mode == "sha224_certid" else hashes.SHA1(),
             cert_status=status,
             this_update=this_update,
             next_update=next_update,

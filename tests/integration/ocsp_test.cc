@@ -266,6 +266,21 @@ TEST_F(OcspTest, NoBadAnswerIsEverStapled) {
   }
 }
 
+// A response already past half its validity (one a cache kept) is fetched again at half of
+// what is left, not every retry_interval.
+TEST_F(OcspTest, AnAgedResponseIsNotFetchedAgainAtEveryRetry) {
+  crafted_responder responder(dir_, "ocsp");
+  proxy_instance p(ocsp_config(backend_->address(), "ocsp",
+                               "  ocsp_responder = \"" + responder.url("aged") + "\"\n",
+                               "[ocsp]\nretry_interval = \"1s\"\n"));
+  EXPECT_GE(p.metric_reaching(fetches("ocsp", "good"), 1), 1);
+  EXPECT_EQ(staple_seen(p.port(), "ocsp.example", "-tls1_3"), "good");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  EXPECT_EQ(p.metric(fetches("ocsp", "good")), 1);
+  const std::string listing = p.admin_get("/certificates");
+  EXPECT_NE(listing.find("\"state\":\"good\""), std::string::npos) << listing;
+}
+
 TEST_F(OcspTest, AResponseFileIsStapledAndABadOneIsNot) {
   const std::string c = certs_dir();
   openssl_responder responder(dir_, openssl_responder::valid(c + "/ocsp.crt"));

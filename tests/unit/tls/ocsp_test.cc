@@ -5,6 +5,7 @@
 #include "tls/ocsp.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bytestring.h>
 
 #include <cstdlib>
 #include <string>
@@ -141,7 +142,8 @@ TEST(Ocsp, ResponsesFromAnotherImplementation) {
       {"foreign_delegate", ocsp_result::bad_signature},
       {"expired_delegate", ocsp_result::bad_signature},
       {"issuer_name_clash", ocsp_result::bad_signature},
-      {"stale_unknown", ocsp_result::expired}};
+      {"stale_unknown", ocsp_result::expired},
+      {"sha224_certid", ocsp_result::wrong_certificate}};
   for (const auto& [mode, want] : cases) {
     const ocsp_verdict v = check_ocsp_response(crafted("ocsp", mode, dir), t, now());
     EXPECT_EQ(v.result, want) << mode << ": " << v.detail;
@@ -156,6 +158,83 @@ TEST(Ocsp, ResponsesFromAnotherImplementation) {
       EXPECT_EQ(v.next_update - v.this_update, ocsp_default_validity_seconds);
     }
   }
+}
+
+// Rebuilds a good response around its signed part (tbsResponseData and the signature stay as
+// they are, so the signature still verifies): another signatureAlgorithm OID (DER content
+// bytes), bytes added after the certs field, or bytes added after responseBytes.
+struct rebuild {
+  std::string sig_oid;      // empty: the original
+  std::string after_certs;  // inside BasicOCSPResponse
+  std::string after_bytes;  // inside OCSPResponse
+};
+std::string rebuilt(const std::string& der, const rebuild& r) {
+  CBS in, response, status, wrapper, bytes, type, octets, basic, tbs, alg, oid, sig, rest;
+  CBS_init(&in, reinterpret_cast<const uint8_t*>(der.data()), der.size());
+  EXPECT_TRUE(CBS_get_asn1(&in, &response, CBS_ASN1_SEQUENCE) &&
+              CBS_get_asn1_element(&response, &status, CBS_ASN1_ENUMERATED) &&
+              CBS_get_asn1(&response, &wrapper, CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED) &&
+              CBS_get_asn1(&wrapper, &bytes, CBS_ASN1_SEQUENCE) &&
+              CBS_get_asn1_element(&bytes, &type, CBS_ASN1_OBJECT) &&
+              CBS_get_asn1(&bytes, &octets, CBS_ASN1_OCTETSTRING) &&
+              CBS_get_asn1(&octets, &basic, CBS_ASN1_SEQUENCE) &&
+              CBS_get_asn1_element(&basic, &tbs, CBS_ASN1_SEQUENCE) &&
+              CBS_get_asn1(&basic, &alg, CBS_ASN1_SEQUENCE) &&
+              CBS_get_asn1(&alg, &oid, CBS_ASN1_OBJECT) &&
+              CBS_get_asn1_element(&basic, &sig, CBS_ASN1_BITSTRING));
+  rest = basic;  // the certs field
+  auto add = [](CBB* to, const CBS& c) { return CBB_add_bytes(to, CBS_data(&c), CBS_len(&c)); };
+  auto add_text = [](CBB* to, const std::string& t) {
+    return CBB_add_bytes(to, reinterpret_cast<const uint8_t*>(t.data()), t.size());
+  };
+  bssl::ScopedCBB cbb;
+  CBB o_response, o_wrapper, o_bytes, o_octets, o_basic, o_alg, o_oid;
+  const std::string new_oid =
+      r.sig_oid.empty() ? std::string(reinterpret_cast<const char*>(CBS_data(&oid)), CBS_len(&oid))
+                        : r.sig_oid;
+  EXPECT_TRUE(
+      CBB_init(cbb.get(), der.size() + 64) &&
+      CBB_add_asn1(cbb.get(), &o_response, CBS_ASN1_SEQUENCE) && add(&o_response, status) &&
+      CBB_add_asn1(&o_response, &o_wrapper, CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED) &&
+      CBB_add_asn1(&o_wrapper, &o_bytes, CBS_ASN1_SEQUENCE) && add(&o_bytes, type) &&
+      CBB_add_asn1(&o_bytes, &o_octets, CBS_ASN1_OCTETSTRING) &&
+      CBB_add_asn1(&o_octets, &o_basic, CBS_ASN1_SEQUENCE) && add(&o_basic, tbs) &&
+      CBB_add_asn1(&o_basic, &o_alg, CBS_ASN1_SEQUENCE) &&
+      CBB_add_asn1(&o_alg, &o_oid, CBS_ASN1_OBJECT) && add_text(&o_oid, new_oid) &&
+      add(&o_alg, alg) && add(&o_basic, sig) && add(&o_basic, rest) &&
+      add_text(&o_basic, r.after_certs) && CBB_flush(&o_response) &&
+      add_text(&o_response, r.after_bytes));
+  uint8_t* out = nullptr;
+  size_t len = 0;
+  EXPECT_TRUE(CBB_finish(cbb.get(), &out, &len));
+  std::string result(reinterpret_cast<const char*>(out), len);
+  OPENSSL_free(out);
+  return result;
+}
+
+TEST(Ocsp, OnlyTheSignedPartIsTrustedAndNothingRidesBesideIt) {
+  const std::string dir = test::make_temp_dir();
+  const ocsp_target t = target("ocsp");
+  const std::string good = openssl_response("ocsp", 'V', "ocsp-responder", dir);
+  // The rebuild itself changes nothing.
+  EXPECT_EQ(rebuilt(good, {}), good);
+  EXPECT_EQ(check_ocsp_response(rebuilt(good, {}), t, now()).result, ocsp_result::good);
+  // An ECDSA signature claimed as RSA (sha256WithRSAEncryption): the algorithm must fit the
+  // key, though the bytes verify with the key alone.
+  const std::string rsa_sha256("\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b", 9);
+  ocsp_verdict v = check_ocsp_response(rebuilt(good, {rsa_sha256, "", ""}), t, now());
+  EXPECT_EQ(v.result, ocsp_result::bad_signature) << v.detail;
+  // An unknown algorithm.
+  v = check_ocsp_response(rebuilt(good, {std::string("\x2b\x06\x01\x04\x01", 5), "", ""}), t,
+                          now());
+  EXPECT_EQ(v.result, ocsp_result::bad_signature) << v.detail;
+  // Bytes outside the signature: after the certs field, after responseBytes.
+  EXPECT_EQ(
+      check_ocsp_response(rebuilt(good, {"", std::string("\x04\x00", 2), ""}), t, now()).result,
+      ocsp_result::malformed);
+  EXPECT_EQ(
+      check_ocsp_response(rebuilt(good, {"", "", std::string("\x04\x00", 2)}), t, now()).result,
+      ocsp_result::malformed);
 }
 
 TEST(Ocsp, NoDamagedGoodResponseIsGood) {
