@@ -793,16 +793,35 @@ void expect_shared_ticket_keys(proxy_instance& a, proxy_instance& b) {
 
 fleet_client_loop::fleet_client_loop(int port_a, int port_b) {
   thread = std::thread([this, port_a, port_b] {
+    // One connection and request; on failure, which step failed and why.
+    auto exchange = [](tls_client& c, const char* which, std::string& why) {
+      if (!c.connected()) {
+        why = std::string(which) + ": handshake: " + c.error();
+        return false;
+      }
+      if (!c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")) {
+        why = std::string(which) + ": send: " + c.error();
+        return false;
+      }
+      const std::string response = c.read_response();
+      if (response_status(response) != 200) {
+        why = std::string(which) + ": response \"" + response.substr(0, 80) + "\" " + c.error();
+        return false;
+      }
+      return true;
+    };
     while (run.load()) {
+      std::string why;
       tls_client c(port_a, tls_client::session_id_only("a.example"));
-      bool ok = c.connected() && c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n") &&
-                response_status(c.read_response()) == 200;
+      bool ok = exchange(c, "A", why);
       if (ok) {
         auto s = c.session();
         tls_client r(port_b, tls_client::session_id_only("a.example", s.get()));
-        ok = r.connected() && r.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n") &&
-             response_status(r.read_response()) == 200;
+        ok = exchange(r, "B", why);
         resumed.fetch_add(ok && r.resumed() ? 1 : 0);
+      }
+      if (!ok && first_failure_.empty()) {
+        first_failure_ = why;
       }
       (ok ? done : failed).fetch_add(1);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

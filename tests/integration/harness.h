@@ -253,6 +253,11 @@ struct fleet_client_loop {
   std::thread thread;
   fleet_client_loop(int port_a, int port_b);
   void stop();
+  // After stop(): which step of the first failed round failed and why ("" if none).
+  std::string first_failure() const { return first_failure_; }
+
+ private:
+  std::string first_failure_;  // written by the loop's thread only, read after the join
 };
 
 // A copy of session `s` under another session ID (one the server never issued, unless `id`

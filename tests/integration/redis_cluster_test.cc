@@ -157,7 +157,8 @@ TEST_F(RedisClusterTest, MigratingTheKeyListAndRevocationSlotsUnderLoadFailsNoHa
     std::this_thread::sleep_for(800ms);  // MOVED for every client whose map is older
   }
   loop.stop();
-  EXPECT_EQ(loop.failed.load(), 0) << "handshakes or requests failed during the migration";
+  EXPECT_EQ(loop.failed.load(), 0)
+      << "handshakes or requests failed during the migration; first: " << loop.first_failure();
   EXPECT_GT(loop.done.load(), 20);
   EXPECT_GT(loop.resumed.load(), loop.done.load() / 2) << "the fleet store was not used";
   // The ASK stage lasts four key list polls; a MOVED needs a command sent on a map older than
@@ -228,7 +229,8 @@ TEST_F(RedisClusterTest, AKilledMasterIsReplacedByItsReplicaAndSharingResumes) {
   }
   std::this_thread::sleep_for(300ms);
   loop.stop();
-  EXPECT_EQ(loop.failed.load(), 0) << "handshakes or requests failed during the failover";
+  EXPECT_EQ(loop.failed.load(), 0)
+      << "handshakes or requests failed during the failover; first: " << loop.first_failure();
   EXPECT_GT(loop.done.load(), 20);
   expect_fleet_sharing(*f.a, *f.b, "after the failover");
   expect_fleet_sharing(*f.b, *f.a, "after the failover");

@@ -135,7 +135,8 @@ TEST_F(SentinelTest, AKilledMasterIsFollowedToThePromotedReplicaWithNoFailedHand
   }
   std::this_thread::sleep_for(300ms);
   loop.stop();
-  EXPECT_EQ(loop.failed.load(), 0) << "handshakes or requests failed during the failover";
+  EXPECT_EQ(loop.failed.load(), 0)
+      << "handshakes or requests failed during the failover; first: " << loop.first_failure();
   EXPECT_GT(loop.done.load(), 20);
   expect_fleet_sharing(*f.a, *f.b, "after the failover");
   expect_fleet_sharing(*f.b, *f.a, "after the failover");
@@ -168,7 +169,7 @@ TEST_F(SentinelTest, AHandedOverMasterIsLeftForTheNewOneWithoutABrokenConnection
         << p->log();
   }
   loop.stop();
-  EXPECT_EQ(loop.failed.load(), 0);
+  EXPECT_EQ(loop.failed.load(), 0) << "first: " << loop.first_failure();
   // New sessions are written to the new master (the old one, a replica now, would refuse
   // them) and are shared.
   const double errors = f.a->metric("tlsfront_fleet_session_errors_total");
