@@ -75,56 +75,35 @@ ocsp_verdict fail(ocsp_result r, std::string detail) {
   return v;
 }
 
-// The digest a signatureAlgorithm names (none for Ed25519) and the key type it needs.
-bool signature_digest(int nid, const EVP_MD*& md, int& key_type) {
-  switch (nid) {
-    case NID_sha1WithRSAEncryption:
-      md = EVP_sha1();
-      key_type = EVP_PKEY_RSA;
-      return true;
-    case NID_sha256WithRSAEncryption:
-      md = EVP_sha256();
-      key_type = EVP_PKEY_RSA;
-      return true;
-    case NID_sha384WithRSAEncryption:
-      md = EVP_sha384();
-      key_type = EVP_PKEY_RSA;
-      return true;
-    case NID_sha512WithRSAEncryption:
-      md = EVP_sha512();
-      key_type = EVP_PKEY_RSA;
-      return true;
-    case NID_ecdsa_with_SHA1:
-      md = EVP_sha1();
-      key_type = EVP_PKEY_EC;
-      return true;
-    case NID_ecdsa_with_SHA256:
-      md = EVP_sha256();
-      key_type = EVP_PKEY_EC;
-      return true;
-    case NID_ecdsa_with_SHA384:
-      md = EVP_sha384();
-      key_type = EVP_PKEY_EC;
-      return true;
-    case NID_ecdsa_with_SHA512:
-      md = EVP_sha512();
-      key_type = EVP_PKEY_EC;
-      return true;
-    case NID_ED25519:
-      md = nullptr;
-      key_type = EVP_PKEY_ED25519;
-      return true;
-    default:
-      return false;
-  }
-}
+// The signature algorithms a response may use: the digest (none for Ed25519) and the key type.
+struct signature_algorithm {
+  int nid;
+  const EVP_MD* (*md)();
+  int key_type;
+};
+constexpr signature_algorithm signature_algorithms[] = {
+    {NID_sha1WithRSAEncryption, EVP_sha1, EVP_PKEY_RSA},
+    {NID_sha256WithRSAEncryption, EVP_sha256, EVP_PKEY_RSA},
+    {NID_sha384WithRSAEncryption, EVP_sha384, EVP_PKEY_RSA},
+    {NID_sha512WithRSAEncryption, EVP_sha512, EVP_PKEY_RSA},
+    {NID_ecdsa_with_SHA1, EVP_sha1, EVP_PKEY_EC},
+    {NID_ecdsa_with_SHA256, EVP_sha256, EVP_PKEY_EC},
+    {NID_ecdsa_with_SHA384, EVP_sha384, EVP_PKEY_EC},
+    {NID_ecdsa_with_SHA512, EVP_sha512, EVP_PKEY_EC},
+    {NID_ED25519, nullptr, EVP_PKEY_ED25519},
+};
 
 bool verify_signature(EVP_PKEY* key, int alg_nid, const CBS& signed_part, const CBS& signature) {
-  const EVP_MD* md = nullptr;
-  int key_type = EVP_PKEY_NONE;
-  if (key == nullptr || !signature_digest(alg_nid, md, key_type) || EVP_PKEY_id(key) != key_type) {
+  const signature_algorithm* alg = nullptr;
+  for (const signature_algorithm& a : signature_algorithms) {
+    if (a.nid == alg_nid) {
+      alg = &a;
+    }
+  }
+  if (key == nullptr || alg == nullptr || EVP_PKEY_id(key) != alg->key_type) {
     return false;
   }
+  const EVP_MD* md = alg->md != nullptr ? alg->md() : nullptr;
   bssl::ScopedEVP_MD_CTX ctx;
   return EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key) == 1 &&
          EVP_DigestVerify(ctx.get(), CBS_data(&signature), CBS_len(&signature),
