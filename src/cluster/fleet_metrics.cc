@@ -118,14 +118,26 @@ void register_session_store_metrics(std::vector<const session_store*> stores,
       {"tlsfront_fleet_session_writes_total", "New sessions written to the fleet store",
        &counters::writes},
       {"tlsfront_fleet_session_dropped_writes_total",
-       "New sessions not written (Redis not connected or too many writes in flight)",
+       "New sessions never written: the oldest dropped from a full outage queue",
        &counters::dropped_writes},
+      {"tlsfront_fleet_session_expired_writes_total",
+       "Queued sessions whose lifetime ended before Redis was back", &counters::expired_writes},
   };
   std::vector<const counters*> sources;
   for (const session_store* s : stores) {
     sources.push_back(&s->counters());
   }
   add_summed_counters(metrics, fields, sources);
+  metrics.add_gauge_fn("tlsfront_fleet_session_writes_queued",
+                       "New sessions waiting to be written (Redis down or writes in flight at "
+                       "max_pending_writes), summed over the workers",
+                       "", [sources] {
+                         double n = 0;
+                         for (const counters* c : sources) {
+                           n += static_cast<double>(c->queued.load(std::memory_order_relaxed));
+                         }
+                         return n;
+                       });
 }
 
 void register_key_sync_metrics(const ticket_key_sync& sync, const tls::ticket_key_ring& ring,

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <string_view>
 #include <utility>
 
@@ -659,6 +660,15 @@ void redis_client::drop(const std::string& why, redis_errc pending_error) {
   schedule_reconnect();
 }
 
+std::chrono::milliseconds jittered(std::chrono::milliseconds delay) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  const auto half = delay.count() / 2;
+  if (half <= 0) {
+    return delay;
+  }
+  return std::chrono::milliseconds(half + static_cast<std::int64_t>(rng() % (half + 1)));
+}
+
 bool warn_once(const std::string& line, std::chrono::milliseconds retry_max) {
   std::lock_guard lock(logged_mu);
   if (std::find(logged_lines.begin(), logged_lines.end(), line) != logged_lines.end()) {
@@ -694,7 +704,10 @@ void redis_client::schedule_reconnect() {
   state_ = state::backoff;
   connected_.store(false, std::memory_order_relaxed);
   sent_.clear();
-  backoff_.expires_after(delay_);
+  // Jittered: each wait is drawn from [delay/2, delay], so a fleet that lost Redis at one
+  // moment does not reconnect in lockstep, and the cap (1 s by default) bounds how long sharing
+  // stays off after Redis is back.
+  backoff_.expires_after(jittered(delay_));
   delay_ = std::min(delay_ * 2, opts_.reconnect_max);
   backoff_.async_wait([this, alive = alive_](const error_code& ec) {
     if (ec || !*alive || state_ != state::backoff) {

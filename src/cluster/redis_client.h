@@ -8,8 +8,8 @@
 // A lost connection, a refused AUTH, a connect that takes longer than connect_timeout or a
 // command that waits longer than command_timeout for its reply drops the connection (every
 // pending command completes with an error) and reconnects with exponential backoff
-// (reconnect_min doubling up to reconnect_max). Each failure is counted; log lines about it are
-// rate-limited to one per state change.
+// (reconnect_min doubling up to reconnect_max, each wait jittered down to half). Each failure is
+// counted; log lines about it are rate-limited to one per state change.
 //
 // Sentinel mode (`sentinels` non-empty): before every connect the client asks the sentinels, in
 // turn starting with the last one that answered, for `master_name`'s address
@@ -94,7 +94,7 @@ struct redis_options {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
   std::chrono::milliseconds reconnect_min{100};
-  std::chrono::milliseconds reconnect_max{5000};
+  std::chrono::milliseconds reconnect_max{1000};  // sharing returns within ~1 s of Redis
 };
 
 // A reply, copied out of hiredis. An error reply (`-ERR ...`) is a reply, not an error_code.
@@ -261,6 +261,9 @@ class redis_client {
 // lines interleave with the subscriber's: one line says each thing); true when it was logged.
 // warned_recovered() (a connection succeeded) lets the next failure be logged again.
 bool warn_once(const std::string& line, std::chrono::milliseconds retry_max);
+// A reconnect wait: uniform in [delay/2, delay] (a fleet that lost Redis together does not
+// reconnect together). Pure apart from its per-thread random engine.
+std::chrono::milliseconds jittered(std::chrono::milliseconds delay);
 void warned_recovered();
 
 // The options of a subscriber (subscribe()) for a fleet on `opts`: in cluster mode a plain

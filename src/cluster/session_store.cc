@@ -5,11 +5,18 @@
 namespace tlsfront::cluster {
 
 session_store::session_store(redis_client& client, const sealer& seal, std::string key_prefix,
-                             std::size_t max_pending_writes)
+                             std::size_t max_pending_writes, std::size_t queue_capacity)
     : client_(client),
       seal_(seal),
       prefix_(std::move(key_prefix)),
-      max_pending_(max_pending_writes) {}
+      max_pending_(max_pending_writes),
+      queue_capacity_(queue_capacity) {
+  client_.add_on_ready([this, alive = alive_] {
+    if (*alive) {
+      flush();
+    }
+  });
+}
 
 session_store::~session_store() {
   *alive_ = false;
@@ -24,7 +31,7 @@ std::string session_store::revoke_channel(std::string_view prefix) {
 }
 
 void session_store::put(std::string_view key, std::string_view session, std::chrono::seconds ttl) {
-  if (!client_.ready() || pending_writes_ >= max_pending_ || ttl.count() <= 0) {
+  if (ttl.count() <= 0) {
     counters_.dropped_writes.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -34,10 +41,46 @@ void session_store::put(std::string_view key, std::string_view session, std::chr
     counters_.errors.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  if (client_.ready() && queue_.empty() && pending_writes_ < max_pending_) {
+    send(std::move(k), std::move(sealed), ttl);
+    return;
+  }
+  enqueue({std::move(k), std::move(sealed), std::chrono::steady_clock::now() + ttl});
+}
+
+void session_store::enqueue(queued_write w) {
+  if (queue_capacity_ == 0) {
+    counters_.dropped_writes.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  while (queue_.size() >= queue_capacity_) {
+    queue_.pop_front();  // the oldest first: it has the least life left to share
+    counters_.dropped_writes.fetch_add(1, std::memory_order_relaxed);
+  }
+  queue_.push_back(std::move(w));
+  counters_.queued.store(queue_.size(), std::memory_order_relaxed);
+}
+
+void session_store::flush() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!queue_.empty() && client_.ready() && pending_writes_ < max_pending_) {
+    queued_write w = std::move(queue_.front());
+    queue_.pop_front();
+    // Whole milliseconds left, at least one: Redis refuses PX 0.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(w.expires - now);
+    if (left.count() <= 0) {
+      counters_.expired_writes.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    send(std::move(w.key), std::move(w.sealed), left);
+  }
+  counters_.queued.store(queue_.size(), std::memory_order_relaxed);
+}
+
+void session_store::send(std::string key, std::string sealed, std::chrono::milliseconds ttl) {
   ++pending_writes_;
   counters_.writes.fetch_add(1, std::memory_order_relaxed);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
-  client_.command({"SET", std::move(k), std::move(sealed), "PX", std::to_string(ms)},
+  client_.command({"SET", std::move(key), std::move(sealed), "PX", std::to_string(ttl.count())},
                   [this, alive = alive_](const error_code& ec, const redis_reply& r) {
                     if (!*alive) {
                       return;
@@ -45,6 +88,9 @@ void session_store::put(std::string_view key, std::string_view session, std::chr
                     --pending_writes_;
                     if (ec || !r.is_ok()) {
                       counters_.errors.fetch_add(1, std::memory_order_relaxed);
+                    }
+                    if (!queue_.empty()) {
+                      flush();  // room in flight again (a no-op while not ready)
                     }
                   });
 }

@@ -5,8 +5,17 @@
 // key as associated data, so a value copied under another key, altered, truncated or written by
 // another fleet opens as nothing (a miss, counted as `rejected`). Keys:
 // `<prefix>s:<hex of context id and session id>`, written with `SET ... PX <session timeout>`.
-// Writes never wait: at most max_pending_writes in flight, beyond that (or while Redis is down)
-// a write is dropped and counted. Lookups answer "" at once when Redis is not connected.
+// Writes never wait: at most max_pending_writes in flight. A write that cannot go now (Redis
+// down, or that many in flight) is sealed and queued, at most `queue_capacity` of them (the
+// oldest dropped first, counted), and sent when the connection is ready again (and as replies
+// free room), with what is left of its TTL; one whose TTL ran out in the queue is dropped and
+// counted. A write in flight when the connection drops is lost (counted as an error): at most
+// max_pending_writes, the sessions of the moment Redis went. Lookups answer "" at once when
+// Redis is not connected.
+//
+// A session queued during an outage and revoked before it is written is still refused where
+// it is read: every L2 hit passes the revoked-handle set and the generation floors
+// (tls::resumption_guard), which the revocation sync keeps fleet-wide.
 //
 // Thread-safety: none; one per worker, used on its thread. Counters are read by the metrics
 // renderer from another thread: they are relaxed atomics (monotonic counts, no ordering needed).
@@ -14,7 +23,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -26,13 +37,14 @@ namespace tlsfront::cluster {
 
 struct session_store_counters {
   std::atomic<std::uint64_t> lookups{0}, hits{0}, misses{0}, timeouts{0}, errors{0}, rejected{0},
-      writes{0}, dropped_writes{0}, claims{0};
+      writes{0}, dropped_writes{0}, expired_writes{0}, claims{0};
+  std::atomic<std::uint64_t> queued{0};  // a gauge: writes waiting in the outage queue
 };
 
 class session_store final : public tls::remote_session_store {
  public:
   session_store(redis_client& client, const sealer& seal, std::string key_prefix,
-                std::size_t max_pending_writes = 1024);
+                std::size_t max_pending_writes = 1024, std::size_t queue_capacity = 4096);
   ~session_store() override;
 
   void put(std::string_view key, std::string_view session, std::chrono::seconds ttl) override;
@@ -63,11 +75,21 @@ class session_store final : public tls::remote_session_store {
                                    std::string& session);
 
  private:
+  struct queued_write {
+    std::string key, sealed;
+    std::chrono::steady_clock::time_point expires;
+  };
+  void send(std::string key, std::string sealed, std::chrono::milliseconds ttl);
+  void enqueue(queued_write w);
+  void flush();
+
   redis_client& client_;
   const sealer& seal_;
   std::string prefix_;
   std::size_t max_pending_;
+  std::size_t queue_capacity_;
   std::size_t pending_writes_ = 0;
+  std::deque<queued_write> queue_;
   session_store_counters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

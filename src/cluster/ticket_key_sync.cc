@@ -128,14 +128,18 @@ bool ticket_key_sync::plan(key_list& list, const tls::ticket_key_ring& ring, std
     list.keys.push_back(ring.new_key(now + ahead_s));
     changed = true;
   }
+  // keys_ahead keys published ahead, each a rotation after the one before (the first at least
+  // `ahead_s` from now, as a memory ring schedules its next key): the fleet keeps sealing under
+  // shared keys for that many rotations of a Redis outage.
   std::int64_t newest = INT64_MIN;
-  bool has_next = false;
+  std::size_t ahead = 0;
   for (const tls::ticket_key& k : list.keys) {
     newest = std::max(newest, k.not_before);
-    has_next = has_next || k.not_before > now;
+    ahead += k.not_before > now ? 1 : 0;
   }
-  if (!has_next) {
-    list.keys.push_back(ring.new_key(ring.next_start(newest, now, ahead_s)));  // as a memory ring
+  for (const std::size_t want = std::max(1u, ring.options().keys_ahead); ahead < want; ++ahead) {
+    list.keys.push_back(ring.new_key(ring.next_start(newest, now, ahead_s)));
+    newest = list.keys.back().not_before;
     changed = true;
   }
   // The list stays bounded however often operators rotate: past kMaxKeys the keys that

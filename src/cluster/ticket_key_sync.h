@@ -17,11 +17,14 @@
 //
 // FAILURE. Redis down or slow, an error reply, or a list that does not open (another fleet's
 // secret, tampered) or does not parse: the ring keeps its keys and falls back to scheduling its
-// own (ticket_key_ring::set_fallback) — the pre-published next key keeps the fleet shared
-// for about one rotation, after that keys are per instance. Counted, one log line per change
-// of state. A list that does not open is never overwritten (it may be another fleet's under
-// the same prefix): delete the key to let the fleet write a new one. When the list is readable
-// again the instance installs it and its own keys become `local` (open, never seal).
+// own (ticket_key_ring::set_fallback) — the `keys_ahead` keys published ahead keep the fleet
+// sealing under shared keys for that many rotations; only once the last of them is current does
+// each instance make keys of its own (counted: tlsfront_fleet_ticket_local_keys_total), and
+// from then on tickets resume only on the instance that sealed them until Redis is back. Counted,
+// one log line per change of state. A list that does not open is never overwritten (it may be
+// another fleet's under the same prefix): delete the key to let the fleet write a new one. When the
+// list is readable again the instance installs it and its own keys become `local` (open, never
+// seal).
 //
 // Thread-safety: start() and everything else on the io_context's thread, except
 // request_rotation() (any thread: posts) and the counters (relaxed atomics, for display).
@@ -97,7 +100,8 @@ class ticket_key_sync {
   // False when `bytes` is not a well-formed list (sizes, counts, key lengths, windows).
   static bool decode(std::string_view bytes, key_list& out);
   // Applies the fleet's schedule to `list` at `now`: drops expired keys, adds a key starting
-  // `ahead_s` from now when `rotate`, and a next key when none is published, keeps at most
+  // `ahead_s` from now when `rotate`, and next keys until the ring's options' keys_ahead are
+  // published (each a rotation after the one before), keeps at most
   // kMaxKeys (the latest), sorts by not_before. True (and version + 1) if changed.
   static bool plan(key_list& list, const tls::ticket_key_ring& ring, std::int64_t now, bool rotate,
                    std::int64_t ahead_s);

@@ -13,10 +13,11 @@ namespace tlsfront::config::detail {
 // must be IP literals: hiredis resolves names with a blocking call on the worker thread at every
 // reconnect.
 void reader::read_cluster(const toml::table& t, cluster::cluster_options& out) {
-  check_keys(t, "cluster",
-             {"redis", "sentinels", "master_name", "sentinel_password_file", "cluster_nodes",
-              "password_file", "secret_file", "key_prefix", "database", "lookup_timeout",
-              "connect_timeout", "command_timeout", "max_pending_writes", "poll_interval"});
+  check_keys(
+      t, "cluster",
+      {"redis", "sentinels", "master_name", "sentinel_password_file", "cluster_nodes",
+       "password_file", "secret_file", "key_prefix", "database", "lookup_timeout",
+       "connect_timeout", "command_timeout", "max_pending_writes", "write_queue", "poll_interval"});
   const toml::node* redis = t.get("redis");
   const toml::node* sentinels = t.get("sentinels");
   const toml::node* seeds = t.get("cluster_nodes");
@@ -112,6 +113,7 @@ void reader::read_cluster(const toml::table& t, cluster::cluster_options& out) {
     }
   }
   optional_integer(t, "max_pending_writes", 1, 1 << 20, out.max_pending_writes);
+  optional_integer(t, "write_queue", 0, 1 << 20, out.write_queue);
 }
 
 }  // namespace tlsfront::config::detail

@@ -47,8 +47,8 @@ void reader::read_session_cache(const toml::table& t, proxy::server_options& out
 // [tickets]: session-ticket keys shared by every listener with session_tickets on.
 void reader::read_tickets(const toml::table& t, tls::ticket_key_options& out) {
   check_keys(t, "tickets",
-             {"source", "files", "rotation", "publish_ahead", "lifetime", "tls13_tickets",
-              "early_data_strikes"});
+             {"source", "files", "rotation", "publish_ahead", "keys_ahead", "lifetime",
+              "tls13_tickets", "early_data_strikes"});
   if (const toml::node* n = t.get("early_data_strikes")) {
     out.early_data_strikes =
         static_cast<std::size_t>(as_integer(*n, "early_data_strikes", 16, 100'000'000));
@@ -121,6 +121,7 @@ void reader::read_tickets(const toml::table& t, tls::ticket_key_options& out) {
     fail(*n, "'publish_ahead' must not exceed 'rotation'");
   }
   optional_integer(t, "tls13_tickets", 0, 8, out.tls13_tickets);
+  optional_integer(t, "keys_ahead", 1, 16, out.keys_ahead);
 }
 
 // With [cluster] the ticket keys are the fleet's unless [tickets] says otherwise; "redis"
@@ -130,7 +131,12 @@ void reader::check_ticket_source(const toml::table& root, proxy::server_options&
   if (tickets_source_ == nullptr && s.cluster) {
     s.tickets.source = kind::fleet;
   }
+  const toml::node* tickets = root.get("tickets");
   if (s.tickets.source != kind::fleet) {
+    if (const toml::node* n =
+            tickets != nullptr ? tickets->as_table()->get("keys_ahead") : nullptr) {
+      fail(*n, "'keys_ahead' applies only to the fleet's keys (source = \"redis\")");
+    }
     return;
   }
   if (!s.cluster) {
@@ -138,9 +144,7 @@ void reader::check_ticket_source(const toml::table& root, proxy::server_options&
   }
   const auto ahead = std::chrono::ceil<std::chrono::seconds>(2 * s.cluster->poll_interval);
   if (s.tickets.publish_ahead < ahead) {
-    const toml::node* at = root.get("tickets") != nullptr
-                               ? root.get("tickets")->as_table()->get("publish_ahead")
-                               : nullptr;
+    const toml::node* at = tickets != nullptr ? tickets->as_table()->get("publish_ahead") : nullptr;
     if (at != nullptr) {
       fail(*at, "'publish_ahead' must be at least two [cluster] poll intervals (" +
                     std::to_string(ahead.count()) +

@@ -425,8 +425,8 @@ std::unique_ptr<server> server::create(const server_options& opts, core::metrics
     {
       srv->session_sealer_ = std::make_unique<cluster::sealer>(co.secret, "tlsfront session v1");
       for (auto& w : srv->workers_) {
-        w->l2 = std::make_unique<cluster::session_store>(*w->redis, *srv->session_sealer_,
-                                                         co.key_prefix, co.max_pending_writes);
+        w->l2 = std::make_unique<cluster::session_store>(
+            *w->redis, *srv->session_sealer_, co.key_prefix, co.max_pending_writes, co.write_queue);
         w->lookup_timeout = co.lookup_timeout;
       }
       std::vector<const cluster::session_store*> stores;

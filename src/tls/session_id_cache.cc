@@ -18,6 +18,7 @@ namespace {
 struct attachment {
   cache::session_cache* cache;
   const core::clock* clock;
+  std::uint32_t timeout;  // [session_cache] timeout: how long a session-ID session lives
 };
 
 int ex_index() {
@@ -106,6 +107,12 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   if (a == nullptr || id_len == 0) {
     return 0;  // a ticket-only session (no ID): nothing to cache
   }
+  // Each mechanism's lifetime is its own: with tickets on, the SSL_CTX timeout is the ticket
+  // lifetime (BoringSSL gives a TLS 1.2 session one timeout for its ticket and its ID). The
+  // ticket is already sealed when this runs, so the ID's session gets the cache's timeout here,
+  // before it is cached; BoringSSL checks it when the ID is offered. The session is this
+  // connection's own (the internal cache is off), so nothing else reads it meanwhile.
+  SSL_SESSION_set_timeout(session, a->timeout);
   uint8_t* bytes = nullptr;
   size_t len = 0;
   if (SSL_SESSION_to_bytes(session, &bytes, &len) != 1) {
@@ -209,9 +216,10 @@ std::uint64_t session_context_id(const SSL* ssl) {
 
 void attach_session_id_cache(SSL_CTX* ctx, cache::session_cache& cache, const core::clock& clock,
                              std::chrono::seconds timeout) {
-  SSL_CTX_set_ex_data(ctx, ex_index(), new attachment{&cache, &clock});
+  const auto t = static_cast<std::uint32_t>(timeout.count());
+  SSL_CTX_set_ex_data(ctx, ex_index(), new attachment{&cache, &clock, t});
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
-  SSL_CTX_set_timeout(ctx, static_cast<uint32_t>(timeout.count()));
+  SSL_CTX_set_timeout(ctx, t);  // attach_ticket_keys sets the ticket lifetime over it
   SSL_CTX_sess_set_new_cb(ctx, &on_new_session);
   SSL_CTX_sess_set_get_cb(ctx, &on_get_session);
   SSL_CTX_sess_set_remove_cb(ctx, &on_remove_session);

@@ -23,8 +23,9 @@
 
 namespace tlsfront::tls {
 
-// Configures `ctx` to keep TLS 1.2 sessions in `cache` for `timeout` (the SSL_CTX session
-// timeout too). `cache` and `clock` must outlive every SSL made from `ctx`.
+// Configures `ctx` to keep TLS 1.2 sessions in `cache` for `timeout`: each session cached by ID
+// lives `timeout`, whatever the SSL_CTX timeout (with tickets on, the ticket lifetime) is. `cache`
+// and `clock` must outlive every SSL made from `ctx`.
 void attach_session_id_cache(SSL_CTX* ctx, cache::session_cache& cache, const core::clock& clock,
                              std::chrono::seconds timeout);
 

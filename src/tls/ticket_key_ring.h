@@ -109,6 +109,10 @@ struct ticket_key_options {
   std::chrono::seconds publish_ahead{std::chrono::minutes(1)};
   std::chrono::seconds lifetime{std::chrono::hours(1)};  // ticket lifetime (hint and validity)
   unsigned tls13_tickets = 2;                            // tickets sent after a TLS 1.3 handshake
+  // Fleet source: keys the fleet's list holds published ahead of the current one. Through a
+  // Redis outage every instance goes on sealing under fleet keys for this many rotations
+  // (cluster/ticket_key_sync.h) before each makes keys of its own.
+  unsigned keys_ahead = 4;
   // Without [cluster]: tickets whose early data this process remembers having accepted
   // (tls/early_data.h strike_register); past it the oldest are forgotten and tickets expiring
   // no later than they do get no early data.

@@ -94,6 +94,45 @@ TEST_F(SessionCacheTest, ExpiredSessionGivesFullHandshake) {
   EXPECT_FALSE(c.resumed());
 }
 
+// Issue 18: each mechanism's lifetime is its own. With tickets on, the ticket lifetime (2 s
+// here, bound by a 2 s rotation) used to be every TLS 1.2 session's, so a client without
+// tickets lost its session-ID session every rotation; it now lives [session_cache] timeout.
+// The ticket itself still lives tickets.lifetime.
+TEST_F(SessionCacheTest, SessionIdsLiveTheCacheTimeoutAndTicketsTheTicketLifetime) {
+  echo_backend b(dir_);
+  proxy_instance p(default_config(b.address()) +
+                       "[session_cache]\ntimeout = \"1m\"\n"
+                       "[tickets]\nrotation = \"2s\"\nlifetime = \"2s\"\npublish_ahead = \"1s\"\n",
+                   dir_);
+  auto id_session = new_session(p.port(), "a.example");
+  auto ticket = ticket_session(p.port(), "a.example", TLS1_2_VERSION);
+  ASSERT_TRUE(ticket);
+  EXPECT_EQ(SSL_SESSION_get_ticket_lifetime_hint(ticket.get()), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  tls_client c(p.port(), tls12("a.example", id_session.get()));
+  ASSERT_TRUE(c.connected()) << c.error();
+  EXPECT_TRUE(c.resumed()) << "a session-ID session lived only the ticket lifetime";
+  EXPECT_FALSE(resumes(p.port(), "a.example", TLS1_2_VERSION, ticket.get()))
+      << "a ticket outlived tickets.lifetime";
+}
+
+// The other way round: a cache timeout shorter than the ticket lifetime ends ID resumption at
+// the timeout while tickets made at the same time still resume.
+TEST_F(SessionCacheTest, AShortCacheTimeoutDoesNotShortenTickets) {
+  echo_backend b(dir_);
+  proxy_instance p(default_config(b.address()) +
+                       "[session_cache]\ntimeout = \"1s\"\n[tickets]\nlifetime = \"1h\"\n",
+                   dir_);
+  auto id_session = new_session(p.port(), "a.example");
+  auto ticket = ticket_session(p.port(), "a.example", TLS1_2_VERSION);
+  ASSERT_TRUE(ticket);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  tls_client c(p.port(), tls12("a.example", id_session.get()));
+  ASSERT_TRUE(c.connected()) << c.error();
+  EXPECT_FALSE(c.resumed()) << "a session-ID session outlived [session_cache] timeout";
+  EXPECT_TRUE(resumes(p.port(), "a.example", TLS1_2_VERSION, ticket.get()));
+}
+
 TEST_F(SessionCacheTest, SessionFromOneVhostNeverResumesOnAnother) {
   echo_backend b(dir_);
   proxy_instance p(id_config(b.address()), dir_);

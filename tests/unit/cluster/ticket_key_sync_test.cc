@@ -34,6 +34,7 @@ tls::ticket_key_options fleet_opts() {
   o.rotation = 10s;
   o.lifetime = 10s;
   o.publish_ahead = 1s;
+  o.keys_ahead = 1;
   return o;
 }
 
@@ -133,6 +134,36 @@ TEST(TicketKeyList, PlanSchedulesLikeAMemoryRing) {
   }
   EXPECT_EQ(list.keys.size(), ticket_key_sync::kMaxKeys);
   EXPECT_EQ(list.keys.back().not_before, now + 24 + 3 + 99);
+}
+
+// Issue 18: keys_ahead keys stay published ahead, one rotation apart, however the list moves.
+TEST(TicketKeyList, PlanKeepsKeysAheadPublishedARotationApart) {
+  core::manual_clock clock;
+  tls::ticket_key_options o = fleet_opts();  // rotation 10 s, lifetime 10 s
+  o.keys_ahead = 3;
+  tls::ticket_key_ring ring(o, clock);
+  const std::int64_t now = 1'000'000;
+  key_list list;
+  EXPECT_TRUE(ticket_key_sync::plan(list, ring, now, false, 3));
+  ASSERT_EQ(list.keys.size(), 3u);
+  EXPECT_EQ(list.keys[0].not_before, now + 3);
+  EXPECT_EQ(list.keys[1].not_before, now + 13);
+  EXPECT_EQ(list.keys[2].not_before, now + 23);
+  EXPECT_FALSE(ticket_key_sync::plan(list, ring, now + 2, false, 3)) << "nothing due";
+  // The first turns current: one more is published after the last, so 3 are ahead again.
+  EXPECT_TRUE(ticket_key_sync::plan(list, ring, now + 3, false, 3));
+  ASSERT_EQ(list.keys.size(), 4u);
+  EXPECT_EQ(list.keys[3].not_before, now + 33);
+  // Three rotations later (no plan in between: Redis was down) the list still had a fleet key
+  // current at every moment; the next plan tops it up to 3 ahead again, expired keys gone.
+  EXPECT_TRUE(ticket_key_sync::plan(list, ring, now + 33, false, 3));
+  std::size_t ahead = 0;
+  for (const auto& k : list.keys) {
+    EXPECT_GT(k.not_after, now + 33);
+    ahead += k.not_before > now + 33 ? 1 : 0;
+  }
+  EXPECT_EQ(ahead, 3u);
+  EXPECT_EQ(list.keys.back().not_before, now + 63);
 }
 
 // Two instances (ring + Redis client + sync each) on one real Redis, one manual clock. Each step
@@ -293,7 +324,8 @@ TEST_F(FleetKeys, AListThatDoesNotOpenIsNeverOverwritten) {
   };
   const std::string foreign =
       sealer("another-fleet-secret-0123456789abcdef", "tlsfront ticket keys v1")
-          .seal(ticket_key_sync::encode(key_list{1, {inst_[0]->ring.new_key(clock_.now_s())}}), key);
+          .seal(ticket_key_sync::encode(key_list{1, {inst_[0]->ring.new_key(clock_.now_s())}}),
+                key);
   const std::string unparsable = seal_.seal("not a key list", key);
   for (const std::string& bad : {std::string("garbage"), foreign, unparsable}) {
     call({"SET", key, bad});

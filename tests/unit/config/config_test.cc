@@ -1378,6 +1378,32 @@ TEST(config_errors, bad_sentinel_settings) {
                          "10:26", "cannot read the sentinel password file"));
 }
 
+// Issue 18: the outage settings. `write_queue` (sessions kept per worker for Redis's return)
+// and `keys_ahead` (fleet keys published ahead), with their defaults and bounds; keys_ahead
+// only where the keys are the fleet's.
+TEST(config_load, outage_settings) {
+  const std::string head =
+      std::string(minimal) +
+      "[cluster]\nsecret_file = \"@CERTS@/a.crt\"\nredis = \"127.0.0.1:6379\"\n";
+  const load_result dflt = load(head);
+  ASSERT_TRUE(dflt.value) << dflt.error.to_string();
+  EXPECT_EQ(dflt.value->server.cluster->write_queue, 4096u);
+  EXPECT_EQ(dflt.value->server.tickets.keys_ahead, 4u);
+  const load_result set = load(head + "write_queue = 0\n[tickets]\nkeys_ahead = 16\n");
+  ASSERT_TRUE(set.value) << set.error.to_string();
+  EXPECT_EQ(set.value->server.cluster->write_queue, 0u);
+  EXPECT_EQ(set.value->server.tickets.keys_ahead, 16u);
+  EXPECT_TRUE(fails_with(head + "write_queue = -1\n", "9:15", "'write_queue'"));
+  EXPECT_TRUE(fails_with(head + "write_queue = 2000000\n", "9:15", "'write_queue'"));
+  EXPECT_TRUE(fails_with(head + "write_queue = \"lots\"\n", "9:15", "'write_queue'"));
+  EXPECT_TRUE(fails_with(head + "[tickets]\nkeys_ahead = 0\n", "10:14", "'keys_ahead'"));
+  EXPECT_TRUE(fails_with(head + "[tickets]\nkeys_ahead = 17\n", "10:14", "'keys_ahead'"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[tickets]\nkeys_ahead = 2\n", "7:14",
+                         "'keys_ahead' applies only to the fleet's keys (source = \"redis\")"));
+  EXPECT_TRUE(fails_with(head + "[tickets]\nsource = \"memory\"\nkeys_ahead = 2\n", "11:14",
+                         "'keys_ahead' applies only to the fleet's keys"));
+}
+
 // [cluster] on Redis Cluster: the seed nodes in place of `redis`.
 TEST(config_load, cluster_on_redis_cluster) {
   const load_result r = load(std::string(minimal) +
