@@ -114,9 +114,9 @@ struct h2_codec::callbacks {
 
   static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
     h2_codec& c = self(user);
-    bool empty = hd->length == 0 &&
-                 ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
-                  hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_CONTINUATION);
+    bool empty =
+        hd->length == 0 && ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
+                            hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_CONTINUATION);
     if (empty && ++c.empty_frames_ > c.options_.max_empty_frames) {
       c.fail(h2_enhance_your_calm, "empty frame flood");
       return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -136,8 +136,7 @@ struct h2_codec::callbacks {
   }
 
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
-                       void* user) {
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     h2_codec& c = self(user);
     stream_state* s = c.find(frame->hd.stream_id);
     if (s == nullptr || s->rejected || frame->hd.type != NGHTTP2_HEADERS) {
@@ -194,8 +193,8 @@ struct h2_codec::callbacks {
 
   // A field nghttp2 would silently drop (bad characters in a name, CR/LF/NUL or surrounding
   // whitespace in a value): the request is malformed (RFC 9113 §8.2.1), not to be repaired.
-  static int on_invalid_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t*,
-                               size_t, const uint8_t*, size_t, uint8_t, void* user) {
+  static int on_invalid_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t*, size_t,
+                               const uint8_t*, size_t, uint8_t, void* user) {
     h2_codec& c = self(user);
     if (stream_state* s = c.find(frame->hd.stream_id); s != nullptr && !s->rejected) {
       c.reject(*s, h2_protocol_error);
@@ -313,9 +312,8 @@ struct h2_codec::callbacks {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
-                           size_t length, uint32_t* data_flags, nghttp2_data_source* source,
-                           void* user) {
+  static ssize_t read_body(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                           uint32_t* data_flags, nghttp2_data_source* source, void* user) {
     h2_codec& c = self(user);
     auto* s = static_cast<stream_state*>(source->ptr);
     std::size_t n = std::min(length, s->out_size());
@@ -416,7 +414,9 @@ h2_codec::h2_codec(const h2_options& options, h2_events& events, const core::clo
   }
 }
 
-h2_codec::~h2_codec() { nghttp2_session_del(session_); }
+h2_codec::~h2_codec() {
+  nghttp2_session_del(session_);
+}
 
 h2_codec::stream_state* h2_codec::find(std::int32_t stream) {
   auto it = streams_.find(stream);
@@ -442,9 +442,9 @@ void h2_codec::fail(std::uint32_t code, std::string_view why) {
 bool h2_codec::take_control_token(token_bucket& b) {
   std::int64_t now = clock_.now_ms();
   if (now > b.last_ms) {
-    b.tokens = std::min<double>(options_.control_frame_burst,
-                                b.tokens + double(now - b.last_ms) *
-                                               double(options_.control_frames_per_second) / 1000.0);
+    b.tokens = std::min<double>(
+        options_.control_frame_burst,
+        b.tokens + double(now - b.last_ms) * double(options_.control_frames_per_second) / 1000.0);
     b.last_ms = now;
   }
   if (b.tokens < 1.0) {
@@ -499,9 +499,9 @@ void h2_codec::deliver_head(stream_state& s, bool end_stream) {
 }
 
 std::size_t h2_codec::room(const stream_state& s) const {
-  std::size_t stream_room =
-      options_.stream_output_buffer > s.out_size() ? options_.stream_output_buffer - s.out_size()
-                                                   : 0;
+  std::size_t stream_room = options_.stream_output_buffer > s.out_size()
+                                ? options_.stream_output_buffer - s.out_size()
+                                : 0;
   std::size_t conn_room = options_.connection_output_buffer > output_buffered_
                               ? options_.connection_output_buffer - output_buffered_
                               : 0;
@@ -604,8 +604,8 @@ void h2_codec::after_output() {
   }
   // A stream paused by the connection bound waits on other streams' output: wake it too.
   for (auto& [id, s] : streams_) {
-    if (s->paused && std::find(room_pending_.begin(), room_pending_.end(), id) ==
-                         room_pending_.end()) {
+    if (s->paused &&
+        std::find(room_pending_.begin(), room_pending_.end(), id) == room_pending_.end()) {
       room_pending_.push_back(id);
     }
   }
@@ -735,7 +735,16 @@ void h2_codec::goaway_graceful() {
                         nullptr, 0);
 }
 
-void h2_codec::goaway_now(std::uint32_t code) { fail(code, "GOAWAY by the owner"); }
+void h2_codec::shutdown_notice() {
+  if (session_ == nullptr || failed_) {
+    return;
+  }
+  nghttp2_submit_shutdown_notice(session_);
+}
+
+void h2_codec::goaway_now(std::uint32_t code) {
+  fail(code, "GOAWAY by the owner");
+}
 
 std::size_t h2_codec::stream_input_unconsumed(std::int32_t stream) const {
   const stream_state* s = find(stream);

@@ -122,9 +122,9 @@ class h2_events {
 
 enum class h2_result {
   ok,
-  no_such_stream,    // unknown or closed stream id
-  bad_state,         // e.g. body before head, head twice, body after end
-  session_failure,   // nghttp2 refused (the connection is ending)
+  no_such_stream,   // unknown or closed stream id
+  bad_state,        // e.g. body before head, head twice, body after end
+  session_failure,  // nghttp2 refused (the connection is ending)
 };
 
 enum class h2_feed_status {
@@ -171,8 +171,8 @@ class h2_codec {
   h2_result submit_response(std::int32_t stream, int status, std::span<const h2_field> fields,
                             bool end_stream);
   // The same from views (no copy of the fields before nghttp2's own).
-  h2_result submit_response(std::int32_t stream, int status,
-                            std::span<const h2_field_ref> fields, bool end_stream);
+  h2_result submit_response(std::int32_t stream, int status, std::span<const h2_field_ref> fields,
+                            bool end_stream);
   // Queues body bytes (at most the room left, see h2_write_result).
   h2_write_result write_body(std::int32_t stream, std::span<const std::uint8_t> bytes);
   // Ends the response after the queued body, with trailers if non-empty.
@@ -184,6 +184,10 @@ class h2_codec {
 
   // GOAWAY NO_ERROR naming the last stream received: those finish, newer ones are refused.
   void goaway_graceful();
+  // The first step of a graceful shutdown (RFC 9113 §6.8): GOAWAY with the highest stream ID,
+  // so the client opens no new stream while those it already sent are still served; the final
+  // goaway_graceful() follows after about a round trip.
+  void shutdown_notice();
   // GOAWAY with `code` now; streams are closed with it.
   void goaway_now(std::uint32_t code);
 
@@ -212,8 +216,7 @@ class h2_codec {
   friend struct callbacks;
 
   template <class Field>
-  h2_result submit(std::int32_t stream, int status, std::span<const Field> fields,
-                   bool end_stream);
+  h2_result submit(std::int32_t stream, int status, std::span<const Field> fields, bool end_stream);
   stream_state* find(std::int32_t stream);
   const stream_state* find(std::int32_t stream) const;
   std::size_t room(const stream_state& s) const;

@@ -19,6 +19,9 @@ namespace {
 using steady = std::chrono::steady_clock;
 // Finished streams kept for reuse while the connection has streams in flight.
 constexpr std::size_t max_spare_streams = 16;
+// From the drain's shutdown notice to its final GOAWAY: a generous round trip, for the streams
+// the client sent before it read the notice.
+constexpr int kDrainGraceMs = 1000;
 
 void append_chunk_size(std::string& out, std::size_t n) {
   char buf[20];
@@ -152,7 +155,8 @@ h2_session::h2_session(connection& c)
       codec_(c.snap().opts.http2, *this, core::real_clock::instance()),
       writer_wake_(c.owner().ioc.get_executor()),
       tasks_done_(c.owner().ioc.get_executor()),
-      idle_wd_(c.owner().ioc.get_executor(), [this] { on_idle(); }) {}
+      idle_wd_(c.owner().ioc.get_executor(), [this] { on_idle(); }),
+      drain_wd_(c.owner().ioc.get_executor(), [this] { close_gracefully(); }) {}
 
 h2_session::~h2_session() = default;
 
@@ -165,11 +169,17 @@ asio::awaitable<void> h2_session::run() {
   proxy_metrics& m = conn_.metrics();
   m.h2_connections->inc();
   idle_wd_.arm(conn_.snap().opts.limits.client_idle_timeout);
+  if (conn_.draining()) {
+    // Its handshake ended after the drain began (it was accepted before): the drain hook's
+    // call went to the connections already serving, so this one starts draining itself.
+    on_drain();
+  }
   {
     using namespace asio::experimental::awaitable_operators;
     co_await (read_loop() && write_loop());
   }
   idle_wd_.disarm();
+  drain_wd_.disarm();
   close_streams();
   while (tasks_ > 0) {
     co_await tasks_done_.wait();
@@ -185,6 +195,20 @@ asio::awaitable<void> h2_session::run() {
 }
 
 void h2_session::on_drain() {
+  // Two steps (RFC 9113 §6.8), as a graceful shutdown should: a GOAWAY naming the highest
+  // stream ID first, so requests the client sent before it reads the GOAWAY are still taken
+  // and served, and the final GOAWAY (the last stream taken) a grace period later. A first
+  // request sent just after the handshake is so served, as HTTP/1.1 serves it while draining.
+  if (closing_ || noticed_) {
+    return;
+  }
+  noticed_ = true;
+  codec_.shutdown_notice();
+  flush();
+  drain_wd_.arm(std::chrono::milliseconds(kDrainGraceMs));
+}
+
+void h2_session::close_gracefully() {
   if (!closing_) {
     closing_ = true;
     codec_.goaway_graceful();
@@ -197,7 +221,7 @@ void h2_session::on_idle() {
     idle_wd_.arm(conn_.snap().opts.limits.client_idle_timeout);
     return;
   }
-  on_drain();  // GOAWAY NO_ERROR, then the writer closes
+  close_gracefully();  // GOAWAY NO_ERROR, then the writer closes
 }
 
 asio::awaitable<void> h2_session::read_loop() {

@@ -74,6 +74,8 @@ class h2_session final : public http::h2_events, public drain_hook {
   // The connection is over: every stream still open is told (its exchange aborted).
   void close_streams();
   void on_idle();
+  // GOAWAY NO_ERROR with the last stream taken: no new stream; end once none is left.
+  void close_gracefully();
   // Output was queued in the codec: the writer sends it.
   void flush() { writer_wake_.notify(); }
   stream* find(std::int32_t id);
@@ -81,14 +83,16 @@ class h2_session final : public http::h2_events, public drain_hook {
   connection& conn_;
   http::h2_codec codec_;
   std::unordered_map<std::int32_t, stream*> streams_;  // open streams whose coroutine runs
-  std::vector<std::unique_ptr<stream>> starting_;     // delivered by feed(), not yet spawned
-  std::vector<std::unique_ptr<stream>> spawning_;     // the list start_streams() spawns from
-  std::vector<std::unique_ptr<stream>> spare_;        // finished, kept for the next streams
+  std::vector<std::unique_ptr<stream>> starting_;      // delivered by feed(), not yet spawned
+  std::vector<std::unique_ptr<stream>> spawning_;      // the list start_streams() spawns from
+  std::vector<std::unique_ptr<stream>> spare_;         // finished, kept for the next streams
   wakeup writer_wake_;
   wakeup tasks_done_;
   watchdog idle_wd_;
+  watchdog drain_wd_;         // the drain's final GOAWAY, a grace period after the notice
   std::size_t tasks_ = 0;     // stream coroutines running
   bool closing_ = false;      // GOAWAY sent (drain, idle): end once no stream is left
+  bool noticed_ = false;      // the drain's shutdown notice was sent
   bool done_ = false;         // the writer ended: the reader stops
   bool client_gone_ = false;  // reading or writing failed
   std::string batch_;         // codec output for one TLS write

@@ -770,22 +770,46 @@ asio::awaitable<void> server::accept_loop(worker& w, std::shared_ptr<acceptor_sl
       continue;
     }
     backoff = std::chrono::milliseconds(0);
-    w.accepted->inc();
-    std::shared_ptr<const snapshot> snap = w.snap;
-    const auto max_conn = static_cast<std::int64_t>(snap->opts.limits.max_connections);
-    if (open_.fetch_add(1, std::memory_order_relaxed) >= max_conn) {
-      open_.fetch_sub(1, std::memory_order_relaxed);
-      snap->listeners[slot->listener].rejected->inc();
-      continue;  // `sock` closes here
+    serve(w, *slot, std::move(sock), peer);
+  }
+}
+
+void server::serve(worker& w, const acceptor_slot& slot, asio::ip::tcp::socket sock,
+                   const asio::ip::tcp::endpoint& peer) {
+  w.accepted->inc();
+  std::shared_ptr<const snapshot> snap = w.snap;
+  const auto max_conn = static_cast<std::int64_t>(snap->opts.limits.max_connections);
+  if (open_.fetch_add(1, std::memory_order_relaxed) >= max_conn) {
+    open_.fetch_sub(1, std::memory_order_relaxed);
+    snap->listeners[slot.listener].rejected->inc();
+    return;  // `sock` closes here
+  }
+  asio::co_spawn(
+      w.ioc,
+      [](worker* wk, std::shared_ptr<const snapshot> sn, std::size_t index, asio::ip::tcp::socket s,
+         asio::ip::tcp::endpoint from) -> asio::awaitable<void> {
+        connection conn(*wk, std::move(sn), index, std::move(s), from);
+        co_await conn.run();
+      }(&w, std::move(snap), slot.listener, std::move(sock), peer),
+      asio::detached);
+}
+
+void server::take_queued(worker& w, acceptor_slot& slot) {
+  // Closing a listening socket resets every connection in its accept queue: the clients had
+  // finished their TCP handshake and were sending their ClientHello. They are taken and served
+  // (and drained) instead. What completes its TCP handshake between the last accept and the
+  // close is still reset: microseconds on the worker's own thread.
+  for (;;) {
+    asio::ip::tcp::endpoint peer;
+    boost::system::error_code ec;
+    const int fd = accept_one(slot.acc, peer, ec);
+    if (fd < 0) {
+      return;  // would_block: the queue is empty (or an error: nothing more to take)
     }
-    asio::co_spawn(
-        w.ioc,
-        [](worker* wk, std::shared_ptr<const snapshot> sn, std::size_t index,
-           asio::ip::tcp::socket s, asio::ip::tcp::endpoint from) -> asio::awaitable<void> {
-          connection conn(*wk, std::move(sn), index, std::move(s), from);
-          co_await conn.run();
-        }(&w, std::move(snap), slot->listener, std::move(sock), peer),
-        asio::detached);
+    asio::ip::tcp::socket sock = adopt(w.ioc, peer, fd, ec);
+    if (!ec) {
+      serve(w, slot, std::move(sock), peer);
+    }
   }
 }
 
@@ -1008,8 +1032,9 @@ void server::drain(std::chrono::milliseconds timeout) {
   }
   for (auto& wp : workers_) {
     worker& w = *wp;
-    asio::post(w.ioc, [&w] {
+    asio::post(w.ioc, [this, &w] {
       for (auto& slot : w.slots) {
+        take_queued(w, *slot);
         boost::system::error_code ec;
         slot->acc.close(ec);
       }

@@ -141,6 +141,12 @@ class server {
  private:
   server() = default;
   asio::awaitable<void> accept_loop(worker& w, std::shared_ptr<acceptor_slot> slot);
+  // An accepted connection on `slot`'s listener: counted, refused past max_connections, else
+  // run under the worker's current snapshot. On the worker's thread.
+  void serve(worker& w, const acceptor_slot& slot, asio::ip::tcp::socket sock,
+             const asio::ip::tcp::endpoint& peer);
+  // Accepts and serves every connection waiting in `slot`'s accept queue (before it is closed).
+  void take_queued(worker& w, acceptor_slot& slot);
   // reload() with reload_mu_ held: `opts` as config made them; the replacements are applied.
   // `announce`: log where a replacement hides a changed config file (a reload's, not a PUT's).
   bool reload_locked(const server_options& opts, bool announce, std::string& error);

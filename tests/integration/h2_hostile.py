@@ -8,6 +8,11 @@ frames h2 refuses to send (malformed fields, CONTINUATION and empty-frame floods
 with hyperframe and hpack. Every byte the server sends is parsed into frames for the report.
 
     h2_hostile.py HOST PORT SCENARIO [ARG] [--sni NAME] [--no-alpn] [--timeout S]
+                  [--handshake-pause S]
+
+--handshake-pause S sends the first 5 bytes of the ClientHello (a record header: the server
+accepts the connection and starts its handshake), waits S seconds, then sends the rest: a
+handshake that is in flight while the test does something to the server.
 
 Scenarios: ok-get, rapid-reset, continuation-flood, settings-flood, ping-flood,
 empty-data-flood, bad-header KIND (see BAD_HEADERS), never-open-window,
@@ -145,6 +150,68 @@ class Report:
                 self.header_block = b""
 
 
+class PausedTLS:
+    """A TLS client on a MemoryBIO pair over a plain socket, whose ClientHello goes out in two
+    parts `pause` seconds apart; then the socket calls Session uses (sendall, recv, settimeout,
+    close, selected_alpn_protocol)."""
+
+    def __init__(self, raw, ctx, server_hostname, pause):
+        self.raw = raw
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=server_hostname)
+        first = True
+        while True:
+            try:
+                self.tls.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                data = self.outgoing.read()
+                if first and data:
+                    first = False
+                    raw.sendall(data[:5])
+                    time.sleep(pause)
+                    data = data[5:]
+                if data:
+                    raw.sendall(data)
+                chunk = raw.recv(65536)
+                if not chunk:
+                    raise OSError("the server closed the connection during the handshake")
+                self.incoming.write(chunk)
+
+    def _flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.raw.sendall(data)
+
+    def sendall(self, data):
+        self.tls.write(data)
+        self._flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                self._flush()
+                chunk = self.raw.recv(65536)
+                if not chunk:
+                    return b""
+                self.incoming.write(chunk)
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def settimeout(self, seconds):
+        self.raw.settimeout(seconds)
+
+    def selected_alpn_protocol(self):
+        return self.tls.selected_alpn_protocol()
+
+    def close(self):
+        self.raw.close()
+
+
 class Session:
     def __init__(self, args):
         self.args = args
@@ -156,7 +223,10 @@ class Session:
         if not args.no_alpn:
             ctx.set_alpn_protocols(["h2"])
         raw = socket.create_connection((args.host, args.port), timeout=args.timeout)
-        self.sock = ctx.wrap_socket(raw, server_hostname=args.sni or args.host)
+        if args.handshake_pause > 0:
+            self.sock = PausedTLS(raw, ctx, args.sni or args.host, args.handshake_pause)
+        else:
+            self.sock = ctx.wrap_socket(raw, server_hostname=args.sni or args.host)
         self.report.out["alpn"] = self.sock.selected_alpn_protocol()
         self.conn = None  # an h2 connection when the scenario uses one
         self.encoder = hpack.Encoder()
@@ -425,6 +495,8 @@ def main():
                    help="never-open-window: seconds to keep reading")
     p.add_argument("--count", type=int, default=2000, help="frames or streams of a flood")
     p.add_argument("--path", default="/")
+    p.add_argument("--handshake-pause", type=float, default=0.0,
+                   help="seconds between the ClientHello's first 5 bytes and the rest")
     args = p.parse_args()
     if args.scenario == "bad-header" and not args.arg:
         p.error("bad-header needs KIND: " + ", ".join(BAD_HEADERS))

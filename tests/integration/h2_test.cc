@@ -310,6 +310,26 @@ TEST_F(H2Test, DrainSendsGoawayAndTheStreamInFlightFinishes) {
   EXPECT_EQ(proxy_->proc().wait(std::chrono::seconds(10)), 0);
 }
 
+// Issue 18: a connection accepted before SIGTERM whose handshake ends after it starts draining
+// too: its HTTP/2 session used to miss the drain (the hook reached only sessions already
+// running), so it got no GOAWAY and held the process until the drain timeout. Its first
+// request is served (the GOAWAY's first step names the highest stream ID).
+TEST_F(H2Test, AHandshakeThatEndsDuringTheDrainGetsItsRequestServedAndAGoaway) {
+  start("drain_timeout = \"20s\"\n");
+  std::string out;
+  std::thread client(
+      [&] { out = hostile(port(), "ok-get --path /slow/300 --handshake-pause 0.6 --timeout 8"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  proxy_->proc().signal(SIGTERM);
+  client.join();
+  EXPECT_TRUE(has(out, "\"alpn\": \"h2\"")) << out;
+  EXPECT_TRUE(has(out, "\"status\": \"200\"")) << out;
+  EXPECT_TRUE(has(out, "\"goaway\": \"NO_ERROR\"")) << out;
+  EXPECT_FALSE(has(out, "\"rst\": {\"1\"")) << out;
+  EXPECT_EQ(proxy_->proc().wait(std::chrono::seconds(10)), 0);
+  EXPECT_EQ(proxy_->log().find("drain timeout"), std::string::npos) << proxy_->log();
+}
+
 TEST_F(H2Test, AReloadThatRemovesTheListenerSendsGoaway) {
   backend_ = std::make_unique<echo_backend>(make_temp_dir());
   const std::string base = default_config(backend_->address());
