@@ -1,6 +1,7 @@
 // tlsfront — a TLS-terminating HTTP/1.1 reverse proxy. This file only reads the command line
 // and hands over to the daemon (src/daemon/daemon.h).
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -20,6 +21,18 @@ constexpr const char* usage =
 
 int main(int argc, char** argv) {
   tlsfront::daemon::daemon_options opts;
+  // SIGUSR2 starts the successor as this process was started: the binary at the same path (a
+  // new one installed there is the upgrade), resolved now against the starting directory.
+  opts.exe = argv[0];
+  if (opts.exe.find('/') != std::string::npos) {
+    if (char* real = ::realpath(argv[0], nullptr)) {
+      opts.exe = real;
+      std::free(real);
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    opts.args.emplace_back(argv[i]);
+  }
   bool test_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

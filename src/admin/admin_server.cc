@@ -2,13 +2,16 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <future>
 
 #include "http/error_response.h"
 #include "http/message_parser.h"
@@ -53,9 +56,32 @@ const char* reason(int status) {
 
 std::unique_ptr<admin_server> admin_server::create(const admin_options& opts,
                                                    core::metrics_registry& metrics,
-                                                   std::string& error) {
+                                                   std::string& error, int inherited_fd) {
   std::unique_ptr<admin_server> a(new admin_server(opts, metrics));
   boost::system::error_code ec;
+  if (inherited_fd >= 0) {
+    asio::ip::tcp::endpoint ep;
+    socklen_t len = static_cast<socklen_t>(ep.capacity());
+    int listening = 0;
+    socklen_t ll = sizeof listening;
+    if (::getsockname(inherited_fd, ep.data(), &len) != 0 ||
+        ::getsockopt(inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) != 0 ||
+        listening != 1 || (ep.data()->sa_family != AF_INET && ep.data()->sa_family != AF_INET6)) {
+      ::close(inherited_fd);
+      error = "admin: the handed-over descriptor is not a listening TCP socket";
+      return nullptr;
+    }
+    ep.resize(len);
+    a->acceptor_.assign(ep.protocol(), inherited_fd, ec);
+    if (ec) {
+      ::close(inherited_fd);
+      error = "admin: cannot adopt the handed-over socket: " + ec.message();
+      return nullptr;
+    }
+    a->bound_ = ep;
+    a->listener_fd_ = inherited_fd;
+    return a;
+  }
   auto addr = asio::ip::make_address(opts.address, ec);
   if (ec) {
     error = "admin: invalid address " + opts.address;
@@ -78,6 +104,7 @@ std::unique_ptr<admin_server> admin_server::create(const admin_options& opts,
     return nullptr;
   }
   a->bound_ = a->acceptor_.local_endpoint();
+  a->listener_fd_ = a->acceptor_.native_handle();
   return a;
 }
 
@@ -141,6 +168,21 @@ void admin_server::handle(std::string method, std::string path, handler h) {
 void admin_server::start() {
   asio::co_spawn(ioc_, accept_loop(), asio::detached);
   thread_ = std::thread([this] { ioc_.run(); });
+}
+
+void admin_server::stop_accepting() {
+  if (!thread_.joinable()) {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    return;
+  }
+  std::promise<void> done;
+  asio::post(ioc_, [&] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    done.set_value();
+  });
+  done.get_future().wait();
 }
 
 void admin_server::stop() {

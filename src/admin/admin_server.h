@@ -57,9 +57,11 @@ class admin_server {
  public:
   using handler = std::function<admin_response(const admin_request&)>;
 
-  // Binds. On failure returns nullptr and sets `error`.
+  // Binds, or takes over `inherited_fd` (a listening socket handed over by the process this
+  // one replaces: daemon/handover.h). On failure returns nullptr and sets `error`.
   static std::unique_ptr<admin_server> create(const admin_options& opts,
-                                              core::metrics_registry& metrics, std::string& error);
+                                              core::metrics_registry& metrics, std::string& error,
+                                              int inherited_fd = -1);
   ~admin_server();
 
   // Routes requests whose path equals `path` (or starts with it when it ends in '/') and whose
@@ -68,6 +70,10 @@ class admin_server {
 
   void start();
   void stop();
+  // The listening socket (kept; the handover sends a duplicate) and, once the successor
+  // serves, no more accepting: connections already open are served to their end.
+  int listener_fd() const { return listener_fd_; }
+  void stop_accepting();
   asio::ip::tcp::endpoint endpoint() const { return bound_; }
   const admin_options& options() const { return opts_; }
   // Replaces the bearer token (a reload re-read the token file); empty: none required.
@@ -96,6 +102,7 @@ class admin_server {
   asio::io_context ioc_{1};
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::endpoint bound_;
+  int listener_fd_ = -1;
   std::vector<route> routes_;
   std::thread thread_;
 };

@@ -15,7 +15,8 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 }
 
 std::size_t bucket_count(std::size_t capacity) {
-  const std::size_t want = std::max<std::size_t>(2, (2 * std::max<std::size_t>(capacity, 1) + 7) / 8);
+  const std::size_t want =
+      std::max<std::size_t>(2, (2 * std::max<std::size_t>(capacity, 1) + 7) / 8);
   return std::bit_ceil(want);
 }
 
@@ -147,9 +148,8 @@ revoked_handles::insert_result revoked_handles::insert(std::uint64_t h,
 
 void revoked_handles::raise_floor(std::uint32_t gen) noexcept {
   std::uint32_t cur = floor_.load(std::memory_order_relaxed);
-  while (cur < gen &&
-         !floor_.compare_exchange_weak(cur, gen, std::memory_order_release,
-                                       std::memory_order_relaxed)) {
+  while (cur < gen && !floor_.compare_exchange_weak(cur, gen, std::memory_order_release,
+                                                    std::memory_order_relaxed)) {
   }
 }
 
@@ -182,6 +182,20 @@ std::size_t revoked_handles::live(std::uint32_t now_gen) const noexcept {
     }
   }
   return n;
+}
+
+void revoked_handles::for_each_live(std::uint32_t now_gen,
+                                    const std::function<void(std::uint64_t)>& f) const {
+  const std::uint32_t fl = floor();
+  for (std::size_t b = 0; b <= mask_; ++b) {
+    for (const auto& s : buckets_[b].slot) {
+      // Acquire pairs with insert()'s release CAS, as check() reads.
+      const std::uint64_t v = s.load(std::memory_order_acquire);
+      if (v != 0 && !dead(v, now_gen, fl)) {
+        f(v);
+      }
+    }
+  }
 }
 
 }  // namespace tlsfront::cache

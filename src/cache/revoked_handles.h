@@ -38,6 +38,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace tlsfront::cache {
@@ -55,7 +56,7 @@ inline constexpr std::uint64_t make_handle(std::uint32_t gen, std::uint64_t rand
 }
 
 struct handle_policy {
-  std::uint32_t gen_seconds = 60;      // length of one generation
+  std::uint32_t gen_seconds = 60;        // length of one generation
   std::uint32_t max_age_gens = 24 * 60;  // handle_max_age / gen_seconds (default 24 h)
   // The generation of unix time `unix_s` (0 before the epoch).
   std::uint32_t generation_at(std::int64_t unix_s) const noexcept {
@@ -92,6 +93,8 @@ class revoked_handles {
   std::size_t sweep(std::uint32_t now_gen) noexcept;
   // Live entries, counted without changing anything (a scan of every slot: metrics).
   std::size_t live(std::uint32_t now_gen) const noexcept;
+  // Calls `f` with every live handle (the upgrade handover: daemon/handover.h).
+  void for_each_live(std::uint32_t now_gen, const std::function<void(std::uint64_t)>& f) const;
 
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t slots() const noexcept { return (mask_ + 1) * 8; }

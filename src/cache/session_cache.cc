@@ -57,7 +57,9 @@ struct session_cache::slot_header {
   std::uint64_t id[id_words] = {};
   std::size_t id_len() const { return meta & 0x3f; }
   std::size_t value_len() const { return (meta >> 6) & 0xfff; }
-  std::uint32_t generation() const { return static_cast<std::uint32_t>(meta >> 18) & generation_mask; }
+  std::uint32_t generation() const {
+    return static_cast<std::uint32_t>(meta >> 18) & generation_mask;
+  }
   std::int64_t expires_at() const { return static_cast<std::int64_t>(meta >> 32); }
 };
 
@@ -101,7 +103,8 @@ session_cache::session_cache(const session_cache_options& opts, const core::cloc
   stride_words_ = header_words + value_words_;
   std::size_t shards = std::bit_ceil(std::max(1u, opts.shards));
   std::size_t buckets_needed = (opts.capacity + ways - 1) / ways;
-  buckets_per_shard_ = std::bit_ceil(std::max<std::size_t>(1, (buckets_needed + shards - 1) / shards));
+  buckets_per_shard_ =
+      std::bit_ceil(std::max<std::size_t>(1, (buckets_needed + shards - 1) / shards));
   shard_mask_ = shards - 1;
   bucket_count_ = shards * buckets_per_shard_;
   slot_count_ = bucket_count_ * ways;
@@ -161,8 +164,8 @@ bool session_cache::read_header(std::atomic<std::uint64_t>* s, slot_header& h) c
 
 bool session_cache::key_matches(const slot_header& h, std::uint64_t context,
                                 const std::uint64_t* id, std::size_t id_len) const noexcept {
-  return h.meta != 0 && h.context == context && h.id_len() == id_len &&
-         h.id[0] == id[0] && h.id[1] == id[1] && h.id[2] == id[2] && h.id[3] == id[3];
+  return h.meta != 0 && h.context == context && h.id_len() == id_len && h.id[0] == id[0] &&
+         h.id[1] == id[1] && h.id[2] == id[2] && h.id[3] == id[3];
 }
 
 std::size_t session_cache::lookup(std::uint64_t context, std::string_view id, std::uint8_t* out,
@@ -405,8 +408,8 @@ std::size_t session_cache::remove_all_contexts(std::string_view id) noexcept {
   for (std::size_t i = 0; i < slot_count_; ++i) {
     std::atomic<std::uint64_t>* s = slot_at(i);
     slot_header hd;
-    if (read_header(s, hd) && hd.meta != 0 &&
-        key_matches(hd, hd.context, want, id.size()) && erase_slot(s, hd.version)) {
+    if (read_header(s, hd) && hd.meta != 0 && key_matches(hd, hd.context, want, id.size()) &&
+        erase_slot(s, hd.version)) {
       ++removed;
       counters_[i / ways / buckets_per_shard_].removals.fetch_add(1, std::memory_order_relaxed);
     }
@@ -471,6 +474,35 @@ std::size_t session_cache::entries_in_use() const noexcept {
     }
   }
   return n;
+}
+
+void session_cache::for_each(const std::function<void(std::uint64_t, std::string_view,
+                                                      std::string_view, std::int64_t)>& f) const {
+  const std::uint32_t generation = generation_.load(std::memory_order_acquire) & generation_mask;
+  const std::int64_t now = clock_.now_s();
+  std::uint64_t buf[max_slot_bytes / 8 + 1];
+  for (std::size_t i = 0; i < slot_count_; ++i) {
+    std::atomic<std::uint64_t>* s = slot_at(i);
+    slot_header hd;
+    if (!read_header(s, hd) || hd.meta == 0 || hd.generation() != generation ||
+        hd.expires_at() <= now) {
+      continue;
+    }
+    const std::size_t len = hd.value_len();
+    if (len == 0 || len > value_words_ * 8 || hd.id_len() == 0 || hd.id_len() > max_id_bytes) {
+      continue;
+    }
+    for (std::size_t w = 0; w < (len + 7) / 8; ++w) {
+      buf[w] = s[header_words + w].load(std::memory_order_acquire);  // as lookup() copies
+    }
+    if (s[0].load(std::memory_order_relaxed) != hd.version) {
+      continue;  // rewritten meanwhile: the new entry is someone else's to hand over
+    }
+    std::uint8_t id[max_id_bytes];
+    std::memcpy(id, hd.id, sizeof id);
+    f(hd.context, std::string_view(reinterpret_cast<const char*>(id), hd.id_len()),
+      std::string_view(reinterpret_cast<const char*>(buf), len), hd.expires_at());
+  }
 }
 
 std::size_t session_cache::memory_bytes() const noexcept {

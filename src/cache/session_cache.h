@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -60,15 +61,15 @@ struct session_cache_options {
 
 class session_cache {
  public:
-  static constexpr std::size_t ways = 8;         // slots per bucket
+  static constexpr std::size_t ways = 8;  // slots per bucket
   static constexpr std::size_t max_id_bytes = 32;
   static constexpr std::size_t max_slot_bytes = 4088;  // value length fits 12 bits
 
   enum class insert_result { inserted, replaced, oversize, bad_key, busy };
 
   struct stats {
-    std::uint64_t hits = 0, misses = 0, inserts = 0, evictions = 0, expirations = 0,
-                  oversize = 0, torn_retries = 0, busy = 0, removals = 0;
+    std::uint64_t hits = 0, misses = 0, inserts = 0, evictions = 0, expirations = 0, oversize = 0,
+                  torn_retries = 0, busy = 0, removals = 0;
     stats& operator+=(const stats& o);
   };
 
@@ -102,6 +103,11 @@ class session_cache {
   stats total_stats() const noexcept;
   std::vector<stats> shard_stats() const;
   std::size_t entries_in_use() const noexcept;
+  // Every live entry (current generation, unexpired, copied whole under its seqlock), for the
+  // upgrade handover (daemon/handover.h): a scan of every slot; an entry a writer holds at that
+  // instant is skipped. `f(context, id, value, expires_at_s)`.
+  void for_each(const std::function<void(std::uint64_t, std::string_view, std::string_view,
+                                         std::int64_t)>& f) const;
   std::size_t slot_count() const noexcept { return slot_count_; }
   std::size_t slot_bytes() const noexcept { return value_words_ * 8; }
   std::size_t memory_bytes() const noexcept;
@@ -123,8 +129,8 @@ class session_cache {
 
   const core::clock& clock_;
   std::size_t value_words_;
-  std::size_t stride_words_;      // words per slot
-  std::size_t buckets_per_shard_; // power of two
+  std::size_t stride_words_;       // words per slot
+  std::size_t buckets_per_shard_;  // power of two
   std::size_t shard_mask_;
   std::size_t bucket_count_;
   std::size_t slot_count_;

@@ -15,8 +15,15 @@
 namespace tlsfront::config::detail {
 
 void reader::read_server(const toml::table& t, proxy::server_options& out) {
-  check_keys(t, "server", {"threads"});
+  check_keys(t, "server", {"threads", "upgrade_socket"});
   optional_integer(t, "threads", 0, 1024, out.threads);
+  if (const toml::node* n = t.get("upgrade_socket")) {
+    out.upgrade_socket = resolve(as_nonempty_string(*n, "upgrade_socket"));
+    // sockaddr_un's sun_path holds 108 bytes with the terminating NUL.
+    if (out.upgrade_socket.size() > 107) {
+      fail(*n, "'upgrade_socket' must be a path of at most 107 bytes (a UNIX socket's limit)");
+    }
+  }
 }
 
 // [admin]: the admin endpoint. A token (from `token_file`) is required for every

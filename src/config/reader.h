@@ -59,7 +59,7 @@ class reader {
   void read(const toml::table& root, config& out);
 
  private:
-  static void read_server(const toml::table& t, proxy::server_options& out);
+  void read_server(const toml::table& t, proxy::server_options& out);
 
   // [admin]: the admin endpoint. A token (from `token_file`) is required for every
   // state-changing call when set, and must be set when the endpoint listens beyond loopback.

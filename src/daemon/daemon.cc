@@ -1,10 +1,16 @@
 #include "daemon/daemon.h"
 
+#include <openssl/mem.h>
 #include <signal.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "admin/backend_routes.h"
 #include "admin/certificate_routes.h"
@@ -41,16 +47,28 @@ int process::run() {
   stop_signals_.emplace(main_ctx_, SIGTERM, SIGINT);
   hup_.emplace(main_ctx_, SIGHUP);
   usr1_.emplace(main_ctx_, SIGUSR1);
+  usr2_.emplace(main_ctx_, SIGUSR2);
+  chld_.emplace(main_ctx_, SIGCHLD);
   srv_->start();
   if (admin_) {
     admin_->start();
   }
   announce();
+  finish_takeover();
+  open_handover_point();
   wait_hup();
   wait_usr1();
+  wait_usr2();
+  wait_chld();
   wait_stop();
   main_ctx_.run();
 
+  if (handover_) {
+    handover_->shut_down();
+  }
+  if (handover_thread_.joinable()) {
+    handover_thread_.join();
+  }
   srv_->wait();
   if (admin_) {
     admin_->stop();
@@ -78,15 +96,61 @@ bool process::set_up() {
   // A peer closing mid-write must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
 
-  srv_ = proxy::server::create(cfg_->server, metrics_, error);
+  // A process already serving on the upgrade socket hands its listening sockets and its state
+  // over (daemon/handover.h); nothing there: a plain start.
+  handed_over inherited;
+  if (!cfg_->server.upgrade_socket.empty()) {
+    std::string why;
+    const takeover t = take_over(cfg_->server.upgrade_socket, takeover_conn_, inherited, why);
+    if (t == takeover::failed) {
+      spdlog::critical("upgrade: {}", why);
+      log::shutdown();
+      std::fprintf(stderr, "tlsfront: upgrade: %s\n", why.c_str());
+      return false;
+    }
+    if (t == takeover::taken) {
+      std::size_t n = 0;
+      for (const auto& [key, fds] : inherited.listeners) {
+        n += fds.size();
+      }
+      spdlog::info("upgrade: taking over from process {} ({} listening sockets, {} bytes of state)",
+                   peer_pid(takeover_conn_), n, inherited.state.size());
+    }
+  }
+  proxy::server::inherited_sockets inherit = std::move(inherited.listeners);
+  srv_ = proxy::server::create(cfg_->server, metrics_, error,
+                               takeover_conn_ >= 0 ? &inherit : nullptr);
+  for (auto& [key, fds] : inherit) {
+    // The predecessor's listeners this configuration no longer has: not ours to serve.
+    for (int fd : fds) {
+      ::close(fd);
+    }
+  }
   if (!srv_) {
+    if (inherited.admin_fd >= 0) {
+      ::close(inherited.admin_fd);
+    }
     spdlog::critical("{}", error);
     log::shutdown();
     std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
     return false;
   }
+  if (takeover_conn_ >= 0) {
+    proxy::server::imported got;
+    std::string why;
+    if (!srv_->import_state(inherited.state, got, why)) {
+      spdlog::warn("upgrade: the handed-over state is damaged ({}); kept what came before", why);
+    }
+    spdlog::info("upgrade: took {} sessions, {} ticket keys, {} revoked handles, {} 0-RTT strikes",
+                 got.sessions, got.ticket_keys, got.revoked, got.strikes);
+    OPENSSL_cleanse(inherited.state.data(), inherited.state.size());
+  }
+  if (!cfg_->admin.enabled && inherited.admin_fd >= 0) {
+    ::close(inherited.admin_fd);
+    inherited.admin_fd = -1;
+  }
   if (cfg_->admin.enabled) {
-    admin_ = admin::admin_server::create(cfg_->admin, metrics_, error);
+    admin_ = admin::admin_server::create(cfg_->admin, metrics_, error, inherited.admin_fd);
     if (!admin_) {
       log::shutdown();
       std::fprintf(stderr, "tlsfront: %s\n", error.c_str());
@@ -231,18 +295,139 @@ void process::wait_stop() {
     if (ec) {
       return;
     }
-    std::chrono::milliseconds drain_timeout;
-    {
-      std::lock_guard lock(reload_mu_);
-      drain_timeout = limits_.drain_timeout;
-    }
-    spdlog::info("signal {}: draining (up to {} ms)", sig, drain_timeout.count());
+    stop_now(("signal " + std::to_string(sig)).c_str(), true);
+  });
+}
+
+void process::stop_now(const char* why, bool notify) {
+  std::chrono::milliseconds drain_timeout;
+  {
+    std::lock_guard lock(reload_mu_);
+    drain_timeout = limits_.drain_timeout;
+  }
+  spdlog::info("{}: draining (up to {} ms)", why, drain_timeout.count());
+  if (notify) {
     core::service_notify("STOPPING=1");
-    hup_->cancel();
-    usr1_->cancel();
-    // Drain off the signal thread's handler so a second signal could still be seen.
-    srv_->drain(drain_timeout);
-    main_ctx_.stop();
+  }
+  hup_->cancel();
+  usr1_->cancel();
+  usr2_->cancel();
+  if (handover_) {
+    handover_->shut_down();  // no successor once draining
+  }
+  srv_->drain(drain_timeout);
+  main_ctx_.stop();
+}
+
+void process::finish_takeover() {
+  if (takeover_conn_ < 0) {
+    return;
+  }
+  // Serving now, beside the predecessor: it stops accepting, sends what it made meanwhile,
+  // then drains.
+  std::string state, why;
+  if (daemon::finish_takeover(takeover_conn_, state, why)) {
+    proxy::server::imported got;
+    if (!srv_->import_state(state, got, why)) {
+      spdlog::warn("upgrade: the final state is damaged ({})", why);
+    }
+    spdlog::info("upgrade: took over ({} sessions in the final state); the old process drains",
+                 got.sessions);
+  } else {
+    spdlog::warn("upgrade: the final state did not arrive ({}); serving with the first one", why);
+  }
+  OPENSSL_cleanse(state.data(), state.size());
+  ::close(takeover_conn_);
+  takeover_conn_ = -1;
+}
+
+void process::open_handover_point() {
+  if (cfg_->server.upgrade_socket.empty()) {
+    return;
+  }
+  std::string why;
+  handover_ = handover_point::listen(cfg_->server.upgrade_socket, why);
+  if (!handover_) {
+    spdlog::error("upgrade: {}: binary upgrades are off for this process", why);
+    return;
+  }
+  handover_thread_ = std::thread([this] { serve_handovers(); });
+}
+
+void process::serve_handovers() {
+  for (int c; (c = handover_->accept_next()) >= 0;) {
+    const pid_t pid = peer_pid(c);
+    spdlog::info("upgrade: process {} asks to take over", pid);
+    handover_source src{srv_->listening_sockets(), admin_ ? admin_->listener_fd() : -1};
+    std::string why;
+    const bool ok = serve_successor(
+        c, src, [this] { return srv_->export_state(); },
+        [this] {
+          srv_->stop_accepting();
+          if (admin_) {
+            admin_->stop_accepting();
+          }
+        },
+        why);
+    ::close(c);
+    if (!ok) {
+      spdlog::error("upgrade: process {} did not take over ({}); serving on", pid, why);
+      continue;
+    }
+    spdlog::info("upgrade: process {} serves; this one drains and exits", pid);
+    core::service_notify("MAINPID=" + std::to_string(pid));
+    boost::asio::post(main_ctx_, [this] { stop_now("upgrade", false); });
+    return;
+  }
+}
+
+void process::wait_usr2() {
+  usr2_->async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) {
+      return;
+    }
+    spawn_successor();
+    wait_usr2();
+  });
+}
+
+void process::spawn_successor() {
+  if (!handover_) {
+    spdlog::error("SIGUSR2: no upgrade socket ([server] upgrade_socket): binary upgrades are off");
+    return;
+  }
+  std::vector<char*> argv;
+  std::vector<std::string> args = opts_.args;
+  args.insert(args.begin(), opts_.exe);
+  for (std::string& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int e = ::posix_spawnp(&pid, opts_.exe.c_str(), nullptr, nullptr, argv.data(), environ);
+  if (e != 0) {
+    spdlog::error("SIGUSR2: cannot start {}: {}", opts_.exe, std::strerror(e));
+    return;
+  }
+  spawned_ = pid;
+  spdlog::info("SIGUSR2: started {} as process {}; it takes over once it serves", opts_.exe, pid);
+}
+
+void process::wait_chld() {
+  chld_->async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) {
+      return;
+    }
+    int status = 0;
+    for (pid_t p; (p = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+      if (p == spawned_) {
+        spawned_ = 0;
+        spdlog::error("upgrade: process {} exited ({} {}) before taking over; serving on", p,
+                      WIFEXITED(status) ? "status" : "signal",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      }
+    }
+    wait_chld();
   });
 }
 

@@ -4,6 +4,12 @@
 //                             running one), re-read ticket key files, rewrite the ports file
 //   SIGUSR1                   reopen the log files
 //   SIGTERM / SIGINT          graceful drain (up to the latest good drain_timeout), then exit
+//   SIGUSR2                   binary upgrade: start the binary at the path this one was started
+//                             from, with the same arguments; it takes the listening sockets and
+//                             the state over through [server] upgrade_socket (daemon/handover.h),
+//                             then this process drains and exits
+// A process started while another serves on the same upgrade_socket takes over from it (with or
+// without SIGUSR2: `tlsfront -c FILE` again is an upgrade).
 // and tells systemd where it stands (READY=1, RELOADING=1, STOPPING=1; core/service_notify.h).
 //
 // Thread-safety: run() on the main thread, once. Reloads come from the main thread (SIGHUP) and
@@ -19,10 +25,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "admin/admin_server.h"
 #include "config/config.h"
 #include "core/metrics.h"
+#include "daemon/handover.h"
 #include "proxy/server.h"
 
 namespace tlsfront::daemon {
@@ -30,6 +39,10 @@ namespace tlsfront::daemon {
 struct daemon_options {
   std::string config_path;  // -c
   std::string ports_file;   // --ports-file; empty: none
+  // How this process was started (SIGUSR2 starts the successor the same way): the binary's
+  // path as given (resolved against the directory it was started in) and the arguments.
+  std::string exe;
+  std::vector<std::string> args;
 };
 
 // `tlsfront -t`: loads the configuration, prints its warnings and whether it is valid.
@@ -59,6 +72,16 @@ class process {
   void wait_hup();
   void wait_usr1();
   void wait_stop();
+  void wait_usr2();
+  void wait_chld();
+  // The drain and exit (a stop signal, or a successor took over: `notify` false, since this
+  // process is no longer the one systemd watches).
+  void stop_now(const char* why, bool notify);
+  // New side: the state and the end of the exchange; old side: the listening point's thread.
+  void finish_takeover();
+  void open_handover_point();
+  void serve_handovers();
+  void spawn_successor();
 
   daemon_options opts_;
   // What the process started with (the restart-only sections stay as they were).
@@ -72,7 +95,11 @@ class process {
   core::counter* reloads_refused_ = nullptr;
   boost::asio::io_context main_ctx_{1};
   // Set once the server is built, so a signal before that still has its default effect.
-  std::optional<boost::asio::signal_set> stop_signals_, hup_, usr1_;
+  std::optional<boost::asio::signal_set> stop_signals_, hup_, usr1_, usr2_, chld_;
+  int takeover_conn_ = -1;  // the predecessor, from set_up() to finish_takeover()
+  std::unique_ptr<handover_point> handover_;
+  std::thread handover_thread_;
+  pid_t spawned_ = 0;  // the last SIGUSR2 successor, until it exits or takes over
 };
 
 }  // namespace tlsfront::daemon

@@ -70,6 +70,46 @@ bool open_listener(listener_socket& l, const asio::ip::tcp::endpoint& ep, std::s
   return true;
 }
 
+bool adopt_listener(listener_socket& l, int fd, asio::ip::tcp::endpoint& bound,
+                    std::string& error) {
+  int listening = 0, type = 0;
+  socklen_t len = sizeof listening;
+  const bool is_listener =
+      ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening == 1 &&
+      (len = sizeof type, ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) &&
+      type == SOCK_STREAM;
+  asio::ip::tcp::endpoint ep;
+  socklen_t ep_len = static_cast<socklen_t>(ep.capacity());
+  if (!is_listener || ::getsockname(fd, ep.data(), &ep_len) != 0 ||
+      (ep.data()->sa_family != AF_INET && ep.data()->sa_family != AF_INET6)) {
+    error = "a handed-over descriptor is not a listening TCP socket";
+    ::close(fd);
+    return false;
+  }
+  ep.resize(ep_len);
+  if (bound.port() != 0 && ep.port() != bound.port()) {
+    error = "a handed-over socket listens on port " + std::to_string(ep.port()) + ", not " +
+            std::to_string(bound.port());
+    ::close(fd);
+    return false;
+  }
+  boost::system::error_code ec;
+  l.assign(ep.protocol(), fd, ec);
+  if (ec) {
+    error = "cannot adopt a handed-over socket: " + ec.message();
+    ::close(fd);
+    return false;
+  }
+  tune_listener(l, ec);
+  if (ec) {
+    error = "cannot adopt a handed-over socket: " + ec.message();
+    l.close(ec);
+    return false;
+  }
+  bound = ep;
+  return true;
+}
+
 void tune_listener(listener_socket& acc, boost::system::error_code& ec) noexcept {
   acc.non_blocking(true, ec);  // accept_one() must never block the worker
   int seconds = 1;

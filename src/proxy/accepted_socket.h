@@ -30,6 +30,12 @@ using listener_socket = asio::ip::tcp::socket;
 // ("cannot listen on ADDR:PORT: reason").
 bool open_listener(listener_socket& l, const asio::ip::tcp::endpoint& ep, std::string& error);
 
+// Takes over `fd`, a listening TCP socket handed over by the process this one replaces (a binary
+// upgrade): checked to be a listening stream socket, tuned as open_listener() tunes its own;
+// `bound` is set to its address (the listener's port 0 becomes the port it has). False with
+// `error`; `fd` is closed either way once given.
+bool adopt_listener(listener_socket& l, int fd, asio::ip::tcp::endpoint& bound, std::string& error);
+
 // Options on a listening socket: non-blocking (required by accept_one(); its failure is `ec`) and,
 // best effort, TCP_DEFER_ACCEPT (a connection that sends nothing is still accepted after about a
 // second, then meets the handshake timeout).

@@ -17,7 +17,11 @@ http1_session::http1_session(connection& c)
       exchange_(c.owner(), c.snap()) {}
 
 void http1_session::on_drain() {
-  if (idle_) {
+  // Only a keep-alive connection between requests is closed at once. One still waiting for its
+  // first request was just accepted: that request may be on the wire, and closing would throw
+  // it away (the client sees the connection end unanswered); it is served, with
+  // `Connection: close`, or meets the read timeout.
+  if (idle_ && requests_ > 1) {
     boost::system::error_code ec;
     conn_.tls().socket().cancel(ec);
   }

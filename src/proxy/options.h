@@ -155,6 +155,9 @@ struct ocsp_options {
 
 struct server_options {
   unsigned threads = 0;  // 0: one per core
+  // A UNIX socket through which a new tlsfront process takes this one's listening sockets and
+  // state over (a binary upgrade: daemon/handover.h); empty: no upgrades.
+  std::string upgrade_socket;
   // The TLS 1.2 session-ID cache shared by every listener and worker; disabled: no session-ID
   // resumption at all.
   bool session_cache_enabled = true;

@@ -259,15 +259,43 @@ void server::run_on(worker& w, const std::function<void()>& f) {
   done.get_future().wait();
 }
 
+static std::string listening_key(const listener_options& lo);
+
 bool server::open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
                            std::vector<std::shared_ptr<acceptor_slot>>& slots, std::string& error) {
   slots.clear();
   auto accept_log = std::make_shared<log::rate_limiter>(1, std::chrono::seconds(5));
+  // Sockets handed over by the process this one replaces: the same sockets (their accept
+  // queues, their reuseport group), so nothing is refused while one process hands over to the
+  // other.
+  std::vector<int> handed;
+  if (inherit_ != nullptr) {
+    if (auto it = inherit_->find(listening_key(lo)); it != inherit_->end()) {
+      handed = std::move(it->second);
+      inherit_->erase(it);
+    }
+  }
+  if (handed.size() > workers_.size()) {
+    spdlog::warn(
+        "listener {}: {} listening sockets handed over, {} worker threads here: the extra ones "
+        "are closed (connections queued on them at this instant are reset; keep [server] "
+        "threads the same across upgrades)",
+        lo.name, handed.size(), workers_.size());
+    for (std::size_t i = workers_.size(); i < handed.size(); ++i) {
+      ::close(handed[i]);
+    }
+    handed.resize(workers_.size());
+  }
   for (auto& w : workers_) {
     auto slot = std::make_shared<acceptor_slot>(w->ioc);
     slot->accept_log = accept_log;
     bool ok = false;
+    const int fd = w->index < handed.size() ? handed[w->index] : -1;
     run_on(*w, [&] {
+      if (fd >= 0) {
+        ok = adopt_listener(slot->acc, fd, bound, error);
+        return;
+      }
       ok = proxy::open_listener(slot->acc, bound, error);
       if (ok && bound.port() == 0) {
         bound = slot->acc.local_endpoint();  // the others bind to the port it got
@@ -295,8 +323,9 @@ static std::string listening_key(const listener_options& lo) {
 }
 
 std::unique_ptr<server> server::create(const server_options& opts, core::metrics_registry& metrics,
-                                       std::string& error) {
+                                       std::string& error, inherited_sockets* inherit) {
   std::unique_ptr<server> srv(new server());
+  srv->inherit_ = inherit;
   srv->registry_ = &metrics;
   srv->health_ = std::make_unique<health_registry>(metrics);
   srv->ocsp_ = std::make_unique<ocsp_stapler>(opts.ocsp, metrics);
@@ -1025,14 +1054,18 @@ server::purge_report server::purge() {
   return out;
 }
 
-void server::drain(std::chrono::milliseconds timeout) {
+void server::stop_accepting() {
   {
     std::lock_guard lock(reload_mu_);  // no reload half-way; none after this
-    draining_.store(true, std::memory_order_relaxed);
+    if (draining_.exchange(true, std::memory_order_relaxed)) {
+      // Done already (an upgrade's handover, then its drain): a worker left with nothing to
+      // do has returned from its run(), and a run_on() would wait for it forever.
+      return;
+    }
   }
   for (auto& wp : workers_) {
     worker& w = *wp;
-    asio::post(w.ioc, [this, &w] {
+    run_on(w, [this, &w] {
       for (auto& slot : w.slots) {
         take_queued(w, *slot);
         boost::system::error_code ec;
@@ -1047,6 +1080,27 @@ void server::drain(std::chrono::milliseconds timeout) {
       }
     });
   }
+}
+
+std::vector<std::pair<std::string, int>> server::listening_sockets() {
+  std::lock_guard lock(reload_mu_);  // the slots stay as they are meanwhile
+  std::vector<std::pair<std::string, int>> out;
+  const std::shared_ptr<const snapshot> snap = current();
+  for (auto& wp : workers_) {
+    run_on(*wp, [&] {
+      for (const auto& slot : wp->slots) {
+        if (slot->acc.is_open() && slot->listener < snap->listeners.size()) {
+          out.emplace_back(listening_key(snap->listeners[slot->listener].opts),
+                           slot->acc.native_handle());
+        }
+      }
+    });
+  }
+  return out;
+}
+
+void server::drain(std::chrono::milliseconds timeout) {
+  stop_accepting();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (open_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -50,8 +50,13 @@ class server {
  public:
   // Builds TLS contexts and pools and binds every listener on every worker. On failure returns
   // nullptr and sets `error` (one line: which listener/pool and why).
+  // `inherit` (a binary upgrade, daemon/handover.h): listening sockets handed over by the
+  // process this one replaces, by listener key (listening_sockets()); a listener whose key is
+  // there takes those sockets (one per worker) instead of binding, and the ones it takes are
+  // removed from the map.
+  using inherited_sockets = std::map<std::string, std::vector<int>>;
   static std::unique_ptr<server> create(const server_options& opts, core::metrics_registry& metrics,
-                                        std::string& error);
+                                        std::string& error, inherited_sockets* inherit = nullptr);
   ~server();
 
   void start();
@@ -115,6 +120,23 @@ class server {
   // Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),
   // and returns once no connection is left or `timeout` passed; then stops the workers.
   void drain(std::chrono::milliseconds timeout);
+  // The first half of drain(): no more accepting (the connections queued on the listeners are
+  // taken and served first), every connection told to drain. Returns once every worker did it.
+  void stop_accepting();
+
+  // The binary upgrade's handover (daemon/handover.h). Every worker's listening socket, with
+  // its listener's key: descriptors this process keeps owning (the receiver gets duplicates).
+  std::vector<std::pair<std::string, int>> listening_sockets();
+  // What clients would lose with this process, serialized: the session cache's live entries,
+  // the ticket keys (memory source), the revoked handles and generation floor, the 0-RTT
+  // strikes. Any thread.
+  std::string export_state() const;
+  // Takes in what export_state() wrote (another process of any version: unknown records are
+  // skipped). False + `error` on a damaged stream (what came before the damage is kept).
+  struct imported {
+    std::size_t sessions = 0, ticket_keys = 0, revoked = 0, strikes = 0, skipped = 0;
+  };
+  bool import_state(std::string_view bytes, imported& counts, std::string& error);
   // Stops at once (in-flight connections are cut).
   void stop();
   void wait();
@@ -159,6 +181,7 @@ class server {
   // Builds what a snapshot holds (TLS contexts, pools, routes, listener metrics); no sockets.
   std::shared_ptr<snapshot> build(const server_options& opts, std::string& error);
   // Opens `lo`'s listening socket on every worker (port 0: the first worker's port for all).
+  inherited_sockets* inherit_ = nullptr;  // during create() only
   bool open_listener(const listener_options& lo, asio::ip::tcp::endpoint& bound,
                      std::vector<std::shared_ptr<acceptor_slot>>& slots, std::string& error);
   // Starts the active health checks of worker 0's current snapshot (on worker 0's thread).

@@ -145,6 +145,31 @@ std::size_t strike_register::size() const {
   return n;
 }
 
+void strike_register::for_each(const std::function<void(const identity&, std::int64_t)>& f) const {
+  for (const shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const auto& [id, expires] : s.expires) {
+      f(id, expires);
+    }
+  }
+}
+
+std::int64_t strike_register::floor_ms() const {
+  std::int64_t m = 0;
+  for (const shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    m = std::max(m, s.floor_ms);
+  }
+  return m;
+}
+
+void strike_register::raise_floor(std::int64_t ms) {
+  for (shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    s.floor_ms = std::max(s.floor_ms, ms);
+  }
+}
+
 claim_answer strike_register::claim(const identity& id, std::int64_t now_ms,
                                     std::int64_t expires_ms) {
   shard& s = shards_[id[16] % shard_count];

@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string_view>
@@ -88,6 +89,12 @@ class strike_register {
   explicit strike_register(std::size_t capacity);
   claim_answer claim(const identity& id, std::int64_t now_ms, std::int64_t expires_ms);
   std::size_t size() const;
+  // Every identity still remembered, with its expiry (ms), and the refusal floor of each shard
+  // (the upgrade handover, daemon/handover.h: the new process claims them in turn, so a ticket
+  // whose early data the old process accepted is not accepted again).
+  void for_each(const std::function<void(const identity&, std::int64_t)>& f) const;
+  std::int64_t floor_ms() const;
+  void raise_floor(std::int64_t ms);
 
  private:
   struct hasher {

@@ -358,6 +358,9 @@ TEST(config_load, shipped_config_mentions_every_key) {
   const std::string text = test::read_file(test::source_dir() + "/conf/tlsfront.toml");
   ASSERT_FALSE(text.empty());
   for (std::string_view key : {"threads",
+                               "upgrade_socket",
+                               "write_queue",
+                               "keys_ahead",
                                "enabled",
                                "listen",
                                "level",
@@ -1402,6 +1405,25 @@ TEST(config_load, outage_settings) {
                          "'keys_ahead' applies only to the fleet's keys (source = \"redis\")"));
   EXPECT_TRUE(fails_with(head + "[tickets]\nsource = \"memory\"\nkeys_ahead = 2\n", "11:14",
                          "'keys_ahead' applies only to the fleet's keys"));
+}
+
+// [server] upgrade_socket: a path, resolved against the config's directory, that fits a UNIX
+// socket address.
+TEST(config_load, upgrade_socket) {
+  const load_result r =
+      load(std::string(minimal) + "[server]\nupgrade_socket = \"/run/tf/up.sock\"\n");
+  ASSERT_TRUE(r.value) << r.error.to_string();
+  EXPECT_EQ(r.value->server.upgrade_socket, "/run/tf/up.sock");
+  const load_result none = load(std::string(minimal));
+  ASSERT_TRUE(none.value);
+  EXPECT_EQ(none.value->server.upgrade_socket, "");
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[server]\nupgrade_socket = \"\"\n", "7:18",
+                         "'upgrade_socket' must not be empty"));
+  EXPECT_TRUE(fails_with(
+      std::string(minimal) + "[server]\nupgrade_socket = \"/" + std::string(120, 'x') + "\"\n",
+      "7:18", "at most 107 bytes"));
+  EXPECT_TRUE(fails_with(std::string(minimal) + "[server]\nupgrade_socket = 1\n", "7:18",
+                         "'upgrade_socket'"));
 }
 
 // [cluster] on Redis Cluster: the seed nodes in place of `redis`.
