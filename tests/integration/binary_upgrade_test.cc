@@ -5,6 +5,7 @@
 // refused or reset, and sessions made before (session IDs, TLS 1.2 and TLS 1.3 tickets) resume
 // after; a revoked handle stays revoked. A successor that fails leaves the old one serving.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -91,6 +93,16 @@ class BinaryUpgradeTest : public ::testing::Test {
     std::string c = default_config(backend_->address()) + "send_session_handle = true\n";
     c.insert(c.find("[admin]"), "upgrade_socket = \"" + socket_ + "\"\n");
     return c;
+  }
+  // tlsfront run in the foreground on `cfg` (placeholders filled) until it exits.
+  command_result run_with(std::string cfg) const {
+    for (const char* k : {"{certs}", "{dir}"}) {
+      for (std::size_t pos; (pos = cfg.find(k)) != std::string::npos;) {
+        cfg.replace(pos, std::strlen(k), k[1] == 'c' ? certs_dir() : dir_);
+      }
+    }
+    write_file(dir_ + "/run.toml", cfg);
+    return run_command(std::string(TLSFRONT_BINARY) + " -c " + dir_ + "/run.toml 2>&1");
   }
   // Sessions made on `p` before the upgrade: [0] by ID, [1] a TLS 1.2 ticket, [2] a TLS 1.3
   // ticket.
@@ -188,14 +200,7 @@ TEST_F(BinaryUpgradeTest, AFailedSuccessorOrAGarbagePeerLeavesTheRunningProcessS
                     "[[listener]]\nname = \"gone\"\nlisten = \"192.0.2.1:8443\"\n"
                     "  [[listener.certificate]]\n  cert = \"{certs}/a.crt\"\n"
                     "  key = \"{certs}/a.key\"\n";
-  for (const char* k : {"{certs}", "{dir}"}) {
-    for (std::size_t pos; (pos = bad.find(k)) != std::string::npos;) {
-      bad.replace(pos, std::strlen(k), k[1] == 'c' ? certs_dir() : dir_);
-    }
-  }
-  write_file(dir_ + "/bad.toml", bad);
-  const command_result r =
-      run_command(std::string(TLSFRONT_BINARY) + " -c " + dir_ + "/bad.toml 2>&1");
+  const command_result r = run_with(bad);
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("192.0.2.1:8443"), std::string::npos) << r.out;
   EXPECT_NE(old.log_containing("did not take over").find("did not take over"), std::string::npos)
@@ -221,6 +226,99 @@ TEST_F(BinaryUpgradeTest, AFailedSuccessorOrAGarbagePeerLeavesTheRunningProcessS
   proxy_instance next(config(), make_temp_dir());
   EXPECT_EQ(next.port(), port);
   EXPECT_EQ(old.proc().wait(std::chrono::seconds(15)), 0) << old.log();
+}
+
+// A predecessor played by the test: listens on `path` and answers one takeover with `script`
+// (the peer's descriptor), every wait bounded so a wrong turn fails the test, not hangs it.
+class fake_predecessor {
+ public:
+  fake_predecessor(const std::string& path, std::function<void(int)> script) {
+    ::unlink(path.c_str());
+    fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 4) == 0;
+    thread_ = std::thread([this, script = std::move(script)] {
+      pollfd p{fd_, POLLIN, 0};
+      if (!bound_ || ::poll(&p, 1, 30000) != 1) {
+        return;
+      }
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) {
+        return;
+      }
+      timeval tv{10, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      accepted_ = true;
+      script(c);
+      ::close(c);
+    });
+  }
+  ~fake_predecessor() {
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+    ::close(fd_);
+  }
+  bool bound() const { return bound_; }
+  bool accepted() {
+    thread_.join();
+    return accepted_;
+  }
+
+ private:
+  int fd_ = -1;
+  bool bound_ = false;
+  bool accepted_ = false;
+  std::thread thread_;
+};
+
+std::string recv_text(int fd) {
+  char buf[256];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+// A predecessor whose state is cut inside a record: the new process keeps what came before the
+// damage, says what was damaged, binds its own listeners and serves.
+TEST_F(BinaryUpgradeTest, ADamagedStateIsSkippedWithAClearWarningAndTheNewProcessServes) {
+  std::string seen;
+  fake_predecessor fake(socket_, [&seen](int c) {
+    seen = recv_text(c);  // "T1": a takeover, protocol 1
+    const std::string state = std::string("STFST1c") + std::string("\0\0\xff\xff", 4) + "x";
+    ::send(c, state.data(), state.size(), 0);
+    ::send(c, "D", 1, 0);
+    seen += recv_text(c);  // 'R'
+    ::send(c, "Z", 1, 0);
+  });
+  ASSERT_TRUE(fake.bound()) << std::strerror(errno);
+  proxy_instance p(config(), make_temp_dir());
+  EXPECT_TRUE(fake.accepted());
+  EXPECT_EQ(seen, "T1R") << "the exchange did not run to its end";
+  const std::string warning = p.log_containing("state is damaged");
+  EXPECT_NE(warning.find("ends inside a record"), std::string::npos) << p.log();
+  EXPECT_EQ(
+      response_status(https_request(p.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "a.example")),
+      200);
+  p.proc().signal(SIGTERM);
+  EXPECT_EQ(p.proc().wait(std::chrono::seconds(15)), 0) << p.log();
+}
+
+// A predecessor whose descriptor lines name a socket it does not attach: the new process
+// refuses the takeover, exits non-zero with the reason, and serves nothing.
+TEST_F(BinaryUpgradeTest, DescriptorsThatDoNotMatchTheirNamesAreRefused) {
+  fake_predecessor fake(socket_, [](int c) {
+    (void)recv_text(c);  // 'T'
+    const std::string f = "FL 127.0.0.1|0|https\n";
+    ::send(c, f.data(), f.size(), 0);
+    (void)recv_text(c);  // the new process hangs up
+  });
+  ASSERT_TRUE(fake.bound()) << std::strerror(errno);
+  const command_result r = run_with(config());
+  EXPECT_TRUE(fake.accepted());
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("descriptors and their names do not match"), std::string::npos) << r.out;
 }
 
 }  // namespace

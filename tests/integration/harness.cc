@@ -485,12 +485,22 @@ bool tls_client::send(const std::string& data) {
 }
 
 int tls_client::read_some(char* buf, int n) {
+  errno = 0;
   int r = SSL_read(ssl_.get(), buf, n);
   if (r <= 0) {
+    const int saved_errno = errno;
+    const int kind = SSL_get_error(ssl_.get(), r);
     if (const uint32_t e = ERR_get_error(); e != 0) {
       char text[256];
       ERR_error_string_n(e, text, sizeof text);
       error_ = std::string("read failed: ") + text;
+    } else if (kind == SSL_ERROR_ZERO_RETURN) {
+      error_ = "the server closed the connection (close_notify)";
+    } else if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) {
+      error_ = "read timed out";
+    } else {
+      error_ = saved_errno != 0 ? std::string("read failed: ") + std::strerror(saved_errno)
+                                : "the server closed the connection (no close_notify)";
     }
     ERR_clear_error();
   }

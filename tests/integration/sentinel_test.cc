@@ -169,7 +169,9 @@ TEST_F(SentinelTest, AHandedOverMasterIsLeftForTheNewOneWithoutABrokenConnection
         << p->log();
   }
   loop.stop();
-  EXPECT_EQ(loop.failed.load(), 0) << "first: " << loop.first_failure();
+  EXPECT_EQ(loop.failed.load(), 0) << "first: " << loop.first_failure() << "\nA's log:\n"
+                                   << f.a->log() << "\nB's log:\n"
+                                   << f.b->log();
   // New sessions are written to the new master (the old one, a replica now, would refuse
   // them) and are shared.
   const double errors = f.a->metric("tlsfront_fleet_session_errors_total");
