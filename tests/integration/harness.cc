@@ -43,6 +43,27 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A blocking TLS call that a signal to the test process interrupted (EINTR: the SIGCHLD of a
+// child process that exited, delivered while the client waits on the socket; SO_RCVTIMEO waits
+// are never restarted) is made again: nothing was read or written, so the state is unchanged.
+// Seen in CI as an empty response with "Interrupted system call" while a Redis failover test
+// stopped processes.
+template <class Call>
+int retry_interrupted(SSL* ssl, Call call) {
+  for (;;) {
+    errno = 0;
+    const int r = call();
+    if (r > 0 || errno != EINTR) {
+      return r;
+    }
+    const int e = SSL_get_error(ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_SYSCALL) {
+      return r;
+    }
+    ERR_clear_error();
+  }
+}
+
 }  // namespace
 
 process::process(std::vector<std::string> argv, const std::string& log_path) : log_path_(log_path) {
@@ -359,7 +380,10 @@ tls_client::tls_client(int port, const options& opts) {
     BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "recording socket");
     BIO_meth_set_write(m, [](BIO* b, const char* data, int len) -> int {
       auto* self = static_cast<tls_client*>(BIO_get_data(b));
-      const ssize_t n = ::send(self->fd_, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+      ssize_t n;
+      do {  // a signal to the test process (SIGCHLD of a child that exited) is no failure
+        n = ::send(self->fd_, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
       if (n > 0) {
         self->sent_.append(data, static_cast<size_t>(n));
       }
@@ -378,7 +402,7 @@ tls_client::tls_client(int port, const options& opts) {
   if (!early_.empty()) {
     SSL_set_early_data_enabled(ssl_.get(), 1);
   }
-  if (SSL_connect(ssl_.get()) != 1) {
+  if (retry_interrupted(ssl_.get(), [&] { return SSL_connect(ssl_.get()); }) != 1) {
     char buf[256];
     ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
     error_ = std::string("handshake failed: ") + buf;
@@ -402,7 +426,7 @@ tls_client::tls_client(int port, const options& opts) {
 bool tls_client::finish_handshake() {
   const bool offered = !early_.empty() && SSL_in_early_data(ssl_.get());
   while (SSL_in_init(ssl_.get())) {
-    const int r = SSL_do_handshake(ssl_.get());
+    const int r = retry_interrupted(ssl_.get(), [&] { return SSL_do_handshake(ssl_.get()); });
     if (r == 1) {
       break;
     }
@@ -485,8 +509,7 @@ bool tls_client::send(const std::string& data) {
 }
 
 int tls_client::read_some(char* buf, int n) {
-  errno = 0;
-  int r = SSL_read(ssl_.get(), buf, n);
+  int r = retry_interrupted(ssl_.get(), [&] { return SSL_read(ssl_.get(), buf, n); });
   if (r <= 0) {
     const int saved_errno = errno;
     const int kind = SSL_get_error(ssl_.get(), r);

@@ -73,6 +73,30 @@ TEST_F(ProxyTest, GetThroughProxy) {
   EXPECT_EQ(response_body(r), "hello from tlsfront-echo-backend\n");
 }
 
+// The test client itself: a signal to the test process while it waits for a response (in CI,
+// the SIGCHLD of a Redis a failover test stopped) interrupts its read with EINTR; that is no
+// failure and the response still arrives.
+TEST_F(ProxyTest, TheTestClientReadsOnThroughASignal) {
+  struct sigaction quiet {};
+  quiet.sa_handler = [](int) {};
+  sigemptyset(&quiet.sa_mask);
+  quiet.sa_flags = 0;  // no SA_RESTART: the waiting recv returns EINTR
+  struct sigaction before {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &quiet, &before), 0);
+  tls_client c(port());
+  ASSERT_TRUE(c.connected()) << c.error();
+  ASSERT_TRUE(c.send(get("/slow/400")));
+  const pthread_t reader = pthread_self();
+  std::thread signaller([reader] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ::pthread_kill(reader, SIGUSR1);
+  });
+  const std::string r = c.read_response();
+  signaller.join();
+  ::sigaction(SIGUSR1, &before, nullptr);
+  EXPECT_EQ(response_status(r), 200) << c.error();
+}
+
 TEST_F(ProxyTest, PostBodyIsEchoed) {
   std::string body(100000, 'x');
   for (size_t i = 0; i < body.size(); ++i) {
