@@ -43,11 +43,10 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A blocking TLS call that a signal to the test process interrupted (EINTR: the SIGCHLD of a
-// child process that exited, delivered while the client waits on the socket; SO_RCVTIMEO waits
+// A blocking TLS call that a signal to the test process interrupted (EINTR; SO_RCVTIMEO waits
 // are never restarted) is made again: nothing was read or written, so the state is unchanged.
-// Seen in CI as an empty response with "Interrupted system call" while a Redis failover test
-// stopped processes.
+// Seen in CI's ThreadSanitizer stage, in the failover tests that stop processes, as an empty
+// response and "Interrupted system call"; which signal it was is not known.
 template <class Call>
 int retry_interrupted(SSL* ssl, Call call) {
   for (;;) {
@@ -381,7 +380,7 @@ tls_client::tls_client(int port, const options& opts) {
     BIO_meth_set_write(m, [](BIO* b, const char* data, int len) -> int {
       auto* self = static_cast<tls_client*>(BIO_get_data(b));
       ssize_t n;
-      do {  // a signal to the test process (SIGCHLD of a child that exited) is no failure
+      do {  // a signal to the test process is no failure (retry_interrupted)
         n = ::send(self->fd_, data, static_cast<size_t>(len), MSG_NOSIGNAL);
       } while (n < 0 && errno == EINTR);
       if (n > 0) {

@@ -73,9 +73,9 @@ TEST_F(ProxyTest, GetThroughProxy) {
   EXPECT_EQ(response_body(r), "hello from tlsfront-echo-backend\n");
 }
 
-// The test client itself: a signal to the test process while it waits for a response (in CI,
-// the SIGCHLD of a Redis a failover test stopped) interrupts its read with EINTR; that is no
-// failure and the response still arrives.
+// The test client itself: a signal to the test process while it waits for a response (seen in
+// CI's failover tests) interrupts its read with EINTR; that is no failure and the response
+// still arrives.
 TEST_F(ProxyTest, TheTestClientReadsOnThroughASignal) {
   struct sigaction quiet {};
   quiet.sa_handler = [](int) {};
